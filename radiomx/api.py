@@ -1,0 +1,215 @@
+"""The library API the CLI (and notebooks) call: ``extract``, ``scan``, ``status``, ``read_table``.
+
+``extract`` is the only place that chains the stages: discover -> plan -> run (engine) -> store.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .cohort import Layout, Scan, ScanKey, discover, layout_for
+from .engine import run_tasks
+from .errors import ConfigError
+from .features import pyradiomics_version
+from .lock import output_lock
+from .options import ExtractOptions
+from .params import ParamSet, default_params_root, resolve_params
+from .plan import Plan, make_plan
+from .records import Failure, ScanOutcome
+from .store import Store
+from .tracers import get_tracer
+
+ProgressCallback = Callable[[int, int, ScanOutcome], None]
+
+
+@dataclass
+class RunSummary:
+    """What ``extract`` did. ``exit_code``: 0 all scans ok, 1 some scans or lesions failed, 2 never (raised)."""
+
+    out: Path
+    plan_counts: dict[str, int] = field(default_factory=dict)
+    computed: int = 0
+    skipped: int = 0
+    failed_scans: int = 0
+    rows_written: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    dry_run: bool = False
+    plan: Plan | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+def _layout(cohort: Path, options: ExtractOptions) -> Layout:
+    return layout_for(cohort, options.image_patterns, options.mask_patterns, options.pet_units)
+
+
+def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan]:
+    """Discover the scans of a cohort without extracting anything."""
+    options = options or ExtractOptions()
+    cohort = Path(cohort)
+    return discover(cohort, _layout(cohort, options))
+
+
+def _resolve_all_params(scans: list[Scan], options: ExtractOptions) -> dict[str, ParamSet]:
+    root = options.params_dir or default_params_root()
+    if not Path(root).is_dir():
+        raise ConfigError(f"{root}: --params-dir does not exist")
+    tracers = sorted({s.key.tracer for s in scans if s.problem is None})
+    return {t: resolve_params(Path(root), get_tracer(t), options.params_version) for t in tracers}
+
+
+def _check_writable(out: Path) -> None:
+    probe = out if out.exists() else out.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK) or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"{out}: output folder is not writable; choose another -o or fix its permissions")
+
+
+def _invalid_outcome(scan: Scan) -> ScanOutcome:
+    stage, path, message = scan.problem  # type: ignore[misc]
+    outcome = ScanOutcome(scan.key, failures=[Failure(scan.key, stage, path, message)])
+    outcome.state = {"patient_id": scan.key.patient_id, "session": scan.key.session, "tracer": scan.key.tracer,
+                     "image_file": "", "mask_file": "", "image_stat": "", "mask_stat": "", "image_sha256": "",
+                     "mask_sha256": "", "params_version": "", "params_sha256": "", "work_key": "", "n_lesions": 0,
+                     "n_failed": 1}
+    return outcome
+
+
+def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
+            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
+    """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (see store.py for layout).
+
+    ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
+    Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.
+    """
+    options = options or ExtractOptions()
+    cohort, out = Path(cohort), Path(out)
+    scans = scan(cohort, options)
+    if only is not None:
+        wanted = set(only)
+        scans = [s for s in scans if s.key in wanted]
+    params = _resolve_all_params(scans, options)
+    lesion_options = (options.lesions, options.labels)
+    layout = _layout(cohort, options)
+    summary = RunSummary(out=out, dry_run=options.dry_run)
+    if options.dry_run:
+        state = Store(out).load_state() if (out / "scans.parquet").exists() else {}
+        summary.plan = make_plan(scans, state, params, cohort, layout, lesion_options, options.force)
+        summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+        return summary
+    _check_writable(out)
+    with output_lock(out, options.wait):
+        return _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+
+
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress) -> RunSummary:
+    store = Store(out)
+    store.prepare()
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    plan = make_plan(scans, store.load_state(), params, cohort, layout, lesion_options, options.force)
+    summary.plan = plan
+    summary.plan_counts = {s: plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    summary.skipped = plan.count("unchanged")
+    refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
+    pruned = plan.vanished if options.prune else []
+    batch: list[ScanOutcome] = [_invalid_outcome(i.scan) for i in plan.items if i.status == "invalid"]
+    total = len(plan.to_compute) + len(batch)
+    done = 0
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        nonlocal batch, refreshed, pruned, last_commit
+        if batch or refreshed or pruned:
+            store.commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
+        batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
+
+    for outcome in batch:
+        _account(summary, outcome)
+        done += 1
+        if progress:
+            progress(done, total, outcome)
+    tasks = [i.task for i in plan.to_compute]
+    for outcome in run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler):
+        batch.append(outcome)
+        summary.computed += 1
+        _account(summary, outcome)
+        done += 1
+        if progress:
+            progress(done, total, outcome)
+        if len(batch) >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
+            commit()
+    commit()
+    store.append_run({
+        "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
+        "command": shlex.join(sys.argv), "radiomx_version": __version__,
+        "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
+        "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
+    })
+    return summary
+
+
+def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
+    summary.rows_written += len(outcome.rows)
+    summary.failures.extend(outcome.failures)
+    if outcome.failures:
+        summary.failed_scans += 1
+
+
+def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
+    """The feature table of one tracer, or all tracers stacked (columns unioned) when ``tracer`` is None."""
+    store = Store(Path(out))
+    tracers = [tracer] if tracer else store.tracers()
+    if not tracers:
+        raise ConfigError(f"{out}: no feature tables found (run radiomx extract first)")
+    frames = []
+    for t in tracers:
+        try:
+            frames.append(store.read_features(t))
+        except FileNotFoundError:
+            have = ", ".join(store.tracers())
+            raise ConfigError(f"{out}: no feature table for tracer {t!r} (have: {have})") from None
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def load_table(out: Path | str, which: str = "features", tracer: str | None = None) -> pd.DataFrame:
+    """Any table of an output folder by name: features (one tracer or all), failures, scans, runs."""
+    out = Path(out)
+    if which == "features":
+        return read_table(out, tracer)
+    store = Store(out)
+    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path}[which]
+    if not path.exists():
+        raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
+    return pd.read_parquet(path)
+
+
+def read_failures(out: Path | str) -> pd.DataFrame:
+    return Store(Path(out)).read_failures()
+
+
+def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
+    """Per tracer: scans done, pending (new), changed, failed, as the next run would see them."""
+    options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
+    summary = extract(cohort, out, options)
+    rows: dict[str, dict[str, int]] = {}
+    for item in summary.plan.items:  # type: ignore[union-attr]
+        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "pending": 0, "changed": 0, "failed": 0})
+        name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
+        counts[name[item.status]] += 1
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
+    return frame

@@ -1,0 +1,47 @@
+"""Crash-safe file replacement: write beside the target, fsync, rename, fsync the folder.
+
+Why: a cron job can be killed at any instant (SIGKILL, full disk, power cut). ``os.replace`` is atomic on POSIX,
+so readers see either the old file or the new one, never half of one; fsync before and after makes that hold
+across a power cut too (DVC's ``as_atomic`` does the rename but not the fsync).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success it replaces ``target``, on any error it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Temporaries left by a killed writer are never read; the next writer (holding the lock) removes them."""
+    if folder.is_dir():
+        for leftover in folder.rglob(".*.tmp-*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()

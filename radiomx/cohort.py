@@ -1,0 +1,186 @@
+"""Discover scans in a cohort folder: ``COHORT/<patient>/[<session>/]<tracer>/`` -> ``Scan`` records.
+
+A folder is a *scan folder* when it directly holds a candidate image or mask (by the name patterns below).
+Under a patient folder, a scan folder is a tracer folder (no session); any other folder is a session whose
+sub-folders are tracer folders. Discovery never raises for a bad scan: the problem (unknown tracer, no mask,
+two candidate images) travels with the Scan and becomes a failures-table row. Walking is bounded to that fixed
+depth, so symlink loops cannot trap it.
+
+Patterns can be overridden per cohort in ``COHORT/radiomx.toml``::
+
+    [layout]
+    image = ["pet.*", "image.*"]
+    mask = ["mask.*", "lesions.*"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, ScanError
+from .imaging import has_image_suffix
+from .tracers import resolve_tracer
+
+DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*")
+DEFAULT_MASK_PATTERNS = ("mask.*", "lesions.*", "lesion.*", "label.*", "labels.*", "seg.*")
+CONFIG_NAME = "radiomx.toml"
+
+
+@dataclass(frozen=True, order=True)
+class ScanKey:
+    """Identity of a scan in every table: the cohort's own folder IDs, never anything from DICOM headers."""
+
+    patient_id: str
+    session: str
+    tracer: str
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.patient_id, self.session, self.tracer) if p)
+
+
+@dataclass(frozen=True)
+class Scan:
+    key: ScanKey
+    folder: Path
+    image: Path | None = None
+    mask: Path | None = None
+    #: A discovery problem as (stage, file, message); the scan is recorded as failed without being loaded.
+    problem: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    image_patterns: tuple[str, ...] = DEFAULT_IMAGE_PATTERNS
+    mask_patterns: tuple[str, ...] = DEFAULT_MASK_PATTERNS
+    #: Intensity unit of NIfTI/NRRD/MHA PET images that carry no sidecar: None (refuse) or "SUVbw".
+    pet_units: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def read_cohort_config(cohort: Path) -> dict:
+    path = cohort / CONFIG_NAME
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def layout_for(cohort: Path, image_patterns: tuple[str, ...] = (), mask_patterns: tuple[str, ...] = (),
+               pet_units: str | None = None) -> Layout:
+    """Defaults, overridden by ``radiomx.toml``, overridden by explicit options."""
+    config = read_cohort_config(cohort)
+    section = config.get("layout", {})
+    unknown = set(section) - {"image", "mask", "pet_units"}
+    if unknown:
+        raise ConfigError(f"{cohort / CONFIG_NAME}: unknown [layout] key(s): {', '.join(sorted(unknown))}")
+    units = pet_units or section.get("pet_units")
+    if units not in (None, "SUVbw"):
+        raise ConfigError(f"{cohort / CONFIG_NAME}: pet_units must be \"SUVbw\" (got {units!r})")
+    return Layout(
+        image_patterns=tuple(image_patterns) or tuple(section.get("image", DEFAULT_IMAGE_PATTERNS)),
+        mask_patterns=tuple(mask_patterns) or tuple(section.get("mask", DEFAULT_MASK_PATTERNS)),
+        pet_units=units,
+    )
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in patterns)
+
+
+def _candidates(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [e for e in entries if _matches(e.name, patterns) and (has_image_suffix(e) or e.is_dir()
+                                                                   or e.name.lower().endswith(".dcm"))]
+
+
+def _is_scan_folder(folder: Path, layout: Layout) -> bool:
+    return bool(_candidates(folder, layout.image_patterns) or _candidates(folder, layout.mask_patterns))
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [e for e in entries if not e.name.startswith((".", "_")) and e.is_dir()]
+
+
+def _clean_id(name: str) -> tuple[str, bool]:
+    """Folder names become IDs; a non-UTF-8 name is shown with replacement characters and flagged."""
+    try:
+        name.encode("utf-8")
+        return name, True
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "replace"), False
+
+
+def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) -> Scan:
+    tracer_name, tracer_ok = _clean_id(folder.name)
+    patient_id, patient_ok = _clean_id(patient)
+    session_id, session_ok = _clean_id(session)
+    try:
+        tracer = resolve_tracer(tracer_name, str(folder))
+        key = ScanKey(patient_id, session_id, tracer.name)
+    except ScanError as exc:
+        return Scan(ScanKey(patient_id, session_id, tracer_name), folder, problem=(exc.stage, exc.path, exc.detail))
+    if not (tracer_ok and patient_ok and session_ok):
+        return Scan(key, folder, problem=("discover", _clean_id(str(folder))[0],
+                                          "folder name is not valid UTF-8; rename it (IDs must be text)"))
+    images = _candidates(folder, layout.image_patterns)
+    masks = [m for m in _candidates(folder, layout.mask_patterns) if m not in images]
+    image = images[0] if len(images) == 1 else None
+    mask = masks[0] if len(masks) == 1 else None
+    problem = None
+    if not images:
+        problem = ("discover", str(folder), f"no image found (looked for {', '.join(layout.image_patterns)})")
+    elif len(images) > 1:
+        problem = ("discover", str(folder), "several candidate images (" + ", ".join(p.name for p in images)
+                   + "); keep one or set [layout] image patterns in radiomx.toml")
+    elif not masks:
+        problem = ("discover", str(folder), f"no mask found (looked for {', '.join(layout.mask_patterns)})")
+    elif len(masks) > 1:
+        problem = ("discover", str(folder), "several candidate masks (" + ", ".join(p.name for p in masks)
+                   + "); keep one or set [layout] mask patterns in radiomx.toml")
+    return Scan(key, folder, image, mask, problem)
+
+
+def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
+    """All scans under ``cohort`` in key order. Raises ConfigError only if the cohort itself is unusable."""
+    cohort = Path(cohort)
+    if not cohort.is_dir():
+        raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
+    layout = layout or layout_for(cohort)
+    scans: list[Scan] = []
+    for patient_dir in _visible_dirs(cohort):
+        for child in _visible_dirs(patient_dir):
+            if _is_scan_folder(child, layout):
+                scans.append(_scan_from_folder(child, patient_dir.name, "", layout))
+                continue
+            for tracer_dir in _visible_dirs(child):
+                if _is_scan_folder(tracer_dir, layout):
+                    scans.append(_scan_from_folder(tracer_dir, patient_dir.name, child.name, layout))
+    return _flag_duplicates(sorted(scans, key=lambda s: s.key))
+
+
+def _flag_duplicates(scans: list[Scan]) -> list[Scan]:
+    """Two folders resolving to one key (``FDG/`` and ``18F-FDG/``) would collide in the table: fail the later."""
+    seen: dict[ScanKey, Path] = {}
+    out = []
+    for scan in scans:
+        if scan.key in seen and scan.problem is None:
+            scan = Scan(scan.key, scan.folder, problem=(
+                "discover", str(scan.folder),
+                f"resolves to the same scan as {seen[scan.key]}; keep one folder per tracer and session"))
+        seen.setdefault(scan.key, scan.folder)
+        out.append(scan)
+    return out

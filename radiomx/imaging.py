@@ -1,0 +1,93 @@
+"""Read images and masks, and check that a mask lies on its image's grid.
+
+Why here and not in PyRadiomics: PyRadiomics reports a geometry mismatch as a long ValueError deep in
+``loadImage``; we want one line naming both files and the differing property, before any feature code runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import ScanError
+
+#: File endings read through SimpleITK.
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+#: Geometry tolerance between an image and its mask. Sizes must match exactly. Spacing may differ by a relative
+#: 1e-4, origin by 1e-3 of the smallest voxel edge, direction cosines by 1e-4: enough to absorb the float32
+#: rounding of NIfTI qform/sform headers, far below anything that moves a voxel. Within tolerance the mask gets
+#: the image's exact geometry (PyRadiomics' own default tolerance is 1e-16).
+SPACING_RTOL = 1e-4
+ORIGIN_VOXEL_FRACTION = 1e-3
+DIRECTION_ATOL = 1e-4
+
+
+def has_image_suffix(path: Path) -> bool:
+    return path.name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def read_volume(path: Path, what: str) -> sitk.Image:
+    """Read one 3D volume with SimpleITK; any failure becomes a one-line ScanError naming the file."""
+    if not path.exists():
+        raise ScanError("load", str(path), f"{what} file is missing")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ScanError("load", str(path), f"{what} file is empty (0 bytes); re-export it")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())
+        reason = reason.split("Description:")[-1].strip()[:200] if "Description:" in reason else reason[:200]
+        raise ScanError("load", str(path),
+                        f"cannot read {what} ({reason}); check the file is a complete NIfTI/NRRD/MHA") from exc
+    if image.GetDimension() != 3:
+        raise ScanError("load", str(path), f"{what} has {image.GetDimension()} dimensions; a 3D volume is required")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ScanError("load", str(path), f"{what} has vector pixels; a scalar volume is required")
+    return image
+
+
+def check_finite(image: sitk.Image, path: Path) -> None:
+    """NaN/Inf voxels make PyRadiomics' binning undefined; refuse them by name."""
+    values = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+
+
+def as_label_map(mask: sitk.Image, path: Path) -> sitk.Image:
+    """Masks must hold non-negative integer labels; return them as UInt32 (what PyRadiomics expects)."""
+    values = sitk.GetArrayViewFromImage(mask)
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+            raise ScanError("load", str(path), "mask holds non-integer values; save it as an integer label map")
+    if values.size and values.min() < 0:
+        raise ScanError("load", str(path), f"mask holds negative label {values.min()}; labels must be >= 0")
+    return sitk.Cast(mask, sitk.sitkUInt32)
+
+
+def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path: Path) -> sitk.Image:
+    """Check the mask is on the image grid (within the documented tolerance) and give it the exact image geometry."""
+    where = f"{mask_path} vs {image_path.name}"
+    if image.GetSize() != mask.GetSize():
+        raise ScanError("geometry", str(mask_path),
+                        f"mask size {mask.GetSize()} differs from image size {image.GetSize()} ({where}); "
+                        "the mask was probably drawn on another scan or grid")
+    img_sp, msk_sp = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
+    if not np.allclose(msk_sp, img_sp, rtol=SPACING_RTOL, atol=0):
+        raise ScanError("geometry", str(mask_path),
+                        f"mask spacing {tuple(np.round(msk_sp, 4))} differs from image spacing "
+                        f"{tuple(np.round(img_sp, 4))} ({where}); resample the mask onto the image")
+    tol = ORIGIN_VOXEL_FRACTION * float(img_sp.min())
+    if np.abs(np.array(mask.GetOrigin()) - np.array(image.GetOrigin())).max() > tol:
+        raise ScanError("geometry", str(mask_path),
+                        f"mask origin {tuple(np.round(mask.GetOrigin(), 3))} differs from image origin "
+                        f"{tuple(np.round(image.GetOrigin(), 3))} ({where}); the mask belongs to another grid")
+    if np.abs(np.array(mask.GetDirection()) - np.array(image.GetDirection())).max() > DIRECTION_ATOL:
+        raise ScanError("geometry", str(mask_path),
+                        f"mask direction differs from image direction ({where}); reorient the mask onto the image")
+    aligned = sitk.Image(mask)
+    aligned.CopyInformation(image)
+    return aligned

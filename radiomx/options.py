@@ -1,0 +1,74 @@
+"""``ExtractOptions``: every knob of an extraction, validated once, built equally from CLI flags or Python."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .lesions import LESION_MODES
+
+ENGINES = ("local", "dask")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    params_dir: Path | None = None
+    params_version: str | None = None
+    lesions: str = "labels"
+    labels: tuple[int, ...] | None = None
+    image_patterns: tuple[str, ...] = ()
+    mask_patterns: tuple[str, ...] = ()
+    pet_units: str | None = None
+    jobs: int = 0  # 0 means usable_cores()
+    engine: str = "local"
+    dask_scheduler: str | None = None
+    force: bool = False
+    dry_run: bool = False
+    prune: bool = False
+    wait: float = 0.0
+    batch_size: int = 16
+    batch_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.lesions not in LESION_MODES:
+            raise ConfigError(f"--lesions must be one of {', '.join(LESION_MODES)} (got {self.lesions!r})")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r})")
+        if self.jobs < 0:
+            raise ConfigError(f"--jobs must be >= 1 (got {self.jobs})")
+        if self.batch_size < 1 or self.batch_seconds <= 0:
+            raise ConfigError("--batch-size must be >= 1 and --batch-seconds > 0")
+        if self.wait < 0:
+            raise ConfigError(f"--wait must be >= 0 seconds (got {self.wait})")
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(sorted(set(int(v) for v in self.labels))) or None)
+        if self.params_dir is not None:
+            object.__setattr__(self, "params_dir", Path(self.params_dir))
+        object.__setattr__(self, "image_patterns", tuple(self.image_patterns))
+        object.__setattr__(self, "mask_patterns", tuple(self.mask_patterns))
+        if self.jobs == 0:
+            object.__setattr__(self, "jobs", usable_cores())
+
+    @classmethod
+    def from_flags(cls, flags: dict[str, Any]) -> ExtractOptions:
+        """Build from a CLI flag dict; unknown flags are a programming error, not silently dropped."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(flags) - names
+        if unknown:
+            raise TypeError(f"unknown extract option(s): {sorted(unknown)}")
+        return cls(**flags)
+
+    def lesion_options(self) -> dict[str, Any]:
+        """The lesion-splitting choices that change rows; part of every scan's work key."""
+        return {"lesions": self.lesions, "labels": list(self.labels) if self.labels else None}

@@ -1,0 +1,84 @@
+"""Decide, per discovered scan, whether it must be computed: new, changed, retry, or unchanged.
+
+Why a separate stage: ``--dry-run`` prints exactly this, and the nightly no-change rerun must finish in seconds,
+so unchanged scans are recognised by size + mtime alone; content is hashed only for files whose stat moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cohort import Layout, Scan, ScanKey
+from .fingerprint import content_sha256, stat_signature
+from .params import ParamSet
+from .worker import ScanTask, work_key
+
+STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
+
+
+@dataclass
+class PlanItem:
+    scan: Scan
+    status: str
+    reason: str = ""
+    task: ScanTask | None = None
+    #: For unchanged scans whose stat moved (a touch): the refreshed state row, so the next run is fast again.
+    refreshed_state: dict | None = None
+
+
+@dataclass
+class Plan:
+    items: list[PlanItem] = field(default_factory=list)
+    vanished: list[ScanKey] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def to_compute(self) -> list[PlanItem]:
+        return [i for i in self.items if i.status in ("new", "changed", "retry")]
+
+
+def _hash_if_moved(path: Path | None, stat: str, old_stat: str, old_sha: str) -> str:
+    return old_sha if stat == old_stat and old_sha else content_sha256(path)
+
+
+def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, ParamSet], cohort: Path,
+              layout: Layout, lesion_options: tuple, force: bool) -> Plan:
+    plan = Plan()
+    seen = set()
+    for scan in scans:
+        seen.add(scan.key)
+        if scan.problem is not None:
+            plan.items.append(PlanItem(scan, "invalid", scan.problem[2]))
+            continue
+        p = params[scan.key.tracer]
+        old = state.get(scan.key)
+        if old is None or force:
+            task = ScanTask(scan, cohort, layout, p, lesion_options)
+            plan.items.append(PlanItem(scan, "new" if old is None else "changed", "forced" if old else "", task))
+            continue
+        try:
+            image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
+            image_sha = _hash_if_moved(scan.image, image_stat, old["image_stat"], old["image_sha256"])
+            mask_sha = _hash_if_moved(scan.mask, mask_stat, old["mask_stat"], old["mask_sha256"])
+        except OSError:  # unreadable now: let the worker produce the precise failure
+            plan.items.append(PlanItem(scan, "changed", "input unreadable", ScanTask(scan, cohort, layout, p,
+                                                                                    lesion_options)))
+            continue
+        key = work_key(image_sha, mask_sha, p, lesion_options, layout.pet_units)
+        task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha)
+        if old["status"] != "ok":
+            plan.items.append(PlanItem(scan, "retry", f"{old['status']} last time", task))
+        elif key != old["work_key"]:
+            reason = ("image" if image_sha != old["image_sha256"] else "mask" if mask_sha != old["mask_sha256"]
+                      else "parameters" if p.sha256 != old["params_sha256"] else "options or radiomx version")
+            plan.items.append(PlanItem(scan, "changed", f"{reason} changed", task))
+        else:
+            refreshed = None
+            if (image_stat, mask_stat) != (old["image_stat"], old["mask_stat"]):
+                refreshed = {**old, "image_stat": image_stat, "mask_stat": mask_stat}
+            plan.items.append(PlanItem(scan, "unchanged", "", None, refreshed))
+    plan.vanished = sorted(k for k in state if k not in seen)
+    return plan

@@ -1,0 +1,39 @@
+"""Plain records passed between stages (picklable, so they cross process and Dask boundaries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cohort import ScanKey
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failures-table row: which scan (and lesion, if only one lesion failed), where, and what to do."""
+
+    key: ScanKey
+    stage: str
+    file: str
+    message: str
+    lesion_id: int | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"patient_id": self.key.patient_id, "session": self.key.session, "tracer": self.key.tracer,
+                "lesion_id": self.lesion_id, "stage": self.stage, "file": self.file, "message": self.message}
+
+
+@dataclass
+class ScanOutcome:
+    """What one scan produced: feature rows, failures, and the state row that marks it done."""
+
+    key: ScanKey
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if not self.failures:
+            return "ok"
+        return "partial" if self.rows else "failed"

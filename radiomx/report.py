@@ -1,0 +1,73 @@
+"""Human-facing output of the CLI: progress bar (TTY only), plan, summary line, table writers. All to stderr
+except table data, so that stdout stays clean for pipes."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import click
+import pandas as pd
+
+from .api import RunSummary
+
+
+@contextlib.contextmanager
+def progress_printer() -> Iterator:
+    """A rich progress bar on an interactive stderr; nothing (no control characters) in cron or pipes."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.description}"), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, outcome) -> None:
+            bar.update(task, completed=done, total=total, description=str(outcome.key))
+
+        yield update
+
+
+def print_plan(summary: RunSummary) -> None:
+    for item in summary.plan.items:  # type: ignore[union-attr]
+        reason = f"\t{item.reason}" if item.reason else ""
+        click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
+    counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
+    click.echo(f"radiomx: plan: {counts} (dry run, nothing written)", err=True)
+
+
+def _failure_line(f) -> str:
+    lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
+    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {f.message}"
+
+
+def print_summary(summary: RunSummary, log_file: Path | None = None) -> None:
+    for failure in summary.failures:
+        click.echo(_failure_line(failure), err=True)
+    line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
+            f"{summary.failed_scans} with failures; {summary.rows_written} lesion rows written; tables in "
+            f"{summary.out}")
+    click.echo(line, err=True)
+    if log_file is not None:
+        with open(log_file, "a", encoding="utf-8") as fh:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            for failure in summary.failures:
+                fh.write(f"{stamp} {_failure_line(failure)}\n")
+            fh.write(f"{stamp} {line}\n")
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
+    if fmt == "parquet":
+        buffer = stream.buffer if hasattr(stream, "buffer") else stream
+        frame.to_parquet(buffer, index=False)
+    elif fmt == "jsonl":
+        frame.to_json(stream, orient="records", lines=True, date_format="iso")
+    else:
+        frame.to_csv(stream, index=False, sep="," if fmt == "csv" else "\t")
+    stream.flush()
