@@ -6,6 +6,9 @@ Why here and not in PyRadiomics: PyRadiomics reports a geometry mismatch as a lo
 
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +32,42 @@ def has_image_suffix(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
+def _check_complete(path: Path, what: str) -> None:
+    """ITK zero-fills a truncated NIfTI (gzip or not) without any error, so completeness is checked here.
+
+    gzip: decompress to the end (EOFError / BadGzipFile on a cut or corrupt stream). Plain .nii: the file must hold
+    ``vox_offset + voxels * bytes`` bytes, read from the NIfTI-1 header.
+    """
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as fh:
+                while fh.read(1 << 22):
+                    pass
+        except (EOFError, OSError, zlib.error) as exc:
+            raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+    elif name.endswith(".nii"):
+        with open(path, "rb") as fh:
+            header = fh.read(348)
+        if len(header) == 348:
+            endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+            voxels = int(np.prod([max(1, d) for d in dims[1: 1 + max(0, min(dims[0], 7))]]))
+            if path.stat().st_size < int(offset) + voxels * bitpix // 8:
+                raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); "
+                                "re-export it")
+
+
 def read_volume(path: Path, what: str) -> sitk.Image:
     """Read one 3D volume with SimpleITK; any failure becomes a one-line ScanError naming the file."""
     if not path.exists():
         raise ScanError("load", str(path), f"{what} file is missing")
     if path.is_file() and path.stat().st_size == 0:
         raise ScanError("load", str(path), f"{what} file is empty (0 bytes); re-export it")
+    if path.is_file():
+        _check_complete(path, what)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:

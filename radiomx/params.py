@@ -79,7 +79,7 @@ def _schema_error_text(exc: Exception) -> str:
     """pykwalify packs every violation into one string; keep the first, on one line."""
     msg = getattr(exc, "msg", None) or str(exc)
     lines = [ln.strip(" -") for ln in str(msg).splitlines() if ln.strip(" -")]
-    lines = [ln for ln in lines if not ln.lower().startswith("validation failed")]
+    lines = [ln for ln in lines if "validation failed" not in ln.lower()]
     return lines[0] if lines else str(msg).strip()
 
 

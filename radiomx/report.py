@@ -67,7 +67,7 @@ def write_frame(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
         buffer = stream.buffer if hasattr(stream, "buffer") else stream
         frame.to_parquet(buffer, index=False)
     elif fmt == "jsonl":
-        frame.to_json(stream, orient="records", lines=True, date_format="iso")
+        frame.to_json(stream, orient="records", lines=True, date_format="iso", double_precision=15)
     else:
         frame.to_csv(stream, index=False, sep="," if fmt == "csv" else "\t")
     stream.flush()
