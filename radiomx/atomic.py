@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def fault_point(name: str) -> None:
+    """Crash-test hook: with ``RADIOMX_FAULT_POINT=<name>`` the process announces the point on stderr and stalls,
+    so a test can SIGKILL it at exactly that instant (mid-commit). Inert otherwise."""
+    if os.environ.get("RADIOMX_FAULT_POINT") == name:
+        sys.stderr.write(f"radiomx-fault-point {name}\n")
+        sys.stderr.flush()
+        time.sleep(float(os.environ.get("RADIOMX_FAULT_SECONDS", "60")))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -31,6 +42,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        fault_point("before-rename")
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:

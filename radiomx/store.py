@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path, remove_stale_temporaries
+from .atomic import atomic_path, fault_point, remove_stale_temporaries
 from .cohort import ScanKey
 from .errors import ConfigError
 from .records import ScanOutcome
@@ -189,6 +189,7 @@ class Store:
             keys = {k for k in replaced if k.tracer == tracer}
             _upsert(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA, keys, pd.DataFrame(rows), LESION_KEY,
                     extra_float=True)
+        fault_point("between-files")
         failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes for f in o.failures]
         failures = pd.DataFrame(failure_rows, columns=FAILURES_SCHEMA.names)
         _upsert(self.failures_path, FAILURES_SCHEMA, replaced, failures, [*LESION_KEY, "stage", "message"])

@@ -1,0 +1,140 @@
+"""Cron safety with real processes: SIGKILL at chosen instants (inside a commit too), two concurrent writers,
+stale locks. After every kill the tables must read, hold no duplicate key, and a rerun must converge to exactly
+the rows of a clean single run."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from .conftest import make_cohort
+
+KEY = ["patient_id", "session", "tracer", "lesion_id"]
+EXTRACT = [sys.executable, "-m", "radiomx", "extract"]
+
+
+def _start(cohort: Path, out: Path, *extra: str, fault: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIOMX_")}
+    if fault:
+        env["RADIOMX_FAULT_POINT"] = fault
+    return subprocess.Popen([*EXTRACT, str(cohort), "-o", str(out), "-j", "1", "--batch-size", "1", *extra],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+
+
+def _wait_for_line(proc: subprocess.Popen, fragment: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if fragment in line:
+                return
+            if line == "" and proc.poll() is not None:
+                break
+    raise AssertionError(f"process never printed {fragment!r}")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _assert_readable_and_unique(out: Path) -> None:
+    for path in out.rglob("*.parquet"):
+        table = pq.read_table(path).to_pandas()  # raises if torn
+        if path.parent.name == "features":
+            assert not table.duplicated(KEY).any(), f"duplicate key in {path}"
+
+
+def _rows(out: Path) -> pd.DataFrame:
+    frames = [pd.read_parquet(p) for p in sorted((out / "features").glob("*.parquet"))]
+    table = pd.concat(frames, ignore_index=True).drop(columns=["extracted_at"])
+    return table.sort_values(KEY).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    spec = {f"P{i:03d}": {"FDG": 1 + i % 3} for i in range(1, 9)}
+    return make_cohort(tmp_path_factory.mktemp("crash") / "cohort", spec)
+
+
+@pytest.fixture(scope="module")
+def clean_rows(cohort, tmp_path_factory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("clean") / "out"
+    proc = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return _rows(out)
+
+
+def test_sigkill_inside_commits_and_mid_run_then_rerun_converges(cohort, clean_rows, tmp_path):
+    out = tmp_path / "out"
+    # 1. killed after a temporary was written and fsynced, before its rename
+    proc = _start(cohort, out, fault="before-rename")
+    _wait_for_line(proc, "radiomx-fault-point before-rename")
+    _kill(proc)
+    assert list(out.rglob(".*.tmp-*")), "the kill should have left a temporary behind"
+    _assert_readable_and_unique(out)
+    # 2. killed between the features file and the state file of a later commit
+    for _ in range(2):
+        proc = _start(cohort, out, fault="between-files")
+        _wait_for_line(proc, "radiomx-fault-point between-files")
+        _kill(proc)
+        _assert_readable_and_unique(out)
+    partial = _rows(out)
+    assert 0 < len(partial) < len(clean_rows), "some results committed before the kills must survive"
+    # 3. killed at arbitrary instants while computing
+    for delay in (0.5, 1.5):
+        proc = _start(cohort, out)
+        time.sleep(delay)
+        _kill(proc)
+        _assert_readable_and_unique(out)
+    # 4. a final run completes the rest: same rows as a clean run, none lost, none duplicated
+    final = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    assert not list(out.rglob(".*.tmp-*")), "the next writer removes leftovers"
+    pd.testing.assert_frame_equal(_rows(out), clean_rows)
+    again = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+    assert "0 scans computed, 8 unchanged" in again.stderr
+
+
+def test_second_writer_fails_fast_naming_the_holder_then_waits(cohort, tmp_path):
+    out = tmp_path / "out"
+    holder = _start(cohort, out, fault="between-files")
+    try:
+        _wait_for_line(holder, "radiomx-fault-point between-files")
+        second = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+        assert second.returncode == 2
+        assert f"locked by PID {holder.pid}" in second.stderr and "started 20" in second.stderr
+        assert "--wait" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        started = time.monotonic()
+        waiting = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1", "--wait", "1.5"],
+                                 capture_output=True, text=True)
+        assert waiting.returncode == 2 and time.monotonic() - started >= 1.5
+    finally:
+        _kill(holder)
+    # the holder died (SIGKILL): its flock is gone, so the stale lock is taken over at once
+    taker = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+    assert taker.returncode == 0, taker.stderr
+    _assert_readable_and_unique(out)
+
+
+def test_concurrent_runs_with_wait_both_succeed_and_never_interleave(cohort, clean_rows, tmp_path):
+    out = tmp_path / "out"
+    first = _start(cohort, out, "--wait", "120")
+    time.sleep(0.3)
+    second = _start(cohort, out, "--wait", "120")
+    assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    stderr = first.stderr.read() + second.stderr.read()
+    assert "8 scans computed, 0 unchanged" in stderr and "0 scans computed, 8 unchanged" in stderr
+    pd.testing.assert_frame_equal(_rows(out), clean_rows)
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert sorted(runs["computed"]) == [0, 8]

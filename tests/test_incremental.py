@@ -1,0 +1,188 @@
+"""Nightly reruns: only new, changed or failed scans are computed; upserts never duplicate a key."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from click.testing import CliRunner
+from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+from radiomx.cli import cli
+from radiomx.params import default_params_root
+
+from .conftest import sphere_scan, write_volume
+
+KEY = ["patient_id", "session", "tracer", "lesion_id"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def extracted(small_cohort, tmp_path):
+    out = tmp_path / "out"
+    result = run("extract", small_cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    return small_cohort, out
+
+
+@pytest.fixture
+def execute_calls(monkeypatch):
+    """Spy on PyRadiomics itself: every lesion computed goes through RadiomicsFeatureExtractor.execute."""
+    calls: list[int] = []
+    original = RadiomicsFeatureExtractor.execute
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RadiomicsFeatureExtractor, "execute", spy)
+    return calls
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in [*out.glob("features/*.parquet"), out / "scans.parquet"]
+            if p.exists()}
+
+
+def test_rerun_without_change_computes_nothing_and_changes_no_byte(extracted, execute_calls):
+    cohort, out = extracted
+    before = _files(out)
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0
+    assert "0 scans computed, 3 unchanged" in result.stderr
+    assert execute_calls == []
+    assert _files(out) == before
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs["computed"]) == [3, 0] and list(runs["skipped"]) == [0, 3] and list(runs["exit_code"]) == [0, 0]
+
+
+def test_new_content_recomputes_exactly_that_scan(extracted, execute_calls):
+    cohort, out = extracted
+    old = pd.read_parquet(out / "features" / "18F-FDG.parquet")
+    image, mask = sphere_scan(centres=((12, 8, 8),), seed=99)
+    write_volume(image, cohort / "P002" / "FDG" / "pet.nii.gz")
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert "1 scans computed, 2 unchanged" in result.stderr
+    assert len(execute_calls) == 1
+    new = pd.read_parquet(out / "features" / "18F-FDG.parquet")
+    assert not new.duplicated(KEY).any() and len(new) == len(old)
+    p1_old, p1_new = old[old.patient_id == "P001"], new[new.patient_id == "P001"]
+    pd.testing.assert_frame_equal(p1_old.reset_index(drop=True), p1_new.reset_index(drop=True))
+    p2_old, p2_new = old[old.patient_id == "P002"].iloc[0], new[new.patient_id == "P002"].iloc[0]
+    assert p2_old["image_sha256"] != p2_new["image_sha256"]
+    assert p2_old["original_firstorder_Mean"] != p2_new["original_firstorder_Mean"]
+
+
+def test_touch_recomputes_nothing_and_refreshes_the_fast_path(extracted, execute_calls):
+    cohort, out = extracted
+    features_before = (out / "features" / "18F-FDG.parquet").read_bytes()
+    image = cohort / "P001" / "FDG" / "pet.nii.gz"
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert "0 scans computed, 3 unchanged" in result.stderr and execute_calls == []
+    assert (out / "features" / "18F-FDG.parquet").read_bytes() == features_before
+    state = pd.read_parquet(out / "scans.parquet").set_index(["patient_id", "tracer"])
+    from radiomx.fingerprint import stat_signature
+
+    assert state.loc[("P001", "18F-FDG"), "image_stat"] == stat_signature(image)
+
+
+def test_removed_lesion_disappears_and_no_key_is_duplicated(extracted):
+    cohort, out = extracted
+    mask_path = cohort / "P001" / "FDG" / "mask.nii.gz"
+    mask = sitk.ReadImage(str(mask_path))
+    values = sitk.GetArrayFromImage(mask)
+    values[values == 2] = 0
+    edited = sitk.GetImageFromArray(values)
+    edited.CopyInformation(mask)
+    sitk.WriteImage(edited, str(mask_path))
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    table = pd.read_parquet(out / "features" / "18F-FDG.parquet")
+    assert list(table[["patient_id", "lesion_id"]].itertuples(index=False, name=None)) == [("P001", 1), ("P002", 1)]
+
+
+def test_vanished_scan_keeps_rows_unless_prune(extracted):
+    cohort, out = extracted
+    shutil.rmtree(cohort / "P002")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert "P002" in set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"])
+    assert run("extract", cohort, "-o", out, "-j", "1", "--prune").exit_code == 0
+    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"]) == {"P001"}
+    assert set(pd.read_parquet(out / "scans.parquet")["patient_id"]) == {"P001"}
+
+
+def test_force_and_dry_run(extracted, execute_calls):
+    cohort, out = extracted
+    before = _files(out)
+    dry = run("extract", cohort, "-o", out, "--dry-run")
+    assert dry.exit_code == 0
+    assert dry.stdout.splitlines() == ["unchanged\tP001\t\t18F-FDG", "unchanged\tP001\t\t68Ga-pentixafor",
+                                       "unchanged\tP002\t\t18F-FDG"]
+    assert execute_calls == [] and _files(out) == before
+    forced = run("extract", cohort, "-o", out, "-j", "1", "--force")
+    assert "3 scans computed" in forced.stderr and len(execute_calls) == 4
+
+
+def test_dry_run_on_a_new_output_writes_nothing(small_cohort, tmp_path):
+    result = run("extract", small_cohort, "-o", tmp_path / "never", "--dry-run")
+    assert result.exit_code == 0 and result.stdout.count("new\t") == 3
+    assert not (tmp_path / "never").exists()
+
+
+def test_failed_scan_is_retried_and_its_failure_row_removed_once_fixed(extracted):
+    cohort, out = extracted
+    mask_path = cohort / "P002" / "FDG" / "mask.nii.gz"
+    good = mask_path.read_bytes()
+    mask_path.write_bytes(good[:100])
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    assert len(pd.read_parquet(out / "failures.parquet")) == 1
+    assert "P002" not in set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"])
+    plan = run("extract", cohort, "-o", out, "--dry-run")
+    assert "retry\tP002\t\t18F-FDG\tfailed last time" in plan.stdout
+    mask_path.write_bytes(good)
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0 and "1 scans computed" in result.stderr
+    assert len(pd.read_parquet(out / "failures.parquet")) == 0
+    assert "P002" in set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"])
+
+
+def test_new_parameter_version_recomputes_that_tracer(extracted, tmp_path):
+    cohort, out = extracted
+    tree = shutil.copytree(default_params_root(), tmp_path / "params")
+    v2 = tree / "18F-FDG" / "v2.yaml"
+    v2.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
+    plan = run("extract", cohort, "-o", out, "--params-dir", tree, "--dry-run")
+    assert [ln.split("\t")[0] for ln in plan.stdout.splitlines()] == ["changed", "unchanged", "changed"]
+    assert plan.stdout.count("parameters changed") == 2
+    result = run("extract", cohort, "-o", out, "--params-dir", tree, "-j", "1")
+    assert "2 scans computed, 1 unchanged" in result.stderr
+    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["params_version"]) == {"v2"}
+
+
+def test_status_shows_done_pending_changed_failed(extracted):
+    cohort, out = extracted
+    write_volume(sphere_scan(seed=5)[0], cohort / "P002" / "FDG" / "pet.nii.gz")  # changed
+    (cohort / "P003" / "FDG").mkdir(parents=True)
+    shutil.copy(cohort / "P001" / "FDG" / "pet.nii.gz", cohort / "P003" / "FDG" / "pet.nii.gz")  # no mask: fails
+    result = run("status", cohort, "-o", out)
+    assert result.exit_code == 0
+    lines = [ln.split() for ln in result.stdout.splitlines()]
+    assert lines[0] == ["tracer", "done", "pending", "changed", "failed"]
+    assert ["18F-FDG", "1", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0"] in lines
+
+
+def test_output_is_sorted_and_identical_for_serial_and_pool(small_cohort, tmp_path):
+    assert run("extract", small_cohort, "-o", tmp_path / "a", "-j", "1").exit_code == 0
+    assert run("extract", small_cohort, "-o", tmp_path / "b", "-j", "2").exit_code == 0
+    a = pd.read_parquet(tmp_path / "a" / "features" / "18F-FDG.parquet").drop(columns="extracted_at")
+    b = pd.read_parquet(tmp_path / "b" / "features" / "18F-FDG.parquet").drop(columns="extracted_at")
+    pd.testing.assert_frame_equal(a, b)
+    assert np.all(a[KEY].to_numpy()[:-1].tolist() <= a[KEY].to_numpy()[1:].tolist())
