@@ -72,11 +72,15 @@ def _resolve_all_params(scans: list[Scan], options: ExtractOptions) -> dict[str,
 
 
 def _check_writable(out: Path) -> None:
-    probe = out if out.exists() else out.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK) or (out.exists() and not out.is_dir()):
-        raise ConfigError(f"{out}: output folder is not writable; choose another -o or fix its permissions")
+    """Create OUT and write a probe file in it: the only test that holds for root, read-only mounts and ACLs."""
+    probe = out / f".radiomx-write-probe-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out}: output folder is not writable ({exc.strerror}); choose another -o or fix its "
+                          "permissions") from exc
 
 
 def _invalid_outcome(scan: Scan) -> ScanOutcome:

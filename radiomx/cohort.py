@@ -21,12 +21,16 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import bids
 from .errors import ConfigError, ScanError
 from .imaging import has_image_suffix
 from .tracers import resolve_tracer
 
-DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*")
-DEFAULT_MASK_PATTERNS = ("mask.*", "lesions.*", "lesion.*", "label.*", "labels.*", "seg.*")
+#: Bare names ("pet", "dicom", "pet_dicom", "ct") are DICOM series folders.
+DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*", "pet", "dicom", "pet_dicom", "ct")
+#: ``seg.dcm``/``mask.dcm`` (DICOM SEG) and ``rtstruct*.dcm``/``rs_*.dcm``/``rs.dcm`` (RTSTRUCT) are DICOM masks.
+DEFAULT_MASK_PATTERNS = ("mask.*", "lesions.*", "lesion.*", "label.*", "labels.*", "seg.*", "rtstruct*.dcm",
+                         "rs_*.dcm", "rs.dcm")
 CONFIG_NAME = "radiomx.toml"
 
 
@@ -50,6 +54,10 @@ class Scan:
     mask: Path | None = None
     #: A discovery problem as (stage, file, message); the scan is recorded as failed without being loaded.
     problem: tuple[str, str, str] | None = None
+    #: Body weight (kg) from participants.tsv/sessions.tsv, for SUV of NIfTI PET with a sidecar (radiomx.bids).
+    body_weight_kg: float | None = None
+    #: The TSV file the weight came from (or should come from), named in SUV error messages.
+    body_weight_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,20 @@ def _visible_dirs(folder: Path) -> list[Path]:
     return [e for e in entries if not e.name.startswith((".", "_")) and e.is_dir()]
 
 
+def _is_loop(entry: Path) -> bool:
+    """A folder symlink pointing at its own folder or an ancestor would make the cohort infinitely deep."""
+    if not entry.is_symlink():
+        return False
+    target = entry.resolve()
+    here = entry.parent.resolve()
+    return target == here or target in here.parents
+
+
+def _loop_scan(entry: Path, patient: str, session: str) -> Scan:
+    return Scan(ScanKey(_clean_id(patient)[0], _clean_id(session)[0], ""), entry, problem=(
+        "discover", str(entry), f"symlink loop: points to its own ancestor {entry.resolve()}; remove the link"))
+
+
 def _clean_id(name: str) -> tuple[str, bool]:
     """Folder names become IDs; a non-UTF-8 name is shown with replacement characters and flagged."""
     try:
@@ -160,16 +182,26 @@ def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
     if not cohort.is_dir():
         raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
     layout = layout or layout_for(cohort)
+    if bids.looks_like_bids(cohort):
+        return _flag_duplicates(sorted(bids.discover_bids(cohort, layout), key=lambda s: s.key))
     scans: list[Scan] = []
     for patient_dir in _visible_dirs(cohort):
+        if _is_loop(patient_dir):
+            scans.append(_loop_scan(patient_dir, patient_dir.name, ""))
+            continue
         for child in _visible_dirs(patient_dir):
+            if _is_loop(child):
+                scans.append(_loop_scan(child, patient_dir.name, child.name))
+                continue
             if _is_scan_folder(child, layout):
                 scans.append(_scan_from_folder(child, patient_dir.name, "", layout))
                 continue
             for tracer_dir in _visible_dirs(child):
-                if _is_scan_folder(tracer_dir, layout):
+                if _is_loop(tracer_dir):
+                    scans.append(_loop_scan(tracer_dir, patient_dir.name, child.name))
+                elif _is_scan_folder(tracer_dir, layout):
                     scans.append(_scan_from_folder(tracer_dir, patient_dir.name, child.name, layout))
-    return _flag_duplicates(sorted(scans, key=lambda s: s.key))
+    return _flag_duplicates(sorted(bids.attach_body_weights(cohort, scans), key=lambda s: s.key))
 
 
 def _flag_duplicates(scans: list[Scan]) -> list[Scan]:

@@ -32,32 +32,45 @@ def has_image_suffix(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def _check_complete(path: Path, what: str) -> None:
-    """ITK zero-fills a truncated NIfTI (gzip or not) without any error, so completeness is checked here.
+_NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
 
-    gzip: decompress to the end (EOFError / BadGzipFile on a cut or corrupt stream). Plain .nii: the file must hold
-    ``vox_offset + voxels * bytes`` bytes, read from the NIfTI-1 header.
-    """
+
+def _raw_bytes(path: Path, what: str) -> bytes:
+    """The file's bytes, gunzipped to the end (EOFError / BadGzipFile on a cut or corrupt stream)."""
+    if not path.name.lower().endswith(".gz"):
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+
+
+def _check_nifti(path: Path, raw: bytes, what: str) -> None:
+    """ITK reads a truncated NIfTI without error (zero-filling the rest) and silently turns NaN/Inf voxels into 0,
+    so both are checked on the raw NIfTI-1 data here."""
+    if len(raw) < 348:
+        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
+    endian = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
+    dims = struct.unpack(endian + "8h", raw[40:56])
+    datatype, bitpix = struct.unpack(endian + "2h", raw[70:74])
+    offset = int(struct.unpack(endian + "f", raw[108:112])[0])
+    voxels = int(np.prod([max(1, d) for d in dims[1: 1 + max(0, min(dims[0], 7))]]))
+    if len(raw) < offset + voxels * bitpix // 8:
+        raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); re-export it")
+    if datatype in _NIFTI_FLOAT_TYPES:
+        data = np.frombuffer(raw, dtype=endian + _NIFTI_FLOAT_TYPES[datatype], count=voxels, offset=offset)
+        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+        if bad:
+            raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+
+
+def _check_complete(path: Path, what: str) -> None:
     name = path.name.lower()
-    if name.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as fh:
-                while fh.read(1 << 22):
-                    pass
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
-    elif name.endswith(".nii"):
-        with open(path, "rb") as fh:
-            header = fh.read(348)
-        if len(header) == 348:
-            endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
-            dims = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
-            offset = struct.unpack(endian + "f", header[108:112])[0]
-            voxels = int(np.prod([max(1, d) for d in dims[1: 1 + max(0, min(dims[0], 7))]]))
-            if path.stat().st_size < int(offset) + voxels * bitpix // 8:
-                raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); "
-                                "re-export it")
+    if name.endswith((".nii", ".nii.gz")):
+        _check_nifti(path, _raw_bytes(path, what), what)
+    elif name.endswith(".gz"):
+        _raw_bytes(path, what)
 
 
 def read_volume(path: Path, what: str) -> sitk.Image:
@@ -101,6 +114,10 @@ def as_label_map(mask: sitk.Image, path: Path) -> sitk.Image:
     return sitk.Cast(mask, sitk.sitkUInt32)
 
 
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
+
+
 def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path: Path) -> sitk.Image:
     """Check the mask is on the image grid (within the documented tolerance) and give it the exact image geometry."""
     where = f"{mask_path} vs {image_path.name}"
@@ -111,13 +128,13 @@ def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path:
     img_sp, msk_sp = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
     if not np.allclose(msk_sp, img_sp, rtol=SPACING_RTOL, atol=0):
         raise ScanError("geometry", str(mask_path),
-                        f"mask spacing {tuple(np.round(msk_sp, 4))} differs from image spacing "
-                        f"{tuple(np.round(img_sp, 4))} ({where}); resample the mask onto the image")
+                        f"mask spacing {_fmt(msk_sp)} differs from image spacing "
+                        f"{_fmt(img_sp)} ({where}); resample the mask onto the image")
     tol = ORIGIN_VOXEL_FRACTION * float(img_sp.min())
     if np.abs(np.array(mask.GetOrigin()) - np.array(image.GetOrigin())).max() > tol:
         raise ScanError("geometry", str(mask_path),
-                        f"mask origin {tuple(np.round(mask.GetOrigin(), 3))} differs from image origin "
-                        f"{tuple(np.round(image.GetOrigin(), 3))} ({where}); the mask belongs to another grid")
+                        f"mask origin {_fmt(mask.GetOrigin())} differs from image origin "
+                        f"{_fmt(image.GetOrigin())} ({where}); the mask belongs to another grid")
     if np.abs(np.array(mask.GetDirection()) - np.array(image.GetDirection())).max() > DIRECTION_ATOL:
         raise ScanError("geometry", str(mask_path),
                         f"mask direction differs from image direction ({where}); reorient the mask onto the image")
