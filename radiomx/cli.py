@@ -107,7 +107,8 @@ def _read_scan_keys(stream) -> list:
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Scans per commit.")
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
-def extract(cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
+@click.pass_context
+def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     from . import api
     from .report import print_plan, print_summary, progress_printer
@@ -119,7 +120,7 @@ def extract(cohort: Path, out: Path, scans_file, log_file: Path | None, **flags)
     if options.dry_run:
         print_plan(summary)
         raise SystemExit(0)
-    print_summary(summary, log_file)
+    print_summary(summary, log_file, verbose=bool(ctx.meta.get("radiomx.verbose")))
     raise SystemExit(summary.exit_code)
 
 

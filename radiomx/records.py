@@ -17,6 +17,8 @@ class Failure:
     file: str
     message: str
     lesion_id: int | None = None
+    #: Traceback of an unexpected error: for ``--verbose`` and ``--log-file`` only, never in a table.
+    traceback: str = field(default="", compare=False, repr=False)
 
     def as_row(self) -> dict[str, Any]:
         return {"patient_id": self.key.patient_id, "session": self.key.session, "tracer": self.key.tracer,

@@ -47,9 +47,12 @@ def _failure_line(f) -> str:
     return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {f.message}"
 
 
-def print_summary(summary: RunSummary, log_file: Path | None = None) -> None:
+def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False) -> None:
+    """One line per failure and a summary line on stderr; tracebacks only with --verbose or into the log file."""
     for failure in summary.failures:
         click.echo(_failure_line(failure), err=True)
+        if verbose and failure.traceback:
+            click.echo(failure.traceback.rstrip(), err=True)
     line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.failed_scans} with failures; {summary.rows_written} lesion rows written; tables in "
             f"{summary.out}")
@@ -59,6 +62,8 @@ def print_summary(summary: RunSummary, log_file: Path | None = None) -> None:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for failure in summary.failures:
                 fh.write(f"{stamp} {_failure_line(failure)}\n")
+                if failure.traceback:
+                    fh.write(failure.traceback.rstrip() + "\n")
             fh.write(f"{stamp} {line}\n")
 
 
