@@ -1,18 +1,31 @@
 """Load one scan for extraction: image in the unit its parameter file expects, mask on the image grid.
 
 Why one function: every entry point (local pool, Dask worker, tests) must get the same voxels, and a PET image
-must never reach PyRadiomics in Bq/mL when its bin width is in SUV.
+must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in this order:
+
+* image is a folder -> DICOM series (``radiomx.dicom``); PET converted to SUVbw from its headers, CT in HU;
+* PET NIfTI/NRRD/MHA with a sidecar (same name, ``.json``) -> BIDS-PET sidecar + body weight (``radiomx.suv``);
+* PET NIfTI/NRRD/MHA declared SUVbw (``[layout] pet_units = "SUVbw"`` / ``--pet-units SUVbw``);
+* anything else PET -> ScanError. CT files are taken as HU.
+
+Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.masks``, placed on the image grid); else a label-map file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from .cohort import Layout, Scan
+from .dicom import is_dicom_file, read_series
 from .errors import ScanError
-from .imaging import align_mask, as_label_map, check_finite, read_volume
+from .imaging import IMAGE_SUFFIXES, align_mask, as_label_map, check_finite, read_volume
+from .masks import read_dicom_mask
+from .suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
 from .tracers import get_tracer
 
 
@@ -25,25 +38,95 @@ class LoadedScan:
     unit_inputs: dict = field(default_factory=dict)
 
 
-def load_image_in_unit(scan: Scan, layout: Layout) -> tuple[sitk.Image, str, dict]:
-    """The scan's image in SUVbw (PET) or HU (CT), or a ScanError saying which input is missing."""
-    tracer = get_tracer(scan.key.tracer)
+def sidecar_path(image: Path) -> Path:
+    """``pet.nii.gz`` -> ``pet.json`` (BIDS: same name, ``.json``)."""
+    name = image.name
+    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), image.suffix)
+    return image.with_name(name[: len(name) - len(suffix)] + ".json")
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScanError("suv", str(path), f"sidecar is not readable JSON ({type(exc).__name__}); fix it") from exc
+    if not isinstance(data, dict):
+        raise ScanError("suv", str(path), "sidecar must be a JSON object; fix it")
+    return data
+
+
+def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
+    """image x factor per z slice, as float32 (SUV needs no more precision; halves memory)."""
+    values = sitk.GetArrayFromImage(image).astype(np.float64) * np.asarray(factors)[:, None, None]
+    out = sitk.GetImageFromArray(values.astype(np.float32))
+    out.CopyInformation(image)
+    return out
+
+
+def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image, str, SuvInputs | None]:
+    assert scan.image is not None
+    series = read_series(scan.image, "PT" if pet else "CT")
+    if not pet:
+        return sitk.Cast(series.image, sitk.sitkFloat32), "HU", None
+    factors, inputs = dicom_suv(series.headers, [str(f) for f in series.files], nuclide)
+    return _scaled(series.image, factors), "SUVbw", inputs
+
+
+def _file_pet(scan: Scan, layout: Layout, nuclide: str | None) -> tuple[sitk.Image, SuvInputs]:
     assert scan.image is not None
     image = read_volume(scan.image, "image")
-    if tracer.modality != "PET":
-        return image, "HU", {}
+    sidecar = sidecar_path(scan.image)
+    if sidecar.is_file():
+        inputs = sidecar_suv(_read_sidecar(sidecar), str(sidecar), scan.body_weight_kg, scan.body_weight_source,
+                             nuclide)
+        if layout.pet_units == "SUVbw" and inputs.source != "declared":
+            raise ScanError("suv", str(sidecar), f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
+                                                  "remove one (the sidecar or the option)")
+        inputs = _with_weight_file(inputs)
+        return _scaled(image, np.full(image.GetSize()[2], inputs.factor)), inputs
     if layout.pet_units == "SUVbw":
-        return image, "SUVbw", {"suv_source": "declared SUVbw (pet_units)"}
+        return image, declared_inputs("pet_units = SUVbw")
     raise ScanError(
         "suv", str(scan.image),
         "PET image has no SUV metadata; add a BIDS sidecar (.json) or declare already-SUV images with "
         "pet_units = \"SUVbw\" under [layout] in radiomx.toml (or --pet-units SUVbw)")
 
 
+def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
+    """Record the weight's file by kind only (participants.tsv / sessions.tsv): the same data in the BIDS and the
+    default layout must give the same row, and absolute paths do not belong in a table."""
+    if not inputs.weight_source:
+        return inputs
+    name = Path(inputs.weight_source).name
+    name = "sessions.tsv" if name.endswith("sessions.tsv") else name
+    return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
+
+
+def load_image_in_unit(scan: Scan, layout: Layout) -> tuple[sitk.Image, str, dict]:
+    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing."""
+    tracer = get_tracer(scan.key.tracer)
+    assert scan.image is not None
+    pet = tracer.modality == "PET"
+    if scan.image.is_dir():
+        image, unit, inputs = _dicom_image(scan, pet, tracer.radionuclide)
+        return image, unit, inputs.as_row() if inputs else {}
+    if not pet:
+        return read_volume(scan.image, "image"), "HU", {}
+    image, inputs = _file_pet(scan, layout, tracer.radionuclide)
+    return image, "SUVbw", inputs.as_row()
+
+
+def load_mask(scan: Scan, image: sitk.Image) -> sitk.Image:
+    """The scan's mask as a UInt32 label map on the image grid."""
+    assert scan.mask is not None and scan.image is not None
+    if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
+        return read_dicom_mask(scan.mask, image)
+    mask = as_label_map(read_volume(scan.mask, "mask"), scan.mask)
+    return align_mask(image, mask, scan.image, scan.mask)
+
+
 def load_scan(scan: Scan, layout: Layout) -> LoadedScan:
     image, unit, inputs = load_image_in_unit(scan, layout)
+    assert scan.image is not None
     check_finite(image, scan.image)
-    assert scan.mask is not None
-    mask = as_label_map(read_volume(scan.mask, "mask"), scan.mask)
-    mask = align_mask(image, mask, scan.image, scan.mask)
-    return LoadedScan(image, mask, unit, inputs)
+    return LoadedScan(image, load_mask(scan, image), unit, inputs)

@@ -1,0 +1,161 @@
+"""BIDS-PET cohorts: discovery, and body weights from ``participants.tsv`` / ``sessions.tsv``.
+
+Why a separate discovery: a BIDS dataset encodes patient, session and tracer in file names, not in the folder
+tree radiomx's default layout uses. What is accepted:
+
+* images: ``sub-<p>/[ses-<s>/]pet/sub-<p>_[ses-<s>_]trc-<tracer>[_<key>-<value>...]_pet.nii[.gz]``, with the
+  BIDS-PET sidecar beside it (same name, ``.json``);
+* masks: ``derivatives/<pipeline>/sub-<p>/[ses-<s>/]pet/<entities>_mask.nii[.gz]`` or ``..._dseg.nii[.gz]``, where
+  the mask's entities, minus the derivative-only ones (``desc``, ``label``, ``space``, ``res``, ``den``, ``seg``,
+  ``atlas``), equal the image's entities exactly (``sub``, ``ses``, ``trc``, ``rec``, ``run``, ...);
+* keys: patient_id = ``<p>`` (without ``sub-``), session = ``<s>`` (without ``ses-``), tracer = ``trc-`` label
+  resolved through ``radiomx.tracers``.
+
+Body weight (kg) comes from the ``body_weight`` column of ``sub-<p>/sub-<p>_sessions.tsv`` (row ``ses-<s>``),
+else of ``participants.tsv`` (row ``sub-<p>``). The default layout uses the same files with its own folder
+names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>`` or ``ses-<s>``).
+Problems never raise here: they travel with the Scan and become failures-table rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from . import cohort as _cohort
+from .errors import ScanError
+from .tracers import resolve_tracer
+
+PET_SUFFIXES = (".nii.gz", ".nii")
+MASK_SUFFIXES = ("mask", "dseg")
+DERIVATIVE_ENTITIES = frozenset({"desc", "label", "space", "res", "den", "seg", "atlas"})
+_ENTITY = re.compile(r"^([a-zA-Z0-9]+)-([a-zA-Z0-9]+)$")
+
+
+def looks_like_bids(cohort: Path) -> bool:
+    """A ``dataset_description.json`` or any ``sub-*`` folder at the top."""
+    return (cohort / "dataset_description.json").is_file() or any(
+        p.is_dir() for p in cohort.glob("sub-*"))
+
+
+def parse_name(name: str) -> tuple[dict[str, str], str] | None:
+    """``sub-01_trc-FDG_pet.nii.gz`` -> ({"sub": "01", "trc": "FDG"}, "pet"); None if not a BIDS NIfTI name."""
+    lowered = name.lower()
+    ext = next((s for s in PET_SUFFIXES if lowered.endswith(s)), None)
+    if ext is None:
+        return None
+    *parts, suffix = name[: -len(ext)].split("_")
+    entities = {}
+    for part in parts:
+        match = _ENTITY.match(part)
+        if match is None:
+            return None
+        entities[match.group(1)] = match.group(2)
+    return entities, suffix
+
+
+def _masks_for(cohort: Path, entities: dict[str, str]) -> list[Path]:
+    relative = Path(f"sub-{entities['sub']}") / (f"ses-{entities['ses']}" if "ses" in entities else "") / "pet"
+    found = []
+    derivatives = cohort / "derivatives"
+    for pipeline in sorted(p for p in derivatives.glob("*") if p.is_dir()) if derivatives.is_dir() else []:
+        for candidate in sorted((pipeline / relative).glob("*")):
+            parsed = parse_name(candidate.name)
+            if parsed is None or parsed[1] not in MASK_SUFFIXES:
+                continue
+            core = {k: v for k, v in parsed[0].items() if k not in DERIVATIVE_ENTITIES}
+            if core == entities:
+                found.append(candidate)
+    return found
+
+
+def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, folder_ses: str) -> _cohort.Scan:
+    patient, session = folder_sub.removeprefix("sub-"), folder_ses.removeprefix("ses-")
+    folder = image.parent
+    if entities.get("sub") != patient or entities.get("ses", "") != session:
+        return _cohort.Scan(_cohort.ScanKey(patient, session, entities.get("trc", "?")), folder, problem=(
+            "discover", str(image), "sub-/ses- in the file name differ from its folders; rename the file"))
+    if "trc" not in entities:
+        return _cohort.Scan(_cohort.ScanKey(patient, session, "?"), folder, problem=(
+            "discover", str(image), "no trc-<tracer> entity in the file name; add it (e.g. trc-FDG)"))
+    try:
+        tracer = resolve_tracer(entities["trc"], str(image))
+    except ScanError as exc:
+        return _cohort.Scan(_cohort.ScanKey(patient, session, entities["trc"]), folder,
+                            problem=(exc.stage, exc.path, exc.detail))
+    key = _cohort.ScanKey(patient, session, tracer.name)
+    masks = _masks_for(cohort, entities)
+    if len(masks) != 1:
+        stem = "_".join(f"{k}-{v}" for k, v in entities.items())
+        what = "no mask" if not masks else "several masks (" + ", ".join(m.name for m in masks) + ")"
+        where = f"derivatives/<pipeline>/{image.parent.relative_to(cohort)}/{stem}"
+        return _cohort.Scan(key, folder, image, masks[0] if masks else None, problem=(
+            "discover", str(image), f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"))
+    return _cohort.Scan(key, folder, image, masks[0])
+
+
+def discover_bids(cohort: Path, layout: _cohort.Layout) -> list[_cohort.Scan]:
+    """Every ``*_pet.nii[.gz]`` of the dataset as a Scan (``layout`` patterns do not apply to BIDS names)."""
+    scans = []
+    for sub in sorted(p for p in cohort.glob("sub-*") if p.is_dir()):
+        sessions = sorted(p for p in sub.glob("ses-*") if p.is_dir()) or [sub]
+        for ses_dir in sessions:
+            session = ses_dir.name if ses_dir is not sub else ""
+            for image in sorted((ses_dir / "pet").glob("*")):
+                parsed = parse_name(image.name)
+                if parsed is not None and parsed[1] == "pet":
+                    scans.append(_scan(cohort, image, parsed[0], sub.name, session))
+    return attach_body_weights(cohort, scans)
+
+
+# --- body weight ------------------------------------------------------------------------------------------------------
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _weight_in(rows: list[dict[str, str]], id_column: str, ids: tuple[str, ...]) -> float | None:
+    """The row's body_weight as float; None when the row, the column or the value ("n/a") is missing."""
+    for row in rows:
+        if row.get(id_column, "").strip() in ids:
+            try:
+                value = float(row.get("body_weight", "").strip())
+            except ValueError:
+                return None
+            return value if math.isfinite(value) else None
+    return None
+
+
+def _sessions_files(cohort: Path, patient: str) -> list[Path]:
+    return [cohort / f"sub-{patient}" / f"sub-{patient}_sessions.tsv", cohort / patient / "sessions.tsv",
+            cohort / patient / f"{patient}_sessions.tsv"]
+
+
+def body_weight(cohort: Path, patient: str, session: str, participants: list[dict[str, str]]) -> tuple[
+        float | None, str]:
+    """(kg, the file it came from) for one scan; (None, file that should hold it) when absent."""
+    if session:
+        for path in _sessions_files(cohort, patient):
+            if path.is_file():
+                weight = _weight_in(_read_tsv(path), "session_id", (f"ses-{session}", session))
+                if weight is not None:
+                    return weight, str(path)
+    weight = _weight_in(participants, "participant_id", (f"sub-{patient}", patient))
+    return weight, str(cohort / "participants.tsv")
+
+
+def attach_body_weights(cohort: Path, scans: list[_cohort.Scan]) -> list[_cohort.Scan]:
+    """Each scan with ``body_weight_kg`` / ``body_weight_source`` filled from the cohort's TSV files."""
+    participants = _read_tsv(cohort / "participants.tsv")
+    out = []
+    for scan in scans:
+        weight, source = body_weight(cohort, scan.key.patient_id, scan.key.session, participants)
+        out.append(replace(scan, body_weight_kg=weight, body_weight_source=source))
+    return out
