@@ -57,7 +57,7 @@ def main() -> None:
     reruns = [timed(radiomx) for _ in range(3)]
     dry = timed([*radiomx, "--dry-run"])
     scans = args.patients * 2
-    print(f"| cohort | first run (s) | no-change rerun (s), best of 3 | dry-run plan (s) |")
+    print("| cohort | first run (s) | no-change rerun (s), best of 3 | dry-run plan (s) |")
     print("| --- | --- | --- | --- |")
     print(f"| {args.patients} patients x 2 tracers = {scans} scans | {first:.1f} | {min(reruns):.2f} | {dry:.2f} |")
 

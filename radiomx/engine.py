@@ -1,18 +1,38 @@
 """Run scan tasks: in this process, in a local process pool, or on a Dask cluster.
 
-Why no scheduler of our own: a process pool covers one machine, and dask.distributed covers clusters (and
-SLURM/PBS through dask-jobqueue, whose scheduler address or file is all we need). Either way results stream
-back to the one writer process as they complete, so memory holds one commit batch, not the cohort.
+Why no scheduler of our own beyond a small loop: a process pool covers one machine, and dask.distributed covers
+clusters (and SLURM/PBS through dask-jobqueue, whose scheduler address or file is all we need). Either way results
+stream back to the one writer process as they complete, so memory holds one commit batch, not the cohort.
+
+Why two kinds of task: a scan is prepared once (load, split, cut each lesion's small input: ``prepare_scan``) and its
+lesions then run as separate tasks (``run_lesion``), biggest first, on any free worker, so one patient with 40
+lesions does not serialize the run. The loop reassembles exactly one ``ScanOutcome`` per scan (the store upserts
+per scan key) and yields it when the scan's last lesion is in. New scans are prepared only while fewer than
+``jobs + 1`` scans are open, so the lesion inputs held in this process stay bounded.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import multiprocessing
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
 
 from .records import Failure, ScanOutcome
-from .worker import ScanTask, pin_threads, run_scan
+from .worker import (
+    LesionJob,
+    LesionResult,
+    PreparedScan,
+    ScanTask,
+    finish_scan,
+    pin_threads,
+    prepare_scan,
+    run_lesion,
+    run_scan,
+)
 
 
 def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
@@ -32,29 +52,107 @@ def run_serial(tasks: Iterable[ScanTask]) -> Iterator[ScanOutcome]:
             yield _crashed(task, exc)
 
 
+@dataclass
+class _OpenScan:
+    prepared: PreparedScan
+    waiting: int
+    results: dict[int, LesionResult] = field(default_factory=dict)
+    crash: BaseException | None = None
+
+
+@dataclass
+class Submitter:
+    """What the scheduling loop needs from an executor: submit a call, wait for any of some futures."""
+
+    submit: Callable[..., Any]
+    wait_any: Callable[[set], set]
+    slots: int
+
+
+def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
+    """Two-phase scheduling over any executor; yields one ScanOutcome per task, in completion order."""
+    pending = list(reversed(tasks))
+    open_scans: dict[int, _OpenScan] = {}
+    lesions: list[tuple[int, int, int, LesionJob]] = []  # heap: (-cost, order, scan id, job)
+    order = itertools.count()
+    in_flight: dict[Any, tuple[str, int, Any]] = {}
+    task_of: dict[int, ScanTask] = {}
+    broken: BaseException | None = None
+
+    def submit(kind: str, scan_id: int, fn, arg) -> None:
+        nonlocal broken
+        try:
+            in_flight[executor.submit(fn, arg)] = (kind, scan_id, arg)
+        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool: everything left fails, the run goes on
+            broken = exc
+
+    def close(scan_id: int) -> ScanOutcome:
+        entry = open_scans.pop(scan_id)
+        if entry.crash is not None and not entry.results:
+            return _crashed(entry.prepared.task, entry.crash)
+        return finish_scan(entry.prepared, entry.results)
+
+    while (pending or in_flight or lesions) and broken is None:
+        while len(in_flight) < executor.slots and broken is None:
+            if lesions:
+                _, _, scan_id, job = heapq.heappop(lesions)
+                submit("lesion", scan_id, run_lesion, job)
+            elif pending and len(open_scans) <= executor.slots // 2:
+                task = pending.pop()
+                scan_id = next(order)
+                task_of[scan_id] = task
+                open_scans[scan_id] = _OpenScan(PreparedScan(task, ScanOutcome(task.scan.key)), waiting=-1)
+                submit("prepare", scan_id, prepare_scan, task)
+            else:
+                break
+        if not in_flight:
+            break
+        for future in executor.wait_any(set(in_flight)):
+            kind, scan_id, arg = in_flight.pop(future)
+            entry = open_scans[scan_id]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died or raised
+                if kind == "prepare":
+                    open_scans.pop(scan_id)
+                    yield _crashed(arg, exc)
+                    continue
+                entry.crash = exc
+                entry.waiting -= 1
+            else:
+                if kind == "prepare":
+                    entry.prepared = result
+                    entry.waiting = len(result.jobs)
+                    for job in result.jobs:
+                        heapq.heappush(lesions, (-job.cost, next(order), scan_id, job))
+                    result.jobs = []
+                else:
+                    entry.results[result.lesion_id] = result
+                    entry.waiting -= 1
+            if entry.waiting == 0:
+                yield close(scan_id)
+    if broken is not None:
+        for scan_id in list(open_scans):
+            yield _crashed(task_of[scan_id], broken)
+        for task in reversed(pending):
+            yield _crashed(task, broken)
+
+
 def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
-    """Process pool with at most ``2 * jobs`` tasks in flight so results stream and memory stays flat."""
+    """Local process pool (forkserver: no inherited locks or threads), two tasks in flight per worker."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["radiomx.worker", "radiomics.featureextractor"])
-    pending = list(reversed(tasks))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=pin_threads) as pool:
-        in_flight: dict[Future, ScanTask] = {}
-        while pending or in_flight:
-            while pending and len(in_flight) < 2 * jobs:
-                task = pending.pop()
-                in_flight[pool.submit(run_scan, task)] = task
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = in_flight.pop(future)
-                try:
-                    yield future.result()
-                except Exception as exc:  # noqa: BLE001 - BrokenProcessPool etc.
-                    yield _crashed(task, exc)
+        def wait_any(futures: set) -> set:
+            return wait(futures, return_when=FIRST_COMPLETED).done
+
+        yield from schedule(tasks, Submitter(pool.submit, wait_any, 2 * jobs))
 
 
 def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int) -> Iterator[ScanOutcome]:
     """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
+    from distributed import wait as dask_wait
 
     cluster = None
     if scheduler is None:
@@ -65,13 +163,15 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int) -> Iterato
     else:
         client = Client(scheduler_file=scheduler)
     try:
-        futures = {client.submit(run_scan, task, pure=False): task for task in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                yield future.result()
-            except Exception as exc:  # noqa: BLE001
-                yield _crashed(task, exc)
+        slots = 2 * max(jobs, sum(client.nthreads().values()) or 1)
+
+        def submit(fn, arg):
+            return client.submit(fn, arg, pure=False)
+
+        def wait_any(futures: set) -> set:
+            return set(dask_wait(list(futures), return_when="FIRST_COMPLETED").done)
+
+        yield from schedule(tasks, Submitter(submit, wait_any, slots))
     finally:
         client.close()
         if cluster is not None:
@@ -84,6 +184,6 @@ def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler
         return iter(())
     if engine == "dask" or scheduler:
         return run_dask(tasks, scheduler, jobs)
-    if jobs <= 1 or len(tasks) == 1:
+    if jobs <= 1:
         return run_serial(tasks)
-    return run_pool(tasks, min(jobs, len(tasks)))
+    return run_pool(tasks, jobs)

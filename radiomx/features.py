@@ -3,7 +3,9 @@
 Why a thin wrapper: the numbers must be exactly PyRadiomics' (same names, same values), so we call
 ``RadiomicsFeatureExtractor.execute`` with the parameter file's settings and only change what does not touch a
 value: ``additionalInfo`` is off (diagnostics are recomputed on the whole volume for every lesion, ~1 s each,
-and carry no feature value), and inputs are SimpleITK images loaded once per scan.
+and carry no feature value), and each lesion gets a small input cut by ``crop.lesion_input`` (resampled onto
+PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics computes the full volume's values.
+``extract_lesion_reference`` is the plain full-volume call the tests and the benchmark compare against.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from .crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
+from .lesions import Lesion
 from .params import ParamSet
 
 #: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded
 #: separately). Part of every scan's work key, so a change recomputes everything on the next run.
-FEATURE_LOGIC_VERSION = "1"
+#: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
+FEATURE_LOGIC_VERSION = "2"
 
 
 def quiet_pyradiomics() -> None:
@@ -30,29 +35,76 @@ def quiet_pyradiomics() -> None:
     logging.getLogger("radiomics").setLevel(logging.CRITICAL)
 
 
-@lru_cache(maxsize=8)
-def _extractor_for(sha256: str, params: ParamSet):
+#: Settings overridden per input mode, because the work was already done on the full image:
+#: normalization (whole-image statistics, applied once per scan) and, for ``resample``, the resampling itself
+#: (preCrop is skipped by PyRadiomics whenever it resamples, so it must stay off on the resampled grid).
+_OVERRIDES: dict[str, dict[str, Any]] = {
+    "reference": {},
+    "resample": {"normalize": False, "resampledPixelSpacing": None, "preCrop": False},
+    "crop": {"normalize": False},
+    "full": {"normalize": False},
+}
+
+
+@lru_cache(maxsize=16)
+def _extractor_for(sha256: str, params: ParamSet, mode: str):
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
     quiet_pyradiomics()
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
-    return RadiomicsFeatureExtractor(config)
+    extractor = RadiomicsFeatureExtractor(config)
+    extractor.settings.update(_OVERRIDES[mode])
+    return extractor
 
 
-def extractor_for(params: ParamSet):
-    """A configured extractor, built once per parameter file per process."""
-    return _extractor_for(params.sha256, params)
+def extractor_for(params: ParamSet, mode: str = "reference"):
+    """A configured extractor, built once per parameter file and input mode per process."""
+    return _extractor_for(params.sha256, params, mode)
+
+
+def crop_plan(params: ParamSet) -> CropPlan:
+    """How lesions of this parameter file are cut out, from the extractor's effective settings."""
+    extractor = extractor_for(params)
+    return plan_for(extractor.settings, extractor.enabledImagetypes)
+
+
+def prepare_image(params: ParamSet, image: sitk.Image) -> sitk.Image:
+    """The full image as every lesion of the scan needs it (normalized once when the parameter file asks)."""
+    return normalized(image, extractor_for(params).settings)
+
+
+def lesion_inputs(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> LesionInput:
+    """One lesion's small input; ``image`` must come from ``prepare_image``."""
+    return lesion_input(crop_plan(params), image, labels, lesion)
 
 
 def _as_float(value: Any) -> float:
     return float(np.asarray(value, dtype=np.float64))
 
 
-def extract_lesion(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion_id: int) -> dict[str, float]:
-    """Feature values for one lesion (``labels == lesion_id``), PyRadiomics names, float64, no diagnostics."""
-    result = extractor_for(params).execute(image, labels, label=int(lesion_id))
+def _values(result: dict[str, Any]) -> dict[str, float]:
     return {name: _as_float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
+
+
+def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
+    """Feature values of one prepared lesion: PyRadiomics names, float64, no diagnostics."""
+    if item.label_lost:
+        # The full-volume path raises this from checkMask after resampling; same exception, same text.
+        raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
+    result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
+    return _values(result)
+
+
+def extract_lesion(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> dict[str, float]:
+    """Feature values for one lesion of a full (unnormalized) image and label map, through the fast path."""
+    return extract_input(params, lesion_inputs(params, prepare_image(params, image), labels, lesion))
+
+
+def extract_lesion_reference(params: ParamSet, image: sitk.Image, labels: sitk.Image,
+                             lesion_id: int) -> dict[str, float]:
+    """The plain PyRadiomics call on the full, uncropped volume: the values the fast path must reproduce."""
+    return _values(extractor_for(params).execute(image, labels, label=int(lesion_id)))
 
 
 def pyradiomics_version() -> str:

@@ -1,23 +1,35 @@
-"""What one worker does for one scan: load once, split into lesions, one PyRadiomics call per lesion.
+"""What workers do: per scan, load once, split into lesions and cut each lesion's small input
+(``prepare_scan``); per lesion, one PyRadiomics call (``run_lesion``); then one ``ScanOutcome`` (``finish_scan``).
 
-Runs in a pool process or on a Dask worker, so it takes and returns plain picklable records and never raises
-for bad data: every problem becomes a ``Failure`` naming the file, and the other lesions still produce rows.
+Why split a scan: one patient with 40 lesions must not serialize a run, so the engine spreads a scan's lesions over
+all workers and reassembles them. ``run_scan`` chains the three steps in one process (serial engine, reference).
+Everything crossing a process or Dask boundary is a plain picklable record (lesion inputs are small SimpleITK
+images), and nothing raises for bad data: every problem becomes a ``Failure`` naming the file, and the other
+lesions still produce rows.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .cohort import Layout, Scan
+from .crop import LesionInput
 from .errors import ScanError
-from .features import FEATURE_LOGIC_VERSION, extract_lesion, pyradiomics_version
+from .features import (
+    FEATURE_LOGIC_VERSION,
+    crop_plan,
+    extract_input,
+    lesion_inputs,
+    prepare_image,
+    pyradiomics_version,
+)
 from .fingerprint import canonical_sha256, content_sha256, stat_signature
-from .lesions import split_lesions
+from .lesions import Lesion, split_lesions
 from .loader import load_scan
 from .params import ParamSet
 from .records import Failure, ScanOutcome
@@ -86,11 +98,63 @@ def _pyradiomics_refusal(exc: Exception, lesion_id: int, voxels: int) -> str:
             "relax minimumROIDimensions/minimumROISize in a new parameter file version")
 
 
-def run_scan(task: ScanTask) -> ScanOutcome:
-    """Extract every lesion of one scan; never raises for bad input."""
+@dataclass
+class LesionJob:
+    """One lesion's PyRadiomics call, runnable in any worker."""
+
+    params: ParamSet
+    lesion: Lesion
+    item: LesionInput
+
+    @property
+    def cost(self) -> int:
+        """Voxels PyRadiomics will filter and read: the scheduler starts the biggest first."""
+        return int(self.item.image.GetNumberOfPixels())
+
+
+@dataclass
+class LesionResult:
+    lesion_id: int
+    values: dict[str, float] | None = None
+    #: PyRadiomics' refusal or our unexpected error, as the failures-table message.
+    error: str = ""
+    extracted_at: datetime | None = None
+
+
+@dataclass
+class PreparedScan:
+    """A scan after loading: its outcome so far (state, scan-level failures) and what remains to run per lesion."""
+
+    task: ScanTask
+    outcome: ScanOutcome
+    lesions: tuple[Lesion, ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    jobs: list[LesionJob] = field(default_factory=list)
+    #: Results already computed in the preparing process (lesions whose input could not be cut, ``full`` mode).
+    results: dict[int, LesionResult] = field(default_factory=dict)
+
+
+def run_lesion(job: LesionJob) -> LesionResult:
+    """One PyRadiomics call on a prepared lesion input; never raises for PyRadiomics' refusals."""
+    pin_threads()
+    try:
+        values = extract_input(job.params, job.item)
+    except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError for invalid ROIs, others for bugs
+        return LesionResult(job.lesion.lesion_id, error=_pyradiomics_refusal(exc, job.lesion.lesion_id,
+                                                                             job.lesion.voxel_count))
+    return LesionResult(job.lesion.lesion_id, values, extracted_at=datetime.now(UTC))
+
+
+def prepare_scan(task: ScanTask) -> PreparedScan:
+    """Hash, load, split and cut every lesion of one scan; never raises for bad input.
+
+    In ``full`` mode (a filter with whole-image state, no resampling) the lesions run here on the full image, since
+    shipping the whole volume per lesion would cost more than it saves.
+    """
     pin_threads()
     scan, key = task.scan, task.scan.key
     outcome = ScanOutcome(key)
+    prepared = PreparedScan(task, outcome)
     outcome.state = {
         **_key_columns(task), "image_file": _relative(scan.image, task.cohort),
         "mask_file": _relative(scan.mask, task.cohort), "params_version": task.params.version,
@@ -104,7 +168,7 @@ def run_scan(task: ScanTask) -> ScanOutcome:
     except OSError as exc:
         outcome.failures.append(Failure(key, "load", str(exc.filename or scan.folder),
                                         f"cannot read input ({exc.strerror}); check permissions"))
-        return outcome
+        return prepared
     outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
                          work_key=work_key(image_sha, mask_sha, task.params, task.lesion_options,
                                            task.layout.pet_units))
@@ -112,12 +176,13 @@ def run_scan(task: ScanTask) -> ScanOutcome:
         loaded = load_scan(scan, task.layout)
         mode, only = task.lesion_options
         lesion_map = split_lesions(loaded.mask, mode, only)
+        image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         outcome.failures.append(Failure(key, exc.stage, exc.path, exc.detail))
-        return outcome
+        return prepared
     except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
         outcome.failures.append(Failure(key, "load", str(scan.image), f"unexpected {type(exc).__name__}: {exc}"))
-        return outcome
+        return prepared
 
     if only:
         for label in sorted(set(only) - set(lesion_map.present_labels)):
@@ -129,24 +194,56 @@ def run_scan(task: ScanTask) -> ScanOutcome:
         outcome.failures.append(Failure(key, "lesions", str(scan.mask),
                                         "mask is empty (no non-zero voxel); segment the lesions or remove the mask"))
 
-    provenance = {
+    prepared.lesions = lesion_map.lesions
+    prepared.provenance = {
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
         "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
         **{k: v for k, v in loaded.unit_inputs.items()},
     }
+    inline = crop_plan(task.params).mode == "full"
     for lesion in lesion_map.lesions:
         try:
-            values = extract_lesion(task.params, loaded.image, lesion_map.labels, lesion.lesion_id)
-        except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError for invalid ROIs, others for bugs
-            outcome.failures.append(Failure(key, "features", str(scan.mask),
-                                            _pyradiomics_refusal(exc, lesion.lesion_id, lesion.voxel_count),
-                                            lesion_id=lesion.lesion_id))
+            job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion))
+        except Exception as exc:  # noqa: BLE001 - same contract as a refusal inside PyRadiomics
+            prepared.results[lesion.lesion_id] = LesionResult(
+                lesion.lesion_id, error=_pyradiomics_refusal(exc, lesion.lesion_id, lesion.voxel_count))
             continue
-        outcome.rows.append({
-            **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-            "voxel_count": lesion.voxel_count, **provenance,
-            "extracted_at": datetime.now(UTC), **values,
-        })
-    outcome.state.update(n_lesions=len(lesion_map.lesions), n_failed=len(outcome.failures))
+        if inline:
+            prepared.results[lesion.lesion_id] = run_lesion(job)
+        else:
+            prepared.jobs.append(job)
+    return prepared
+
+
+def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:
+    """One ScanOutcome from the lesion results, in lesion order whatever order they finished in."""
+    task, outcome = prepared.task, prepared.outcome
+    key = task.scan.key
+    merged = {**prepared.results, **results}
+    for lesion in prepared.lesions:
+        result = merged.get(lesion.lesion_id)
+        if result is None:
+            outcome.failures.append(Failure(key, "worker", str(task.scan.mask),
+                                            f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
+                                            lesion_id=lesion.lesion_id))
+        elif result.values is None:
+            outcome.failures.append(Failure(key, "features", str(task.scan.mask), result.error,
+                                            lesion_id=lesion.lesion_id))
+        else:
+            outcome.rows.append({
+                **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
+                "voxel_count": lesion.voxel_count, **prepared.provenance,
+                "extracted_at": result.extracted_at, **result.values,
+            })
+    if outcome.state.get("work_key"):
+        outcome.state.update(n_lesions=len(prepared.lesions), n_failed=len(outcome.failures))
     return outcome
+
+
+def run_scan(task: ScanTask) -> ScanOutcome:
+    """Extract every lesion of one scan in this process; never raises for bad input."""
+    prepared = prepare_scan(task)
+    results = {job.lesion.lesion_id: run_lesion(job) for job in prepared.jobs}
+    prepared.jobs = []
+    return finish_scan(prepared, results)

@@ -3,18 +3,26 @@
 Each case writes one patient folder named after the case into a cohort that also holds good scans, and states what
 must come out: the failure's stage and a stable fragment of its one-line message, or (for inputs that are odd but
 valid) the lesion rows that must be written. ``build_corpus`` writes every case into one cohort.
+
+PET units: every PET NIfTI/NRRD written here through ``write`` gets a BIDS sidecar ``pet.json`` declaring
+``{"Units": "g/mL"}`` (already SUV), so the cohort needs no global ``pet_units`` and a scan *without* SUV metadata
+can be a case of its own. DICOM PET series are generated from scratch by ``dicom_pet.write_pet_series``.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from .dicom_pet import SERIES_TIME, write_pet_series
 
 SPACING = (4.0, 4.0, 4.0)
 
@@ -26,6 +34,8 @@ class Case:
     stage: str | None  # None: no failure, rows expected
     message: str  # fragment of the failure message, or "" for a good case
     rows: tuple[int, ...] = ()  # lesion ids expected in the table (good cases)
+    file: str = ""  # fragment the failure row's file must contain (beyond the case folder)
+    xfail: str = ""  # a known radiomx gap: the case states the wanted behaviour and is marked xfail(strict)
 
 
 def lesion_volume(shape=(20, 24, 24), seed=0, value=6.0):
@@ -37,7 +47,24 @@ def lesion_volume(shape=(20, 24, 24), seed=0, value=6.0):
     return image, mask
 
 
-def write(array: np.ndarray, path: Path, spacing=SPACING, origin=(0.0, 0.0, 0.0), direction=None) -> Path:
+SUV_SIDECAR = {"Units": "g/mL"}  # radiomx.suv.SUV_UNITS: taken as SUVbw as is
+
+
+def is_pet_file(path: Path) -> bool:
+    """``pet.nii.gz``, ``pet.nii``, ``pet.nrrd``...: the PET images of the default layout."""
+    return path.name.lower().startswith("pet.") and not path.name.lower().endswith(".json")
+
+
+def write_sidecar(image: Path, sidecar: dict | None = None) -> Path:
+    """BIDS sidecar beside ``image`` (``pet.nii.gz`` -> ``pet.json``); default: the images are SUV."""
+    path = image.with_name(image.name.split(".")[0] + ".json")
+    path.write_text(json.dumps(SUV_SIDECAR if sidecar is None else sidecar))
+    return path
+
+
+def write(array: np.ndarray, path: Path, spacing=SPACING, origin=(0.0, 0.0, 0.0), direction=None,
+          sidecar: bool = True) -> Path:
+    """Write a (z, y, x) array as an image file; a PET image also gets its SUV sidecar unless ``sidecar=False``."""
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
@@ -45,6 +72,8 @@ def write(array: np.ndarray, path: Path, spacing=SPACING, origin=(0.0, 0.0, 0.0)
         image.SetDirection(direction)
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path))
+    if sidecar and is_pet_file(path):
+        write_sidecar(path)
     return path
 
 
@@ -200,6 +229,7 @@ def image_4d(case: Path) -> None:
     image, mask = lesion_volume()
     frames = [sitk.GetImageFromArray(image) for _ in range(2)]
     sitk.WriteImage(sitk.JoinSeries(frames), str(_scan(case).mkdir(parents=True) or _scan(case) / "pet.nii.gz"))
+    write_sidecar(_scan(case) / "pet.nii.gz")
     write(mask, _scan(case) / "mask.nii.gz")
 
 
@@ -210,6 +240,98 @@ def mask_gzip_corrupt(case: Path) -> None:
     data = bytearray(gzip.compress(bytes(raw)))
     data[-8] ^= 0xFF  # break the CRC32 in the gzip trailer
     path.write_bytes(bytes(data))
+
+
+# --- PET units: NIfTI sidecars ----------------------------------------------------------------------------------------
+
+def _participant_weight(case: Path, kg: float) -> None:
+    """A ``participants.tsv`` row at the cohort root (the default layout's body-weight source)."""
+    tsv = case.parent / "participants.tsv"
+    if not tsv.exists():
+        tsv.write_text("participant_id\tbody_weight\n")
+    with open(tsv, "a", encoding="utf-8") as fh:
+        fh.write(f"{case.name}\t{kg:g}\n")
+
+
+def nifti_no_suv_metadata(case: Path) -> None:
+    image, mask = lesion_volume()
+    write(image, _scan(case) / "pet.nii.gz", sidecar=False)
+    write(mask, _scan(case) / "mask.nii.gz")
+
+
+def nifti_sidecar_no_dose(case: Path) -> None:
+    """Bq/mL NIfTI whose sidecar has everything but InjectedRadioactivity; the weight is in participants.tsv, so
+    the dose is the first thing missing."""
+    image, mask = lesion_volume()
+    path = write(image * 5000.0, _scan(case) / "pet.nii.gz", sidecar=False)
+    write_sidecar(path, {"Units": "Bq/mL", "TracerRadionuclide": "F18", "InjectedRadioactivityUnits": "MBq",
+                         "TimeZero": "09:00:00", "InjectionStart": 0, "ScanStart": 3600,
+                         "ImageDecayCorrected": True, "RadionuclideHalfLife": 6586.2})
+    write(mask, _scan(case) / "mask.nii.gz")
+    _participant_weight(case, 70.0)
+
+
+# --- DICOM PET series (generated by dicom_pet.write_pet_series, mask on the same grid) --------------------------------
+
+DICOM_ORIGIN = (-46.0, -46.0, 12.0)
+
+
+def _dicom_scan(case: Path, **header) -> list[Path]:
+    """``<case>/FDG/pet/`` DICOM series + ``<case>/FDG/mask.nii.gz`` on its grid (origin = first slice's
+    ImagePositionPatient, identity direction)."""
+    image, mask = lesion_volume(seed=7)
+    write(mask, _scan(case) / "mask.nii.gz", origin=DICOM_ORIGIN)
+    return write_pet_series(_scan(case) / "pet", image, SPACING, origin=DICOM_ORIGIN, **header)
+
+
+def dicom_good(case: Path) -> None:
+    _dicom_scan(case)
+
+
+def dicom_missing_slice(case: Path) -> None:
+    _dicom_scan(case)[10].unlink()
+
+
+def dicom_two_series(case: Path) -> None:
+    _dicom_scan(case)
+    image, _ = lesion_volume(seed=8)
+    write_pet_series(_scan(case) / "pet", image, SPACING, origin=DICOM_ORIGIN, series_number=2, file_prefix="b")
+
+
+def dicom_no_weight(case: Path) -> None:
+    _dicom_scan(case, weight_kg=None)
+
+
+def dicom_no_dose(case: Path) -> None:
+    _dicom_scan(case, dose_bq=None)
+
+
+def dicom_unknown_units(case: Path) -> None:
+    _dicom_scan(case, units="PROPCPS")
+
+
+def dicom_injection_after_scan(case: Path) -> None:
+    _dicom_scan(case, injection_time=SERIES_TIME + timedelta(minutes=30))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def dicom_truncated_slice(case: Path) -> None:
+    _truncate(_dicom_scan(case)[10])
+
+
+def dicom_truncated_last_slice(case: Path) -> None:
+    _truncate(_dicom_scan(case)[-1])
+
+
+#: radiomx/dicom.py takes its file list from GDCM's series scan, which silently skips a file it cannot parse; the
+#: half-written slice is then never read (by pydicom or anyone) and never named.
+_TRUNCATED_GAP = ("radiomx/dicom.py: GDCM's series scan silently drops the truncated file; a middle slice is "
+                  "reported as geometry 'a slice is missing' naming the next file, not as a load error naming it")
+_TRUNCATED_END = ("radiomx/dicom.py: GDCM's series scan silently drops the truncated file; a last slice leaves a "
+                  "shorter volume and the error blames the mask (geometry 'mask size ... differs')")
 
 
 CASES: list[Case] = [
@@ -238,6 +360,20 @@ CASES: list[Case] = [
     Case("symlink-loop", symlink_loop, "discover", "symlink loop"),
     Case("mask-binary-255", mask_binary_255, None, "", rows=(255,)),
     Case("spaces in names", spaces_in_folder_names, None, "", rows=(1,)),
+    Case("nifti-no-suv-metadata", nifti_no_suv_metadata, "suv", "PET image has no SUV metadata", file="pet.nii.gz"),
+    Case("nifti-sidecar-no-dose", nifti_sidecar_no_dose, "suv", "InjectedRadioactivity is missing", file="pet.json"),
+    Case("dicom-good", dicom_good, None, "", rows=(1,)),
+    Case("dicom-missing-slice", dicom_missing_slice, "geometry", "a slice is missing", file="slice0011.dcm"),
+    Case("dicom-two-series", dicom_two_series, "load", "folder mixes 2 PT series (Series Number 1, 2)"),
+    Case("dicom-no-weight", dicom_no_weight, "suv", "Patient Weight (0010,1030) is missing", file=".dcm"),
+    Case("dicom-no-dose", dicom_no_dose, "suv", "Radionuclide Total Dose (0018,1074) is missing", file=".dcm"),
+    Case("dicom-unknown-units", dicom_unknown_units, "suv", "Units (0054,1001) is PROPCPS", file=".dcm"),
+    Case("dicom-injection-after-scan", dicom_injection_after_scan, "suv", "uptake time would be negative",
+         file=".dcm"),
+    Case("dicom-truncated-slice", dicom_truncated_slice, "load", "truncated", file="slice0010.dcm",
+         xfail=_TRUNCATED_GAP),
+    Case("dicom-truncated-last-slice", dicom_truncated_last_slice, "load", "truncated", file="slice0019.dcm",
+         xfail=_TRUNCATED_END),
 ]
 
 
@@ -247,5 +383,4 @@ def build_corpus(cohort: Path, cases: list[Case] = CASES, good: int = 2) -> Path
         good_scan(cohort / f"good-{i}" / "FDG", seed=100 + i)
     for case in cases:
         case.build(cohort / case.name)
-    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
     return cohort

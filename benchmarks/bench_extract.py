@@ -1,0 +1,383 @@
+"""Benchmark: stock ``pyradiomics`` CLI vs ``radiomx extract`` on a synthetic whole-body PET cohort.
+
+Run with ``make bench`` (or ``python benchmarks/bench_extract.py --help``). Not a test: it measures and writes
+``benchmarks/RESULTS.md``. Both tools get the same PyRadiomics settings (radiomx's parameter file; the stock CLI a
+copy without the ``radiomx:`` block it cannot read), 2 workers each, runs alternating A B A B; then radiomx with
+1 worker (scaling), how cost grows with lesion and volume size (in-process, one worker, threads pinned), and a
+profile of one large lesion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import io
+import math
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import psutil
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(HERE))
+
+import synth  # noqa: E402
+
+CLASSES = {c: None for c in ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")}
+SETTING = {"binWidth": 0.25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline", "padDistance": 5,
+           "minimumROIDimensions": 3, "minimumROISize": 8}
+CONFIGS = {
+    "filters": {"setting": SETTING, "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0]}, "Wavelet": {}},
+                "featureClass": CLASSES},
+    "original": {"setting": SETTING, "imageType": {"Original": {}}, "featureClass": CLASSES},
+}
+FEATURE_PREFIXES = ("original_", "log-", "wavelet")
+HEADER = ("| configuration | stock lesions/s | radiomx lesions/s | ratio | stock peak RSS (largest worker) "
+          "| radiomx peak RSS worker / main | max rel. difference of all feature values |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+
+class PeakRss:
+    """Polls a process tree: peak RSS of the launched process and of its largest descendant (a worker)."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.main = 0
+        self.worker = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.main = max(self.main, self.root.memory_info().rss)
+                for child in self.root.children(recursive=True):
+                    try:
+                        self.worker = max(self.worker, child.memory_info().rss)
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(cmd: list[str], log: Path) -> dict:
+    env = dict(os.environ)
+    start = time.perf_counter()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        rss = PeakRss(proc.pid)
+        code = proc.wait()
+        rss.stop()
+    seconds = time.perf_counter() - start
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} exited {code}; see {log}")
+    return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "exit": code}
+
+
+def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
+    cohort = work / "cohort"
+    marker = cohort / f".done-{patients}-{seed}"
+    if not marker.exists():
+        shutil.rmtree(cohort, ignore_errors=True)
+        cohort.mkdir(parents=True)
+        synth.write_cohort(cohort, patients, seed)
+        marker.write_text("")
+    import SimpleITK as sitk
+
+    scans = []
+    for folder in sorted(p for p in cohort.glob("P*/FDG") if p.is_dir()):
+        mask = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "mask.nii.gz")))
+        scans.append((folder.parent.name, folder / "pet.nii.gz", folder / "mask.nii.gz",
+                      sorted(int(v) for v in np.unique(mask) if v)))
+    for name, config in CONFIGS.items():
+        tree = work / "params" / name / "18F-FDG"
+        tree.mkdir(parents=True, exist_ok=True)
+        (tree / "v1.yaml").write_text(yaml.safe_dump({"radiomx": {"units": "SUVbw"}, **config}, sort_keys=False))
+        (work / f"stock-{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with open(work / "batch.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Image", "Mask", "Label"])
+        for _, image, mask, labels in scans:
+            for label in labels:
+                writer.writerow([image, mask, label])
+    return cohort, scans
+
+
+def run_stock(work: Path, name: str, jobs: int, rep: int) -> dict:
+    out = work / f"stock-{name}-{rep}.csv"
+    out.unlink(missing_ok=True)
+    cmd = [str(BIN / "pyradiomics"), str(work / "batch.csv"), "-p", str(work / f"stock-{name}.yaml"), "-o", str(out),
+           "-f", "csv", "--jobs", str(jobs)]
+    return {**timed(cmd, work / f"stock-{name}-{rep}.log"), "out": out}
+
+
+def run_radiomx(work: Path, cohort: Path, name: str, jobs: int, rep: int) -> dict:
+    out = work / f"radiomx-{name}-j{jobs}-{rep}"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(BIN / "radiomx"), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / name),
+           "--jobs", str(jobs)]
+    return {**timed(cmd, work / f"radiomx-{name}-j{jobs}-{rep}.log"), "out": out}
+
+
+def max_relative_difference(stock_csv: Path, radiomx_out: Path) -> tuple[float, str, int, int]:
+    """Max relative difference over every feature of every lesion (0 baseline: absolute difference)."""
+    import pandas as pd
+
+    from radiomx.api import read_table
+
+    stock = pd.read_csv(stock_csv)
+    ours = read_table(radiomx_out)
+    ours = ours.set_index([ours["patient_id"], ours["lesion_id"].astype(int)])
+    worst, where, compared, lesions = 0.0, "", 0, 0
+    for _, row in stock.iterrows():
+        key = (Path(row["Image"]).parent.parent.name, int(row["Label"]))
+        mine = ours.loc[key]
+        lesions += 1
+        for col in stock.columns:
+            if not col.startswith(FEATURE_PREFIXES):
+                continue
+            a, b = float(row[col]), float(mine[col])
+            if math.isnan(a) and math.isnan(b):
+                continue
+            diff = abs(a - b) / abs(a) if a != 0 else abs(b)
+            compared += 1
+            if not diff <= worst:
+                worst, where = diff, f"{key} {col}"
+    return worst, where, compared, lesions
+
+
+def lesion_count(scans) -> int:
+    return sum(len(labels) for *_, labels in scans)
+
+
+def size_scaling(work: Path) -> list[str]:
+    """In this process, one worker, threads pinned: fast path vs full-volume PyRadiomics per lesion."""
+    from radiomx.features import extract_lesion, extract_lesion_reference
+    from radiomx.lesions import split_lesions
+    from radiomx.params import load_param_file
+    from radiomx.worker import pin_threads
+
+    pin_threads()
+    params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
+    lines = ["| case | volume voxels | lesion voxels | radiomx s/lesion | full-volume PyRadiomics s/lesion |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+
+    def measure(label: str, shape, radius: float, reference: bool) -> None:
+        image_arr, labels_arr = synth.patient_volume(7, 1, shape_zyx=shape, n_lesions=1, radii_mm=(radius,))
+        image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
+        lesion = split_lesions(labels).lesions[0]
+        extract_lesion(params, image, labels, lesion)  # warm caches
+        start = time.perf_counter()
+        for _ in range(2):
+            extract_lesion(params, image, labels, lesion)
+        fast = (time.perf_counter() - start) / 2
+        ref = ""
+        if reference:
+            start = time.perf_counter()
+            extract_lesion_reference(params, image, labels, lesion.lesion_id)
+            ref = f"{time.perf_counter() - start:.2f}"
+        nvox = int(np.prod(shape))
+        lines.append(f"| {label} | {nvox:,} | {lesion.voxel_count:,} | {fast:.3f} | {ref} |")
+        print(lines[-1], flush=True)
+
+    for radius in (5.0, 10.0, 15.0, 20.0, 25.0):
+        measure(f"lesion r={radius:.0f} mm, 200x200x300", synth.SHAPE_ZYX, radius, radius in (5.0, 25.0))
+    for shape in ((150, 100, 100), (300, 200, 200), (400, 256, 256)):
+        measure(f"lesion r=15 mm, {shape[2]}x{shape[1]}x{shape[0]}", shape, 15.0, True)
+    return lines
+
+
+def profile_large_lesion(work: Path) -> list[str]:
+    """Where one large lesion's time goes (filters configuration): per stage and per feature class."""
+    from radiomics import featureextractor, imageoperations
+
+    from radiomx import features
+    from radiomx.lesions import split_lesions
+    from radiomx.params import load_param_file
+    from radiomx.worker import pin_threads
+
+    pin_threads()
+    params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
+    image_arr, labels_arr = synth.patient_volume(7, 1, n_lesions=1, radii_mm=(25.0,))
+    image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
+    lesion = split_lesions(labels).lesions[0]
+    features.extract_lesion(params, image, labels, lesion)  # warm
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed_generator(name, fn):
+        def wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            while True:
+                start = time.perf_counter()
+                try:
+                    item = next(gen)
+                except StopIteration:
+                    spent[f"filter: {name}"] += time.perf_counter() - start
+                    return
+                spent[f"filter: {name}"] += time.perf_counter() - start
+                yield item
+        return wrapper
+
+    originals = {n: getattr(imageoperations, n) for n in ("getLoGImage", "getWaveletImage")}
+    imageoperations.getLoGImage = timed_generator("LoG (3 sigmas)", originals["getLoGImage"])
+    imageoperations.getWaveletImage = timed_generator("Wavelet (8 sub-bands)", originals["getWaveletImage"])
+    classes = featureextractor.getFeatureClasses()
+    saved = {}
+    for cname, cls in classes.items():
+        saved[cname] = cls.execute
+
+        def execute(self, _orig=cls.execute, _name=cname):
+            start = time.perf_counter()
+            try:
+                return _orig(self)
+            finally:
+                spent[f"features: {_name}"] += time.perf_counter() - start
+        cls.execute = execute
+    try:
+        start = time.perf_counter()
+        item = features.lesion_inputs(params, features.prepare_image(params, image), labels, lesion)
+        spent["cut + B-spline resample onto PyRadiomics' grid"] += time.perf_counter() - start
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.enable()
+        features.extract_input(params, item)
+        profiler.disable()
+        total = time.perf_counter() - start
+    finally:
+        for n, fn in originals.items():
+            setattr(imageoperations, n, fn)
+        for cname, cls in classes.items():
+            cls.execute = saved[cname]
+    accounted = sum(v for k, v in spent.items() if not k.startswith("cut"))
+    spent["other (binning, matrices setup, checks)"] = total - accounted
+    lines = [f"Lesion of {lesion.voxel_count:,} voxels (r = 25 mm), resampled grid "
+             f"{item.image.GetSize()} at 2 mm; PyRadiomics call {total:.2f} s.", "",
+             "| stage | seconds |", "| --- | ---: |"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])]
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
+    (work / "profile.txt").write_text(text.getvalue())
+    return lines
+
+
+def fmt_mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / ".work", help="scratch folder (cohort, outputs, logs)")
+    parser.add_argument("--patients", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--reps", type=int, default=2, help="A B pairs per configuration")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / ".gitignore").write_text("*\n")  # scratch: cohort, outputs, logs never go into git
+    cohort, scans = write_inputs(args.work, args.patients, args.seed)
+    n = lesion_count(scans)
+    print(f"cohort: {len(scans)} scans, {n} lesions", flush=True)
+
+    rows, diffs, runs = [], {}, defaultdict(list)
+    for name in CONFIGS:
+        for rep in range(args.reps):
+            for tool in ("stock", "radiomx"):
+                if tool == "stock":
+                    r = run_stock(args.work, name, args.jobs, rep)
+                else:
+                    r = run_radiomx(args.work, cohort, name, args.jobs, rep)
+                runs[(name, tool, args.jobs)].append(r)
+                print(f"{name} {tool} rep {rep}: {r['seconds']:.1f} s, worker peak {fmt_mib(r['worker_rss'])}",
+                      flush=True)
+        diffs[name] = max_relative_difference(runs[(name, "stock", args.jobs)][-1]["out"],
+                                              runs[(name, "radiomx", args.jobs)][-1]["out"])
+        print(f"{name}: max relative difference {diffs[name]}", flush=True)
+    for rep in range(args.reps):
+        r = run_radiomx(args.work, cohort, "filters", 1, rep)
+        runs[("filters", "radiomx", 1)].append(r)
+        print(f"filters radiomx 1 job rep {rep}: {r['seconds']:.1f} s", flush=True)
+
+    def best(key) -> dict:
+        return min(runs[key], key=lambda r: r["seconds"])
+
+    for name in CONFIGS:
+        stock, ours = best((name, "stock", args.jobs)), best((name, "radiomx", args.jobs))
+        worst, where, compared, lesions = diffs[name]
+        ratio = stock["seconds"] / ours["seconds"]
+        rows.append(f"| {name} | {n / stock['seconds']:.2f} ({stock['seconds']:.0f} s) | "
+                    f"{n / ours['seconds']:.2f} ({ours['seconds']:.1f} s) | **{ratio:.1f}x**"
+                    f" | {fmt_mib(stock['worker_rss'])} | {fmt_mib(ours['worker_rss'])} / {fmt_mib(ours['main_rss'])} "
+                    f"| {worst:.2g} ({compared:,} values, {lesions} lesions) |")
+    one, two = best(("filters", "radiomx", 1)), best(("filters", "radiomx", args.jobs))
+    all_times = {f"{k[0]} {k[1]} j{k[2]}": [f"{r['seconds']:.1f}" for r in v] for k, v in runs.items()}
+
+    print("size scaling ...", flush=True)
+    scaling = size_scaling(args.work)
+    print("profile ...", flush=True)
+    profile = profile_large_lesion(args.work)
+
+    import radiomics
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
+    text = f"""# radiomx extract vs stock PyRadiomics CLI
+
+Produced by `make bench` (`.venv/bin/python benchmarks/bench_extract.py`), {time.strftime('%Y-%m-%d')}, on
+{len(os.sched_getaffinity(0))} usable cores ({cpu}), PyRadiomics {radiomics.__version__}.
+
+Cohort: `benchmarks/synth.py`, {len(scans)} synthetic whole-body FDG PET patients (seed {args.seed}), grid
+{synth.SHAPE_ZYX[2]}x{synth.SHAPE_ZYX[1]}x{synth.SHAPE_ZYX[0]} at {synth.SPACING_XYZ[0]} x {synth.SPACING_XYZ[1]} x
+{synth.SPACING_XYZ[2]} mm, SUV values, {n} lesions of 1-5 cm (1-15 per patient). Settings (same for both tools):
+`{yaml.safe_dump(SETTING, default_flow_style=True).strip()}`, all 7 feature classes; "filters" adds LoG sigma 1/2/3 mm
+and Wavelet (coif1, 8 sub-bands). Stock: `pyradiomics batch.csv -p params.yaml -f csv --jobs {args.jobs}` (one row
+per lesion label, diagnostics on as by default). radiomx: `radiomx extract COHORT -o OUT --params-dir ... --jobs
+{args.jobs}` (fresh OUT: writing Parquet included). Runs alternate stock, radiomx, stock, radiomx; best of
+{args.reps} shown.
+
+{HEADER}
+{chr(10).join(rows)}
+
+Scaling, radiomx "filters", 1 -> {args.jobs} workers: {one['seconds']:.1f} s -> {two['seconds']:.1f} s =
+**{one['seconds'] / two['seconds']:.2f}x** (BLAS/OpenMP/SimpleITK pinned to one thread per worker).
+
+All wall times (s): `{all_times}`
+
+## Cost vs lesion size and volume size
+
+One process, one thread, "filters" configuration; radiomx = cut + resample + PyRadiomics on the lesion's grid,
+full-volume = `RadiomicsFeatureExtractor.execute` on the whole image (diagnostics off), one lesion per volume.
+
+{chr(10).join(scaling)}
+
+## Profile of one large lesion ("filters")
+
+{chr(10).join(profile)}
+
+cProfile top functions: `benchmarks/.work/profile.txt`.
+"""
+    args.results.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The engines give the same outcomes: serial (reference), local process pool, and a real Dask LocalCluster.
+
+Each scan is prepared once and its lesions run as separate tasks (so one big patient spreads over all workers); the
+engine must still yield exactly one ScanOutcome per scan with rows in lesion order, and turn crashes into failures.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from radiomx.cohort import discover, layout_for
+from radiomx.engine import Submitter, run_dask, run_pool, run_serial, schedule
+from radiomx.params import default_params_root, resolve_params
+from radiomx.tracers import get_tracer
+from radiomx.worker import ScanTask, run_lesion
+
+from .conftest import make_cohort
+
+
+def tasks_for(cohort: Path) -> list[ScanTask]:
+    layout = layout_for(cohort)
+    scans = discover(cohort, layout)
+    params = {s.key.tracer: resolve_params(default_params_root(), get_tracer(s.key.tracer)) for s in scans}
+    return [ScanTask(s, cohort, layout, params[s.key.tracer], ("labels", None)) for s in scans]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a failure)."""
+    root = make_cohort(tmp_path_factory.mktemp("engine") / "cohort", {"P001": {"FDG": 6}, "P002": {"FDG": 2},
+                                                                      "P003": {"FDG": 1}})
+    mask_path = root / "P003" / "FDG" / "mask.nii.gz"
+    mask = sitk.ReadImage(str(mask_path))
+    empty = sitk.GetImageFromArray(np.zeros(sitk.GetArrayViewFromImage(mask).shape, dtype=np.uint8))
+    empty.CopyInformation(mask)
+    sitk.WriteImage(empty, str(mask_path))
+    return root
+
+
+def comparable(outcomes) -> dict:
+    """Outcomes by scan key, without the extraction timestamp (the only field that may differ); NaN made equal to
+    itself (a value that crossed a process boundary is a different NaN object, and NaN != NaN)."""
+    out = {}
+    for o in outcomes:
+        assert o.key not in out, f"{o.key} yielded twice"
+        rows = [{k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()
+                 if k != "extracted_at"} for row in o.rows]
+        out[o.key] = (rows, [f.as_row() for f in o.failures], o.state)
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial(cohort) -> dict:
+    result = comparable(run_serial(tasks_for(cohort)))
+    by_patient = {k.patient_id: v for k, v in result.items()}
+    assert [r["lesion_id"] for r in by_patient["P001"][0]] == [1, 2, 3, 4, 5, 6]
+    assert len(by_patient["P002"][0]) == 2 and not by_patient["P002"][1]
+    assert by_patient["P003"][0] == [] and "mask is empty" in by_patient["P003"][1][0]["message"]
+    return result
+
+
+def test_pool_equals_serial(cohort, serial) -> None:
+    assert comparable(run_pool(tasks_for(cohort), 2)) == serial
+
+
+def test_dask_local_cluster_equals_serial(cohort, serial) -> None:
+    pytest.importorskip("distributed")
+    assert comparable(run_dask(tasks_for(cohort), None, 2)) == serial
+
+
+def _inline_submitter(log: list, fail_lesion: int | None = None) -> Submitter:
+    """A synchronous executor that records what was submitted (and can make one lesion task crash)."""
+
+    def submit(fn, arg):
+        future: Future = Future()
+        log.append((fn.__name__, getattr(getattr(arg, "lesion", None), "lesion_id", None),
+                    getattr(arg, "cost", None)))
+        if fn is run_lesion and arg.lesion.lesion_id == fail_lesion:
+            future.set_exception(RuntimeError("worker killed"))
+        else:
+            future.set_result(fn(arg))
+        return future
+
+    return Submitter(submit, lambda futures: set(futures), slots=4)
+
+
+def test_lesions_of_a_scan_are_separate_tasks_biggest_first(cohort, serial) -> None:
+    log: list = []
+    tasks = [t for t in tasks_for(cohort) if t.scan.key.patient_id == "P001"]
+    outcomes = comparable(schedule(tasks, _inline_submitter(log)))
+    assert outcomes == {k: v for k, v in serial.items() if k.patient_id == "P001"}
+    lesion_calls = [entry for entry in log if entry[0] == "run_lesion"]
+    assert [name for name, *_ in log].count("prepare_scan") == 1
+    assert sorted(lid for _, lid, _ in lesion_calls) == [1, 2, 3, 4, 5, 6]
+    costs = [cost for *_, cost in lesion_calls]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_crashed_lesion_task_is_a_failure_and_other_scans_survive(cohort, serial) -> None:
+    log: list = []
+    outcomes = comparable(schedule(tasks_for(cohort), _inline_submitter(log, fail_lesion=5)))
+    by_patient = {k.patient_id: v for k, v in outcomes.items()}
+    rows, failures, _ = by_patient["P001"]
+    assert [r["lesion_id"] for r in rows] == [1, 2, 3, 4, 6]
+    assert any(f["stage"] == "worker" and f["lesion_id"] == 5 for f in failures)
+    assert by_patient["P003"][1] and by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
