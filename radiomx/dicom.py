@@ -133,8 +133,20 @@ def _rescaled(ds: Dataset, name: str) -> np.ndarray:
     return stored.astype(np.float64) * slope + intercept
 
 
+def _check_all_files_parsed(folder: Path) -> None:
+    """GDCM silently leaves out a DICOM file it cannot parse (a half-written slice), which would surface later as a
+    misleading "missing slice" or a shorter volume; name the file instead."""
+    listed = {Path(f).resolve() for sid in _series_ids(folder)
+              for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid)}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.resolve() not in listed and is_dicom_file(path):
+            raise ScanError("load", str(path), "DICOM file is truncated or unreadable (in no series); re-export the "
+                                               "series")
+
+
 def read_series(folder: Path, modality: str) -> DicomSeries:
     """The folder's single ``modality`` ("PT" or "CT") series, rescaled per slice, on SimpleITK's geometry."""
+    _check_all_files_parsed(folder)
     series_id = _pick_series(folder, modality)
     files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
     headers = _read_headers(files)
