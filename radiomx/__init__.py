@@ -1,11 +1,31 @@
-"""radiomx: PET/CT cohort folders -> tidy, keyed, reproducible PyRadiomics feature tables (Parquet)."""
+"""radiomx: PET/CT cohort folders -> tidy, keyed, reproducible PyRadiomics feature tables (Parquet).
+
+The public names are imported lazily (PEP 562): a worker process imports ``radiomx.worker`` and must not pay for
+pandas and pyarrow (~1.5 s and ~110 MB per worker) that only the writer process needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .api import RunSummary, extract, read_failures, read_table, scan, status  # noqa: E402
-from .cohort import Scan, ScanKey  # noqa: E402
-from .errors import ConfigError, RadiomxError, ScanError  # noqa: E402
-from .options import ExtractOptions  # noqa: E402
+_EXPORTS = {
+    "extract": "api", "scan": "api", "status": "api", "read_table": "api", "read_failures": "api",
+    "RunSummary": "api", "Scan": "cohort", "ScanKey": "cohort", "ExtractOptions": "options",
+    "RadiomxError": "errors", "ConfigError": "errors", "ScanError": "errors",
+}
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = ["extract", "scan", "status", "read_table", "read_failures", "RunSummary", "Scan", "ScanKey",
-           "ExtractOptions", "RadiomxError", "ConfigError", "ScanError", "__version__"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import RunSummary, extract, read_failures, read_table, scan, status  # noqa: F401
+    from .cohort import Scan, ScanKey  # noqa: F401
+    from .errors import ConfigError, RadiomxError, ScanError  # noqa: F401
+    from .options import ExtractOptions  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'radiomx' has no attribute {name!r}")

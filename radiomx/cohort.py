@@ -133,7 +133,7 @@ def _is_loop(entry: Path) -> bool:
 
 
 def _loop_scan(entry: Path, patient: str, session: str) -> Scan:
-    return Scan(ScanKey(_clean_id(patient)[0], _clean_id(session)[0], ""), entry, problem=(
+    return Scan(ScanKey(_clean_id(patient)[0], _clean_id(session)[0], _clean_id(entry.name)[0]), entry, problem=(
         "discover", str(entry), f"symlink loop: points to its own ancestor {entry.resolve()}; remove the link"))
 
 
@@ -205,14 +205,16 @@ def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
 
 
 def _flag_duplicates(scans: list[Scan]) -> list[Scan]:
-    """Two folders resolving to one key (``FDG/`` and ``18F-FDG/``) would collide in the table: fail the later."""
+    """Two folders resolving to one key (``FDG/`` and ``18F-FDG/``) would collide in the table: the later one fails,
+    keyed by its raw folder name so that its failure row never shares a key with the scan that is extracted."""
     seen: dict[ScanKey, Path] = {}
     out = []
     for scan in scans:
-        if scan.key in seen and scan.problem is None:
-            scan = Scan(scan.key, scan.folder, problem=(
+        if scan.key in seen:
+            key = ScanKey(scan.key.patient_id, scan.key.session, _clean_id(scan.folder.name)[0])
+            scan = Scan(key, scan.folder, problem=(
                 "discover", str(scan.folder),
                 f"resolves to the same scan as {seen[scan.key]}; keep one folder per tracer and session"))
         seen.setdefault(scan.key, scan.folder)
         out.append(scan)
-    return out
+    return sorted(out, key=lambda s: s.key)

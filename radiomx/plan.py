@@ -67,7 +67,7 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             plan.items.append(PlanItem(scan, "changed", "input unreadable", ScanTask(scan, cohort, layout, p,
                                                                                     lesion_options)))
             continue
-        key = work_key(image_sha, mask_sha, p, lesion_options, layout.pet_units)
+        key = work_key(scan, image_sha, mask_sha, p, lesion_options, layout.pet_units)
         task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha)
         if old["status"] != "ok":
             plan.items.append(PlanItem(scan, "retry", f"{old['status']} last time", task))

@@ -11,6 +11,7 @@ lesions still produce rows.
 from __future__ import annotations
 
 import os
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,9 @@ from .features import (
     pyradiomics_version,
 )
 from .fingerprint import canonical_sha256, content_sha256, stat_signature
+from .guards import lesion_problems
 from .lesions import Lesion, split_lesions
-from .loader import load_scan
+from .loader import load_scan, sidecar_path
 from .params import ParamSet
 from .records import Failure, ScanOutcome
 
@@ -69,12 +71,22 @@ def pin_threads() -> None:
     _PINNED = True
 
 
-def work_key(image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple, unit_policy: str | None) -> str:
-    """Everything that can change a row: inputs, parameter file, radiomx's feature logic, lesion options."""
+def outside_inputs(scan: Scan) -> dict[str, Any]:
+    """SUV inputs that live outside the image file: the BIDS sidecar's content and the body weight from
+    participants.tsv/sessions.tsv. Editing either must recompute the scan."""
+    sidecar = sidecar_path(scan.image) if scan.image is not None and not scan.image.is_dir() else None
+    return {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
+            "weight": scan.body_weight_kg}
+
+
+def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,
+             unit_policy: str | None) -> str:
+    """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
+    radiomx's feature logic, lesion options."""
     return canonical_sha256({
         "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
         "lesions": list(lesion_options[0:1]) + [list(lesion_options[1]) if lesion_options[1] else None],
-        "pet_units": unit_policy,
+        "pet_units": unit_policy, "outside": outside_inputs(scan),
     })
 
 
@@ -90,6 +102,12 @@ def _relative(path: Path | None, root: Path) -> str:
 def _key_columns(task: ScanTask) -> dict[str, Any]:
     k = task.scan.key
     return {"patient_id": k.patient_id, "session": k.session, "tracer": k.tracer}
+
+
+def _unexpected(lesion: Lesion, exc: Exception) -> LesionResult:
+    return LesionResult(lesion.lesion_id, error=(
+        f"lesion {lesion.lesion_id}: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+        "rerun with --verbose or --log-file for the traceback and report it"), traceback=traceback.format_exc())
 
 
 def _pyradiomics_refusal(exc: Exception, lesion_id: int, voxels: int) -> str:
@@ -119,6 +137,8 @@ class LesionResult:
     #: PyRadiomics' refusal or our unexpected error, as the failures-table message.
     error: str = ""
     extracted_at: datetime | None = None
+    stage: str = "features"
+    traceback: str = ""
 
 
 @dataclass
@@ -139,9 +159,11 @@ def run_lesion(job: LesionJob) -> LesionResult:
     pin_threads()
     try:
         values = extract_input(job.params, job.item)
-    except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError for invalid ROIs, others for bugs
+    except ValueError as exc:  # PyRadiomics' way of refusing an ROI (too small, too flat, label lost, ...)
         return LesionResult(job.lesion.lesion_id, error=_pyradiomics_refusal(exc, job.lesion.lesion_id,
                                                                              job.lesion.voxel_count))
+    except Exception as exc:  # noqa: BLE001 - a bug (ours or PyRadiomics'): record it, keep the cohort going
+        return _unexpected(job.lesion, exc)
     return LesionResult(job.lesion.lesion_id, values, extracted_at=datetime.now(UTC))
 
 
@@ -170,7 +192,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                                         f"cannot read input ({exc.strerror}); check permissions"))
         return prepared
     outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
-                         work_key=work_key(image_sha, mask_sha, task.params, task.lesion_options,
+                         work_key=work_key(scan, image_sha, mask_sha, task.params, task.lesion_options,
                                            task.layout.pet_units))
     try:
         loaded = load_scan(scan, task.layout)
@@ -181,7 +203,10 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         outcome.failures.append(Failure(key, exc.stage, exc.path, exc.detail))
         return prepared
     except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
-        outcome.failures.append(Failure(key, "load", str(scan.image), f"unexpected {type(exc).__name__}: {exc}"))
+        outcome.failures.append(Failure(key, "load", str(scan.image),
+                                        f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+                                        "rerun with --verbose or --log-file for the traceback",
+                                        traceback=traceback.format_exc()))
         return prepared
 
     if only:
@@ -202,12 +227,20 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         **{k: v for k, v in loaded.unit_inputs.items()},
     }
     inline = crop_plan(task.params).mode == "full"
+    refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
     for lesion in lesion_map.lesions:
+        if lesion.lesion_id in refused:
+            stage, message = refused[lesion.lesion_id]
+            prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
+            continue
         try:
             job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion))
-        except Exception as exc:  # noqa: BLE001 - same contract as a refusal inside PyRadiomics
+        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals (label lost after resampling)
             prepared.results[lesion.lesion_id] = LesionResult(
                 lesion.lesion_id, error=_pyradiomics_refusal(exc, lesion.lesion_id, lesion.voxel_count))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
+            prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
             continue
         if inline:
             prepared.results[lesion.lesion_id] = run_lesion(job)
@@ -228,8 +261,8 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
                                             f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
                                             lesion_id=lesion.lesion_id))
         elif result.values is None:
-            outcome.failures.append(Failure(key, "features", str(task.scan.mask), result.error,
-                                            lesion_id=lesion.lesion_id))
+            outcome.failures.append(Failure(key, result.stage, str(task.scan.mask), result.error,
+                                            lesion_id=lesion.lesion_id, traceback=result.traceback))
         else:
             outcome.rows.append({
                 **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,

@@ -195,6 +195,29 @@ def nan_voxels_nrrd(case: Path) -> None:
     write(mask, _scan(case) / "mask.nrrd")
 
 
+def bq_per_ml_declared_suv(case: Path) -> None:
+    """Bq/mL values (tens of thousands) in an image whose sidecar claims SUV: PyRadiomics issue #444."""
+    image, mask = lesion_volume()
+    write(image * 12000.0, _scan(case) / "pet.nii.gz")
+    write(mask, _scan(case) / "mask.nii.gz")
+
+
+def integer_overflow_prone(case: Path) -> None:
+    """int32 voxels near 2**31: squares overflow integer arithmetic and the bins would number in the billions."""
+    image, mask = lesion_volume()
+    values = np.where(mask > 0, 2**31 - 1000, 5).astype(np.int32)
+    values[10, 12, 12] = 2**30
+    write(values, _scan(case) / "pet.nii.gz")
+    write(mask, _scan(case) / "mask.nii.gz")
+
+
+def negative_suv(case: Path) -> None:
+    image, mask = lesion_volume()
+    image[10, 12, 12] = -3.0
+    write(image, _scan(case) / "pet.nii.gz")
+    write(mask, _scan(case) / "mask.nii.gz")
+
+
 def unknown_tracer_folder(case: Path) -> None:
     good_scan(case / "FDG-2nd-try")
 
@@ -326,8 +349,6 @@ def dicom_truncated_last_slice(case: Path) -> None:
     _truncate(_dicom_scan(case)[-1])
 
 
-#: radiomx/dicom.py takes its file list from GDCM's series scan, which silently skips a file it cannot parse; the
-#: half-written slice is then never read (by pydicom or anyone) and never named.
 
 CASES: list[Case] = [
     Case("image-garbage", image_garbage, "load", "truncated or corrupt"),
@@ -350,6 +371,10 @@ CASES: list[Case] = [
     Case("nan-voxels", nan_voxels, "load", "NaN/Inf voxels"),
     Case("nan-voxels-nrrd", nan_voxels_nrrd, "load", "NaN/Inf voxels"),
     Case("inf-voxels", inf_voxels, "load", "NaN/Inf voxels"),
+    Case("bq-per-ml-declared-suv", bq_per_ml_declared_suv, "features", "grey levels (limit 2000); are the voxels "
+         "really SUVbw?"),
+    Case("integer-overflow-prone", integer_overflow_prone, "features", "grey levels (limit 2000)"),
+    Case("negative-suv", negative_suv, "suv", "lesion 1 holds negative SUV (min -3)"),
     Case("unknown-tracer", unknown_tracer_folder, "discover", "unknown tracer folder 'FDG-2nd-try'"),
     Case("duplicate-tracer", duplicate_tracer_folders, "discover", "resolves to the same scan"),
     Case("symlink-loop", symlink_loop, "discover", "symlink loop"),
