@@ -186,3 +186,33 @@ def test_output_is_sorted_and_identical_for_serial_and_pool(small_cohort, tmp_pa
     b = pd.read_parquet(tmp_path / "b" / "features" / "18F-FDG.parquet").drop(columns="extracted_at")
     pd.testing.assert_frame_equal(a, b)
     assert np.all(a[KEY].to_numpy()[:-1].tolist() <= a[KEY].to_numpy()[1:].tolist())
+
+
+def test_editing_the_sidecar_or_the_body_weight_recomputes_that_scan(tmp_path):
+    """SUV inputs outside the image file are part of the work key: a corrected dose or weight is not ignored."""
+    import json
+
+    from .test_bids import sidecar_for, write_pet
+
+    cohort = tmp_path / "cohort"
+    for patient in ("P001", "P002"):
+        write_pet(cohort / patient / "FDG" / "pet.nii.gz", cohort / patient / "FDG" / "mask.nii.gz", 70.0, 6586.2,
+                  "F18", seed=1)
+    (cohort / "participants.tsv").write_text("participant_id\tbody_weight\nP001\t70\nP002\t70\n")
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    def means_of(table: pd.DataFrame) -> pd.Series:
+        return table[table["lesion_id"] == 1].set_index("patient_id")["original_firstorder_Mean"]
+
+    means = means_of(pd.read_parquet(out / "features" / "18F-FDG.parquet"))
+    (cohort / "participants.tsv").write_text("participant_id\tbody_weight\nP001\t70\nP002\t84\n")
+    plan = run("extract", cohort, "-o", out, "--dry-run")
+    assert [ln.split("\t")[:2] for ln in plan.stdout.splitlines()] == [["unchanged", "P001"], ["changed", "P002"]]
+    sidecar = sidecar_for("F18")
+    sidecar["InjectedRadioactivity"] = sidecar["InjectedRadioactivity"] * 0.5
+    (cohort / "P001" / "FDG" / "pet.json").write_text(json.dumps(sidecar))
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0 and "2 scans computed" in result.stderr
+    new = means_of(pd.read_parquet(out / "features" / "18F-FDG.parquet"))
+    assert new["P001"] == pytest.approx(2 * means["P001"], rel=1e-6)  # half the dose, twice the SUV
+    assert new["P002"] == pytest.approx(means["P002"] * 84 / 70, rel=1e-6)

@@ -59,3 +59,35 @@ def test_only_labels_restricts_without_losing_present_labels(values, only):
     result = split_lesions(_image(values), "labels", tuple(sorted(only)))
     assert {les.lesion_id for les in result.lesions} == {int(v) for v in np.unique(values) if v} & only
     assert set(result.present_labels) == {int(v) for v in np.unique(values) if v}
+
+
+# --- the extractor wrapper: every lesion comes out as a row or as a failure, never a crash --------------------------
+
+images = arrays(np.float32, st.just((5, 7, 7)),
+                elements=st.one_of(st.floats(0, 20, width=32), st.just(0.0), st.just(1.0)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(images, arrays(np.uint8, st.just((5, 7, 7)), elements=st.sampled_from([0, 0, 0, 1, 2, 3, 255])),
+       st.sampled_from(["labels", "components"]))
+def test_run_scan_gives_a_row_or_a_failure_for_every_lesion(tmp_path_factory, image, mask, mode):
+    from radiomx.cohort import Layout, Scan, ScanKey
+    from radiomx.lesions import split_lesions as split
+    from radiomx.params import default_params_root, resolve_params
+    from radiomx.tracers import get_tracer
+    from radiomx.worker import ScanTask, run_scan
+
+    from .conftest import write_volume
+
+    folder = tmp_path_factory.mktemp("prop")
+    write_volume(image, folder / "pet.nrrd", spacing=(4.0, 4.0, 4.0))
+    write_volume(mask, folder / "mask.nrrd", spacing=(4.0, 4.0, 4.0))
+    params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
+    scan = Scan(ScanKey("P", "", "18F-FDG"), folder, folder / "pet.nrrd", folder / "mask.nrrd")
+    outcome = run_scan(ScanTask(scan, folder, Layout(pet_units="SUVbw"), params, (mode, None)))
+    expected = {les.lesion_id for les in split(_image(mask), mode).lesions}
+    produced = [row["lesion_id"] for row in outcome.rows] + [f.lesion_id for f in outcome.failures if f.lesion_id]
+    assert sorted(produced) == sorted(expected)  # each lesion exactly once, as a row or a failure
+    if not expected:
+        assert [f.stage for f in outcome.failures] == ["lesions"]
+    assert all(not f.traceback for f in outcome.failures), [f.message for f in outcome.failures]
