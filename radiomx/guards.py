@@ -26,16 +26,19 @@ def lesion_problems(image: sitk.Image, labels: sitk.Image, lesions: tuple[Lesion
     """``{lesion_id: (stage, message)}`` for lesions that must not reach PyRadiomics."""
     if not lesions:
         return {}
-    stats = sitk.LabelStatisticsImageFilter()
-    stats.Execute(sitk.Cast(image, sitk.sitkFloat64), labels)
+    values = sitk.GetArrayViewFromImage(image)  # (z, y, x) views: no copy of the volume
+    label_values = sitk.GetArrayViewFromImage(labels)
     settings = params.settings
     bin_width = settings.get("binWidth") if "binCount" not in settings else None
     reseg = settings.get("resegmentRange")
     problems: dict[int, tuple[str, str]] = {}
     for lesion in lesions:
-        if not stats.HasLabel(lesion.lesion_id):
+        (x0, y0, z0), (nx, ny, nz) = lesion.bbox_index, lesion.bbox_size
+        box = (slice(z0, z0 + nz), slice(y0, y0 + ny), slice(x0, x0 + nx))
+        inside = values[box][label_values[box] == lesion.lesion_id]
+        if inside.size == 0:
             continue
-        low, high = stats.GetMinimum(lesion.lesion_id), stats.GetMaximum(lesion.lesion_id)
+        low, high = float(inside.min()), float(inside.max())
         if unit == "SUVbw" and low < 0:
             problems[lesion.lesion_id] = ("suv", f"lesion {lesion.lesion_id} holds negative SUV (min {low:.3g}); "
                                                  "SUV cannot be negative: check the image units and reconstruction")

@@ -6,7 +6,6 @@ Why here and not in PyRadiomics: PyRadiomics reports a geometry mismatch as a lo
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from pathlib import Path
@@ -36,14 +35,22 @@ _NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
 
 
 def _raw_bytes(path: Path, what: str) -> bytes:
-    """The file's bytes, gunzipped to the end (EOFError / BadGzipFile on a cut or corrupt stream)."""
+    """The file's bytes, gunzipped to the end in one zlib call, which verifies the CRC and the length and fails on a
+    cut stream (Python's gzip reader loops in 8 KiB steps and is ~2x slower on a 50 MB volume)."""
+    data = path.read_bytes()
     if not path.name.lower().endswith(".gz"):
-        return path.read_bytes()
+        return data
+    parts = []
     try:
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
-    except (EOFError, OSError, zlib.error) as exc:
+        while data:
+            inflater = zlib.decompressobj(wbits=31)
+            parts.append(inflater.decompress(data))
+            if not inflater.eof:
+                raise EOFError("compressed data ends before the end-of-stream marker")
+            data = inflater.unused_data.lstrip(b"\0")  # further gzip members, if any
+    except (EOFError, zlib.error) as exc:
         raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+    return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
 def _check_nifti(path: Path, raw: bytes, what: str) -> None:
