@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 from . import __version__
 from .cohort import Layout, Scan, ScanKey, discover, layout_for
 from .engine import run_tasks
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .features import pyradiomics_version
 from .lock import output_lock
 from .options import ExtractOptions
@@ -139,7 +140,8 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     def commit() -> None:
         nonlocal batch, refreshed, pruned, last_commit
         if batch or refreshed or pruned:
-            store.commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
+            with _output_errors(out):
+                store.commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -158,13 +160,29 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         if len(batch) >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
             commit()
     commit()
+    with _output_errors(out):
+        _append_run(store, run_id, started, plan, summary)
+    return summary
+
+
+def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
         "command": shlex.join(sys.argv), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
     })
-    return summary
+
+
+@contextlib.contextmanager
+def _output_errors(out: Path) -> Iterator[None]:
+    """A failed write (ENOSPC, EROFS, EIO) stops the run with one line; atomic replacement kept every table as it
+    was after the last completed commit, and the next run recomputes what this one could not store."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write results ({exc.strerror or exc}); the tables are as after the last "
+                          "completed commit: free space or fix the output folder, then rerun") from exc
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

@@ -28,6 +28,12 @@ class LockHeldError(ConfigError):
     """Another radiomx process is writing to the same output folder."""
 
 
+class OutputError(RadiomxError):
+    """OUT could not be written mid-run (disk full, file system gone read-only). Earlier commits are intact."""
+
+    exit_code = 2
+
+
 class ScanError(RadiomxError):
     """One scan (or one lesion) cannot be extracted. Becomes a failures-table row; the run goes on.
 

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .fingerprint import file_sha256
 from .tracers import Tracer
 
 #: Units a parameter file may declare.
@@ -65,14 +66,6 @@ def default_params_root() -> Path:
         if candidate.is_dir():
             return candidate
     raise ConfigError(f"{here}: radiomx's params/ folder is missing from this installation; reinstall radiomx")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _schema_error_text(exc: Exception) -> str:
@@ -202,6 +195,6 @@ def check_lock(root: Path) -> list[str]:
         path = root / rel
         if not path.is_file():
             problems.append(f"{path}: released parameter file is missing")
-        elif sha256_file(path) != expected:
+        elif file_sha256(path) != expected:
             problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
     return problems

@@ -209,3 +209,21 @@ def test_label_option_restricts_and_reports_absent_labels(small_cohort, tmp_path
     failures = pd.read_parquet(tmp_path / "out" / "failures.parquet")
     assert set(failures["lesion_id"]) == {2, 7}  # 7 absent everywhere; 2 absent where only label 1 exists
     assert failures["message"].str.contains("not present in mask").all()
+
+
+def test_unexpected_error_is_one_line_and_its_traceback_goes_to_verbose_or_log_file(small_cohort, tmp_path,
+                                                                                       monkeypatch):
+    import radiomx.worker
+
+    def broken(params, item):
+        raise RuntimeError("simulated bug in feature code")
+
+    monkeypatch.setattr(radiomx.worker, "extract_input", broken)
+    log = tmp_path / "radiomx.log"
+    quiet = run("extract", small_cohort, "-o", tmp_path / "a", "-j", "1", "--log-file", log)
+    assert quiet.exit_code == 1
+    assert "Traceback" not in quiet.stderr
+    assert "unexpected RuntimeError: simulated bug in feature code" in quiet.stderr
+    assert "Traceback (most recent call last)" in log.read_text() and "simulated bug" in log.read_text()
+    verbose = run("--verbose", "extract", small_cohort, "-o", tmp_path / "b", "-j", "1")
+    assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr

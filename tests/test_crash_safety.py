@@ -138,3 +138,38 @@ def test_concurrent_runs_with_wait_both_succeed_and_never_interleave(cohort, cle
     pd.testing.assert_frame_equal(_rows(out), clean_rows)
     runs = pd.read_parquet(out / "runs.parquet")
     assert sorted(runs["computed"]) == [0, 8]
+
+
+def test_full_disk_mid_run_exits_2_and_keeps_the_last_commit(tmp_path, monkeypatch):
+    """ENOSPC on the second commit: one line, exit 2, tables exactly as after the first commit; a rerun finishes."""
+    import errno
+
+    import pyarrow.parquet as pq_module
+    from click.testing import CliRunner
+
+    from radiomx.cli import cli
+
+    cohort = make_cohort(tmp_path / "cohort", {f"P{i}": {"FDG": 1} for i in range(4)})
+    out = tmp_path / "out"
+    runner = CliRunner()
+    real_write = pq_module.write_table
+    calls = {"n": 0}
+    snapshot: dict[str, bytes] = {}
+
+    def filling_disk(table, where, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # first commit wrote features, failures, scans; the 4th write is the next commit
+            snapshot.update({p.name: p.read_bytes() for p in out.rglob("*.parquet")})
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(pq_module, "write_table", filling_disk)
+    result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1", "--batch-size", "2"])
+    assert result.exit_code == 2, result.stderr
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.rglob("*.parquet")} == snapshot
+    assert not list(out.rglob(".*.tmp-*"))
+    monkeypatch.setattr(pq_module, "write_table", real_write)
+    rerun = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert rerun.exit_code == 0 and "2 scans computed, 2 unchanged" in rerun.stderr
