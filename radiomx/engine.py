@@ -4,11 +4,13 @@ Why no scheduler of our own beyond a small loop: a process pool covers one machi
 clusters (and SLURM/PBS through dask-jobqueue, whose scheduler address or file is all we need). Either way results
 stream back to the one writer process as they complete, so memory holds one commit batch, not the cohort.
 
-Why two kinds of task: a scan is prepared once (load, split, cut each lesion's small input: ``prepare_scan``) and its
-lesions then run as separate tasks (``run_lesion``), biggest first, on any free worker, so one patient with 40
-lesions does not serialize the run. The loop reassembles exactly one ``ScanOutcome`` per scan (the store upserts
-per scan key) and yields it when the scan's last lesion is in. New scans are prepared only while fewer than
-``jobs + 1`` scans are open, so the lesion inputs held in this process stay bounded.
+Why three kinds of task: while more scans are pending than there are task slots, a scan runs whole in one task
+(``run_scan``), so its lesion inputs never travel through the writer process and every worker is busy with its
+own scan. For the last scans (the tail) a scan is prepared once (load, split, cut each lesion's small input:
+``prepare_scan``) and its lesions run as separate tasks (``run_lesion``), biggest first, on any free worker, so
+one patient with 40 lesions does not serialize the end of a run. Scans start largest first (mask size on disk).
+The loop yields exactly one ``ScanOutcome`` per scan (the store upserts per scan key). New scans are prepared only
+while few are open, so the lesion inputs held in this process stay bounded.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
     return outcome
 
 
+def _size_on_disk(task: ScanTask) -> int:
+    mask = task.scan.mask
+    try:
+        if mask is None:
+            return 0
+        return sum(p.stat().st_size for p in mask.rglob("*")) if mask.is_dir() else mask.stat().st_size
+    except OSError:
+        return 0
+
+
 def run_serial(tasks: Iterable[ScanTask]) -> Iterator[ScanOutcome]:
     for task in tasks:
         try:
@@ -71,7 +83,9 @@ class Submitter:
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
     """Two-phase scheduling over any executor; yields one ScanOutcome per task, in completion order."""
-    pending = list(reversed(tasks))
+    # Largest first (longest-processing-time rule), by the mask's size on disk: a cheap proxy for lesion count and
+    # volume known before loading, so a 40-lesion patient starts early instead of finishing last.
+    pending = sorted(tasks, key=_size_on_disk)
     open_scans: dict[int, _OpenScan] = {}
     lesions: list[tuple[int, int, int, LesionJob]] = []  # heap: (-cost, order, scan id, job)
     order = itertools.count()
@@ -97,6 +111,14 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             if lesions:
                 _, _, scan_id, job = heapq.heappop(lesions)
                 submit("lesion", scan_id, run_lesion, job)
+            elif pending and len(pending) > executor.slots:
+                # Plenty of scans left: a scan runs whole in one task, so its lesion inputs never travel
+                # through this process; lesions are spread over workers only for the last scans (the tail).
+                task = pending.pop()
+                scan_id = next(order)
+                task_of[scan_id] = task
+                open_scans[scan_id] = _OpenScan(PreparedScan(task, ScanOutcome(task.scan.key)), waiting=-1)
+                submit("whole", scan_id, run_scan, task)
             elif pending and len(open_scans) <= executor.slots // 2:
                 task = pending.pop()
                 scan_id = next(order)
@@ -113,13 +135,17 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             try:
                 result = future.result()
             except Exception as exc:  # noqa: BLE001 - a worker died or raised
-                if kind == "prepare":
+                if kind in ("prepare", "whole"):
                     open_scans.pop(scan_id)
                     yield _crashed(arg, exc)
                     continue
                 entry.crash = exc
                 entry.waiting -= 1
             else:
+                if kind == "whole":
+                    open_scans.pop(scan_id)
+                    yield result
+                    continue
                 if kind == "prepare":
                     entry.prepared = result
                     entry.waiting = len(result.jobs)

@@ -110,3 +110,38 @@ def test_crashed_lesion_task_is_a_failure_and_other_scans_survive(cohort, serial
     assert [r["lesion_id"] for r in rows] == [1, 2, 3, 4, 6]
     assert any(f["stage"] == "worker" and f["lesion_id"] == 5 for f in failures)
     assert by_patient["P003"][1] and by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
+
+
+def test_many_scans_run_whole_largest_first_and_only_the_tail_is_split(cohort, serial) -> None:
+    """With more scans pending than slots, a scan runs whole in one task (no lesion inputs through the writer);
+    the last ``slots`` scans are prepared and split into lesion tasks, so the tail still spreads over workers."""
+    tasks = tasks_for(cohort) * 3  # 9 scans (the same three thrice) for 4 slots
+    log: list = []
+    outcomes = list(schedule(tasks, _inline_submitter(log)))
+    assert len(outcomes) == 9
+    calls = [name for name, *_ in log]
+    assert calls.count("run_scan") == 5 and calls.count("prepare_scan") == 4 and "run_lesion" in calls
+    by_key = {}
+    for outcome in outcomes:  # each copy equals the serial result for its scan
+        by_key.setdefault(outcome.key, []).append(outcome)
+    for key, copies in by_key.items():
+        assert len(copies) == 3
+        for copy in copies:
+            assert comparable([copy])[key] == serial[key]
+
+
+def test_largest_scan_starts_first(cohort) -> None:
+    started: list[str] = []
+
+    def submit(fn, arg):
+        future: Future = Future()
+        if hasattr(arg, "scan"):
+            started.append(arg.scan.key.patient_id)
+        future.set_result(fn(arg))
+        return future
+
+    tasks = tasks_for(cohort) * 2
+    list(schedule(tasks, Submitter(submit, lambda futures: set(futures), slots=2)))
+    by_size = sorted(tasks, key=lambda t: t.scan.mask.stat().st_size, reverse=True)
+    assert started == [t.scan.key.patient_id for t in by_size]
+    assert started[0] == "P001"  # 6 lesions: the biggest mask file
