@@ -34,7 +34,7 @@ from .guards import lesion_problems
 from .lesions import Lesion, split_lesions
 from .loader import load_scan, sidecar_path
 from .params import ParamSet
-from .records import Failure, ScanOutcome
+from .records import Failure, ScanOutcome, redact_uids
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,13 @@ def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion
 
 
 def _relative(path: Path | None, root: Path) -> str:
+    """The input's path relative to the cohort, with UID-like file names redacted (no identifiers in tables)."""
     if path is None:
         return ""
     try:
-        return str(path.relative_to(root))
+        return redact_uids(str(path.relative_to(root)))
     except ValueError:
-        return str(path)
+        return redact_uids(str(path))
 
 
 def _key_columns(task: ScanTask) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def marked_series(dst: Path, weight: float) -> None:
             setattr(ds, keyword, value)
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.4.{i}"
         ds.PatientWeight = weight
-        ds.save_as(dst / src.name)
+        ds.save_as(dst / f"{ds.SOPInstanceUID}.dcm")  # exports often name files by UID: must not leak either
 
 
 def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
