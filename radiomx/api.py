@@ -20,7 +20,6 @@ import pandas as pd
 
 from . import __version__
 from .cohort import Layout, Scan, ScanKey, discover, layout_for
-from .engine import run_tasks
 from .errors import ConfigError, OutputError
 from .features import pyradiomics_version
 from .lock import output_lock
@@ -150,7 +149,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         if progress:
             progress(done, total, outcome)
     tasks = [i.task for i in plan.to_compute]
-    for outcome in run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler):
+    for outcome in _run(tasks, options):
         batch.append(outcome)
         summary.computed += 1
         _account(summary, outcome)
@@ -183,6 +182,15 @@ def _output_errors(out: Path) -> Iterator[None]:
     except OSError as exc:
         raise OutputError(f"{out}: cannot write results ({exc.strerror or exc}); the tables are as after the last "
                           "completed commit: free space or fix the output folder, then rerun") from exc
+
+
+def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
+    """The engine, imported only when there is work: a no-change rerun never loads the readers or feature code."""
+    if not tasks:
+        return iter(())
+    from .engine import run_tasks
+
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

@@ -27,6 +27,13 @@ ORIGIN_VOXEL_FRACTION = 1e-3
 DIRECTION_ATOL = 1e-4
 
 
+def sidecar_path(image: Path) -> Path:
+    """``pet.nii.gz`` -> ``pet.json`` (BIDS: same name, ``.json``)."""
+    name = image.name
+    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), image.suffix)
+    return image.with_name(name[: len(name) - len(suffix)] + ".json")
+
+
 def has_image_suffix(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 

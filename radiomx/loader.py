@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from .cohort import Layout, Scan
 from .dicom import is_dicom_file, read_series
 from .errors import ScanError
-from .imaging import IMAGE_SUFFIXES, align_mask, as_label_map, check_finite, read_volume
+from .imaging import align_mask, as_label_map, check_finite, read_volume, sidecar_path
 from .masks import read_dicom_mask
 from .suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
 from .tracers import get_tracer
@@ -36,13 +36,6 @@ class LoadedScan:
     unit: str
     #: Every input of the unit conversion (SUV: weight, dose, times, half-life, ...), recorded with each row.
     unit_inputs: dict = field(default_factory=dict)
-
-
-def sidecar_path(image: Path) -> Path:
-    """``pet.nii.gz`` -> ``pet.json`` (BIDS: same name, ``.json``)."""
-    name = image.name
-    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), image.suffix)
-    return image.with_name(name[: len(name) - len(suffix)] + ".json")
 
 
 def _read_sidecar(path: Path) -> dict:

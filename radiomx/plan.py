@@ -12,7 +12,7 @@ from pathlib import Path
 from .cohort import Layout, Scan, ScanKey
 from .fingerprint import content_sha256, stat_signature
 from .params import ParamSet
-from .worker import ScanTask, work_key
+from .tasks import ScanTask, work_key
 
 STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
 

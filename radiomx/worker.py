@@ -18,36 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cohort import Layout, Scan
 from .crop import LesionInput
 from .errors import ScanError
 from .features import (
-    FEATURE_LOGIC_VERSION,
     crop_plan,
     extract_input,
     lesion_inputs,
     prepare_image,
     pyradiomics_version,
 )
-from .fingerprint import canonical_sha256, content_sha256, stat_signature
+from .fingerprint import content_sha256, stat_signature
 from .guards import lesion_problems
 from .lesions import Lesion, split_lesions
-from .loader import load_scan, sidecar_path
+from .loader import load_scan
 from .params import ParamSet
 from .records import Failure, ScanOutcome, redact_uids
-
-
-@dataclass(frozen=True)
-class ScanTask:
-    scan: Scan
-    cohort: Path
-    layout: Layout
-    params: ParamSet
-    lesion_options: tuple[str, tuple[int, ...] | None]
-    #: Hashes already computed while planning ("" = compute here, in parallel).
-    image_sha256: str = ""
-    mask_sha256: str = ""
-
+from .tasks import ScanTask, work_key
 
 _PINNED = False
 
@@ -69,25 +55,6 @@ def pin_threads() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     threadpool_limits(1)
     _PINNED = True
-
-
-def outside_inputs(scan: Scan) -> dict[str, Any]:
-    """SUV inputs that live outside the image file: the BIDS sidecar's content and the body weight from
-    participants.tsv/sessions.tsv. Editing either must recompute the scan."""
-    sidecar = sidecar_path(scan.image) if scan.image is not None and not scan.image.is_dir() else None
-    return {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
-            "weight": scan.body_weight_kg}
-
-
-def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,
-             unit_policy: str | None) -> str:
-    """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
-    radiomx's feature logic, lesion options."""
-    return canonical_sha256({
-        "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
-        "lesions": list(lesion_options[0:1]) + [list(lesion_options[1]) if lesion_options[1] else None],
-        "pet_units": unit_policy, "outside": outside_inputs(scan),
-    })
 
 
 def _relative(path: Path | None, root: Path) -> str:

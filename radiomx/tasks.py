@@ -1,0 +1,49 @@
+"""What a scan's work is and what identifies it: ``ScanTask`` (picklable, sent to workers) and ``work_key`` (the
+hash that decides "unchanged" on the next run).
+
+Why apart from worker.py: the planner runs in the writer process on every nightly rerun and must stay light; the
+worker's readers (pydicom, highdicom, PyRadiomics' feature code) are only imported where scans are computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cohort import Layout, Scan
+from .features import FEATURE_LOGIC_VERSION
+from .fingerprint import canonical_sha256, content_sha256
+from .imaging import sidecar_path
+from .params import ParamSet
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    scan: Scan
+    cohort: Path
+    layout: Layout
+    params: ParamSet
+    lesion_options: tuple[str, tuple[int, ...] | None]
+    #: Hashes already computed while planning ("" = compute here, in parallel).
+    image_sha256: str = ""
+    mask_sha256: str = ""
+
+
+def outside_inputs(scan: Scan) -> dict[str, Any]:
+    """SUV inputs that live outside the image file: the BIDS sidecar's content and the body weight from
+    participants.tsv/sessions.tsv. Editing either must recompute the scan."""
+    sidecar = sidecar_path(scan.image) if scan.image is not None and not scan.image.is_dir() else None
+    return {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
+            "weight": scan.body_weight_kg}
+
+
+def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,
+             unit_policy: str | None) -> str:
+    """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
+    radiomx's feature logic, lesion options."""
+    return canonical_sha256({
+        "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
+        "lesions": list(lesion_options[0:1]) + [list(lesion_options[1]) if lesion_options[1] else None],
+        "pet_units": unit_policy, "outside": outside_inputs(scan),
+    })
