@@ -42,7 +42,7 @@ class RadiomxGroup(click.Group):
 
 @click.group(cls=RadiomxGroup)
 @click.version_option(__version__, prog_name="radiomx")
-@click.option("--verbose", is_flag=True, help="Show tracebacks and PyRadiomics' own log on stderr.")
+@click.option("--verbose", is_flag=True, help="Show tracebacks of unexpected errors on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """PET/CT cohort folders -> keyed PyRadiomics feature tables (Parquet).

@@ -227,3 +227,26 @@ def test_unexpected_error_is_one_line_and_its_traceback_goes_to_verbose_or_log_f
     assert "Traceback (most recent call last)" in log.read_text() and "simulated bug" in log.read_text()
     verbose = run("--verbose", "extract", small_cohort, "-o", tmp_path / "b", "-j", "1")
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_path, monkeypatch):
+    """Both entry points (CLI flags, ``api.extract`` arguments) must mean the same extraction."""
+    import radiomx.api
+    from radiomx.options import ExtractOptions
+
+    seen = {}
+
+    def capture(cohort, out, options, only=None, progress=None):
+        seen["options"] = options
+        raise SystemExit(0)
+
+    monkeypatch.setattr(radiomx.api, "extract", capture)
+    run("extract", small_cohort, "-o", tmp_path / "out", "--jobs", "3", "--lesions", "components", "--label", "2",
+        "--label", "1", "--params-version", "v1", "--force", "--wait", "5", "--batch-size", "4", "--pet-units", "SUVbw")
+    expected = ExtractOptions(jobs=3, lesions="components", labels=(1, 2), params_version="v1", force=True, wait=5.0,
+                              batch_size=4, pet_units="SUVbw")
+    assert seen["options"] == expected
+    with pytest.raises(Exception, match="--lesions must be one of"):
+        ExtractOptions(lesions="blobs")
+    with pytest.raises(TypeError, match="unknown extract option"):
+        ExtractOptions.from_flags({"jobz": 2})
