@@ -145,3 +145,23 @@ def test_largest_scan_starts_first(cohort) -> None:
     by_size = sorted(tasks, key=lambda t: t.scan.mask.stat().st_size, reverse=True)
     assert started == [t.scan.key.patient_id for t in by_size]
     assert started[0] == "P001"  # 6 lesions: the biggest mask file
+
+
+def test_cli_on_an_existing_dask_cluster_by_address_equals_local_pool(tmp_path) -> None:
+    """The dask-jobqueue path: a cluster started elsewhere, handed to `radiomx extract --dask-scheduler ADDRESS`."""
+    import pandas as pd
+    from click.testing import CliRunner
+    from distributed import LocalCluster
+
+    from radiomx.cli import cli
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 3}, "P002": {"FDG": 1}})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "dask"),
+                                           "--dask-scheduler", cluster.scheduler_address])
+    local = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "local"), "-j", "2"])
+    assert on_dask.exit_code == local.exit_code == 0, on_dask.stderr
+    a = pd.read_parquet(tmp_path / "dask" / "features" / "18F-FDG.parquet").drop(columns="extracted_at")
+    b = pd.read_parquet(tmp_path / "local" / "features" / "18F-FDG.parquet").drop(columns="extracted_at")
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 4
