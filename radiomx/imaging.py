@@ -133,7 +133,8 @@ def _fmt(values) -> str:
 
 
 def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path: Path) -> sitk.Image:
-    """Check the mask is on the image grid (within the documented tolerance) and give it the exact image geometry."""
+    """Check the mask is on the image grid (within the documented tolerance) and give it (in place) the exact
+    image geometry."""
     where = f"{mask_path} vs {image_path.name}"
     if image.GetSize() != mask.GetSize():
         raise ScanError("geometry", str(mask_path),
@@ -152,6 +153,5 @@ def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path:
     if np.abs(np.array(mask.GetDirection()) - np.array(image.GetDirection())).max() > DIRECTION_ATOL:
         raise ScanError("geometry", str(mask_path),
                         f"mask direction differs from image direction ({where}); reorient the mask onto the image")
-    aligned = sitk.Image(mask)
-    aligned.CopyInformation(image)
-    return aligned
+    mask.CopyInformation(image)  # in place: the mask was just read for this scan; no copy of the volume
+    return mask

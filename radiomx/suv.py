@@ -325,14 +325,20 @@ def _frame_ms(ds: Dataset, keyword: str, path: str, field: str) -> float:
     return value
 
 
+def _required_acquisition(ds: Dataset, path: str, why: str) -> datetime:
+    """A slice's acquisition datetime, or a ScanError saying why this decay-correction path needs it."""
+    acq = _acquisition(ds, path)
+    if acq is None:
+        raise ScanError("suv", path, f"Acquisition Date/Time (0008,0022/0032) is missing{why}")
+    return acq
+
+
 def _backcomputed_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> datetime:
     """t_ref = t_acq + T_ave - frame reference time, per slice [Decay correction = START, Option A step 4]."""
     refs = []
     for ds, path in zip(headers, paths, strict=True):
-        acq = _acquisition(ds, path)
-        if acq is None:
-            raise ScanError("suv", path, "Acquisition Date/Time (0008,0022/0032) is missing and Series Time is later "
-                                         "than acquisition; cannot find the decay-correction reference time")
+        acq = _required_acquisition(ds, path, " and Series Time is later than acquisition; cannot find the "
+                                              "decay-correction reference time")
         duration = _frame_ms(ds, "ActualFrameDuration", path, "Actual Frame Duration (0018,1242)") / 1000.0
         offset = _frame_ms(ds, "FrameReferenceTime", path, "Frame Reference Time (0054,1300)") / 1000.0
         refs.append(acq + timedelta(seconds=average_count_time(duration, half_life_s) - offset))
@@ -491,11 +497,8 @@ def _undecayed_factors(headers: Sequence[Dataset], paths: Sequence[str], rp: Dat
     duration, SUVbw = m P W / D x lambda T / (1 - exp(-lambda T)) x exp(lambda (t_acq - t_adm))."""
     acquisitions = []
     for ds, p in zip(headers, paths, strict=True):
-        acq = _acquisition(ds, p)
-        if acq is None:
-            raise ScanError("suv", p, "Acquisition Date/Time (0008,0022/0032) is missing; Decay Correction NONE needs "
-                                      "each slice's acquisition time (fix the header)")
-        acquisitions.append(acq)
+        acquisitions.append(_required_acquisition(ds, p, "; Decay Correction NONE needs each slice's acquisition "
+                                                         "time (fix the header)"))
     earliest = min(acquisitions)
     injection, injection_source = _injection(rp, earliest.date(), earliest, paths[0])
     reference_source = "NONE: each slice's Acquisition Time (0008,0032) + Actual Frame Duration (0018,1242)"
