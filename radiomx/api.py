@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .cohort import Layout, Scan, ScanKey, discover, layout_for
@@ -27,8 +26,13 @@ from .options import ExtractOptions
 from .params import ParamSet, default_params_root, resolve_params
 from .plan import Plan, make_plan
 from .records import Failure, ScanOutcome
-from .store import Store
 from .tracers import get_tracer
+from .warmup import start_local_workers
+
+if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
+    import pandas as pd
+
+    from .store import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
 
@@ -102,6 +106,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
+    if options.uses_local_pool:
+        start_local_workers()  # the workers' imports overlap discovery and planning (see warmup.py)
     scans = scan(cohort, options)
     if only is not None:
         wanted = set(only)
@@ -110,6 +116,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     lesion_options = (options.lesions, options.labels)
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
+    from .store import Store
+
     if options.dry_run:
         state = Store(out).load_state() if (out / "scans.parquet").exists() else {}
         summary.plan = make_plan(scans, state, params, cohort, layout, lesion_options, options.force)
@@ -121,6 +129,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
 
 
 def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress) -> RunSummary:
+    from .store import Store
+
     store = Store(out)
     store.prepare()
     started = datetime.now(UTC)
@@ -202,6 +212,10 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
 
 def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     """The feature table of one tracer, or all tracers stacked (columns unioned) when ``tracer`` is None."""
+    import pandas as pd
+
+    from .store import Store
+
     store = Store(Path(out))
     tracers = [tracer] if tracer else store.tracers()
     if not tracers:
@@ -218,6 +232,10 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
 
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None) -> pd.DataFrame:
     """Any table of an output folder by name: features (one tracer or all), failures, scans, runs."""
+    import pandas as pd
+
+    from .store import Store
+
     out = Path(out)
     if which == "features":
         return read_table(out, tracer)
@@ -229,12 +247,16 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:
+    from .store import Store
+
     return Store(Path(out)).read_failures()
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
     """Per tracer: scans done, pending (new), changed, failed, as the next run would see them."""
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
+    import pandas as pd
+
     summary = extract(cohort, out, options)
     rows: dict[str, dict[str, int]] = {}
     for item in summary.plan.items:  # type: ignore[union-attr]

@@ -110,10 +110,14 @@ def _read_scan_keys(stream) -> list:
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
+    options = _options(**flags)
+    if options.uses_local_pool:
+        from .warmup import start_local_workers
+
+        start_local_workers()  # before the imports below: the workers load theirs meanwhile
     from . import api
     from .report import print_plan, print_summary, progress_printer
 
-    options = _options(**flags)
     only = _read_scan_keys(scans_file) if scans_file is not None else None
     with progress_printer() as progress:
         summary = api.extract(cohort, out, options, only=only, progress=progress)

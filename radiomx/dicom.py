@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from .errors import ScanError
+from .imaging import is_dicom_file
 
 #: Relative tolerance on slice gaps: beyond it a slice is missing or two series are interleaved.
 GAP_RTOL = 0.01
@@ -167,13 +168,3 @@ def read_series(folder: Path, modality: str) -> DicomSeries:
     image = sitk.GetImageFromArray(voxels)
     image.CopyInformation(geometry)
     return DicomSeries(image, tuple(headers), tuple(Path(f) for f in files), modality)
-
-
-def is_dicom_file(path: Path) -> bool:
-    """Part-10 DICOM file (``DICM`` after the 128-byte preamble)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False

@@ -21,20 +21,13 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import Failure, ScanOutcome
-from .worker import (
-    LesionJob,
-    LesionResult,
-    PreparedScan,
-    ScanTask,
-    finish_scan,
-    pin_threads,
-    prepare_scan,
-    run_lesion,
-    run_scan,
-)
+from .warmup import start_local_workers
+
+if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
+    from .worker import LesionJob, LesionResult, PreparedScan, ScanTask
 
 
 def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
@@ -57,6 +50,8 @@ def _size_on_disk(task: ScanTask) -> int:
 
 
 def run_serial(tasks: Iterable[ScanTask]) -> Iterator[ScanOutcome]:
+    from .worker import run_scan
+
     for task in tasks:
         try:
             yield run_scan(task)
@@ -83,6 +78,8 @@ class Submitter:
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
     """Two-phase scheduling over any executor; yields one ScanOutcome per task, in completion order."""
+    from .worker import PreparedScan, finish_scan, prepare_scan, run_lesion, run_scan
+
     # Largest first (longest-processing-time rule), by the mask's size on disk: a cheap proxy for lesion count and
     # volume known before loading, so a 40-lesion patient starts early instead of finishing last.
     pending = sorted(tasks, key=_size_on_disk)
@@ -166,8 +163,10 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
 
 def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
     """Local process pool (forkserver: no inherited locks or threads), two tasks in flight per worker."""
+    from .worker import pin_threads
+
+    start_local_workers()
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["radiomx.worker", "radiomics.featureextractor"])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=pin_threads) as pool:
         def wait_any(futures: set) -> set:
             return wait(futures, return_when=FIRST_COMPLETED).done

@@ -6,13 +6,12 @@ Why here and not in PyRadiomics: PyRadiomics reports a geometry mismatch as a lo
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from . import nifti
 from .errors import ScanError
 
 #: File endings read through SimpleITK.
@@ -34,74 +33,54 @@ def sidecar_path(image: Path) -> Path:
     return image.with_name(name[: len(name) - len(suffix)] + ".json")
 
 
+def is_dicom_file(path: Path) -> bool:
+    """Part-10 DICOM file (``DICM`` after the 128-byte preamble); no pydicom needed to tell."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
 def has_image_suffix(path: Path) -> bool:
     return path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
-_NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
-
-
-def _raw_bytes(path: Path, what: str) -> bytes:
-    """The file's bytes, gunzipped to the end in one zlib call, which verifies the CRC and the length and fails on a
-    cut stream (Python's gzip reader loops in 8 KiB steps and is ~2x slower on a 50 MB volume)."""
-    data = path.read_bytes()
-    if not path.name.lower().endswith(".gz"):
-        return data
-    parts = []
-    try:
-        while data:
-            inflater = zlib.decompressobj(wbits=31)
-            parts.append(inflater.decompress(data))
-            if not inflater.eof:
-                raise EOFError("compressed data ends before the end-of-stream marker")
-            data = inflater.unused_data.lstrip(b"\0")  # further gzip members, if any
-    except (EOFError, zlib.error) as exc:
-        raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
-    return b"".join(parts) if len(parts) > 1 else parts[0]
-
-
-def _check_nifti(path: Path, raw: bytes, what: str) -> None:
-    """ITK reads a truncated NIfTI without error (zero-filling the rest) and silently turns NaN/Inf voxels into 0,
-    so both are checked on the raw NIfTI-1 data here."""
-    if len(raw) < 348:
-        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
-    endian = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
-    dims = struct.unpack(endian + "8h", raw[40:56])
-    datatype, bitpix = struct.unpack(endian + "2h", raw[70:74])
-    offset = int(struct.unpack(endian + "f", raw[108:112])[0])
-    voxels = int(np.prod([max(1, d) for d in dims[1: 1 + max(0, min(dims[0], 7))]]))
-    if len(raw) < offset + voxels * bitpix // 8:
-        raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); re-export it")
-    if datatype in _NIFTI_FLOAT_TYPES:
-        data = np.frombuffer(raw, dtype=endian + _NIFTI_FLOAT_TYPES[datatype], count=voxels, offset=offset)
-        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-        if bad:
-            raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
-
-
-def _check_complete(path: Path, what: str) -> None:
+def _read_checked(path: Path, what: str) -> sitk.Image | None:
+    """Inflate and check a NIfTI (or any ``.gz``) file; for a plain 3D NIfTI-1 also build the image from those bytes
+    (``radiomx.nifti``), so the file is inflated once. None means: read it with ITK."""
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        _check_nifti(path, _raw_bytes(path, what), what)
-    elif name.endswith(".gz"):
-        _raw_bytes(path, what)
+        raw = nifti.inflate(path, what)
+        header = nifti.parse_header(path, raw, what)
+        if header is not None:
+            nifti.check_data(path, raw, header, what)
+        return nifti.image_from_raw(path, raw, header)
+    if name.endswith(".gz"):
+        nifti.inflate(path, what)
+    return None
 
 
-def read_volume(path: Path, what: str) -> sitk.Image:
-    """Read one 3D volume with SimpleITK; any failure becomes a one-line ScanError naming the file."""
-    if not path.exists():
-        raise ScanError("load", str(path), f"{what} file is missing")
-    if path.is_file() and path.stat().st_size == 0:
-        raise ScanError("load", str(path), f"{what} file is empty (0 bytes); re-export it")
-    if path.is_file():
-        _check_complete(path, what)
+def _read_with_itk(path: Path, what: str) -> sitk.Image:
     try:
-        image = sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(path))
     except RuntimeError as exc:
         reason = " ".join(str(exc).split())
         reason = reason.split("Description:")[-1].strip()[:200] if "Description:" in reason else reason[:200]
         raise ScanError("load", str(path),
                         f"cannot read {what} ({reason}); check the file is a complete NIfTI/NRRD/MHA") from exc
+
+
+def read_volume(path: Path, what: str) -> sitk.Image:
+    """Read one 3D volume; any failure becomes a one-line ScanError naming the file."""
+    if not path.exists():
+        raise ScanError("load", str(path), f"{what} file is missing")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ScanError("load", str(path), f"{what} file is empty (0 bytes); re-export it")
+    image = _read_checked(path, what) if path.is_file() else None
+    if image is None:
+        image = _read_with_itk(path, what)
     if image.GetDimension() != 3:
         raise ScanError("load", str(path), f"{what} has {image.GetDimension()} dimensions; a 3D volume is required")
     if image.GetNumberOfComponentsPerPixel() != 1:

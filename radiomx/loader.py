@@ -21,10 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .cohort import Layout, Scan
-from .dicom import is_dicom_file, read_series
 from .errors import ScanError
-from .imaging import align_mask, as_label_map, check_finite, read_volume, sidecar_path
-from .masks import read_dicom_mask
+from .imaging import align_mask, as_label_map, check_finite, is_dicom_file, read_volume, sidecar_path
 from .suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
 from .tracers import get_tracer
 
@@ -58,6 +56,8 @@ def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
 
 def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image, str, SuvInputs | None]:
     assert scan.image is not None
+    from .dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
+
     series = read_series(scan.image, "PT" if pet else "CT")
     if not pet:
         return sitk.Cast(series.image, sitk.sitkFloat32), "HU", None
@@ -113,6 +113,8 @@ def load_mask(scan: Scan, image: sitk.Image) -> sitk.Image:
     """The scan's mask as a UInt32 label map on the image grid."""
     assert scan.mask is not None and scan.image is not None
     if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
+        from .masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
+
         return read_dicom_mask(scan.mask, image)
     mask = as_label_map(read_volume(scan.mask, "mask"), scan.mask)
     return align_mask(image, mask, scan.image, scan.mask)

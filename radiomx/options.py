@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .lesions import LESION_MODES
 
 ENGINES = ("local", "dask")
+#: How a mask becomes lesions: one per label value, or one per 26-connected component of each label.
+LESION_MODES = ("labels", "components")
 
 
 def usable_cores() -> int:
@@ -68,6 +69,11 @@ class ExtractOptions:
         if unknown:
             raise TypeError(f"unknown extract option(s): {sorted(unknown)}")
         return cls(**flags)
+
+    @property
+    def uses_local_pool(self) -> bool:
+        """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
+        return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
 
     def lesion_options(self) -> dict[str, Any]:
         """The lesion-splitting choices that change rows; part of every scan's work key."""

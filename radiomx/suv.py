@@ -17,13 +17,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydicom.dataset import Dataset
-from pydicom.valuerep import DA, DT, TM
 
 from .errors import ScanError
+
+if TYPE_CHECKING:  # pydicom is imported where DICOM values are parsed: NIfTI cohorts never load it
+    from pydicom.dataset import Dataset
 
 NAN = float("nan")
 
@@ -259,6 +260,8 @@ def _as_datetime(value: str, path: str, field: str) -> datetime | None:
     """DICOM DT (date and time) as a naive local datetime; a UTC offset is dropped (both times are local)."""
     if not value:
         return None
+    from pydicom.valuerep import DT
+
     try:
         parsed = DT(value)
     except ValueError:
@@ -271,6 +274,8 @@ def _date_time(ds: Dataset, date_kw: str, time_kw: str, path: str, fields: str) 
     d, t = _text(ds, date_kw), _text(ds, time_kw)
     if not d or not t:
         return None
+    from pydicom.valuerep import DA, TM
+
     try:
         return datetime.combine(date(*DA(d).timetuple()[:3]), TM(t).replace(tzinfo=None))
     except (ValueError, TypeError):
@@ -281,6 +286,8 @@ def _time_only(ds: Dataset, keyword: str, path: str, field: str) -> time | None:
     text = _text(ds, keyword)
     if not text:
         return None
+    from pydicom.valuerep import TM
+
     try:
         return TM(text).replace(tzinfo=None)
     except ValueError:

@@ -186,19 +186,30 @@ def test_components_split_gives_stable_ids(tmp_path):
 
 
 def test_image_and_mask_are_read_once_per_scan_whatever_the_lesion_count(tmp_path, monkeypatch):
+    """Each input file is inflated once per scan (the integrity check and the voxels share one read), and ITK never
+    reads it a second time, whatever the number of lesions."""
+    from radiomx import nifti
+
     reads: list[str] = []
-    original = sitk.ReadImage
+    itk_reads: list[str] = []
+    original_inflate, original_read = nifti.inflate, sitk.ReadImage
+
+    def counting_inflate(path, *args, **kwargs):
+        reads.append(str(path))
+        return original_inflate(path, *args, **kwargs)
 
     def counting_read(path, *args, **kwargs):
-        reads.append(str(path))
-        return original(path, *args, **kwargs)
+        itk_reads.append(str(path))
+        return original_read(path, *args, **kwargs)
 
+    monkeypatch.setattr(nifti, "inflate", counting_inflate)
     monkeypatch.setattr(sitk, "ReadImage", counting_read)
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 5}})
     result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
     assert result.exit_code == 0, result.stderr
     assert len(pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")) == 5
     assert sorted(Path(p).name for p in reads) == ["mask.nii.gz", "pet.nii.gz"]
+    assert itk_reads == []
 
 
 def test_label_option_restricts_and_reports_absent_labels(small_cohort, tmp_path):

@@ -1,0 +1,140 @@
+"""Read a NIfTI file once: inflate it, check it, and build the SimpleITK image from those same bytes.
+
+Why not just ``sitk.ReadImage``: ITK reads a truncated NIfTI without error (zero-filling the rest) and silently
+turns NaN/Inf voxels into 0, so radiomx has to inflate and check the raw data anyway. Handing ITK the file as well
+inflated every ``.nii.gz`` twice, about half a second per whole-body PET volume (48 MB). Here the file is inflated
+once with ISA-L (``isal``, ~1.6x faster than zlib, same format and CRC check) and the voxels are taken straight
+from the checked bytes. The geometry still comes from ITK (``ImageFileReader.ReadImageInformation`` reads only
+the header), so origin, spacing and direction are exactly what ``sitk.ReadImage`` gives, including ITK's own
+qform/sform choice and its RAS-to-LPS flip; ITK never reorders NIfTI voxels, it only describes them. Anything this
+module does not reproduce exactly (scaled data, non-scalar or non-3D data, NIfTI-2, Analyze pairs, an
+unusual datatype) goes through ``sitk.ReadImage`` after the checks. ``tests/test_nifti.py`` proves the fast path
+equals ``sitk.ReadImage`` voxel for voxel and in geometry.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from isal import isal_zlib
+
+from .errors import ScanError
+
+#: NIfTI-1 ``datatype`` codes read directly, with their numpy type and the SimpleITK pixel type ITK reports.
+_DATATYPES: dict[int, tuple[str, int]] = {
+    2: ("u1", sitk.sitkUInt8), 4: ("i2", sitk.sitkInt16), 8: ("i4", sitk.sitkInt32),
+    16: ("f4", sitk.sitkFloat32), 64: ("f8", sitk.sitkFloat64), 256: ("i1", sitk.sitkInt8),
+    512: ("u2", sitk.sitkUInt16), 768: ("u4", sitk.sitkUInt32), 1024: ("i8", sitk.sitkInt64),
+    1280: ("u8", sitk.sitkUInt64),
+}
+_FLOAT_CODES = (16, 64)
+NIFTI1_HEADER_BYTES = 348
+
+
+@dataclass(frozen=True)
+class Nifti1Header:
+    """The few NIfTI-1 header fields needed to check and place the voxel data."""
+
+    endian: str
+    dims: tuple[int, ...]
+    datatype: int
+    bitpix: int
+    vox_offset: int
+    scl_slope: float
+    scl_inter: float
+    magic: bytes
+
+    @property
+    def voxels(self) -> int:
+        return int(np.prod([max(1, d) for d in self.dims[1: 1 + max(0, min(self.dims[0], 7))]]))
+
+    @property
+    def data_bytes(self) -> int:
+        return self.voxels * self.bitpix // 8
+
+    @property
+    def unscaled(self) -> bool:
+        """ITK applies scl_slope/scl_inter unless slope is 0 (NIfTI: no scaling) or the pair is (1, 0)."""
+        return self.scl_slope in (0.0, 1.0) and self.scl_inter == 0.0
+
+
+def inflate(path: Path, what: str) -> bytes:
+    """The file's bytes, gunzipped to the end (every gzip member) when the name ends in ``.gz``.
+
+    Inflating in one call verifies each member's CRC and length and fails on a cut stream."""
+    data = path.read_bytes()
+    if not path.name.lower().endswith(".gz"):
+        return data
+    parts = []
+    try:
+        while data:
+            inflater = isal_zlib.decompressobj(wbits=31)
+            parts.append(inflater.decompress(data))
+            if not inflater.eof:
+                raise EOFError("compressed data ends before the end-of-stream marker")
+            data = inflater.unused_data.lstrip(b"\0")  # further gzip members, if any
+    except (EOFError, isal_zlib.error) as exc:
+        raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+    return b"".join(parts) if len(parts) > 1 else parts[0]
+
+
+def parse_header(path: Path, raw: bytes, what: str) -> Nifti1Header | None:
+    """The NIfTI-1 header of ``raw``, or None for a NIfTI-2 file (checked by ITK alone)."""
+    if len(raw) < 4:
+        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
+    if 540 in (struct.unpack("<i", raw[:4])[0], struct.unpack(">i", raw[:4])[0]):
+        return None
+    if len(raw) < NIFTI1_HEADER_BYTES:
+        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
+    endian = "<" if struct.unpack("<i", raw[:4])[0] == NIFTI1_HEADER_BYTES else ">"
+    dims = struct.unpack(endian + "8h", raw[40:56])
+    datatype, bitpix = struct.unpack(endian + "2h", raw[70:74])
+    vox_offset, slope, inter = struct.unpack(endian + "3f", raw[108:120])
+    return Nifti1Header(endian, tuple(dims), datatype, bitpix, int(vox_offset), float(slope), float(inter),
+                        bytes(raw[344:348]))
+
+
+def check_data(path: Path, raw: bytes, header: Nifti1Header, what: str) -> None:
+    """Refuse a file shorter than its header says, and NaN/Inf voxels (ITK would hide both)."""
+    if len(raw) < header.vox_offset + header.data_bytes:
+        raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); re-export it")
+    if header.datatype in _FLOAT_CODES:
+        values = _voxels(raw, header)
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+
+
+def _voxels(raw: bytes, header: Nifti1Header) -> np.ndarray:
+    dtype = np.dtype(header.endian + _DATATYPES[header.datatype][0])
+    return np.frombuffer(raw, dtype=dtype, count=header.voxels, offset=header.vox_offset)
+
+
+def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.Image | None:
+    """The image ``sitk.ReadImage(path)`` would return, built from the checked bytes; None when that equality is
+    not guaranteed (the caller then reads with ITK)."""
+    if (header is None or header.magic != b"n+1\0" or header.dims[0] != 3 or not header.unscaled
+            or header.datatype not in _DATATYPES):
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()  # header only: ITK's own origin, spacing and direction
+    except RuntimeError:
+        return None  # ITK refuses the header: let ``sitk.ReadImage`` say why
+    size = reader.GetSize()
+    if (reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1
+            or reader.GetPixelID() != _DATATYPES[header.datatype][1] or tuple(size) != tuple(header.dims[1:4])):
+        return None
+    values = _voxels(raw, header).reshape(size[::-1])  # NIfTI stores x fastest: numpy order (z, y, x)
+    if not values.dtype.isnative:
+        values = values.astype(values.dtype.newbyteorder("="))
+    image = sitk.GetImageFromArray(values)  # copies: the image owns its buffer, ``raw`` can go
+    image.SetOrigin(reader.GetOrigin())
+    image.SetSpacing(reader.GetSpacing())
+    image.SetDirection(reader.GetDirection())
+    return image
