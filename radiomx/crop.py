@@ -11,8 +11,9 @@ the entire body for every lesion. This module hands it, per lesion, a small imag
     ``radiomics.imageoperations.resampleImage`` does from the full mask (same numpy expressions, same order), we
     resample onto it ourselves and call the extractor with resampling off. Interpolators without a prefilter (linear,
     nearest, Gaussian, windowed sinc) read the full image directly: an ITK resample costs only the output voxels,
-    and identical inputs give bit-identical outputs. B-spline interpolators (order >= 2) prefilter their whole input
-    with a recursive (IIR) filter, so they read a crop wide enough for that filter to converge (``bspline_reach``).
+    and identical inputs give bit-identical outputs. B-spline interpolators prefilter their whole input with a
+    recursive (IIR) filter; ``radiomx.bspline`` computes those coefficients on the samples' footprint only (plus
+    the distance the filter needs to converge, ``bspline_decay``) and ITK evaluates them.
     The mask is always resampled (nearest neighbour) from the full label map.
 ``crop`` (no resampling; image types Original, LoG, Wavelet, or ``preCrop``)
     The filters run on our crop instead of the body, so the crop carries a margin, per axis, wide enough that every
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from . import bspline
 from .lesions import Lesion
 
 #: Bits a boundary disturbance must decay by before it can no longer change a float64 result: the 53-bit mantissa
@@ -57,33 +59,17 @@ _BSPLINE_ORDER = {sitk.sitkBSpline1: 1, sitk.sitkBSpline2: 2, sitk.sitkBSpline3:
                   sitk.sitkBSpline5: 5}
 
 
-def bspline_poles(order: int) -> list[float]:
-    """Poles of ITK's ``BSplineDecompositionImageFilter`` (Unser 1999), the recursive prefilter of B-splines."""
-    if order <= 1:
-        return []
-    if order == 2:
-        return [math.sqrt(8.0) - 3.0]
-    if order == 3:
-        return [math.sqrt(3.0) - 2.0]
-    if order == 4:
-        return [math.sqrt(664.0 - math.sqrt(438976.0)) + math.sqrt(304.0) - 19.0,
-                math.sqrt(664.0 + math.sqrt(438976.0)) - math.sqrt(304.0) - 19.0]
-    return [math.sqrt(135.0 / 2.0 - math.sqrt(17745.0 / 4.0)) + math.sqrt(105.0 / 4.0) - 13.0 / 2.0,
-            math.sqrt(135.0 / 2.0 + math.sqrt(17745.0 / 4.0)) - math.sqrt(105.0 / 4.0) - 13.0 / 2.0]
-
-
-def bspline_reach(order: int) -> int:
-    """Input voxels, beyond the sample positions, that a B-spline resample of a crop must see to equal the full one.
+def bspline_decay(order: int) -> int:
+    """Voxels a B-spline prefilter must run before the samples' support so a crop's coefficients equal the full
+    volume's.
 
     The prefilter's causal and anti-causal recursions c[k] = s[k] + z c[k-1] start at the crop border with a wrong
     state; the error shrinks by |z| per voxel (|z| = 0.268 for cubic), so after ceil(EXACT_BITS ln 2 / -ln|z|)
     voxels (34 for cubic) it is below the last bit of a float64 and the recursion carries the full volume's
-    coefficients. Add the interpolation support (order // 2 + 1 coefficients on each side of a sample) and one voxel
-    for the rounding of the sample position.
+    coefficients. The samples' support (order // 2 + 1 coefficients on each side) is added by
+    ``bspline.coefficient_image``.
     """
-    poles = bspline_poles(order)
-    decay = max((math.ceil(EXACT_BITS * math.log(2) / -math.log(abs(z))) for z in poles), default=0)
-    return decay + order // 2 + 2
+    return max((math.ceil(EXACT_BITS * math.log(2) / -math.log(abs(z))) for z in bspline.poles(order)), default=0)
 
 
 def log_reach(sigma_mm: float, spacing_mm: float) -> int:
@@ -276,16 +262,15 @@ def lesion_input(plan: CropPlan, image: sitk.Image, labels: sitk.Image, lesion: 
             lo, hi = np.maximum(bb_lo - pad, 0), np.minimum(bb_hi + pad, size - 1)
             return LesionInput(lesion.lesion_id, _region(image, lo, hi), _region(labels, lo, hi), "resample")
         interpolator = interpolator_of(plan.settings)
-        source = image
         order = _BSPLINE_ORDER.get(interpolator)
-        if order is not None:
-            # The B-spline prefilter would run over the whole body for each lesion: crop to the samples' footprint
-            # plus the prefilter's convergence reach (clipped: at the true border both see the same mirror).
-            reach = bspline_reach(order)
-            lo = np.maximum(np.floor(np.minimum(grid.first_index, grid.last_index)) - reach, 0)
-            hi = np.minimum(np.ceil(np.maximum(grid.first_index, grid.last_index)) + reach, size - 1)
-            source = _region(image, lo, hi)
-        resampled = _resample(source, grid, interpolator, image.GetPixelID())
+        if order is None:
+            resampled = _resample(image, grid, interpolator, image.GetPixelID())
+        else:
+            # The B-spline prefilter would run over the whole body for each lesion: compute the coefficients of the
+            # samples' footprint only (plus the prefilter's convergence distance) and let ITK evaluate them.
+            coefficients = bspline.coefficient_image(image, order, bspline_decay(order),
+                                                     np.array(grid.first_index), np.array(grid.last_index))
+            resampled = _resample(coefficients, grid, bspline.RESAMPLER[order], image.GetPixelID())
         mask = _resample(labels, grid, sitk.sitkNearestNeighbor, labels.GetPixelID())
         lost = lesion.lesion_id not in np.unique(sitk.GetArrayViewFromImage(mask))
         return LesionInput(lesion.lesion_id, resampled, mask, "resample", lost)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomx.crop import bspline_reach, log_reach, resample_grid
+from radiomx.crop import bspline_decay, log_reach, resample_grid
 from radiomx.features import crop_plan, extract_lesion, extract_lesion_reference, lesion_inputs, prepare_image
 from radiomx.lesions import Lesion, split_lesions
 from radiomx.params import ParamSet
@@ -179,8 +179,9 @@ def test_crop_really_crops_and_clips_at_border(scan) -> None:
 
 
 def test_margins_follow_the_derivation() -> None:
-    """Reach grows with sigma/spacing (IIR decay to float64 precision) and cubic B-spline needs ~40 voxels."""
+    """Reach grows with sigma/spacing (IIR decay to float64 precision); the cubic B-spline prefilter needs 34
+    voxels (|z| = 2 - sqrt(3) per voxel, to 2**-64)."""
     assert log_reach(3.0, 4.0) < log_reach(3.0, 2.0) < log_reach(3.0, 1.0)
     assert log_reach(2.0, 2.0) == math.ceil(64 * math.log(2) / 1.3732) + 1
-    assert 36 <= bspline_reach(3) <= 40
-    assert bspline_reach(5) > bspline_reach(3) > bspline_reach(1)
+    assert bspline_decay(3) == math.ceil(64 * math.log(2) / -math.log(2 - math.sqrt(3))) == 34
+    assert bspline_decay(5) > bspline_decay(3) > bspline_decay(2) > bspline_decay(1) == 0
