@@ -100,7 +100,7 @@ def decompose(block: np.ndarray, order: int, keep: tuple[slice, slice, slice]) -
     """
     pole_list = poles(order)
     keep_x, keep_y, keep_z = keep
-    lines = np.ascontiguousarray(np.moveaxis(block.astype(np.float64), 2, 0))  # (x, z, y)
+    lines = np.moveaxis(block, 2, 0).astype(np.float64, order="C")  # (x, z, y), one copy
     _filter_lines(lines, pole_list)
     lines = np.ascontiguousarray(np.moveaxis(lines[keep_x], 0, 2).transpose(1, 0, 2))  # (y, z, x)
     _filter_lines(lines, pole_list)

@@ -249,7 +249,8 @@ def normalized(image: sitk.Image, settings: dict[str, Any]) -> sitk.Image:
 
 
 def lesion_input(plan: CropPlan, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> LesionInput:
-    """Cut one lesion out of an already-normalized full image and its full label map (UInt32, image geometry)."""
+    """Cut one lesion out of an already-normalized full image and its full label map (unsigned
+    integers, image geometry)."""
     size = np.array(image.GetSize())
     bb_lo = np.array(lesion.bbox_index)
     bb_hi = bb_lo + np.array(lesion.bbox_size) - 1

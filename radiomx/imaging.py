@@ -96,8 +96,16 @@ def check_finite(image: sitk.Image, path: Path) -> None:
         raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
 
 
+#: Label map pixel types used as read: PyRadiomics compares labels by value, so an 8-bit mask needs no 32-bit copy
+#: (a whole-body UInt8 mask stays 12 MB instead of becoming 48 MB in every worker).
+UNSIGNED_LABEL_TYPES = (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32)
+
+
 def as_label_map(mask: sitk.Image, path: Path) -> sitk.Image:
-    """Masks must hold non-negative integer labels; return them as UInt32 (what PyRadiomics expects)."""
+    """Masks must hold non-negative integer labels: unsigned masks are used as read, others are checked and cast
+    to UInt32."""
+    if mask.GetPixelID() in UNSIGNED_LABEL_TYPES:
+        return mask
     values = sitk.GetArrayViewFromImage(mask)
     if np.issubdtype(values.dtype, np.floating):
         if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):

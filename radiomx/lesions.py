@@ -51,8 +51,8 @@ def _stats(label_image: sitk.Image) -> dict[int, tuple[int, tuple, tuple]]:
 
 
 def split_lesions(mask: sitk.Image, mode: str = "labels", only_labels: tuple[int, ...] | None = None) -> LesionMap:
-    """Split a UInt32 label map into lesions. ``only_labels`` restricts to those source labels (absent ones are
-    reported by the caller through ``present_labels``)."""
+    """Split an unsigned-integer label map into lesions. ``only_labels`` restricts to those source labels (absent
+    ones are reported by the caller through ``present_labels``)."""
     if mode not in LESION_MODES:
         raise ValueError(f"unknown lesion mode {mode!r}; use one of {LESION_MODES}")
     per_label = _stats(mask)

@@ -110,7 +110,7 @@ def load_image_in_unit(scan: Scan, layout: Layout) -> tuple[sitk.Image, str, dic
 
 
 def load_mask(scan: Scan, image: sitk.Image) -> sitk.Image:
-    """The scan's mask as a UInt32 label map on the image grid."""
+    """The scan's mask as an unsigned-integer label map on the image grid."""
     assert scan.mask is not None and scan.image is not None
     if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
         from .masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
