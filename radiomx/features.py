@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from .crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from .lesions import Lesion
 from .params import ParamSet
+from .speedups import pyradiomics_speedups
 
 #: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded
 #: separately). Part of every scan's work key, so a change recomputes everything on the next run.
@@ -92,7 +93,8 @@ def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
     if item.label_lost:
         # The full-volume path raises this from checkMask after resampling; same exception, same text.
         raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
-    result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
+    with pyradiomics_speedups():  # value-neutral, proven in tests/test_speedups.py
+        result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
     return _values(result)
 
 

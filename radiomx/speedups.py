@@ -1,0 +1,66 @@
+"""Two PyRadiomics hot spots that cost time and touch no value, replaced during radiomx's own calls only.
+
+Why: once each lesion gets a small input (``crop.py``), PyRadiomics' fixed per-call overhead is a large share of
+what is left (``benchmarks/RESULTS.md``). Two parts of it are pure Python overhead:
+
+* ``imageoperations.getBinEdges`` finds the ROI's minimum and maximum with Python's built-in ``min``/``max``,
+  iterating a numpy array element by element (~7 % of a lesion's time with LoG + Wavelet). Here it is handed a
+  two-element array holding numpy's minimum and maximum of the same values, so the very same function computes the
+  very same edges from the very same two numbers. (Only for fixed bin width; ``binCount`` needs every value.)
+* ``RadiomicsFeaturesBase.getFeatureNames`` runs ``inspect.getmembers`` on the class for every feature-class
+  instance (12 images x 7 classes per lesion). The names of a class never change, so they are looked up once per
+  class and a copy is returned each time.
+
+Both are swapped in only inside ``pyradiomics_speedups()`` (the worker's extraction call) and restored after it,
+so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the original code.
+``tests/test_speedups.py`` proves the replacements return what the originals return.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+
+def fast_bin_edges(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``getBinEdges`` fed the extremes of its input instead of the whole input (fixed bin width only)."""
+
+    def get_bin_edges(parameterValues, **kwargs):  # noqa: N803 - PyRadiomics' own argument name
+        if (kwargs.get("binCount") is None and isinstance(parameterValues, np.ndarray) and parameterValues.size
+                and not np.isnan(parameterValues).any()):
+            parameterValues = np.array([parameterValues.min(), parameterValues.max()], dtype=parameterValues.dtype)
+        return original(parameterValues, **kwargs)
+
+    return get_bin_edges
+
+
+def cached_feature_names(original: classmethod) -> classmethod:
+    """``getFeatureNames`` computed once per feature class; each caller gets its own copy of the dict."""
+    names_by_class: dict[type, dict[str, bool]] = {}
+
+    def get_feature_names(cls) -> dict[str, bool]:
+        names = names_by_class.get(cls)
+        if names is None:
+            names = names_by_class[cls] = original.__func__(cls)
+        return dict(names)
+
+    return classmethod(get_feature_names)
+
+
+@contextlib.contextmanager
+def pyradiomics_speedups() -> Iterator[None]:
+    """Run the enclosed PyRadiomics calls with the two replacements above, then restore the originals."""
+    from radiomics import base, imageoperations
+
+    original_edges = imageoperations.getBinEdges
+    original_names = base.RadiomicsFeaturesBase.__dict__["getFeatureNames"]
+    imageoperations.getBinEdges = fast_bin_edges(original_edges)
+    base.RadiomicsFeaturesBase.getFeatureNames = cached_feature_names(original_names)
+    try:
+        yield
+    finally:
+        imageoperations.getBinEdges = original_edges
+        base.RadiomicsFeaturesBase.getFeatureNames = original_names
