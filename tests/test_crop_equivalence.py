@@ -185,3 +185,15 @@ def test_margins_follow_the_derivation() -> None:
     assert log_reach(2.0, 2.0) == math.ceil(64 * math.log(2) / 1.3732) + 1
     assert bspline_decay(3) == math.ceil(64 * math.log(2) / -math.log(2 - math.sqrt(3))) == 34
     assert bspline_decay(5) > bspline_decay(3) > bspline_decay(2) > bspline_decay(1) == 0
+
+
+@pytest.mark.parametrize("case", ["log-wavelet-bspline-2mm", "log-wavelet-no-resampling"])
+def test_an_8_bit_label_map_gives_the_32_bit_values(scan, case: str) -> None:
+    """radiomx keeps an unsigned mask as read (``imaging.as_label_map``); the reference gets the UInt32 map."""
+    image, labels, lesions = scan
+    setting, image_types, classes, _ = CASES[case]
+    p = params(setting, image_types, classes)
+    small = sitk.Cast(labels, sitk.sitkUInt8)
+    for lesion in lesions[:3]:
+        assert_same_values(extract_lesion(p, image, small, lesion),
+                           extract_lesion_reference(p, image, labels, lesion.lesion_id), f"lesion {lesion.lesion_id}")
