@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,19 +86,29 @@ def is_feature_column(name: str) -> bool:
 
 def _to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Table:
     """Fixed columns get their declared type; with ``extra_float`` feature columns are float64 and other extra
-    columns (SUV inputs) keep their inferred type."""
+    columns (SUV inputs) keep their inferred type.
+
+    Feature columns (hundreds to thousands with filters) go to Arrow as one float64 block, column by column from
+    numpy: ``Table.from_pandas`` spends ~0.15 ms per column, most of a commit's time. NaN becomes null exactly as
+    ``from_pandas`` does it (``tests/test_incremental.py`` compares both)."""
     fields = list(schema)
+    features: list[str] = []
     if extra_float:
         for column in frame.columns:
             if column in schema.names:
                 continue
             if is_feature_column(column):
-                fields.append(pa.field(column, pa.float64()))
+                features.append(column)
             else:
                 fields.append(pa.Schema.from_pandas(frame[[column]], preserve_index=False).field(column))
-    full = pa.schema(fields)
-    frame = frame.reindex(columns=full.names)
-    return pa.Table.from_pandas(frame, schema=full, preserve_index=False)
+    others = pa.schema(fields)
+    table = pa.Table.from_pandas(frame.reindex(columns=others.names), schema=others, preserve_index=False)
+    if not features:
+        return table
+    block = np.ascontiguousarray(frame[features].to_numpy(dtype=np.float64, na_value=np.nan).T)
+    for column, values in zip(features, block, strict=True):
+        table = table.append_column(pa.field(column, pa.float64()), pa.array(values, from_pandas=True))
+    return table
 
 
 def read_parquet_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
