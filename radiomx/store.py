@@ -106,9 +106,8 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.T
     if not features:
         return table
     block = np.ascontiguousarray(frame[features].to_numpy(dtype=np.float64, na_value=np.nan).T)
-    for column, values in zip(features, block, strict=True):
-        table = table.append_column(pa.field(column, pa.float64()), pa.array(values, from_pandas=True))
-    return table
+    columns = table.columns + [pa.array(values, from_pandas=True) for values in block]
+    return pa.Table.from_arrays(columns, schema=pa.schema(list(others) + [pa.field(c, pa.float64()) for c in features]))
 
 
 def read_parquet_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:

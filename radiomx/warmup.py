@@ -3,8 +3,9 @@
 Why a module of its own: it must import nothing heavy. A worker of the local pool is forked from a forkserver that
 first imports SimpleITK, PyRadiomics and radiomx's readers (~0.5 s). Started as the first thing ``radiomx
 extract`` does, those imports run on another core while this process imports the rest of radiomx, discovers the
-cohort, validates parameter files and plans, instead of after all that (``benchmarks/RESULTS.md``: about 0.4 s of
-a 5 s run).
+cohort, validates parameter files and plans, instead of after all that. Measured on the benchmark cohort (10
+scans, Original only, 2 workers), together with loading pydicom/highdicom only for DICOM inputs and pandas only
+with the store: 4.6 s -> 4.0 s.
 """
 
 from __future__ import annotations
