@@ -3,8 +3,8 @@
 Run with ``make bench`` (or ``python benchmarks/bench_extract.py --help``). Not a test: it measures and writes
 ``benchmarks/RESULTS.md``. Both tools get the same PyRadiomics settings (radiomx's parameter file; the stock CLI a
 copy without the ``radiomx:`` block it cannot read), 2 workers each, runs alternating A B A B; then radiomx with
-1 worker (scaling), how cost grows with lesion and volume size (in-process, one worker, threads pinned), and a
-profile of one large lesion.
+1 and 2 workers alternated (scaling), how cost grows with lesion and volume size (in-process, one worker, threads
+pinned), and a profile of one large lesion.
 """
 
 from __future__ import annotations
