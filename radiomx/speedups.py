@@ -19,6 +19,7 @@ so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,17 +51,32 @@ def cached_feature_names(original: classmethod) -> classmethod:
     return classmethod(get_feature_names)
 
 
+_LOCK = threading.Lock()
+_ACTIVE = 0
+_SAVED: dict[str, Any] = {}
+
+
 @contextlib.contextmanager
 def pyradiomics_speedups() -> Iterator[None]:
-    """Run the enclosed PyRadiomics calls with the two replacements above, then restore the originals."""
+    """Run the enclosed PyRadiomics calls with the two replacements above, then restore the originals.
+
+    Reference-counted under a lock: a Dask worker with several threads may run extractions concurrently; the first
+    to enter swaps, the last to leave restores, so no thread ever saves a replacement as the "original"."""
+    global _ACTIVE
     from radiomics import base, imageoperations
 
-    original_edges = imageoperations.getBinEdges
-    original_names = base.RadiomicsFeaturesBase.__dict__["getFeatureNames"]
-    imageoperations.getBinEdges = fast_bin_edges(original_edges)
-    base.RadiomicsFeaturesBase.getFeatureNames = cached_feature_names(original_names)
+    with _LOCK:
+        if _ACTIVE == 0:
+            _SAVED["edges"] = imageoperations.getBinEdges
+            _SAVED["names"] = base.RadiomicsFeaturesBase.__dict__["getFeatureNames"]
+            imageoperations.getBinEdges = fast_bin_edges(_SAVED["edges"])
+            base.RadiomicsFeaturesBase.getFeatureNames = cached_feature_names(_SAVED["names"])
+        _ACTIVE += 1
     try:
         yield
     finally:
-        imageoperations.getBinEdges = original_edges
-        base.RadiomicsFeaturesBase.getFeatureNames = original_names
+        with _LOCK:
+            _ACTIVE -= 1
+            if _ACTIVE == 0:
+                imageoperations.getBinEdges = _SAVED.pop("edges")
+                base.RadiomicsFeaturesBase.getFeatureNames = _SAVED.pop("names")

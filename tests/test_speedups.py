@@ -78,3 +78,34 @@ def test_every_feature_value_is_identical_with_and_without(image_types):
         assert plain.keys() == fast.keys() and len(plain) > 100
         for name in plain:
             assert np.array_equal(np.asarray(plain[name]), np.asarray(fast[name])), name
+
+
+def test_overlapping_threads_restore_the_true_originals():
+    """Two threads whose swaps overlap (A enters, B enters, A leaves, B leaves) leave PyRadiomics as it was."""
+    import threading
+
+    edges, names = imageoperations.getBinEdges, base.RadiomicsFeaturesBase.__dict__["getFeatureNames"]
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def a():
+        with pyradiomics_speedups():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with pyradiomics_speedups():
+            b_in.set()
+            a_out.wait(5)
+            seen.append(imageoperations.getBinEdges is not edges)  # still swapped after A left
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [True]
+    assert imageoperations.getBinEdges is edges
+    assert base.RadiomicsFeaturesBase.__dict__["getFeatureNames"] is names
