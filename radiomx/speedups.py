@@ -12,7 +12,8 @@ what is left (``benchmarks/RESULTS.md``). Two parts of it are pure Python overhe
   class and a copy is returned each time.
 
 Both are swapped in only inside ``pyradiomics_speedups()`` (the worker's extraction call) and restored after it,
-so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the original code.
+so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the original code, unless a radiomx
+extraction runs at that moment in another thread of the same process (then it gets the same values faster).
 ``tests/test_speedups.py`` proves the replacements return what the originals return.
 """
 
