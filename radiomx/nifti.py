@@ -8,8 +8,8 @@ from the checked bytes. The geometry still comes from ITK (``ImageFileReader.Rea
 the header), so origin, spacing and direction are exactly what ``sitk.ReadImage`` gives, including ITK's own
 qform/sform choice and its RAS-to-LPS flip; ITK never reorders NIfTI voxels, it only describes them. Anything this
 module does not reproduce exactly (scaled data, non-scalar or non-3D data, NIfTI-2, Analyze pairs, an
-unusual datatype) goes through ``sitk.ReadImage`` after the checks. ``tests/test_nifti.py`` proves the fast path
-equals ``sitk.ReadImage`` voxel for voxel and in geometry.
+unusual datatype, a data offset inside the header) goes through ``sitk.ReadImage`` after the checks.
+``tests/test_nifti.py`` proves the fast path equals ``sitk.ReadImage`` voxel for voxel and in geometry.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.
     """The image ``sitk.ReadImage(path)`` would return, built from the checked bytes; None when that equality is
     not guaranteed (the caller then reads with ITK)."""
     if (header is None or header.magic != b"n+1\0" or header.dims[0] != 3 or not header.unscaled
-            or header.datatype not in _DATATYPES):
+            or header.datatype not in _DATATYPES or header.vox_offset < NIFTI1_HEADER_BYTES + 4):
         return None
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))

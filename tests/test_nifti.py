@@ -27,7 +27,8 @@ DTYPES = {"u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "
 
 
 def nifti1_bytes(values: np.ndarray, endian: str, *, pixdim=(1.0, 1.0, 1.0), qfac=1.0, quatern=(0.0, 0.0, 0.0),
-                 qoffset=(0.0, 0.0, 0.0), srow=None, qform_code=1, sform_code=0, slope=0.0, inter=0.0) -> bytes:
+                 qoffset=(0.0, 0.0, 0.0), srow=None, qform_code=1, sform_code=0, slope=0.0, inter=0.0,
+                 vox_offset=352.0) -> bytes:
     """A single-file NIfTI-1 (``n+1``) of a (z, y, x) array, every header field set explicitly."""
     nz, ny, nx = values.shape
     code = DTYPES[values.dtype.str[1:]]
@@ -41,7 +42,7 @@ def nifti1_bytes(values: np.ndarray, endian: str, *, pixdim=(1.0, 1.0, 1.0), qfa
     put(40, "8h", 3, nx, ny, nz, 1, 1, 1, 1)
     put(70, "2h", code, values.dtype.itemsize * 8)
     put(76, "8f", qfac, *pixdim, 0.0, 0.0, 0.0, 0.0)
-    put(108, "3f", 352.0, slope, inter)
+    put(108, "3f", vox_offset, slope, inter)
     put(123, "b", 2)  # xyzt_units: mm
     put(252, "2h", qform_code, sform_code)
     put(256, "6f", *quatern, *qoffset)
@@ -145,3 +146,19 @@ def test_reference_nifti_files_read_identically():
     assert files
     for path in files:
         assert_same_image(read_volume(path, "image"), sitk.ReadImage(str(path)))
+
+
+@pytest.mark.parametrize("vox_offset", [0.0, 348.0, 352.0, 360.0])
+def test_unusual_data_offsets_read_like_itk(tmp_path, vox_offset):
+    """ITK's NIfTI library has its own rule for offsets below the 352-byte header; those go through ITK."""
+    values = np.arange(60, dtype="f4").reshape(3, 4, 5)
+    raw = nifti1_bytes(values, "<", vox_offset=vox_offset)
+    if vox_offset > 352:
+        raw = raw[:352] + bytes(int(vox_offset) - 352) + raw[352:]
+    path = tmp_path / "offset.nii"
+    path.write_bytes(raw)
+    ours, itk = read_both(path)
+    if isinstance(itk, Exception):
+        assert isinstance(ours, ScanError)
+    else:
+        assert_same_image(ours, itk)
