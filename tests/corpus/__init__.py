@@ -87,6 +87,12 @@ def _scan(case: Path) -> Path:
     return case / "FDG"
 
 
+def write_scan(case: Path, image: np.ndarray, mask: np.ndarray, suffix: str = ".nii.gz") -> None:
+    """The case's PET image (with its SUV sidecar) and mask, side by side in the scan folder."""
+    write(image, _scan(case) / f"pet{suffix}")
+    write(mask, _scan(case) / f"mask{suffix}")
+
+
 def image_garbage(case: Path) -> None:
     good_scan(_scan(case))
     (_scan(case) / "pet.nii.gz").write_bytes(b"this is not an image at all" * 10)
@@ -162,44 +168,38 @@ def one_voxel_lesion(case: Path) -> None:
     image, mask = lesion_volume()
     mask[:] = 0
     mask[10, 12, 12] = 1
-    write(image, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image, mask)
 
 
 def flat_lesion(case: Path) -> None:
     image, mask = lesion_volume()
     mask[:10] = 0
     mask[11:] = 0  # one slice only: shape is 2D, the shipped params need 3D
-    write(image, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image, mask)
 
 
 def nan_voxels(case: Path) -> None:
     image, mask = lesion_volume()
     image[10, 12, 12] = np.nan
-    write(image, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image, mask)
 
 
 def inf_voxels(case: Path) -> None:
     image, mask = lesion_volume()
     image[0, 0, 0] = np.inf  # outside the lesion: still refused (binning and resampling see it)
-    write(image, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image, mask)
 
 
 def nan_voxels_nrrd(case: Path) -> None:
     image, mask = lesion_volume()
     image[10, 12, 12] = np.nan
-    write(image, _scan(case) / "pet.nrrd")
-    write(mask, _scan(case) / "mask.nrrd")
+    write_scan(case, image, mask, ".nrrd")
 
 
 def bq_per_ml_declared_suv(case: Path) -> None:
     """Bq/mL values (tens of thousands) in an image whose sidecar claims SUV: PyRadiomics issue #444."""
     image, mask = lesion_volume()
-    write(image * 12000.0, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image * 12000.0, mask)
 
 
 def integer_overflow_prone(case: Path) -> None:
@@ -207,15 +207,13 @@ def integer_overflow_prone(case: Path) -> None:
     image, mask = lesion_volume()
     values = np.where(mask > 0, 2**31 - 1000, 5).astype(np.int32)
     values[10, 12, 12] = 2**30
-    write(values, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, values, mask)
 
 
 def negative_suv(case: Path) -> None:
     image, mask = lesion_volume()
     image[10, 12, 12] = -3.0
-    write(image, _scan(case) / "pet.nii.gz")
-    write(mask, _scan(case) / "mask.nii.gz")
+    write_scan(case, image, mask)
 
 
 def unknown_tracer_folder(case: Path) -> None:
