@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shlex
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +25,7 @@ from .errors import ConfigError, OutputError
 from .features import pyradiomics_version
 from .lock import output_lock
 from .options import ExtractOptions
+from .outdir import prepare_out, state_path
 from .params import ParamSet, default_params_root, resolve_params
 from .plan import Plan, make_plan
 from .records import Failure, ScanOutcome
@@ -116,11 +119,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     lesion_options = (options.lesions, options.labels)
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
-    from .store import Store
-
     if options.dry_run:
-        state = Store(out).load_state() if (out / "scans.parquet").exists() else {}
-        summary.plan = make_plan(scans, state, params, cohort, layout, lesion_options, options.force)
+        summary.plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
         summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
         return summary
     _check_writable(out)
@@ -128,14 +128,39 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         return _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
 
 
-def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress) -> RunSummary:
+def _stored_state(out: Path) -> dict[ScanKey, dict]:
+    """The per-scan state of earlier runs; a fresh OUT has none, and then no table library is imported yet."""
+    if not state_path(out).exists():
+        return {}
     from .store import Store
 
-    store = Store(out)
-    store.prepare()
+    return Store(out).load_state()
+
+
+def _import_store_in_background() -> threading.Thread:
+    """Import the store (pandas, pyarrow: ~0.45 s) on a thread while this one hands scans to the workers and waits
+    for them, so the first commit does not pay it on the run's critical path. A failed import here is ignored:
+    the commit's own import raises it again, where it is reported."""
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(f"{__package__}.store")
+
+    thread = threading.Thread(target=load, name="radiomx-import-store", daemon=True)
+    thread.start()
+    return thread
+
+
+def _store(out: Path) -> Store:
+    from .store import Store
+
+    return Store(out)
+
+
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress) -> RunSummary:
+    prepare_out(out)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    plan = make_plan(scans, store.load_state(), params, cohort, layout, lesion_options, options.force)
+    plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
     summary.plan = plan
     summary.plan_counts = {s: plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
     summary.skipped = plan.count("unchanged")
@@ -150,7 +175,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         nonlocal batch, refreshed, pruned, last_commit
         if batch or refreshed or pruned:
             with _output_errors(out):
-                store.commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
+                _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -159,6 +184,8 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         if progress:
             progress(done, total, outcome)
     tasks = [i.task for i in plan.to_compute]
+    if tasks:
+        _import_store_in_background()
     for outcome in _run(tasks, options):
         batch.append(outcome)
         summary.computed += 1
@@ -170,7 +197,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             commit()
     commit()
     with _output_errors(out):
-        _append_run(store, run_id, started, plan, summary)
+        _append_run(_store(out), run_id, started, plan, summary)
     return summary
 
 

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
-import pandas as pd
 
 from .api import RunSummary
+
+if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
+    import pandas as pd
 
 
 @contextlib.contextmanager

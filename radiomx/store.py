@@ -28,9 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path, fault_point, remove_stale_temporaries
+from .atomic import atomic_path, fault_point
 from .cohort import ScanKey
 from .errors import ConfigError
+from .outdir import prepare_out, state_path
 from .records import ScanOutcome
 
 SCAN_KEY = ["patient_id", "session", "tracer"]
@@ -152,7 +153,7 @@ class Store:
 
     @property
     def scans_path(self) -> Path:
-        return self.out / "scans.parquet"
+        return state_path(self.out)
 
     @property
     def failures_path(self) -> Path:
@@ -164,8 +165,7 @@ class Store:
 
     def prepare(self) -> None:
         """Check OUT is writable and clear temporaries a killed run left behind (we hold the lock)."""
-        (self.out / "features").mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.out)
+        prepare_out(self.out)
 
     def load_state(self) -> dict[ScanKey, dict]:
         if not self.scans_path.exists():
