@@ -6,12 +6,15 @@ Exit codes: 0 every scan written; 1 some scans or lesions failed (each a failure
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -184,6 +187,40 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     click.echo(f"demo cohort: {len(scans)} scans in {directory}", err=True)
 
 
-def main() -> None:  # pragma: no cover - console script entry
+def _exit_status(code: object) -> int:
+    """``SystemExit.code`` as a process status, the way the interpreter maps it (a message means status 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def exit_without_teardown(code: object) -> NoReturn:
+    """End the process once the command is done, skipping only the interpreter's teardown.
+
+    Why: with pandas, pyarrow, SimpleITK and PyRadiomics loaded, freeing every module and running ITK's static
+    destructors takes ~0.15 s after the last table is written, about 5% of extracting the benchmark cohort (the
+    same reasoning as clang's ``-disable-free``). Nothing is skipped that can lose output: every table was written
+    to a temporary file, fsynced and renamed before the command returned, the atexit handlers (multiprocessing,
+    concurrent.futures, logging) still run here, and stdout/stderr are flushed. A stdout reader that went away
+    gets the same quiet 141 as ``RadiomxGroup``.
+    """
+    status = _exit_status(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = 141
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def main() -> None:  # console script entry; tests run it as ``python -m radiomx`` in real subprocesses
     logging.captureWarnings(True)
-    cli(prog_name="radiomx")
+    try:
+        cli(prog_name="radiomx")
+    except SystemExit as exc:
+        exit_without_teardown(exc.code)
