@@ -261,3 +261,31 @@ def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_pa
         ExtractOptions(lesions="blobs")
     with pytest.raises(TypeError, match="unknown extract option"):
         ExtractOptions.from_flags({"jobz": 2})
+
+
+@pytest.mark.parametrize(("code", "status", "stderr"), [(None, 0, ""), (3, 3, ""), ("bad thing", 1, "bad thing\n")])
+def test_exit_without_teardown_runs_exit_handlers_flushes_and_keeps_the_status(code, status, stderr):
+    """The CLI ends with ``os._exit`` to skip the interpreter's teardown; atexit handlers must still run, buffered
+    stdout must reach the reader, and the status must be what ``sys.exit(code)`` would give."""
+    script = ("import atexit, sys; from radiomx.cli import exit_without_teardown; "
+              "atexit.register(lambda: sys.stdout.write('handler ran\\n')); sys.stdout.write('buffered\\n'); "
+              f"exit_without_teardown({code!r})")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == status
+    assert proc.stdout == "buffered\nhandler ran\n"
+    assert proc.stderr == stderr
+
+
+def test_real_process_exit_codes(small_cohort, tmp_path):
+    """0, 1 and 2 as documented, from the real entry point (which exits without interpreter teardown)."""
+    version = subprocess.run([*RADIOMX, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "radiomx" in version.stdout
+    usage = subprocess.run([*RADIOMX, "extract", str(small_cohort), "-o", str(tmp_path / "o2"), "--params-dir",
+                            str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert usage.returncode == 2 and len(usage.stderr.strip().splitlines()) == 1, usage.stderr
+    _break_geometry(small_cohort)
+    partial = subprocess.run([*RADIOMX, "extract", str(small_cohort), "-o", str(tmp_path / "o1"), "-j", "2"],
+                             capture_output=True, text=True)
+    assert partial.returncode == 1, partial.stderr
+    assert "geometry" in partial.stderr and "tables in" in partial.stderr
+    assert len(pd.read_parquet(tmp_path / "o1" / "features" / "18F-FDG.parquet")) > 0

@@ -176,6 +176,71 @@ def test_workers_and_entry_point_load_no_library_they_do_not_need():
 
     probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
              "print(' '.join(m for m in ('pydicom', 'highdicom', 'pandas', 'pyarrow') if m in sys.modules))")
-    for module in ("radiomx.worker", "radiomx.cli", "radiomx.api", "radiomx.warmup"):
+    for module in ("radiomx.worker", "radiomx.cli", "radiomx.api", "radiomx.warmup", "radiomx.report"):
         loaded = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True, check=True)
         assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
+
+
+def test_worker_tunables_keep_the_users_own_choice():
+    from radiomx.warmup import HUGE_PAGE_TUNABLE, worker_tunables
+
+    assert worker_tunables(None) == worker_tunables("") == HUGE_PAGE_TUNABLE
+    assert worker_tunables("glibc.malloc.arena_max=2") == f"glibc.malloc.arena_max=2:{HUGE_PAGE_TUNABLE}"
+    assert worker_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
+
+
+_HUGE_PAGE_PROBE = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from radiomx.warmup import start_local_workers
+
+def probe():
+    import SimpleITK as sitk
+    image = sitk.Image(200, 200, 300, sitk.sitkFloat32)  # 48 MB, allocated by ITK through glibc malloc
+    with open("/proc/self/smaps_rollup") as fh:
+        huge_kib = next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
+    return os.environ.get("GLIBC_TUNABLES"), huge_kib, image.GetNumberOfPixels()
+
+if __name__ == "__main__":
+    start_local_workers()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        tunables, huge_kib, _ = pool.submit(probe).result()
+    print(tunables, huge_kib, os.environ.get("GLIBC_TUNABLES"))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
+def test_pool_workers_get_huge_pages_and_the_caller_environment_is_untouched(tmp_path):
+    """Workers run with ``glibc.malloc.hugetlb=1`` (see warmup.py), so ITK's whole-body image buffers are backed by
+    transparent huge pages where the kernel allows it; the calling process's environment is left as it was."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(_HUGE_PAGE_PROBE)
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
+    tunables, huge_kib, caller = out.stdout.split()
+    assert tunables == "glibc.malloc.hugetlb=1"
+    assert caller == "None"
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp.exists() and "[never]" not in thp.read_text():
+        assert int(huge_kib) >= 32 * 1024, "the 48 MB image should sit mostly on 2 MiB pages"
+
+
+def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
+    """Before the first scan reaches a worker, the writer process must not spend ~0.45 s importing pandas/pyarrow:
+    a fresh OUT has no state to read (``api._stored_state``), and the store is imported in the background once the
+    scans are handed out. A dry run stops right after planning, so it shows what planning loaded."""
+    import subprocess
+    import sys
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
+    probe = ("import sys; from radiomx.api import extract; from radiomx.options import ExtractOptions; "
+             "s = extract(sys.argv[1], sys.argv[2], ExtractOptions(dry_run=True)); "
+             "print(s.plan_counts['new'], ' '.join(m for m in ('pandas', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe, str(cohort), str(tmp_path / "out")], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["1"], out.stdout
