@@ -65,9 +65,10 @@ def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image
     return _scaled(series.image, factors), "SUVbw", inputs
 
 
-def _file_pet(scan: Scan, layout: Layout, nuclide: str | None) -> tuple[sitk.Image, SuvInputs]:
+def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
+              digests: dict[Path, str] | None) -> tuple[sitk.Image, SuvInputs]:
     assert scan.image is not None
-    image = read_volume(scan.image, "image")
+    image = read_volume(scan.image, "image", digests)
     sidecar = sidecar_path(scan.image)
     if sidecar.is_file():
         inputs = sidecar_suv(_read_sidecar(sidecar), str(sidecar), scan.body_weight_kg, scan.body_weight_source,
@@ -95,8 +96,10 @@ def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
     return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
 
 
-def load_image_in_unit(scan: Scan, layout: Layout) -> tuple[sitk.Image, str, dict]:
-    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing."""
+def load_image_in_unit(scan: Scan, layout: Layout,
+                       digests: dict[Path, str] | None = None) -> tuple[sitk.Image, str, dict]:
+    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing.
+    ``digests`` collects the sha256 of single files as read (``imaging.read_volume``)."""
     tracer = get_tracer(scan.key.tracer)
     assert scan.image is not None
     pet = tracer.modality == "PET"
@@ -104,24 +107,25 @@ def load_image_in_unit(scan: Scan, layout: Layout) -> tuple[sitk.Image, str, dic
         image, unit, inputs = _dicom_image(scan, pet, tracer.radionuclide)
         return image, unit, inputs.as_row() if inputs else {}
     if not pet:
-        return read_volume(scan.image, "image"), "HU", {}
-    image, inputs = _file_pet(scan, layout, tracer.radionuclide)
+        return read_volume(scan.image, "image", digests), "HU", {}
+    image, inputs = _file_pet(scan, layout, tracer.radionuclide, digests)
     return image, "SUVbw", inputs.as_row()
 
 
-def load_mask(scan: Scan, image: sitk.Image) -> sitk.Image:
+def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None) -> sitk.Image:
     """The scan's mask as an unsigned-integer label map on the image grid."""
     assert scan.mask is not None and scan.image is not None
     if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
         from .masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
 
         return read_dicom_mask(scan.mask, image)
-    mask = as_label_map(read_volume(scan.mask, "mask"), scan.mask)
+    mask = as_label_map(read_volume(scan.mask, "mask", digests), scan.mask)
     return align_mask(image, mask, scan.image, scan.mask)
 
 
-def load_scan(scan: Scan, layout: Layout) -> LoadedScan:
-    image, unit, inputs = load_image_in_unit(scan, layout)
+def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None) -> LoadedScan:
+    """Image and mask of one scan; with ``digests``, the sha256 of each single input file as it was read."""
+    image, unit, inputs = load_image_in_unit(scan, layout, digests)
     assert scan.image is not None
     check_finite(image, scan.image)
-    return LoadedScan(image, load_mask(scan, image), unit, inputs)
+    return LoadedScan(image, load_mask(scan, image, digests), unit, inputs)

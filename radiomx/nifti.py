@@ -62,11 +62,10 @@ class Nifti1Header:
         return self.scl_slope in (0.0, 1.0) and self.scl_inter == 0.0
 
 
-def inflate(path: Path, what: str) -> bytes:
-    """The file's bytes, gunzipped to the end (every gzip member) when the name ends in ``.gz``.
+def inflate(path: Path, data: bytes, what: str) -> bytes:
+    """``data`` (the bytes of ``path``), gunzipped to the end (every gzip member) when the name ends in ``.gz``.
 
     Inflating in one call verifies each member's CRC and length and fails on a cut stream."""
-    data = path.read_bytes()
     if not path.name.lower().endswith(".gz"):
         return data
     parts = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cohort import ScanKey
 from .crop import LesionInput
 from .errors import ScanError
 from .features import (
@@ -135,6 +136,17 @@ def run_lesion(job: LesionJob) -> LesionResult:
     return LesionResult(job.lesion.lesion_id, values, extracted_at=datetime.now(UTC))
 
 
+def _unreadable(key: ScanKey, exc: OSError, folder: Path) -> Failure:
+    return Failure(key, "load", str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
+
+
+def _digest_of(path: Path | None, digests: dict[Path, str]) -> str:
+    """sha256 of an input: as its reader hashed it while reading, else read now."""
+    if path is not None and path in digests:
+        return digests[path]
+    return content_sha256(path)
+
+
 def prepare_scan(task: ScanTask) -> PreparedScan:
     """Hash, load, split and cut every lesion of one scan; never raises for bad input.
 
@@ -153,28 +165,36 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     }
     try:
         image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
-        image_sha = task.image_sha256 or content_sha256(scan.image)
-        mask_sha = task.mask_sha256 or content_sha256(scan.mask)
     except OSError as exc:
-        outcome.failures.append(Failure(key, "load", str(exc.filename or scan.folder),
-                                        f"cannot read input ({exc.strerror}); check permissions"))
+        outcome.failures.append(_unreadable(key, exc, scan.folder))
         return prepared
-    outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
-                         work_key=work_key(scan, image_sha, mask_sha, task.params, task.lesion_options,
-                                           task.layout.pet_units))
+    # Load first, hash after: the readers hash the very bytes they read (``imaging.read_volume``), so a NIfTI input
+    # is read once; inputs they did not hash (DICOM folders, files ITK reads) are hashed here.
+    digests: dict[Path, str] = {}
+    load_failure: Failure | None = None
     try:
-        loaded = load_scan(scan, task.layout)
+        loaded = load_scan(scan, task.layout, digests)
         mode, only = task.lesion_options
         lesion_map = split_lesions(loaded.mask, mode, only)
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
-        outcome.failures.append(Failure(key, exc.stage, exc.path, exc.detail))
-        return prepared
+        load_failure = Failure(key, exc.stage, exc.path, exc.detail)
     except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
-        outcome.failures.append(Failure(key, "load", str(scan.image),
-                                        f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
-                                        "rerun with --verbose or --log-file for the traceback",
-                                        traceback=traceback.format_exc()))
+        load_failure = Failure(key, "load", str(scan.image),
+                               f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+                               "rerun with --verbose or --log-file for the traceback",
+                               traceback=traceback.format_exc())
+    try:
+        image_sha = task.image_sha256 or _digest_of(scan.image, digests)
+        mask_sha = task.mask_sha256 or _digest_of(scan.mask, digests)
+    except OSError as exc:  # unreadable input: say so, not whatever the reader made of it
+        outcome.failures.append(_unreadable(key, exc, scan.folder))
+        return prepared
+    outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
+                         work_key=work_key(scan, image_sha, mask_sha, task.params, task.lesion_options,
+                                           task.layout.pet_units))
+    if load_failure is not None:
+        outcome.failures.append(load_failure)
         return prepared
 
     if only:

@@ -186,13 +186,20 @@ def test_components_split_gives_stable_ids(tmp_path):
 
 
 def test_image_and_mask_are_read_once_per_scan_whatever_the_lesion_count(tmp_path, monkeypatch):
-    """Each input file is inflated once per scan (the integrity check and the voxels share one read), and ITK never
-    reads it a second time, whatever the number of lesions."""
-    from radiomx import nifti
+    """Each input file is read and inflated once per scan: the integrity check, the voxels and the sha256 recorded
+    with the rows share one read; ITK never reads it a second time, whatever the number of lesions."""
+    import hashlib
+
+    from radiomx import fingerprint, nifti
 
     reads: list[str] = []
     itk_reads: list[str] = []
-    original_inflate, original_read = nifti.inflate, sitk.ReadImage
+    hashed_again: list[str] = []
+    original_inflate, original_read, original_hash = nifti.inflate, sitk.ReadImage, fingerprint.file_sha256
+
+    def counting_hash(path, *args, **kwargs):
+        hashed_again.append(str(path))
+        return original_hash(path, *args, **kwargs)
 
     def counting_inflate(path, *args, **kwargs):
         reads.append(str(path))
@@ -204,12 +211,17 @@ def test_image_and_mask_are_read_once_per_scan_whatever_the_lesion_count(tmp_pat
 
     monkeypatch.setattr(nifti, "inflate", counting_inflate)
     monkeypatch.setattr(sitk, "ReadImage", counting_read)
+    monkeypatch.setattr(fingerprint, "file_sha256", counting_hash)
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 5}})
     result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
     assert result.exit_code == 0, result.stderr
-    assert len(pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")) == 5
+    rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")
+    assert len(rows) == 5
     assert sorted(Path(p).name for p in reads) == ["mask.nii.gz", "pet.nii.gz"]
     assert itk_reads == []
+    assert hashed_again == []
+    pet = cohort / "P001" / "FDG" / "pet.nii.gz"
+    assert set(rows["image_sha256"]) == {hashlib.sha256(pet.read_bytes()).hexdigest()}
 
 
 def test_label_option_restricts_and_reports_absent_labels(small_cohort, tmp_path):

@@ -121,7 +121,7 @@ def test_fast_path_is_taken_for_plain_volumes_and_not_for_scaled_ones(tmp_path):
     scaled.write_bytes(gzip.compress(nifti1_bytes(values, "<", slope=0.5, inter=1.0)))
 
     def fast(path: Path) -> sitk.Image | None:
-        raw = nifti.inflate(path, "image")
+        raw = nifti.inflate(path, path.read_bytes(), "image")
         return nifti.image_from_raw(path, raw, nifti.parse_header(path, raw, "image"))
 
     assert fast(plain) is not None
