@@ -9,8 +9,8 @@ Why three kinds of task: while more scans are pending than there are task slots,
 own scan. For the last scans (the tail) a scan is prepared once (load, split, cut each lesion's small input:
 ``prepare_scan``) and its lesions run as separate tasks (``run_lesion``), biggest first, on any free worker, so
 one patient with 40 lesions does not serialize the end of a run. Scans start largest first (mask size on disk).
-The loop yields exactly one ``ScanOutcome`` per scan (the store upserts per scan key). New scans are prepared only
-while few are open, so the lesion inputs held in this process stay bounded.
+The loop yields exactly one ``ScanOutcome`` per scan (the store upserts per scan key). Only the last ``slots``
+scans are split, so the lesion inputs held in this process stay bounded (a few MB per scan).
 """
 
 from __future__ import annotations
@@ -105,23 +105,22 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
 
     while (pending or in_flight or lesions) and broken is None:
         while len(in_flight) < executor.slots and broken is None:
-            if lesions:
+            if pending:
+                # Plenty of scans left: a scan runs whole in one task, so its lesion inputs never travel through
+                # this process. The last ``slots`` scans (the tail) are prepared, all of them before any lesion
+                # task: loading is the indivisible part of a scan (~0.2 s for a whole-body PET), so it goes
+                # first and the small lesion tasks fill every worker up to the end.
+                task = pending.pop()
+                scan_id = next(order)
+                task_of[scan_id] = task
+                open_scans[scan_id] = _OpenScan(PreparedScan(task, ScanOutcome(task.scan.key)), waiting=-1)
+                if len(pending) >= executor.slots:
+                    submit("whole", scan_id, run_scan, task)
+                else:
+                    submit("prepare", scan_id, prepare_scan, task)
+            elif lesions:
                 _, _, scan_id, job = heapq.heappop(lesions)
                 submit("lesion", scan_id, run_lesion, job)
-            elif pending and len(pending) > executor.slots:
-                # Plenty of scans left: a scan runs whole in one task, so its lesion inputs never travel
-                # through this process; lesions are spread over workers only for the last scans (the tail).
-                task = pending.pop()
-                scan_id = next(order)
-                task_of[scan_id] = task
-                open_scans[scan_id] = _OpenScan(PreparedScan(task, ScanOutcome(task.scan.key)), waiting=-1)
-                submit("whole", scan_id, run_scan, task)
-            elif pending and len(open_scans) <= executor.slots // 2:
-                task = pending.pop()
-                scan_id = next(order)
-                task_of[scan_id] = task
-                open_scans[scan_id] = _OpenScan(PreparedScan(task, ScanOutcome(task.scan.key)), waiting=-1)
-                submit("prepare", scan_id, prepare_scan, task)
             else:
                 break
         if not in_flight:

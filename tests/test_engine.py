@@ -114,13 +114,16 @@ def test_crashed_lesion_task_is_a_failure_and_other_scans_survive(cohort, serial
 
 def test_many_scans_run_whole_largest_first_and_only_the_tail_is_split(cohort, serial) -> None:
     """With more scans pending than slots, a scan runs whole in one task (no lesion inputs through the writer);
-    the last ``slots`` scans are prepared and split into lesion tasks, so the tail still spreads over workers."""
+    the last ``slots`` scans are prepared and split into lesion tasks, so the tail still spreads over workers, and
+    all of them are prepared (the indivisible load) before the small lesion tasks."""
     tasks = tasks_for(cohort) * 3  # 9 scans (the same three thrice) for 4 slots
     log: list = []
     outcomes = list(schedule(tasks, _inline_submitter(log)))
     assert len(outcomes) == 9
     calls = [name for name, *_ in log]
     assert calls.count("run_scan") == 5 and calls.count("prepare_scan") == 4 and "run_lesion" in calls
+    # every tail scan is loaded before any lesion task, so no worker waits on a last load at the end of the run
+    assert max(i for i, c in enumerate(calls) if c == "prepare_scan") < calls.index("run_lesion")
     by_key = {}
     for outcome in outcomes:  # each copy equals the serial result for its scan
         by_key.setdefault(outcome.key, []).append(outcome)
