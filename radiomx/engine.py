@@ -18,13 +18,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .records import Failure, ScanOutcome
-from .warmup import start_local_workers
+from .warmup import start_local_workers, worker_tunables
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
     from .worker import LesionJob, LesionResult, PreparedScan, ScanTask
@@ -173,14 +174,26 @@ def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
         yield from schedule(tasks, Submitter(pool.submit, wait_any, 2 * jobs))
 
 
+def local_cluster(jobs: int):
+    """A Dask LocalCluster of ``jobs`` single-threaded worker processes, with the same allocator setting as the
+    local pool's workers (``warmup.py``), set through Dask's own mechanism for variables that must exist before a
+    worker process starts. On a remote cluster, put it in the workers' Dask config (README, "Dask")."""
+    import dask
+    from distributed import LocalCluster
+
+    tunables = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.GLIBC_TUNABLES": tunables}):
+        return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+
+
 def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int) -> Iterator[ScanOutcome]:
     """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from distributed import wait as dask_wait
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(jobs)
         client = Client(cluster)
     elif scheduler.startswith(("tcp://", "tls://", "ws://", "inproc://")):
         client = Client(scheduler)

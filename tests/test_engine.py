@@ -247,3 +247,29 @@ def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe, str(cohort), str(tmp_path / "out")], capture_output=True,
                          text=True, check=True)
     assert out.stdout.split() == ["1"], out.stdout
+
+
+def _allocator_probe() -> tuple[str | None, int]:
+    import os
+
+    image = sitk.Image(200, 200, 300, sitk.sitkFloat32)  # 48 MB through glibc malloc, as a PET volume
+    with open("/proc/self/smaps_rollup") as fh:
+        huge_kib = next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
+    del image
+    return os.environ.get("GLIBC_TUNABLES"), huge_kib
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
+def test_dask_local_cluster_workers_get_the_same_allocator_setting():
+    """``--engine dask`` without a scheduler starts a LocalCluster whose workers get the pool's huge-page tunable
+    through ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs)."""
+    from distributed import Client
+
+    from radiomx.engine import local_cluster
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        tunables, huge_kib = client.submit(_allocator_probe, pure=False).result()
+    assert tunables is not None and "glibc.malloc.hugetlb=1" in tunables
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp.exists() and "[never]" not in thp.read_text():
+        assert huge_kib >= 32 * 1024
