@@ -81,14 +81,28 @@ class PeakRss:
 
 def warm_page_cache(folder: Path) -> None:
     """Read every input file once before a timed run. This VM pages out idle page cache (a DAMON "pageout" scheme
-    in /sys/kernel/mm/damon), and a cold cohort
-    turned a 3 s radiomx run into 25 s of I/O wait; the stock CLI, which re-reads each file per lesion, hides that
-    after its first read while radiomx (one read per file) pays it in full. Both tools start warm."""
+    in /sys/kernel/mm/damon), and a cold cohort turned a 3 s radiomx run into 25 s of I/O wait; the stock CLI, which
+    re-reads each file per lesion, hides that after its first read while radiomx (one read per file) pays it in
+    full. Both tools start warm."""
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             with open(path, "rb") as fh:
                 while fh.read(1 << 24):
                     pass
+
+
+#: What each tool's processes import: loaded once, untimed, before each of its timed runs, so that its code is in
+#: the page cache as its data is (the same reclaim pages out libraries a long run of the other tool did not touch,
+#: e.g. radiomx's pandas/pyarrow during a 100 s stock run: ~1 s of I/O wait in radiomx's next run).
+TOOL_MODULES = {
+    "stock": ["radiomics.scripts", "radiomics.featureextractor", "SimpleITK", "pywt"],
+    "radiomx": ["radiomx.cli", "radiomx.api", "radiomx.report", "radiomx.worker", "radiomx.store",
+                "radiomics.featureextractor", "threadpoolctl"],
+}
+
+
+def warm_code(tool: str) -> None:
+    subprocess.run([sys.executable, "-c", "import " + ", ".join(TOOL_MODULES[tool])], check=True)
 
 
 def _iowait_seconds() -> float:
@@ -100,10 +114,13 @@ def _iowait_seconds() -> float:
         return float("nan")
 
 
-def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None) -> dict:
+def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None,
+          tool: str | None = None) -> dict:
     env = {**os.environ, **(extra_env or {})}
     if warm is not None:
         warm_page_cache(warm)
+    if tool is not None:
+        warm_code(tool)
     iowait = _iowait_seconds()
     start = time.perf_counter()
     with open(log, "w") as fh:
@@ -157,7 +174,8 @@ def run_stock(work: Path, name: str, jobs: int, rep: int | str, extra_env: dict[
     out.unlink(missing_ok=True)
     cmd = [str(BIN / "pyradiomics"), str(work / "batch.csv"), "-p", str(work / f"stock-{name}.yaml"), "-o", str(out),
            "-f", "csv", "--jobs", str(jobs)]
-    return {**timed(cmd, work / f"stock-{name}-{rep}.log", extra_env, warm=work / "cohort"), "out": out}
+    return {**timed(cmd, work / f"stock-{name}-{rep}.log", extra_env, warm=work / "cohort", tool="stock"),
+            "out": out}
 
 
 def run_radiomx(work: Path, cohort: Path, name: str, jobs: int, rep: int | str,
@@ -166,7 +184,8 @@ def run_radiomx(work: Path, cohort: Path, name: str, jobs: int, rep: int | str,
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(BIN / "radiomx"), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / name),
            "--jobs", str(jobs)]
-    return {**timed(cmd, work / f"radiomx-{name}-j{jobs}-{rep}.log", extra_env, warm=cohort), "out": out}
+    return {**timed(cmd, work / f"radiomx-{name}-j{jobs}-{rep}.log", extra_env, warm=cohort, tool="radiomx"),
+            "out": out}
 
 
 def max_relative_difference(stock_csv: Path, radiomx_out: Path) -> tuple[float, str, int, int]:
@@ -413,8 +432,10 @@ Cohort: `benchmarks/synth.py`, {len(scans)} synthetic whole-body FDG PET patient
 and Wavelet (coif1, 8 sub-bands). Stock: `pyradiomics batch.csv -p params.yaml -f csv --jobs {args.jobs}` (one row
 per lesion label, diagnostics on as by default). radiomx: `radiomx extract COHORT -o OUT --params-dir ... --jobs
 {args.jobs}` (fresh OUT: writing Parquet included; radiomx byte-compiled like the pip-installed stock package;
-radiomx's pool workers run with `glibc.malloc.hugetlb=1`, see `radiomx/warmup.py`). Runs alternate stock,
-radiomx, stock, radiomx; best of {args.reps} shown.{stock_huge_pages_line(runs, configs, args.jobs)}
+radiomx's pool workers run with `glibc.malloc.hugetlb=1`, see `radiomx/warmup.py`). Before every timed run the
+cohort is read and the tool's modules imported once, untimed: this VM pages out idle page cache, which otherwise
+cost the first short radiomx run after a long stock run ~1 s of I/O wait. Runs alternate stock, radiomx, stock,
+radiomx; best of {args.reps} shown.{stock_huge_pages_line(runs, configs, args.jobs)}
 
 {HEADER}
 {chr(10).join(rows)}
