@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import NoReturn
@@ -202,12 +203,15 @@ def exit_without_teardown(code: object) -> NoReturn:
 
     Why: with pandas, pyarrow, SimpleITK and PyRadiomics loaded, freeing every module and running ITK's static
     destructors takes ~0.15 s after the last table is written, about 5% of extracting the benchmark cohort (the
-    same reasoning as clang's ``-disable-free``). Nothing is skipped that can lose output: every table was written
-    to a temporary file, fsynced and renamed before the command returned, the atexit handlers (multiprocessing,
-    concurrent.futures, logging) still run here, and stdout/stderr are flushed. A stdout reader that went away
-    gets the same quiet 141 as ``RadiomxGroup``.
+    same reasoning as clang's ``-disable-free``; multiprocessing ends its own children the same way). Nothing is
+    skipped that can lose output: every table was written to a temporary file, fsynced and renamed before the
+    command returned; what the interpreter does at exit before freeing memory still runs here, in its order
+    (``threading._shutdown``: wait for non-daemon threads and run threading's exit hooks, as CPython's
+    ``wait_for_thread_shutdown`` does; then the atexit handlers of multiprocessing, logging, distributed, ...);
+    stdout/stderr are flushed. A stdout reader that went away gets the same quiet 141 as ``RadiomxGroup``.
     """
     status = _exit_status(code)
+    threading._shutdown()  # CPython-private, called by the interpreter itself first at exit
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()

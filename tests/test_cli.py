@@ -277,14 +277,17 @@ def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_pa
 
 @pytest.mark.parametrize(("code", "status", "stderr"), [(None, 0, ""), (3, 3, ""), ("bad thing", 1, "bad thing\n")])
 def test_exit_without_teardown_runs_exit_handlers_flushes_and_keeps_the_status(code, status, stderr):
-    """The CLI ends with ``os._exit`` to skip the interpreter's teardown; atexit handlers must still run, buffered
-    stdout must reach the reader, and the status must be what ``sys.exit(code)`` would give."""
-    script = ("import atexit, sys; from radiomx.cli import exit_without_teardown; "
+    """The CLI ends with ``os._exit`` to skip the interpreter's teardown; non-daemon threads must still be waited for
+    and atexit handlers run, buffered stdout must reach the reader, and the status must be what ``sys.exit(code)``
+    would give."""
+    script = ("import atexit, sys, threading, time; from radiomx.cli import exit_without_teardown; "
               "atexit.register(lambda: sys.stdout.write('handler ran\\n')); sys.stdout.write('buffered\\n'); "
+              "threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write('thread done\\n'))).start(); "
               f"exit_without_teardown({code!r})")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == status
-    assert proc.stdout == "buffered\nhandler ran\n"
+    # as at a normal exit: non-daemon threads are waited for, then the atexit handlers run
+    assert proc.stdout == "buffered\nthread done\nhandler ran\n"
     assert proc.stderr == stderr
 
 
