@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stock-huge-pages", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the stock CLI once with glibc.malloc.hugetlb=1 (radiomx's worker setting)")
     args = parser.parse_args(argv)
+    args.work = args.work.resolve()  # the stock CLI resolves batch-CSV paths relative to the CSV's own folder
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")  # scratch: cohort, outputs, logs never go into git
     cohort, scans = write_inputs(args.work, args.patients, args.seed)
@@ -383,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"I/O wait {r['iowait']:.1f} s", flush=True)
         diffs[name] = max_relative_difference(runs[(name, "stock", args.jobs)][-1]["out"],
                                               runs[(name, "radiomx", args.jobs)][-1]["out"])
+        if diffs[name][3] != n or diffs[name][2] == 0:
+            # the stock CLI exits 0 even when every case failed: never time a tool that computed nothing
+            raise SystemExit(f"{name}: {diffs[name][3]} of {n} lesions compared ({diffs[name][2]} values); "
+                             f"see the logs in {args.work}")
         print(f"{name}: max relative difference {diffs[name]}", flush=True)
         if args.stock_huge_pages:
             # Transparency: the stock CLI with radiomx's allocator setting, so the ratio is not read as that knob.
