@@ -10,7 +10,7 @@ own scan. For the last scans (the tail) a scan is prepared once (load, split, cu
 ``prepare_scan``) and its lesions run as separate tasks (``run_lesion``), biggest first, on any free worker, so
 one patient with 40 lesions does not serialize the end of a run. Scans start largest first (mask size on disk).
 The loop yields exactly one ``ScanOutcome`` per scan (the store upserts per scan key). Only the last ``slots``
-scans are split, so the lesion inputs held in this process stay bounded (a few MB per scan).
+scans are split, so the lesion inputs held in this process stay bounded (~0.15 MB per lesion, ``slots`` scans).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from .records import Failure, ScanOutcome
 from .warmup import start_local_workers, worker_tunables
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
+    from distributed import LocalCluster
+
     from .worker import LesionJob, LesionResult, PreparedScan, ScanTask
 
 
@@ -174,7 +176,7 @@ def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
         yield from schedule(tasks, Submitter(pool.submit, wait_any, 2 * jobs))
 
 
-def local_cluster(jobs: int):
+def local_cluster(jobs: int) -> LocalCluster:
     """A Dask LocalCluster of ``jobs`` single-threaded worker processes, with the same allocator setting as the
     local pool's workers (``warmup.py``), set through Dask's own mechanism for variables that must exist before a
     worker process starts. On a remote cluster, put it in the workers' Dask config (README, "Dask")."""
