@@ -132,12 +132,10 @@ def _stored_state(out: Path) -> dict[ScanKey, dict]:
     """The per-scan state of earlier runs; a fresh OUT has none, and then no table library is imported yet."""
     if not state_path(out).exists():
         return {}
-    from .store import Store
-
-    return Store(out).load_state()
+    return _store(out).load_state()
 
 
-def _import_store_in_background() -> threading.Thread:
+def _import_store_in_background() -> None:
     """Import the store (pandas, pyarrow: ~0.45 s) on a thread while this one hands scans to the workers and waits
     for them, so the first commit does not pay it on the run's critical path. A failed import here is ignored:
     the commit's own import raises it again, where it is reported."""
@@ -145,9 +143,7 @@ def _import_store_in_background() -> threading.Thread:
         with contextlib.suppress(Exception):
             importlib.import_module(f"{__package__}.store")
 
-    thread = threading.Thread(target=load, name="radiomx-import-store", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=load, name="radiomx-import-store", daemon=True).start()
 
 
 def _store(out: Path) -> Store:
@@ -241,9 +237,7 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     """The feature table of one tracer, or all tracers stacked (columns unioned) when ``tracer`` is None."""
     import pandas as pd
 
-    from .store import Store
-
-    store = Store(Path(out))
+    store = _store(Path(out))
     tracers = [tracer] if tracer else store.tracers()
     if not tracers:
         raise ConfigError(f"{out}: no feature tables found (run radiomx extract first)")
@@ -261,12 +255,10 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     """Any table of an output folder by name: features (one tracer or all), failures, scans, runs."""
     import pandas as pd
 
-    from .store import Store
-
     out = Path(out)
     if which == "features":
         return read_table(out, tracer)
-    store = Store(out)
+    store = _store(out)
     path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path}[which]
     if not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
@@ -274,9 +266,7 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:
-    from .store import Store
-
-    return Store(Path(out)).read_failures()
+    return _store(Path(out)).read_failures()
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:

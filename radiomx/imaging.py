@@ -99,11 +99,10 @@ def read_volume(path: Path, what: str, digests: dict[Path, str] | None = None) -
 
 
 def check_finite(image: sitk.Image, path: Path) -> None:
-    """NaN/Inf voxels make PyRadiomics' binning undefined; refuse them by name."""
+    """NaN/Inf voxels make PyRadiomics' binning undefined; refuse them by name (whatever reader built the image)."""
     values = sitk.GetArrayViewFromImage(image)
-    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-        raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+    if np.issubdtype(values.dtype, np.floating):
+        nifti.refuse_non_finite(values, path)
 
 
 #: Label map pixel types used as read: PyRadiomics compares labels by value, so an 8-bit mask needs no 32-bit copy

@@ -102,10 +102,14 @@ def check_data(path: Path, raw: bytes, header: Nifti1Header, what: str) -> None:
     if len(raw) < header.vox_offset + header.data_bytes:
         raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); re-export it")
     if header.datatype in _FLOAT_CODES:
-        values = _voxels(raw, header)
-        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
-        if bad:
-            raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+        refuse_non_finite(_voxels(raw, header), path)
+
+
+def refuse_non_finite(values: np.ndarray, path: Path) -> None:
+    """NaN/Inf voxels make PyRadiomics' binning undefined; refuse them by count, naming the file."""
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
 
 
 def _voxels(raw: bytes, header: Nifti1Header) -> np.ndarray:
