@@ -9,7 +9,7 @@ what is left (``benchmarks/RESULTS.md``). Two parts of it are pure Python overhe
   very same edges from the very same two numbers. (Only for fixed bin width; ``binCount`` needs every value.)
 * ``RadiomicsFeaturesBase.getFeatureNames`` runs ``inspect.getmembers`` on the class for every feature-class
   instance (12 images x 7 classes per lesion). The names of a class never change, so they are looked up once per
-  class and a copy is returned each time.
+  class and process, and a copy is returned each time.
 
 Both are swapped in only inside ``pyradiomics_speedups()`` (the worker's extraction call) and restored after it,
 so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the original code, unless a radiomx
@@ -39,14 +39,19 @@ def fast_bin_edges(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_bin_edges
 
 
+#: Feature names per feature class, kept for the life of the process: every ``pyradiomics_speedups()`` entry (one
+#: per lesion) reuses them, so a class is inspected once per worker, not once per lesion.
+_FEATURE_NAMES: dict[type, dict[str, bool]] = {}
+
+
 def cached_feature_names(original: classmethod) -> classmethod:
-    """``getFeatureNames`` computed once per feature class; each caller gets its own copy of the dict."""
-    names_by_class: dict[type, dict[str, bool]] = {}
+    """``getFeatureNames`` computed once per feature class and process; each caller gets its own copy of the
+    dict."""
 
     def get_feature_names(cls) -> dict[str, bool]:
-        names = names_by_class.get(cls)
+        names = _FEATURE_NAMES.get(cls)
         if names is None:
-            names = names_by_class[cls] = original.__func__(cls)
+            names = _FEATURE_NAMES[cls] = original.__func__(cls)
         return dict(names)
 
     return classmethod(get_feature_names)

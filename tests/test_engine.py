@@ -184,6 +184,22 @@ def test_workers_and_entry_point_load_no_library_they_do_not_need():
         assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
 
 
+def test_forkserver_preloads_the_cli_only_when_the_cli_is_running():
+    """Each worker re-runs the caller's main script before its first task; for ``radiomx`` that imports the CLI and
+    Click (~20 ms per worker) unless the forkserver already did. A library caller (a notebook) does not get the
+    CLI imported into its workers. Real interpreters, so ``sys.modules`` is what each kind of caller has."""
+    import subprocess
+    import sys
+
+    probe = "import sys, {0}; from radiomx.warmup import worker_preload; print(' '.join(worker_preload()))"
+    as_cli = subprocess.run([sys.executable, "-c", probe.format("radiomx.cli")], capture_output=True, text=True,
+                            check=True).stdout.split()
+    as_library = subprocess.run([sys.executable, "-c", probe.format("radiomx.api")], capture_output=True, text=True,
+                                check=True).stdout.split()
+    assert "radiomx.cli" in as_cli and "radiomx.worker" in as_cli
+    assert "radiomx.cli" not in as_library and "radiomx.worker" in as_library
+
+
 def test_worker_tunables_keep_the_users_own_choice():
     from radiomx.warmup import HUGE_PAGE_TUNABLE, worker_tunables
 

@@ -109,3 +109,23 @@ def test_overlapping_threads_restore_the_true_originals():
     assert seen == [True]
     assert imageoperations.getBinEdges is edges
     assert base.RadiomicsFeaturesBase.__dict__["getFeatureNames"] is names
+
+
+def test_feature_names_are_inspected_once_per_class_for_the_whole_process():
+    """``pyradiomics_speedups()`` builds a new replacement on every entry (one per lesion); the names it caches
+    must outlive it, or each lesion pays ``inspect.getmembers`` again for every class."""
+    original = base.RadiomicsFeaturesBase.__dict__["getFeatureNames"]
+    calls: list[type] = []
+
+    def counting(cls):
+        calls.append(cls)
+        return original.__func__(cls)
+
+    class Probe(base.RadiomicsFeaturesBase):  # a class no other test has looked up
+        def getAnswerFeatureValue(self):  # noqa: N802 - PyRadiomics' naming scheme
+            return 42
+
+    for _ in range(3):  # three lesions, three separate replacements
+        names = cached_feature_names(classmethod(counting)).__get__(None, Probe)()
+        assert names == original.__get__(None, Probe)() and "Answer" in names
+    assert calls == [Probe]
