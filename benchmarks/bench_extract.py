@@ -188,6 +188,29 @@ def run_radiomx(work: Path, cohort: Path, name: str, jobs: int, rep: int | str,
             "out": out}
 
 
+def alternate(work: Path, cohort: Path, name: str, jobs: int, reps: int) -> dict[str, list[dict]]:
+    """stock, radiomx, stock, radiomx, ... in one time window: each tool gets the same number of draws from this
+    VM's drifting speed."""
+    runs: dict[str, list[dict]] = {"stock": [], "radiomx": []}
+    for rep in range(reps):
+        for tool in runs:
+            r = run_stock(work, name, jobs, rep) if tool == "stock" else run_radiomx(work, cohort, name, jobs, rep)
+            runs[tool].append(r)
+            print(f"{name} {tool} rep {rep}: {r['seconds']:.2f} s, worker peak {fmt_mib(r['worker_rss'])}, "
+                  f"I/O wait {r['iowait']:.1f} s", flush=True)
+    return runs
+
+
+def compared_difference(stock_csv: Path, radiomx_out: Path, lesions: int, label: str,
+                        work: Path) -> tuple[float, str, int, int]:
+    """``max_relative_difference``, refusing a comparison that did not cover every lesion: the stock CLI exits 0
+    even when every case failed, and a tool that computed nothing must never be timed."""
+    diff = max_relative_difference(stock_csv, radiomx_out)
+    if diff[3] != lesions or diff[2] == 0:
+        raise SystemExit(f"{label}: {diff[3]} of {lesions} lesions compared ({diff[2]} values); see the logs in {work}")
+    return diff
+
+
 def max_relative_difference(stock_csv: Path, radiomx_out: Path) -> tuple[float, str, int, int]:
     """Max relative difference over every feature of every lesion (0 baseline: absolute difference)."""
     import pandas as pd
@@ -373,21 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in CONFIGS if c in args.configs.split(",")]
     rows, diffs, runs = [], {}, defaultdict(list)
     for name in configs:
-        for rep in range(args.reps):
-            for tool in ("stock", "radiomx"):
-                if tool == "stock":
-                    r = run_stock(args.work, name, args.jobs, rep)
-                else:
-                    r = run_radiomx(args.work, cohort, name, args.jobs, rep)
-                runs[(name, tool, args.jobs)].append(r)
-                print(f"{name} {tool} rep {rep}: {r['seconds']:.1f} s, worker peak {fmt_mib(r['worker_rss'])}, "
-                      f"I/O wait {r['iowait']:.1f} s", flush=True)
-        diffs[name] = max_relative_difference(runs[(name, "stock", args.jobs)][-1]["out"],
-                                              runs[(name, "radiomx", args.jobs)][-1]["out"])
-        if diffs[name][3] != n or diffs[name][2] == 0:
-            # the stock CLI exits 0 even when every case failed: never time a tool that computed nothing
-            raise SystemExit(f"{name}: {diffs[name][3]} of {n} lesions compared ({diffs[name][2]} values); "
-                             f"see the logs in {args.work}")
+        for tool, tool_runs in alternate(args.work, cohort, name, args.jobs, args.reps).items():
+            runs[(name, tool, args.jobs)] = tool_runs
+        diffs[name] = compared_difference(runs[(name, "stock", args.jobs)][-1]["out"],
+                                          runs[(name, "radiomx", args.jobs)][-1]["out"], n, name, args.work)
         print(f"{name}: max relative difference {diffs[name]}", flush=True)
         if args.stock_huge_pages:
             # Transparency: the stock CLI with radiomx's allocator setting, so the ratio is not read as that knob.

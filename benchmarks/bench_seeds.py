@@ -30,21 +30,10 @@ HERE = Path(__file__).resolve().parent
 def measure_seed(work: Path, patients: int, seed: int, reps: int, jobs: int) -> dict:
     cohort, scans = bench.write_inputs(work, patients, seed)
     lesions = bench.lesion_count(scans)
-    times: dict[str, list[float]] = {"stock": [], "radiomx": []}
-    last: dict[str, dict] = {}
-    for rep in range(reps):
-        for tool in ("stock", "radiomx"):
-            if tool == "stock":
-                r = bench.run_stock(work, "original", jobs, rep)
-            else:
-                r = bench.run_radiomx(work, cohort, "original", jobs, rep)
-            times[tool].append(r["seconds"])
-            last[tool] = r
-            print(f"seed {seed} {tool} rep {rep}: {r['seconds']:.2f} s (I/O wait {r['iowait']:.1f} s)", flush=True)
-    worst, where, compared, compared_lesions = bench.max_relative_difference(last["stock"]["out"],
-                                                                             last["radiomx"]["out"])
-    if compared_lesions != lesions or compared == 0:
-        raise SystemExit(f"seed {seed}: {compared_lesions} of {lesions} lesions compared; see the logs in {work}")
+    runs = bench.alternate(work, cohort, "original", jobs, reps)
+    times = {tool: [r["seconds"] for r in tool_runs] for tool, tool_runs in runs.items()}
+    worst, _, compared, _ = bench.compared_difference(runs["stock"][-1]["out"], runs["radiomx"][-1]["out"], lesions,
+                                                      f"seed {seed}", work)
     return {"seed": seed, "scans": len(scans), "lesions": lesions, "stock": min(times["stock"]),
             "radiomx": min(times["radiomx"]), "all": times, "worst": worst, "compared": compared}
 

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from .atomic import atomic_path, fault_point
 from .cohort import ScanKey
 from .errors import ConfigError
-from .outdir import prepare_out, state_path
+from .outdir import state_path
 from .records import ScanOutcome
 
 SCAN_KEY = ["patient_id", "session", "tracer"]
@@ -162,10 +162,6 @@ class Store:
     @property
     def runs_path(self) -> Path:
         return self.out / "runs.parquet"
-
-    def prepare(self) -> None:
-        """Check OUT is writable and clear temporaries a killed run left behind (we hold the lock)."""
-        prepare_out(self.out)
 
     def load_state(self) -> dict[ScanKey, dict]:
         if not self.scans_path.exists():
