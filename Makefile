@@ -16,7 +16,7 @@ demo: $(BIN)/radiomx
 	rm -rf $(DEMO)
 	$(BIN)/radiomx demo $(DEMO)/cohort
 	$(BIN)/radiomx extract $(DEMO)/cohort -o $(DEMO)/out; test $$? -le 1
-	@$(BIN)/python -m radiomx.demo_summary $(DEMO)/out
+	@$(BIN)/python -m radiomx.cli.demo_summary $(DEMO)/out
 
 test: $(BIN)/radiomx
 	$(BIN)/python -m pytest -q

@@ -96,7 +96,7 @@ def warm_page_cache(folder: Path) -> None:
 #: e.g. radiomx's pandas/pyarrow during a 100 s stock run: ~1 s of I/O wait in radiomx's next run).
 TOOL_MODULES = {
     "stock": ["radiomics.scripts", "radiomics.featureextractor", "SimpleITK", "pywt"],
-    "radiomx": ["radiomx.cli", "radiomx.api", "radiomx.report", "radiomx.worker", "radiomx.store",
+    "radiomx": ["radiomx.cli", "radiomx.api", "radiomx.cli.output", "radiomx.run.worker", "radiomx.store.tables",
                 "radiomics.featureextractor", "threadpoolctl"],
 }
 
@@ -244,10 +244,10 @@ def lesion_count(scans) -> int:
 
 def size_scaling(work: Path) -> list[str]:
     """In this process, one worker, threads pinned: fast path vs full-volume PyRadiomics per lesion."""
-    from radiomx.features import extract_lesion, extract_lesion_reference
-    from radiomx.lesions import split_lesions
-    from radiomx.params import load_param_file
-    from radiomx.worker import pin_threads
+    from radiomx.features.extractor import extract_lesion, extract_lesion_reference
+    from radiomx.features.lesions import split_lesions
+    from radiomx.params.paramset import load_param_file
+    from radiomx.run.worker import pin_threads
 
     pin_threads()
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
@@ -283,10 +283,10 @@ def profile_large_lesion(work: Path) -> list[str]:
     """Where one large lesion's time goes (filters configuration): per stage and per feature class."""
     from radiomics import featureextractor, imageoperations
 
-    from radiomx import features
-    from radiomx.lesions import split_lesions
-    from radiomx.params import load_param_file
-    from radiomx.worker import pin_threads
+    from radiomx.features import extractor as features
+    from radiomx.features.lesions import split_lesions
+    from radiomx.params.paramset import load_param_file
+    from radiomx.run.worker import pin_threads
 
     pin_threads()
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")

@@ -1,6 +1,6 @@
 """radiomx: PET/CT cohort folders -> tidy, keyed, reproducible PyRadiomics feature tables (Parquet).
 
-The public names are imported lazily (PEP 562): a worker process imports ``radiomx.worker`` and must not pay for
+The public names are imported lazily (PEP 562): a worker process imports ``radiomx.run.worker`` and must not pay for
 pandas and pyarrow (~1.5 s and ~110 MB per worker) that only the writer process needs.
 """
 
@@ -13,16 +13,16 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "extract": "api", "scan": "api", "status": "api", "read_table": "api", "read_failures": "api",
-    "RunSummary": "api", "Scan": "cohort", "ScanKey": "cohort", "ExtractOptions": "options",
+    "RunSummary": "api", "Scan": "records", "ScanKey": "records", "ExtractOptions": "options",
     "RadiomxError": "errors", "ConfigError": "errors", "ScanError": "errors",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import RunSummary, extract, read_failures, read_table, scan, status  # noqa: F401
-    from .cohort import Scan, ScanKey  # noqa: F401
-    from .errors import ConfigError, RadiomxError, ScanError  # noqa: F401
-    from .options import ExtractOptions  # noqa: F401
+    from radiomx.api import RunSummary, extract, read_failures, read_table, scan, status  # noqa: F401
+    from radiomx.errors import ConfigError, RadiomxError, ScanError  # noqa: F401
+    from radiomx.options import ExtractOptions  # noqa: F401
+    from radiomx.records import Scan, ScanKey  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -19,23 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .cohort import Layout, Scan, ScanKey, discover, layout_for
-from .errors import ConfigError, OutputError
-from .features import pyradiomics_version
-from .lock import output_lock
-from .options import ExtractOptions
-from .outdir import prepare_out, state_path
-from .params import ParamSet, default_params_root, resolve_params
-from .plan import Plan, make_plan
-from .records import Failure, ScanOutcome
-from .tracers import get_tracer
-from .warmup import start_local_workers
+from radiomx import __version__
+from radiomx.discover.cohort import discover, layout_for
+from radiomx.errors import ConfigError, OutputError
+from radiomx.features.extractor import pyradiomics_version
+from radiomx.options import ExtractOptions
+from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
+from radiomx.records import Failure, Layout, Scan, ScanKey, ScanOutcome
+from radiomx.run.plan import Plan, make_plan
+from radiomx.run.warmup import start_local_workers
+from radiomx.store.lock import output_lock
+from radiomx.store.outdir import prepare_out, state_path
+from radiomx.tracers import get_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
     import pandas as pd
 
-    from .store import Store
+    from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
 
@@ -147,7 +147,7 @@ def _import_store_in_background() -> None:
 
 
 def _store(out: Path) -> Store:
-    from .store import Store
+    from radiomx.store.tables import Store
 
     return Store(out)
 
@@ -221,7 +221,7 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
     """The engine, imported only when there is work: a no-change rerun never loads the readers or feature code."""
     if not tasks:
         return iter(())
-    from .engine import run_tasks
+    from radiomx.run.engine import run_tasks
 
     return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
 

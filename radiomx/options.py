@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from radiomx.errors import ConfigError
 
 ENGINES = ("local", "dask")
 #: How a mask becomes lesions: one per label value, or one per 26-connected component of each label.

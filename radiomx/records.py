@@ -4,9 +4,49 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .cohort import ScanKey
+#: Bare names ("pet", "dicom", "pet_dicom", "ct") are DICOM series folders.
+DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*", "pet", "dicom", "pet_dicom", "ct")
+#: ``seg.dcm``/``mask.dcm`` (DICOM SEG) and ``rtstruct*.dcm``/``rs_*.dcm``/``rs.dcm`` (RTSTRUCT) are DICOM masks.
+DEFAULT_MASK_PATTERNS = ("mask.*", "lesions.*", "lesion.*", "label.*", "labels.*", "seg.*", "rtstruct*.dcm",
+                         "rs_*.dcm", "rs.dcm")
+
+
+@dataclass(frozen=True, order=True)
+class ScanKey:
+    """Identity of a scan in every table: the cohort's own folder IDs, never anything from DICOM headers."""
+
+    patient_id: str
+    session: str
+    tracer: str
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.patient_id, self.session, self.tracer) if p)
+
+
+@dataclass(frozen=True)
+class Scan:
+    key: ScanKey
+    folder: Path
+    image: Path | None = None
+    mask: Path | None = None
+    #: A discovery problem as (stage, file, message); the scan is recorded as failed without being loaded.
+    problem: tuple[str, str, str] | None = None
+    #: Body weight (kg) from participants.tsv/sessions.tsv, for SUV of NIfTI PET with a sidecar (radiomx.discover.bids).
+    body_weight_kg: float | None = None
+    #: The TSV file the weight came from (or should come from), named in SUV error messages.
+    body_weight_source: str = ""
+
+
+@dataclass(frozen=True)
+class Layout:
+    image_patterns: tuple[str, ...] = DEFAULT_IMAGE_PATTERNS
+    mask_patterns: tuple[str, ...] = DEFAULT_MASK_PATTERNS
+    #: Intensity unit of NIfTI/NRRD/MHA PET images that carry no sidecar: None (refuse) or "SUVbw".
+    pet_units: str | None = None
+
 
 #: A DICOM UID (``1.2.840.10008...``): five or more dot-separated numbers. Exports often name files by their SOP
 #: Instance UID, and UIDs are identifiers (DICOM PS3.15 replaces them when de-identifying).

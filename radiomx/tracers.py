@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import ScanError
+from radiomx.errors import ScanError
 
 
 @dataclass(frozen=True)

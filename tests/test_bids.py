@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from radiomx import suv
 from radiomx.cli import cli
-from radiomx.cohort import discover
+from radiomx.discover.cohort import discover
+from radiomx.inputs import suv
 
 from .conftest import sphere_scan, write_volume
 

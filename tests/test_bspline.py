@@ -1,4 +1,4 @@
-"""``radiomx.bspline`` replays ITK's B-spline prefilter on part of a volume; the values must be ITK's.
+"""``radiomx.features.bspline`` replays ITK's B-spline prefilter on part of a volume; the values must be ITK's.
 
 Two checks: the coefficients equal ``sitk.BSplineDecomposition`` of the same block bit for bit, for every order and
 for lines shorter than ITK's initialisation horizon; and a resample through ``coefficient_image`` equals ITK's own
@@ -14,8 +14,8 @@ import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radiomx import bspline
-from radiomx.crop import bspline_decay
+from radiomx.features import bspline
+from radiomx.features.crop import bspline_decay
 
 INTERPOLATOR = {1: sitk.sitkBSpline1, 2: sitk.sitkBSpline2, 3: sitk.sitkBSpline3, 4: sitk.sitkBSpline4,
                 5: sitk.sitkBSpline5}

@@ -190,7 +190,8 @@ def test_image_and_mask_are_read_once_per_scan_whatever_the_lesion_count(tmp_pat
     with the rows share one read; ITK never reads it a second time, whatever the number of lesions."""
     import hashlib
 
-    from radiomx import fingerprint, nifti
+    from radiomx import fingerprint
+    from radiomx.inputs import nifti
 
     reads: list[str] = []
     itk_reads: list[str] = []
@@ -236,12 +237,12 @@ def test_label_option_restricts_and_reports_absent_labels(small_cohort, tmp_path
 
 def test_unexpected_error_is_one_line_and_its_traceback_goes_to_verbose_or_log_file(small_cohort, tmp_path,
                                                                                        monkeypatch):
-    import radiomx.worker
+    import radiomx.run.worker
 
     def broken(params, item):
         raise RuntimeError("simulated bug in feature code")
 
-    monkeypatch.setattr(radiomx.worker, "extract_input", broken)
+    monkeypatch.setattr(radiomx.run.worker, "extract_input", broken)
     log = tmp_path / "radiomx.log"
     quiet = run("extract", small_cohort, "-o", tmp_path / "a", "-j", "1", "--log-file", log)
     assert quiet.exit_code == 1
@@ -280,7 +281,7 @@ def test_exit_without_teardown_runs_exit_handlers_flushes_and_keeps_the_status(c
     """The CLI ends with ``os._exit`` to skip the interpreter's teardown; non-daemon threads must still be waited for
     and atexit handlers run, buffered stdout must reach the reader, and the status must be what ``sys.exit(code)``
     would give."""
-    script = ("import atexit, sys, threading, time; from radiomx.cli import exit_without_teardown; "
+    script = ("import atexit, sys, threading, time; from radiomx.cli.commands import exit_without_teardown; "
               "atexit.register(lambda: sys.stdout.write('handler ran\\n')); sys.stdout.write('buffered\\n'); "
               "threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write('thread done\\n'))).start(); "
               f"exit_without_teardown({code!r})")

@@ -12,9 +12,9 @@ import SimpleITK as sitk
 from click.testing import CliRunner
 
 from radiomx.cli import cli
-from radiomx.cohort import discover, layout_for
-from radiomx.dicom import read_series
-from radiomx.loader import load_scan
+from radiomx.discover.cohort import discover, layout_for
+from radiomx.inputs.dicom import read_series
+from radiomx.inputs.loader import load_scan
 
 from .corpus import CASES, build_corpus, lesion_volume, write
 from .corpus.dicom_pet import SERIES_TIME, bqml_per_suv, write_pet_series

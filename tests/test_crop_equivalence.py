@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomx.crop import bspline_decay, log_reach, resample_grid
-from radiomx.features import crop_plan, extract_lesion, extract_lesion_reference, lesion_inputs, prepare_image
-from radiomx.lesions import Lesion, split_lesions
-from radiomx.params import ParamSet
+from radiomx.features.crop import bspline_decay, log_reach, resample_grid
+from radiomx.features.extractor import crop_plan, extract_lesion, extract_lesion_reference, lesion_inputs, prepare_image
+from radiomx.features.lesions import Lesion, split_lesions
+from radiomx.params.paramset import ParamSet
 
 REL_TOL = 1e-9
 ZERO_ABS_TOL = 1e-12

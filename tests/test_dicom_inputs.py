@@ -21,11 +21,11 @@ from click.testing import CliRunner
 from pydicom.sr.codedict import codes
 
 from radiomx.cli import cli
-from radiomx.cohort import discover, layout_for
-from radiomx.dicom import read_series
+from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ScanError
-from radiomx.loader import load_image_in_unit, load_scan
-from radiomx.masks import polygon_mask, rasterize_rtstruct, read_dicom_mask
+from radiomx.inputs.dicom import read_series
+from radiomx.inputs.loader import load_image_in_unit, load_scan
+from radiomx.inputs.masks import polygon_mask, rasterize_rtstruct, read_dicom_mask
 
 from .conftest import shared_data
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomx.cohort import discover, layout_for
-from radiomx.engine import Submitter, run_dask, run_pool, run_serial, schedule
-from radiomx.params import default_params_root, resolve_params
+from radiomx.discover.cohort import discover, layout_for
+from radiomx.params.paramset import default_params_root, resolve_params
+from radiomx.run.engine import Submitter, run_dask, run_pool, run_serial, schedule
+from radiomx.run.worker import ScanTask, run_lesion
 from radiomx.tracers import get_tracer
-from radiomx.worker import ScanTask, run_lesion
 
 from .conftest import make_cohort
 
@@ -179,7 +179,7 @@ def test_workers_and_entry_point_load_no_library_they_do_not_need():
 
     probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
              "print(' '.join(m for m in ('pydicom', 'highdicom', 'pandas', 'pyarrow') if m in sys.modules))")
-    for module in ("radiomx.worker", "radiomx.cli", "radiomx.api", "radiomx.warmup", "radiomx.report"):
+    for module in ("radiomx.run.worker", "radiomx.cli", "radiomx.api", "radiomx.run.warmup", "radiomx.cli.output"):
         loaded = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True, check=True)
         assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
 
@@ -191,17 +191,17 @@ def test_forkserver_preloads_the_cli_only_when_the_cli_is_running():
     import subprocess
     import sys
 
-    probe = "import sys, {0}; from radiomx.warmup import worker_preload; print(' '.join(worker_preload()))"
+    probe = "import sys, {0}; from radiomx.run.warmup import worker_preload; print(' '.join(worker_preload()))"
     as_cli = subprocess.run([sys.executable, "-c", probe.format("radiomx.cli")], capture_output=True, text=True,
                             check=True).stdout.split()
     as_library = subprocess.run([sys.executable, "-c", probe.format("radiomx.api")], capture_output=True, text=True,
                                 check=True).stdout.split()
-    assert "radiomx.cli" in as_cli and "radiomx.worker" in as_cli
-    assert "radiomx.cli" not in as_library and "radiomx.worker" in as_library
+    assert "radiomx.cli" in as_cli and "radiomx.run.worker" in as_cli
+    assert "radiomx.cli" not in as_library and "radiomx.run.worker" in as_library
 
 
 def test_worker_tunables_keep_the_users_own_choice():
-    from radiomx.warmup import HUGE_PAGE_TUNABLE, worker_tunables
+    from radiomx.run.warmup import HUGE_PAGE_TUNABLE, worker_tunables
 
     assert worker_tunables(None) == worker_tunables("") == HUGE_PAGE_TUNABLE
     assert worker_tunables("glibc.malloc.arena_max=2") == f"glibc.malloc.arena_max=2:{HUGE_PAGE_TUNABLE}"
@@ -212,7 +212,7 @@ _HUGE_PAGE_PROBE = """
 import os, sys
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
-from radiomx.warmup import start_local_workers
+from radiomx.run.warmup import start_local_workers
 
 def probe():
     import SimpleITK as sitk
@@ -281,7 +281,7 @@ def test_dask_local_cluster_workers_get_the_same_allocator_setting():
     through ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs)."""
     from distributed import Client
 
-    from radiomx.engine import local_cluster
+    from radiomx.run.engine import local_cluster
 
     with local_cluster(1) as cluster, Client(cluster) as client:
         tunables, huge_kib = client.submit(_allocator_probe, pure=False).result()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from radiomics.featureextractor import RadiomicsFeatureExtractor
 
 from radiomx.cli import cli
-from radiomx.params import default_params_root
+from radiomx.params.paramset import default_params_root
 
 from .conftest import sphere_scan, write_volume
 
@@ -223,7 +223,7 @@ def test_feature_block_conversion_equals_arrow_from_pandas():
     ``Table.from_pandas`` makes of the same frame (types, NaN and missing values as nulls, every value)."""
     import pyarrow as pa
 
-    from radiomx.store import FEATURE_FIXED_SCHEMA, _to_table
+    from radiomx.store.tables import FEATURE_FIXED_SCHEMA, _to_table
 
     rng = np.random.default_rng(5)
     rows = []

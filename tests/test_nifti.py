@@ -1,4 +1,4 @@
-"""radiomx reads each NIfTI once and builds the image from the checked bytes (``radiomx.nifti``); that image must
+"""radiomx reads each NIfTI once and builds the image from the checked bytes (``radiomx.inputs.nifti``); that image must
 equal ``sitk.ReadImage`` of the same file: same pixel type, same voxels, same origin, spacing and direction.
 
 The headers are written by hand (both byte orders, qform/sform codes, flipped and oblique quaternions, scaled
@@ -17,9 +17,9 @@ import SimpleITK as sitk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from radiomx import nifti
 from radiomx.errors import ScanError
-from radiomx.imaging import read_volume
+from radiomx.inputs import nifti
+from radiomx.inputs.imaging import read_volume
 
 from .conftest import shared_data, write_volume
 

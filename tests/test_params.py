@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from radiomx.cli import cli
 from radiomx.errors import ConfigError
-from radiomx.params import available_versions, check_lock, default_params_root, read_lock, resolve_params
+from radiomx.params.paramset import available_versions, check_lock, default_params_root, read_lock, resolve_params
 from radiomx.tracers import TRACERS, get_tracer
 
 from .conftest import make_cohort

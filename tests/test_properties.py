@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from radiomx.lesions import split_lesions
+from radiomx.features.lesions import split_lesions
 
 label_maps = arrays(np.uint8, st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 7)),
                     elements=st.sampled_from([0, 0, 0, 1, 2, 3, 255]))
@@ -71,11 +71,11 @@ images = arrays(np.float32, st.just((5, 7, 7)),
 @given(images, arrays(np.uint8, st.just((5, 7, 7)), elements=st.sampled_from([0, 0, 0, 1, 2, 3, 255])),
        st.sampled_from(["labels", "components"]))
 def test_run_scan_gives_a_row_or_a_failure_for_every_lesion(tmp_path_factory, image, mask, mode):
-    from radiomx.cohort import Layout, Scan, ScanKey
-    from radiomx.lesions import split_lesions as split
-    from radiomx.params import default_params_root, resolve_params
+    from radiomx.features.lesions import split_lesions as split
+    from radiomx.params.paramset import default_params_root, resolve_params
+    from radiomx.records import Layout, Scan, ScanKey
+    from radiomx.run.worker import ScanTask, run_scan
     from radiomx.tracers import get_tracer
-    from radiomx.worker import ScanTask, run_scan
 
     from .conftest import write_volume
 

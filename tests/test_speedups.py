@@ -1,4 +1,4 @@
-"""``radiomx.speedups`` swaps two PyRadiomics internals for faster ones during radiomx's calls; they must return
+"""``features.speedups`` swaps two PyRadiomics internals for faster ones during radiomx's calls; they must return
 exactly what the originals return, and the originals must be back afterwards."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from radiomics import base, imageoperations
 
-from radiomx.features import extractor_for, lesion_inputs, prepare_image
-from radiomx.speedups import cached_feature_names, fast_bin_edges, pyradiomics_speedups
+from radiomx.features.extractor import extractor_for, lesion_inputs, prepare_image
+from radiomx.features.speedups import cached_feature_names, fast_bin_edges, pyradiomics_speedups
 
 from .test_crop_equivalence import params, volume
 
@@ -66,7 +66,7 @@ def test_every_feature_value_is_identical_with_and_without(image_types):
     value bit for bit."""
     image, labels = volume(seed=3)
     p = params({"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline"}, image_types, classes={})
-    from radiomx.lesions import split_lesions
+    from radiomx.features.lesions import split_lesions
 
     lesion_map = split_lesions(labels)
     for lesion in lesion_map.lesions[:2]:

@@ -1,4 +1,4 @@
-"""Unit tests of the SUV arithmetic (radiomx.suv): formulas, plausibility guards, sidecars, round trips."""
+"""Unit tests of the SUV arithmetic (radiomx.inputs.suv): formulas, plausibility guards, sidecars, round trips."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radiomx import suv
 from radiomx.errors import ScanError
+from radiomx.inputs import suv
 
 
 def test_decay_halves_after_one_half_life() -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from radiomx.cli import cli
 from radiomx.errors import ScanError
-from radiomx.imaging import align_mask
+from radiomx.inputs.imaging import align_mask
 from radiomx.tracers import known_names, resolve_tracer
 
 from .conftest import make_cohort

@@ -47,7 +47,7 @@ def lesion_volume(shape=(20, 24, 24), seed=0, value=6.0):
     return image, mask
 
 
-SUV_SIDECAR = {"Units": "g/mL"}  # radiomx.suv.SUV_UNITS: taken as SUVbw as is
+SUV_SIDECAR = {"Units": "g/mL"}  # radiomx.inputs.suv.SUV_UNITS: taken as SUVbw as is
 
 
 def is_pet_file(path: Path) -> bool:

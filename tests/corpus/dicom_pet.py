@@ -7,7 +7,7 @@ patient weight, dose, injection time and F-18 half-life radiomx needs to turn th
     Bq/mL = SUV x dose decayed to the series time / weight [g]
 
 Geometry: identity orientation, slice k at z = origin_z + k x spacing_z, so the volume is on the grid of a NIfTI
-written with the same spacing, origin and identity direction (``radiomx.dicom`` takes the origin from the first
+written with the same spacing, origin and identity direction (``radiomx.inputs.dicom`` takes the origin from the first
 slice's ImagePositionPatient). Keyword arguments break one thing at a time for the corpus.
 """
 

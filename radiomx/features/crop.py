@@ -12,7 +12,7 @@ the entire body for every lesion. This module hands it, per lesion, a small imag
     resample onto it ourselves and call the extractor with resampling off. Interpolators without a prefilter (linear,
     nearest, Gaussian, windowed sinc) read the full image directly: an ITK resample costs only the output voxels,
     and identical inputs give bit-identical outputs. B-spline interpolators prefilter their whole input with a
-    recursive (IIR) filter; ``radiomx.bspline`` computes those coefficients on the samples' footprint only (plus
+    recursive (IIR) filter; ``bspline`` computes those coefficients on the samples' footprint only (plus
     the distance the filter needs to converge, ``bspline_decay``) and ITK evaluates them.
     The mask is always resampled (nearest neighbour) from the full label map.
 ``crop`` (no resampling; image types Original, LoG, Wavelet, or ``preCrop``)
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from . import bspline
-from .lesions import Lesion
+from radiomx.features import bspline
+from radiomx.features.lesions import Lesion
 
 #: Bits a boundary disturbance must decay by before it can no longer change a float64 result: the 53-bit mantissa
 #: plus 11 bits (x2048) of headroom because the disturbance is as large as the intensities at the crop border,

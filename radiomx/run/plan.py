@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cohort import Layout, Scan, ScanKey
-from .fingerprint import content_sha256, stat_signature
-from .params import ParamSet
-from .tasks import ScanTask, work_key
+from radiomx.fingerprint import content_sha256, stat_signature
+from radiomx.params.paramset import ParamSet
+from radiomx.records import Layout, Scan, ScanKey
+from radiomx.run.tasks import ScanTask, work_key
 
 STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
 

@@ -25,9 +25,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from . import cohort as _cohort
-from .errors import ScanError
-from .tracers import resolve_tracer
+from radiomx.errors import ScanError
+from radiomx.records import Layout, Scan, ScanKey
+from radiomx.tracers import resolve_tracer
 
 PET_SUFFIXES = (".nii.gz", ".nii")
 MASK_SUFFIXES = ("mask", "dseg")
@@ -72,32 +72,32 @@ def _masks_for(cohort: Path, entities: dict[str, str]) -> list[Path]:
     return found
 
 
-def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, folder_ses: str) -> _cohort.Scan:
+def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, folder_ses: str) -> Scan:
     patient, session = folder_sub.removeprefix("sub-"), folder_ses.removeprefix("ses-")
     folder = image.parent
     if entities.get("sub") != patient or entities.get("ses", "") != session:
-        return _cohort.Scan(_cohort.ScanKey(patient, session, entities.get("trc", "?")), folder, problem=(
+        return Scan(ScanKey(patient, session, entities.get("trc", "?")), folder, problem=(
             "discover", str(image), "sub-/ses- in the file name differ from its folders; rename the file"))
     if "trc" not in entities:
-        return _cohort.Scan(_cohort.ScanKey(patient, session, "?"), folder, problem=(
+        return Scan(ScanKey(patient, session, "?"), folder, problem=(
             "discover", str(image), "no trc-<tracer> entity in the file name; add it (e.g. trc-FDG)"))
     try:
         tracer = resolve_tracer(entities["trc"], str(image))
     except ScanError as exc:
-        return _cohort.Scan(_cohort.ScanKey(patient, session, entities["trc"]), folder,
+        return Scan(ScanKey(patient, session, entities["trc"]), folder,
                             problem=(exc.stage, exc.path, exc.detail))
-    key = _cohort.ScanKey(patient, session, tracer.name)
+    key = ScanKey(patient, session, tracer.name)
     masks = _masks_for(cohort, entities)
     if len(masks) != 1:
         stem = "_".join(f"{k}-{v}" for k, v in entities.items())
         what = "no mask" if not masks else "several masks (" + ", ".join(m.name for m in masks) + ")"
         where = f"derivatives/<pipeline>/{image.parent.relative_to(cohort)}/{stem}"
-        return _cohort.Scan(key, folder, image, masks[0] if masks else None, problem=(
+        return Scan(key, folder, image, masks[0] if masks else None, problem=(
             "discover", str(image), f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"))
-    return _cohort.Scan(key, folder, image, masks[0])
+    return Scan(key, folder, image, masks[0])
 
 
-def discover_bids(cohort: Path, layout: _cohort.Layout) -> list[_cohort.Scan]:
+def discover_bids(cohort: Path, layout: Layout) -> list[Scan]:
     """Every ``*_pet.nii[.gz]`` of the dataset as a Scan (``layout`` patterns do not apply to BIDS names)."""
     scans = []
     for sub in sorted(p for p in cohort.glob("sub-*") if p.is_dir()):
@@ -151,7 +151,7 @@ def body_weight(cohort: Path, patient: str, session: str, participants: list[dic
     return weight, str(cohort / "participants.tsv")
 
 
-def attach_body_weights(cohort: Path, scans: list[_cohort.Scan]) -> list[_cohort.Scan]:
+def attach_body_weights(cohort: Path, scans: list[Scan]) -> list[Scan]:
     """Each scan with ``body_weight_kg`` / ``body_weight_source`` filled from the cohort's TSV files."""
     participants = _read_tsv(cohort / "participants.tsv")
     out = []

@@ -6,7 +6,7 @@ Layout of OUT (documented in the README)::
     OUT/failures.parquet            one row per failed scan or lesion
     OUT/scans.parquet               per-scan state: fingerprints, work key, status (drives incremental runs)
     OUT/runs.parquet                one row per run (the run log)
-    OUT/.radiomx.lock               the writer lock
+    OUT/.radiomx.store.lock               the writer lock
 
 Why one file per tracer: tracers have different parameter files and so different feature columns; one file per
 tracer is read by ``pandas.read_parquet``, ``pyarrow.dataset`` and DuckDB in one call with one schema.
@@ -28,11 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path, fault_point
-from .cohort import ScanKey
-from .errors import ConfigError
-from .outdir import state_path
-from .records import ScanOutcome
+from radiomx.errors import ConfigError
+from radiomx.records import ScanKey, ScanOutcome
+from radiomx.store.atomic import atomic_path, fault_point
+from radiomx.store.outdir import state_path
 
 SCAN_KEY = ["patient_id", "session", "tracer"]
 LESION_KEY = [*SCAN_KEY, "lesion_id"]

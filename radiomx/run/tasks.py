@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cohort import Layout, Scan
-from .features import FEATURE_LOGIC_VERSION
-from .fingerprint import canonical_sha256, content_sha256
-from .imaging import sidecar_path
-from .params import ParamSet
+from radiomx.features import FEATURE_LOGIC_VERSION
+from radiomx.fingerprint import canonical_sha256, content_sha256
+from radiomx.inputs.paths import sidecar_path
+from radiomx.params.paramset import ParamSet
+from radiomx.records import Layout, Scan
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from .errors import ScanError
-from .imaging import is_dicom_file
+from radiomx.errors import ScanError
+from radiomx.inputs.paths import is_dicom_file
 
 #: Relative tolerance on slice gaps: beyond it a slice is missing or two series are interleaved.
 GAP_RTOL = 0.01

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from .options import LESION_MODES
+from radiomx.options import LESION_MODES
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from .errors import ScanError
+from radiomx.errors import ScanError
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"

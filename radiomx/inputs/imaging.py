@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from . import nifti
-from .errors import ScanError
-
-#: File endings read through SimpleITK.
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+from radiomx.errors import ScanError
+from radiomx.inputs import nifti
 
 #: Geometry tolerance between an image and its mask. Sizes must match exactly. Spacing may differ by a relative
 #: 1e-4, origin by 1e-3 of the smallest voxel edge, direction cosines by 1e-4: enough to absorb the float32
@@ -27,30 +24,9 @@ ORIGIN_VOXEL_FRACTION = 1e-3
 DIRECTION_ATOL = 1e-4
 
 
-def sidecar_path(image: Path) -> Path:
-    """``pet.nii.gz`` -> ``pet.json`` (BIDS: same name, ``.json``)."""
-    name = image.name
-    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), image.suffix)
-    return image.with_name(name[: len(name) - len(suffix)] + ".json")
-
-
-def is_dicom_file(path: Path) -> bool:
-    """Part-10 DICOM file (``DICM`` after the 128-byte preamble); no pydicom needed to tell."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def has_image_suffix(path: Path) -> bool:
-    return path.name.lower().endswith(IMAGE_SUFFIXES)
-
-
 def _read_checked(path: Path, what: str, digests: dict[Path, str] | None) -> sitk.Image | None:
     """Inflate and check a NIfTI (or any ``.gz``) file; for a plain 3D NIfTI-1 also build the image from those bytes
-    (``radiomx.nifti``), so the file is read and inflated once. None means: read it with ITK.
+    (``radiomx.inputs.nifti``), so the file is read and inflated once. None means: read it with ITK.
 
     With ``digests``, the sha256 of the bytes read is recorded under ``path``: the work key and provenance columns
     then name exactly the bytes the voxels came from (a file replaced mid-run cannot pair one version's hash with

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .api import RunSummary
+from radiomx.api import RunSummary
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
     import pandas as pd

@@ -12,8 +12,8 @@ import math
 
 import SimpleITK as sitk
 
-from .lesions import Lesion
-from .params import MAX_GREY_LEVELS, ParamSet
+from radiomx.features.lesions import Lesion
+from radiomx.params.paramset import MAX_GREY_LEVELS, ParamSet
 
 
 def grey_levels(low: float, high: float, bin_width: float) -> int:

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import LockHeldError
+from radiomx.errors import LockHeldError
 
-LOCK_NAME = ".radiomx.lock"
+LOCK_NAME = ".radiomx.store.lock"
 
 
 def _describe_holder(path: Path) -> str:

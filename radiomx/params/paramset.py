@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .fingerprint import file_sha256
-from .tracers import Tracer
+from radiomx.errors import ConfigError
+from radiomx.fingerprint import file_sha256
+from radiomx.tracers import Tracer
 
 #: Units a parameter file may declare.
 KNOWN_UNITS = ("SUVbw", "HU")
@@ -61,11 +61,11 @@ class ParamSet:
 
 def default_params_root() -> Path:
     """The params tree shipped with radiomx: the repo's ``params/`` (editable install) or the wheel's copy."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "params", here / "_params"):
+    package = Path(__file__).resolve().parent.parent  # radiomx/
+    for candidate in (package.parent / "params", package / "_params"):
         if candidate.is_dir():
             return candidate
-    raise ConfigError(f"{here}: radiomx's params/ folder is missing from this installation; reinstall radiomx")
+    raise ConfigError(f"{package}: radiomx's params/ folder is missing from this installation; reinstall radiomx")
 
 
 def _schema_error_text(exc: Exception) -> str:

@@ -1,12 +1,12 @@
-"""``python -m radiomx.demo_summary OUT``: where the demo table is and a few of its rows (used by ``make demo``)."""
+"""``python -m radiomx.cli.demo_summary OUT``: where the demo table is and a few of its rows (used by ``make demo``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from .api import read_table
-from .store import features_path
+from radiomx.api import read_table
+from radiomx.store.tables import features_path
 
 
 def main(out: Path) -> None:

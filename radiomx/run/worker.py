@@ -17,24 +17,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cohort import ScanKey
-from .crop import LesionInput
-from .errors import ScanError
-from .features import (
+from radiomx import __version__
+from radiomx.errors import ScanError
+from radiomx.features.crop import LesionInput
+from radiomx.features.extractor import (
     crop_plan,
     extract_input,
     lesion_inputs,
     prepare_image,
     pyradiomics_version,
 )
-from .fingerprint import content_sha256, stat_signature
-from .guards import lesion_problems
-from .lesions import Lesion, split_lesions
-from .loader import load_scan
-from .params import ParamSet
-from .records import Failure, ScanOutcome, redact_uids
-from .tasks import ScanTask, work_key
+from radiomx.features.guards import lesion_problems
+from radiomx.features.lesions import Lesion, split_lesions
+from radiomx.fingerprint import content_sha256, stat_signature
+from radiomx.inputs.loader import load_scan
+from radiomx.params.paramset import ParamSet
+from radiomx.records import Failure, ScanKey, ScanOutcome, redact_uids
+from radiomx.run.tasks import ScanTask, work_key
 
 _PINNED = False
 

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from isal import isal_zlib
 
-from .errors import ScanError
+from radiomx.errors import ScanError
 
 #: NIfTI-1 ``datatype`` codes read directly, with their numpy type and the SimpleITK pixel type ITK reports.
 _DATATYPES: dict[int, tuple[str, int]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .atomic import remove_stale_temporaries
+from radiomx.store.atomic import remove_stale_temporaries
 
 STATE_FILE = "scans.parquet"
 

@@ -25,7 +25,7 @@ import os
 import sys
 
 #: What the forkserver imports once, so that each worker starts as a cheap fork of it.
-WORKER_PRELOAD = ["radiomx.worker", "radiomics.featureextractor", "threadpoolctl"]
+WORKER_PRELOAD = ["radiomx.run.worker", "radiomics.featureextractor", "threadpoolctl"]
 
 #: glibc tunable given to the workers (see the module docstring).
 HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1"

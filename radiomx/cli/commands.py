@@ -19,8 +19,8 @@ from typing import NoReturn
 
 import click
 
-from . import __version__
-from .errors import RadiomxError
+from radiomx import __version__
+from radiomx.errors import RadiomxError
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -77,7 +77,7 @@ def cohort_options(func):
 
 
 def _options(**flags):
-    from .options import ExtractOptions
+    from radiomx.options import ExtractOptions
 
     flags["labels"] = tuple(flags.get("labels") or ()) or None
     return ExtractOptions.from_flags(flags)
@@ -85,7 +85,7 @@ def _options(**flags):
 
 def _read_scan_keys(stream) -> list:
     """Keys from ``radiomx scan`` lines (patient, session, tracer are the first three tab-separated fields)."""
-    from .cohort import ScanKey
+    from radiomx.records import ScanKey
 
     keys = []
     for line in stream:
@@ -116,11 +116,11 @@ def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: P
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     options = _options(**flags)
     if options.uses_local_pool:
-        from .warmup import start_local_workers
+        from radiomx.run.warmup import start_local_workers
 
         start_local_workers()  # before the imports below: the workers load theirs meanwhile
-    from . import api
-    from .report import print_plan, print_summary, progress_printer
+    from radiomx import api
+    from radiomx.cli.output import print_plan, print_summary, progress_printer
 
     only = _read_scan_keys(scans_file) if scans_file is not None else None
     with progress_printer() as progress:
@@ -137,7 +137,7 @@ def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: P
 @cohort_options
 def scan(cohort: Path, **flags) -> None:
     """List discovered scans, one tab-separated line each: patient, session, tracer, image, mask, status."""
-    from . import api
+    from radiomx import api
 
     for s in api.scan(cohort, _options(**flags)):
         status = "ok" if s.problem is None else "error: " + s.problem[2]
@@ -151,7 +151,7 @@ def scan(cohort: Path, **flags) -> None:
 @cohort_options
 def status(cohort: Path, out: Path, **flags) -> None:
     """Per tracer: scans done, pending, changed, failed; then the failures' messages."""
-    from . import api
+    from radiomx import api
 
     frame = api.status(cohort, out, _options(**flags))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
@@ -170,8 +170,8 @@ def status(cohort: Path, out: Path, **flags) -> None:
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
 def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
     """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""
-    from .api import load_table
-    from .report import write_frame
+    from radiomx.api import load_table
+    from radiomx.cli.output import write_frame
 
     write_frame(load_table(out, which, tracer), fmt, sys.stdout)
 
@@ -182,7 +182,7 @@ def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
 @click.option("--seed", type=int, default=7, show_default=True)
 def demo(directory: Path, patients: int, seed: int) -> None:
     """Write the small deterministic synthetic PET demo cohort to DIRECTORY."""
-    from .demo import write_demo_cohort
+    from radiomx.cli.demo_cohort import write_demo_cohort
 
     scans = write_demo_cohort(directory, patients=patients, seed=seed)
     click.echo(f"demo cohort: {len(scans)} scans in {directory}", err=True)

@@ -17,15 +17,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from .crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
-from .lesions import Lesion
-from .params import ParamSet
-from .speedups import pyradiomics_speedups
-
-#: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded
-#: separately). Part of every scan's work key, so a change recomputes everything on the next run.
-#: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
-FEATURE_LOGIC_VERSION = "2"
+from radiomx.features import FEATURE_LOGIC_VERSION  # noqa: F401 - re-exported
+from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
+from radiomx.features.lesions import Lesion
+from radiomx.features.speedups import pyradiomics_speedups
+from radiomx.params.paramset import ParamSet
 
 
 def quiet_pyradiomics() -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ScanError
+from radiomx.errors import ScanError
 
 if TYPE_CHECKING:  # pydicom is imported where DICOM values are parsed: NIfTI cohorts never load it
     from pydicom.dataset import Dataset

@@ -3,12 +3,12 @@
 Why one function: every entry point (local pool, Dask worker, tests) must get the same voxels, and a PET image
 must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in this order:
 
-* image is a folder -> DICOM series (``radiomx.dicom``); PET converted to SUVbw from its headers, CT in HU;
-* PET NIfTI/NRRD/MHA with a sidecar (same name, ``.json``) -> BIDS-PET sidecar + body weight (``radiomx.suv``);
+* image is a folder -> DICOM series (``radiomx.inputs.dicom``); PET converted to SUVbw from its headers, CT in HU;
+* PET NIfTI/NRRD/MHA with a sidecar (same name, ``.json``) -> BIDS-PET sidecar + body weight (``radiomx.inputs.suv``);
 * PET NIfTI/NRRD/MHA declared SUVbw (``[layout] pet_units = "SUVbw"`` / ``--pet-units SUVbw``);
 * anything else PET -> ScanError. CT files are taken as HU.
 
-Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.masks``, placed on the image grid); else a label-map file.
+Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid); else a label-map file.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .cohort import Layout, Scan
-from .errors import ScanError
-from .imaging import align_mask, as_label_map, check_finite, is_dicom_file, read_volume, sidecar_path
-from .suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
-from .tracers import get_tracer
+from radiomx.errors import ScanError
+from radiomx.inputs.imaging import align_mask, as_label_map, check_finite, read_volume
+from radiomx.inputs.paths import is_dicom_file, sidecar_path
+from radiomx.inputs.suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
+from radiomx.records import Layout, Scan
+from radiomx.tracers import get_tracer
 
 
 @dataclass
@@ -56,7 +57,7 @@ def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
 
 def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image, str, SuvInputs | None]:
     assert scan.image is not None
-    from .dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
+    from radiomx.inputs.dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
 
     series = read_series(scan.image, "PT" if pet else "CT")
     if not pet:
@@ -116,7 +117,7 @@ def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = N
     """The scan's mask as an unsigned-integer label map on the image grid."""
     assert scan.mask is not None and scan.image is not None
     if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
-        from .masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
+        from radiomx.inputs.masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
 
         return read_dicom_mask(scan.mask, image)
     mask = as_label_map(read_volume(scan.mask, "mask", digests), scan.mask)

@@ -24,13 +24,13 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .records import Failure, ScanOutcome
-from .warmup import start_local_workers, worker_tunables
+from radiomx.records import Failure, ScanOutcome
+from radiomx.run.warmup import start_local_workers, worker_tunables
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
     from distributed import LocalCluster
 
-    from .worker import LesionJob, LesionResult, PreparedScan, ScanTask
+    from radiomx.run.worker import LesionJob, LesionResult, PreparedScan, ScanTask
 
 
 def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
@@ -53,7 +53,7 @@ def _size_on_disk(task: ScanTask) -> int:
 
 
 def run_serial(tasks: Iterable[ScanTask]) -> Iterator[ScanOutcome]:
-    from .worker import run_scan
+    from radiomx.run.worker import run_scan
 
     for task in tasks:
         try:
@@ -81,7 +81,7 @@ class Submitter:
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
     """Two-phase scheduling over any executor; yields one ScanOutcome per task, in completion order."""
-    from .worker import PreparedScan, finish_scan, prepare_scan, run_lesion, run_scan
+    from radiomx.run.worker import PreparedScan, finish_scan, prepare_scan, run_lesion, run_scan
 
     # Largest first (longest-processing-time rule), by the mask's size on disk: a cheap proxy for lesion count and
     # volume known before loading, so a 40-lesion patient starts early instead of finishing last.
@@ -165,7 +165,7 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
 
 def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
     """Local process pool (forkserver: no inherited locks or threads), two tasks in flight per worker."""
-    from .worker import pin_threads
+    from radiomx.run.worker import pin_threads
 
     start_local_workers()
     context = multiprocessing.get_context("forkserver")

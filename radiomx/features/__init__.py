@@ -1,0 +1,11 @@
+"""Features: from a loaded scan to values per lesion.
+
+Owns lesion splitting, the input guards, the crop/B-spline cut of each lesion's input, the PyRadiomics call and the
+PET indices. May import ``radiomx.inputs``, ``radiomx.params`` and the top-level records; never ``run``, ``store``
+or ``cli``. This ``__init__`` stays light (no SimpleITK, no PyRadiomics): the planner reads the logic version.
+"""
+
+#: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded
+#: separately). Part of every scan's work key, so a change recomputes everything on the next run.
+#: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
+FEATURE_LOGIC_VERSION = "2"
