@@ -276,24 +276,8 @@ def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_pa
         ExtractOptions.from_flags({"jobz": 2})
 
 
-@pytest.mark.parametrize(("code", "status", "stderr"), [(None, 0, ""), (3, 3, ""), ("bad thing", 1, "bad thing\n")])
-def test_exit_without_teardown_runs_exit_handlers_flushes_and_keeps_the_status(code, status, stderr):
-    """The CLI ends with ``os._exit`` to skip the interpreter's teardown; non-daemon threads must still be waited for
-    and atexit handlers run, buffered stdout must reach the reader, and the status must be what ``sys.exit(code)``
-    would give."""
-    script = ("import atexit, sys, threading, time; from radiomx.cli.commands import exit_without_teardown; "
-              "atexit.register(lambda: sys.stdout.write('handler ran\\n')); sys.stdout.write('buffered\\n'); "
-              "threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write('thread done\\n'))).start(); "
-              f"exit_without_teardown({code!r})")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert proc.returncode == status
-    # as at a normal exit: non-daemon threads are waited for, then the atexit handlers run
-    assert proc.stdout == "buffered\nthread done\nhandler ran\n"
-    assert proc.stderr == stderr
-
-
 def test_real_process_exit_codes(small_cohort, tmp_path):
-    """0, 1 and 2 as documented, from the real entry point (which exits without interpreter teardown)."""
+    """0, 1 and 2 as documented, from the real entry point."""
     version = subprocess.run([*RADIOMX, "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and "radiomx" in version.stdout
     usage = subprocess.run([*RADIOMX, "extract", str(small_cohort), "-o", str(tmp_path / "o2"), "--params-dir",

@@ -1,0 +1,49 @@
+"""Options shared by several commands, declared once (as sqlite-utils' ``output_options``), and their parsing."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+
+def cohort_options(func):
+    """Options shared by every command that reads a cohort, declared once."""
+
+    @click.option("--image-pattern", "image_patterns", multiple=True, help="Image name pattern (repeatable).")
+    @click.option("--mask-pattern", "mask_patterns", multiple=True, help="Mask name pattern (repeatable).")
+    @click.option("--pet-units", type=click.Choice(["SUVbw"]), default=None,
+                  help="Declare NIfTI/NRRD/MHA PET images without sidecar as already SUVbw.")
+    @click.option("--params-dir", type=click.Path(path_type=Path), default=None,
+                  help="Your own params tree (<tracer>/v<N>.yaml). Default: radiomx's params/.")
+    @click.option("--params-version", default=None, help="Pin a parameter file version (e.g. v1). Default: latest.")
+    @click.option("--lesions", type=click.Choice(["labels", "components"]), default="labels", show_default=True,
+                  help="labels: one lesion per label value; components: 26-connected components of each label.")
+    @click.option("--label", "labels", type=int, multiple=True, help="Only these label values (repeatable).")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def extract_options_from(**flags):
+    from radiomx.options import ExtractOptions
+
+    flags["labels"] = tuple(flags.get("labels") or ()) or None
+    return ExtractOptions.from_flags(flags)
+
+
+def read_scan_keys(stream) -> list:
+    """Keys from ``radiomx scan`` lines (patient, session, tracer are the first three tab-separated fields)."""
+    from radiomx.records import ScanKey
+
+    keys = []
+    for line in stream:
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) >= 3 and line.strip():
+            keys.append(ScanKey(fields[0], fields[1], fields[2]))
+    return keys
+
+
