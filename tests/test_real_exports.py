@@ -22,6 +22,7 @@ from radiomx.errors import ScanError
 from radiomx.inputs.dicom import POSITION_TOL, read_series
 from radiomx.inputs.masks import PLANE_TOL, read_dicom_mask
 
+from .conftest import shared_data
 from .corpus.dicom_pet import (
     jittered_positions,
     rectangle_contours,
@@ -345,3 +346,118 @@ def test_refusals_name_files_relative_to_the_cohort(tmp_path: Path) -> None:
     assert failures.loc["P1", "file"] == "P1/FDG/pet/slice0017.dcm"
     assert failures.loc["P2", "file"] == "P2/FDG/pet"
     assert str(cohort) not in result.stderr + "".join(failures["message"])
+
+
+# --- real DICOM files shipped as test data (pydicom, dcmqi via ../shared/data) ---------------------------------------
+
+def pydicom_file(name: str) -> Path:
+    """A file of pydicom's own test data (never downloaded); skip when this pydicom does not ship it."""
+    from pydicom.data import get_testdata_file
+
+    found = get_testdata_file(name, download=False)
+    if found is None:
+        pytest.skip(f"pydicom {pydicom.__version__} does not ship {name} locally")
+    return Path(found)
+
+
+def series_folder(tmp_path: Path, *names: str) -> Path:
+    """Copies of pydicom test files in one folder (their own folder may hold other series)."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(pydicom_file(name), folder / Path(name).name)
+    return folder
+
+
+CT5N = [f"dicomdirtests/98892001/CT5N/{n}" for n in ("2062", "2392", "2693", "3023", "3353")]
+CT2 = [f"dicomdirtests/77654033/CT2/{n}" for n in ("17106", "17136", "17166", "17196")]
+
+
+def test_pydicom_ct_small_reads_as_one_hu_slice(tmp_path: Path) -> None:
+    series = read_series(series_folder(tmp_path, "CT_small.dcm"), "CT")
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(series.image)[0], expected)
+    assert series.layout.spacing_max_deviation_mm == 0.0
+
+
+def test_pydicom_ct_series_without_dcm_names_reads_regular(tmp_path: Path) -> None:
+    """Five 2.5 mm CT slices named by number (no ``.dcm``), written top down."""
+    series = read_series(series_folder(tmp_path, *CT5N), "CT")
+    assert series.image.GetSize()[2] == 5 and series.image.GetSpacing()[2] == pytest.approx(2.5)
+    assert series.layout.spacing_max_deviation_mm == 0.0 and series.layout.position_max_offset_mm == 0.0
+    assert np.all(np.diff(series.layout.positions_mm) > 0)
+
+
+def test_pydicom_ct_series_with_a_gap_is_refused_as_missing_slices(tmp_path: Path) -> None:
+    """A real series with slices missing: z = -99.48, then 103.02, 104.27, 105.52 (gap 202.5 mm, 1.25 elsewhere)."""
+    with pytest.raises(ScanError, match=r"slice gap 202 mm before this slice, 1.25 mm elsewhere; about 161 slices "
+                                        r"are missing"):
+        read_series(series_folder(tmp_path, *CT2), "CT")
+
+
+def test_pydicom_jpeg2000_ct_reads_or_names_the_missing_decoder(tmp_path: Path) -> None:
+    folder = series_folder(tmp_path, "693_J2KI.dcm")
+    try:
+        series = read_series(folder, "CT")
+    except ScanError as exc:  # no JPEG 2000 plugin installed: the one-line refusal says what to install
+        assert exc.stage == "load" and "cannot decode pixel data" in exc.detail
+        return
+    assert series.image.GetSize() == (512, 512, 1)
+
+
+def test_pydicom_rtstruct_without_meta_header_is_rasterized(tmp_path: Path) -> None:
+    """pydicom's rtstruct.dcm has no preamble or meta header, as older planning systems write it: ROI 1 is a
+    400 x 300 mm rectangle on z = -200, -190, -180; ROIs 2 and 3 are POINTs (no area, ignored)."""
+    image = sitk.Image(50, 50, 3, sitk.sitkFloat32)
+    image.SetSpacing((10.0, 10.0, 10.0))
+    image.SetOrigin((-245.0, -245.0, -200.0))
+    labels = sitk.GetArrayFromImage(read_dicom_mask(pydicom_file("rtstruct.dcm"), image))
+    # voxel centres (-245 + 10 i) inside x in (-200, 200), y in (-150, 150): 40 x 30 per slice, none on an edge
+    assert set(np.unique(labels)) == {0, 1}
+    assert [int((labels[k] == 1).sum()) for k in range(3)] == [40 * 30] * 3
+
+
+@pytest.mark.parametrize("name", ["liver_1frame.dcm", "liver_expb_1frame.dcm"])
+def test_pydicom_one_frame_liver_seg_lands_on_its_ct_slice(name: str) -> None:
+    """pydicom's one-frame copies of dcmqi's liver SEG (little and big endian) on dcmqi's CT: the frame is slice 0
+    of the dcmqi decoding, the other slices are empty."""
+    ct = read_series(shared_data("dcmqi_seg", "segmentations", "ct-3slice"), "CT")
+    labels = sitk.GetArrayFromImage(read_dicom_mask(pydicom_file(name), ct.image, ct.layout.positions_mm))
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(shared_data("dcmqi_seg", "segmentations",
+                                                                      "liver_seg.nrrd"))))
+    np.testing.assert_array_equal(labels[0] > 0, reference[0] > 0)
+    assert not labels[1:].any()
+
+
+#: Every DICOM file of the dcmqi set: (file, image series it belongs to, expected decoding or refusal).
+DCMQI = [
+    ("liver.dcm", "ct-3slice", "liver_seg.nrrd"),
+    ("partial_overlaps.dcm", "ct-3slice", "segments overlap"),
+    ("23x38x3/seg/label.seg", "23x38x3/image", "23x38x3/nrrd/label.nrrd"),
+    ("24x38x3/seg/label.seg", "24x38x3/image", "24x38x3/nrrd/label.nrrd"),
+    ("sparse-labelmap-noppv.dcm", "24x38x3/image", "sparse_labelmap_noppv_seg.nrrd"),
+    ("sparse-labelmap-ppv5.dcm", "24x38x3/image", "sparse_labelmap_ppv5_seg.nrrd"),
+]
+
+
+@pytest.mark.parametrize("seg, image_dir, expected", DCMQI, ids=[d[0] for d in DCMQI])
+def test_every_dcmqi_seg_is_placed_on_its_ct_series(seg: str, image_dir: str, expected: str) -> None:
+    """Real dcmqi SEGs (7-significant-digit geometry) on their real CT series through the frame placement."""
+    root = shared_data("dcmqi_seg", "segmentations")
+    ct = read_series(root / image_dir, "CT")
+    assert ct.layout.spacing_max_deviation_mm == 0.0
+    if not expected.endswith(".nrrd"):
+        with pytest.raises(ScanError, match=expected):
+            read_dicom_mask(root / seg, ct.image, ct.layout.positions_mm)
+        return
+    ours = sitk.GetArrayFromImage(read_dicom_mask(root / seg, ct.image, ct.layout.positions_mm)).astype(np.int64)
+    theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(root / expected))).astype(np.int64)
+    padding = int(pydicom.dcmread(root / seg, stop_before_pixels=True).get("PixelPaddingValue", 0))
+    np.testing.assert_array_equal(ours, np.where(theirs == padding, 0, theirs) if padding else theirs)
+
+
+@pytest.mark.parametrize("folder", ["23x38x3/multiframe", "24x38x3/multiframe"])
+def test_dcmqi_enhanced_multiframe_ct_is_refused_in_one_line(tmp_path: Path, folder: str) -> None:
+    with pytest.raises(ScanError, match="no CT series|multi-frame"):
+        read_series(shared_data("dcmqi_seg", "segmentations", folder), "CT")

@@ -31,6 +31,8 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from radiomx.errors import ScanError
 from radiomx.inputs.dicom import grid_positions
@@ -53,18 +55,33 @@ def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | 
 
     ``positions``: the true position (mm) of each image slice along its slice axis (``SliceLayout.positions_mm``
     of a DICOM series); None means the slices are where the grid puts them (NIfTI/NRRD images)."""
-    try:
-        header = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
-        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+    header = _read(path, stop_before_pixels=True)
     slices = _Slices.of(image, positions)
     sop, modality = str(header.get("SOPClassUID", "")), str(header.get("Modality", ""))
     if sop in SEG_SOP_CLASSES or modality == "SEG":
         return read_seg(path, image, slices)
     if sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
-        return rasterize_rtstruct(pydicom.dcmread(path), image, path, slices)
+        return rasterize_rtstruct(_read(path), image, path, slices)
     raise ScanError("load", str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a DICOM SEG "
                                        "or an RTSTRUCT (or a NIfTI/NRRD label map)")
+
+
+def _read(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """A DICOM file, also without the Part-10 preamble and meta header (older planning systems write RTSTRUCTs so;
+    pydicom reads them with ``force``), as long as it names its SOP Class or Modality."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
+        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+        if "SOPClassUID" not in ds and "Modality" not in ds:
+            raise ValueError("no SOP Class UID or Modality")
+        return ds
+    except Exception as exc:  # noqa: BLE001 - anything forced through pydicom that is not DICOM
+        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
 
 
 @dataclass(frozen=True)
@@ -182,13 +199,22 @@ def _place_frames(ds: Dataset, image: sitk.Image, slices: _Slices, path: Path) -
         measures.SpacingBetweenSlices = float(spacing[2])
 
 
+def _little_endian(ds: Dataset) -> Dataset:
+    """A big-endian SEG (Explicit VR Big Endian, retired but still written) as little endian, which highdicom
+    requires: the parsed attributes are byte-order free, only 16-bit pixel data must be swapped."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or meta.get("TransferSyntaxUID") != ExplicitVRBigEndian:
+        return ds
+    if int(ds.get("BitsAllocated", 1)) == 16 and "PixelData" in ds:
+        ds.PixelData = np.frombuffer(ds.PixelData, dtype=">u2").astype("<u2").tobytes()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
 def read_seg(path: Path, image: sitk.Image, slices: _Slices | None = None) -> sitk.Image:
     """DICOM SEG -> label map (label = Segment Number) on ``image``'s grid; overlapping segments refuse."""
     slices = slices or _Slices.of(image, None)
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
-        raise ScanError("load", str(path), f"cannot read DICOM SEG ({' '.join(str(exc).split())[:150]})") from exc
+    ds = _little_endian(_read(path))
     _place_frames(ds, image, slices, path)
     try:
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
