@@ -271,7 +271,12 @@ def read_series(folder: Path, modality: str) -> DicomSeries:
     headers = _read_headers(files)
     check_slices(headers, files, folder)
     if len(headers) > 1:
-        check_gaps(slice_positions(headers), files, folder)
+        # GDCM sorts by position, but falls back to other orders when it cannot (two slices at one position): sort
+        # here too, so that duplicates sit side by side and are named, and the reader stacks slices by position.
+        positions = slice_positions(headers)
+        order = [int(i) for i in np.argsort(positions, kind="stable")]
+        files, headers = [files[i] for i in order], [headers[i] for i in order]
+        check_gaps(positions[order], files, folder)
     if modality == "PT":
         for ds, name in zip(headers, files, strict=True):
             if float(ds.get("RescaleIntercept", 0.0) or 0.0) != 0.0:
