@@ -127,6 +127,25 @@ def test_ge_like_jittered_pet_gives_the_values_of_the_regular_scan_with_every_ma
     assert reference["slice_position_max_offset_mm"].eq(0.0).all()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_random_gaps_in_the_ge_range_keep_voxels_and_masks(tmp_path: Path, seed: int) -> None:
+    """Gaps drawn uniformly from the GE range (3.19-3.29 mm): the voxels are the regular scan's, and a 7-digit SEG
+    and RTSTRUCT at the jittered positions give back exactly the drawn labels."""
+    rng = np.random.default_rng(seed)
+    z = [ORIGIN[2], *(ORIGIN[2] + np.cumsum(rng.uniform(3.19, 3.29, SHAPE[0] - 1))).tolist()]
+    _, labels = scan_volume()
+    files = pet(tmp_path / "pet", z)
+    series = read_series(tmp_path / "pet", "PT")
+    regular = read_series(Path(pet(tmp_path / "regular")[0]).parent, "PT")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(series.image), sitk.GetArrayFromImage(regular.image))
+    assert 0 < series.layout.spacing_max_deviation_mm <= 0.1 + 1e-9
+    seg = write_seg(tmp_path / "seg.dcm", files, labels, digits=7)
+    rs = write_rtstruct(tmp_path / "rs.dcm", rectangle_contours(labels, SPACING, ORIGIN, z), digits=7)
+    for mask in (seg, rs):
+        placed = sitk.GetArrayFromImage(read_dicom_mask(mask, series.image, series.layout.positions_mm))
+        np.testing.assert_array_equal(placed, labels)
+
+
 def test_nifti_scans_have_no_slice_layout_values(tmp_path: Path) -> None:
     """Null, not 0.0, for an image that is not a DICOM series: its grid is uniform by construction, not measured."""
     suv, labels = scan_volume()
