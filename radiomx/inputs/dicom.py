@@ -185,7 +185,7 @@ def check_gaps(positions: np.ndarray, files: list[str], folder: Path) -> None:
     limits: a missing slice is a gap of 2x the spacing and two interleaved series give gaps of about 0.5x, while
     scanners round positions by a few per cent (GE: 3.19/3.29 mm gaps in a 3.27 mm series). ``MISSING_RATIO`` and
     ``INTERLEAVED_RATIO`` sit halfway between a regular gap (1x) and those two failures, more than 10x the rounding
-    away from either side. (MIRP calls a gap above 1.2x the smallest "missing slices"; dcm2niix flags gaps that
+    away from a regular gap. (MIRP calls a gap above 1.2x the smallest "missing slices"; dcm2niix flags gaps that
     differ from the first by more than 0.2 mm; ITK only warns.)
     """
     gaps = np.abs(np.diff(positions))
