@@ -25,7 +25,7 @@ from radiomx.errors import ConfigError, OutputError
 from radiomx.features.extractor import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
-from radiomx.records import Failure, Layout, Scan, ScanKey, ScanOutcome
+from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome
 from radiomx.run.plan import Plan, make_plan
 from radiomx.run.warmup import start_local_workers
 from radiomx.store.lock import output_lock
@@ -162,7 +162,9 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     summary.skipped = plan.count("unchanged")
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
     pruned = plan.vanished if options.prune else []
-    batch: list[ScanOutcome] = [_invalid_outcome(i.scan) for i in plan.items if i.status == "invalid"]
+    # The one place every outcome passes before a table, the summary or the log: paths become cohort-relative here.
+    paths = CohortPaths(cohort)
+    batch: list[ScanOutcome] = [paths.outcome(_invalid_outcome(i.scan)) for i in plan.items if i.status == "invalid"]
     total = len(plan.to_compute) + len(batch)
     done = 0
     last_commit = time.monotonic()
@@ -183,6 +185,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     if tasks:
         _import_store_in_background()
     for outcome in _run(tasks, options):
+        outcome = paths.outcome(outcome)
         batch.append(outcome)
         summary.computed += 1
         _account(summary, outcome)

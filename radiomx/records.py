@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,54 @@ _UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.]*\d\.\d)")
 def redact_uids(text: str) -> str:
     """Replace UID-like tokens (file names exported as UIDs) by ``<UID>`` before they reach a table or a log."""
     return _UID.sub("<UID>", text)
+
+
+class CohortPaths:
+    """Rewrites paths under the cohort root as paths relative to it, wherever they occur in a text.
+
+    Why text and not only ``Path.relative_to``: a path reaches messages through many hands (our ScanErrors, GDCM,
+    pydicom and OS errors, tracebacks), written as the cohort was given, made absolute or with symlinks resolved. A
+    cohort under ``/data/Smith_John_1957/`` must not put that name into a table, a log line or cron mail, so every
+    spelling of the root is removed. ``relative`` does it for one path; ``text`` for any string.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        root = Path(root)
+        spellings = {str(root), os.path.abspath(root), os.path.realpath(root)} - {".", "", os.sep}
+        ordered = sorted((s.rstrip(os.sep) for s in spellings), key=len, reverse=True)
+        sep = re.escape(os.sep)
+        # A spelling counts only as whole path components (not "mycohort/" for a root "cohort"); the bare root is
+        # replaced only when absolute, since a relative root ("cohort") is also a word.
+        under = "|".join(re.escape(s) + sep for s in ordered)
+        bare = "|".join(re.escape(s) + r"(?![\w\-]|\.\w)" for s in ordered if os.path.isabs(s))
+        pattern = "|".join(p for p in (under, bare) if p)
+        self._pattern = re.compile(rf"(?<![\w.\-{sep}])(?:{pattern})") if pattern else None
+
+    def text(self, text: str) -> str:
+        """``text`` with every path under the root made relative (the root itself becomes ``.``)."""
+        if not self._pattern or not text:
+            return text
+        return self._pattern.sub(lambda m: "" if m.group(0).endswith(os.sep) else ".", text)
+
+    def relative(self, path: Path | str | None) -> str:
+        """One path relative to the cohort, UID-like names redacted; "" for None."""
+        if path is None:
+            return ""
+        return redact_uids(self.text(str(path)) or ".")
+
+    def failure(self, failure: Failure) -> Failure:
+        return replace(failure, file=self.text(failure.file), message=self.text(failure.message),
+                       traceback=self.text(failure.traceback))
+
+    def outcome(self, outcome: ScanOutcome) -> ScanOutcome:
+        """The outcome with relative paths in its failures and in every text value of its rows and state."""
+        outcome.failures = [self.failure(f) for f in outcome.failures]
+        outcome.rows = [self._values(row) for row in outcome.rows]
+        outcome.state = self._values(outcome.state)
+        return outcome
+
+    def _values(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: self.text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,13 @@ TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 def scan(cohort: Path, **flags) -> None:
     """List discovered scans, one tab-separated line each: patient, session, tracer, image, mask, status."""
     from radiomx import api
+    from radiomx.records import CohortPaths
 
+    paths = CohortPaths(cohort)
     for s in api.scan(cohort, extract_options_from(**flags)):
-        status = "ok" if s.problem is None else "error: " + s.problem[2]
-        fields = [s.key.patient_id, s.key.session, s.key.tracer, str(s.image or ""), str(s.mask or ""), status]
+        status = "ok" if s.problem is None else "error: " + paths.text(s.problem[2])
+        fields = [s.key.patient_id, s.key.session, s.key.tracer, paths.relative(s.image) if s.image else "",
+                  paths.relative(s.mask) if s.mask else "", status]
         click.echo("\t".join(f.replace("\t", " ") for f in fields))
 
 

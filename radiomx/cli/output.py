@@ -45,8 +45,10 @@ def print_plan(summary: RunSummary) -> None:
 
 
 def _failure_line(f) -> str:
+    """One line: scan, stage, the file (relative to the cohort) and the problem."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
-    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {f.message}"
+    where = f"{f.file}: " if f.file else ""
+    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
 def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False) -> None:

@@ -8,7 +8,12 @@ must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in
 * PET NIfTI/NRRD/MHA declared SUVbw (``[layout] pet_units = "SUVbw"`` / ``--pet-units SUVbw``);
 * anything else PET -> ScanError. CT files are taken as HU.
 
-Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid); else a label-map file.
+Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid by the true slice
+positions of a DICOM image); else a label-map file.
+
+Slice layout provenance (``slice_spacing_max_deviation_mm``, ``slice_position_max_offset_mm``, with every row): how
+far a DICOM series' slices are from the uniform grid the volume is laid on; 0.0 for a regular series, NaN (null in
+the tables) for NIfTI/NRRD/MHA images, whose grid is uniform by construction.
 """
 
 from __future__ import annotations
@@ -35,6 +40,22 @@ class LoadedScan:
     unit: str
     #: Every input of the unit conversion (SUV: weight, dose, times, half-life, ...), recorded with each row.
     unit_inputs: dict = field(default_factory=dict)
+    #: Slice layout provenance (module docstring), recorded with each row.
+    geometry: dict = field(default_factory=lambda: dict(NO_LAYOUT))
+
+
+#: The layout columns of an image that is not a DICOM series.
+NO_LAYOUT = {"slice_spacing_max_deviation_mm": float("nan"), "slice_position_max_offset_mm": float("nan")}
+
+
+@dataclass
+class _UnitImage:
+    image: sitk.Image
+    unit: str
+    inputs: dict
+    #: True slice positions of a DICOM series (for placing DICOM masks) and its layout columns.
+    positions: tuple[float, ...] | None = None
+    geometry: dict = field(default_factory=lambda: dict(NO_LAYOUT))
 
 
 def _read_sidecar(path: Path) -> dict:
@@ -55,15 +76,16 @@ def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
     return out
 
 
-def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image, str, SuvInputs | None]:
+def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
     assert scan.image is not None
     from radiomx.inputs.dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
 
     series = read_series(scan.image, "PT" if pet else "CT")
+    layout = {"positions": series.layout.positions_mm, "geometry": series.layout.as_row()}
     if not pet:
-        return sitk.Cast(series.image, sitk.sitkFloat32), "HU", None
+        return _UnitImage(sitk.Cast(series.image, sitk.sitkFloat32), "HU", {}, **layout)
     factors, inputs = dicom_suv(series.headers, [str(f) for f in series.files], nuclide)
-    return _scaled(series.image, factors), "SUVbw", inputs
+    return _UnitImage(_scaled(series.image, factors), "SUVbw", inputs.as_row(), **layout)
 
 
 def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
@@ -97,36 +119,43 @@ def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
     return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
 
 
-def load_image_in_unit(scan: Scan, layout: Layout,
-                       digests: dict[Path, str] | None = None) -> tuple[sitk.Image, str, dict]:
-    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing.
-    ``digests`` collects the sha256 of single files as read (``imaging.read_volume``)."""
+def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) -> _UnitImage:
     tracer = get_tracer(scan.key.tracer)
     assert scan.image is not None
     pet = tracer.modality == "PET"
     if scan.image.is_dir():
-        image, unit, inputs = _dicom_image(scan, pet, tracer.radionuclide)
-        return image, unit, inputs.as_row() if inputs else {}
+        return _dicom_image(scan, pet, tracer.radionuclide)
     if not pet:
-        return read_volume(scan.image, "image", digests), "HU", {}
+        return _UnitImage(read_volume(scan.image, "image", digests), "HU", {})
     image, inputs = _file_pet(scan, layout, tracer.radionuclide, digests)
-    return image, "SUVbw", inputs.as_row()
+    return _UnitImage(image, "SUVbw", inputs.as_row())
 
 
-def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None) -> sitk.Image:
-    """The scan's mask as an unsigned-integer label map on the image grid."""
+def load_image_in_unit(scan: Scan, layout: Layout,
+                       digests: dict[Path, str] | None = None) -> tuple[sitk.Image, str, dict]:
+    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing.
+    ``digests`` collects the sha256 of single files as read (``imaging.read_volume``)."""
+    loaded = _image_in_unit(scan, layout, digests)
+    return loaded.image, loaded.unit, loaded.inputs
+
+
+def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None,
+              positions: tuple[float, ...] | None = None) -> sitk.Image:
+    """The scan's mask as an unsigned-integer label map on the image grid; ``positions``: the true slice positions
+    of a DICOM image series, on which DICOM masks are placed."""
     assert scan.mask is not None and scan.image is not None
     if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
         from radiomx.inputs.masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
 
-        return read_dicom_mask(scan.mask, image)
+        return read_dicom_mask(scan.mask, image, positions)
     mask = as_label_map(read_volume(scan.mask, "mask", digests), scan.mask)
     return align_mask(image, mask, scan.image, scan.mask)
 
 
 def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None) -> LoadedScan:
     """Image and mask of one scan; with ``digests``, the sha256 of each single input file as it was read."""
-    image, unit, inputs = load_image_in_unit(scan, layout, digests)
+    loaded = _image_in_unit(scan, layout, digests)
     assert scan.image is not None
-    check_finite(image, scan.image)
-    return LoadedScan(image, load_mask(scan, image, digests), unit, inputs)
+    check_finite(loaded.image, scan.image)
+    mask = load_mask(scan, loaded.image, digests, loaded.positions)
+    return LoadedScan(loaded.image, mask, loaded.unit, loaded.inputs, loaded.geometry)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.params.paramset import ParamSet
-from radiomx.records import Layout, Scan, ScanKey
+from radiomx.records import CohortPaths, Layout, Scan, ScanKey
 from radiomx.run.tasks import ScanTask, work_key
 
 STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
@@ -51,7 +51,7 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
     for scan in scans:
         seen.add(scan.key)
         if scan.problem is not None:
-            plan.items.append(PlanItem(scan, "invalid", scan.problem[2]))
+            plan.items.append(PlanItem(scan, "invalid", CohortPaths(cohort).text(scan.problem[2])))
             continue
         p = params[scan.key.tracer]
         old = state.get(scan.key)

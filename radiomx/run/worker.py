@@ -32,7 +32,7 @@ from radiomx.features.lesions import Lesion, split_lesions
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import load_scan
 from radiomx.params.paramset import ParamSet
-from radiomx.records import Failure, ScanKey, ScanOutcome, redact_uids
+from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
 from radiomx.run.tasks import ScanTask, work_key
 
 _PINNED = False
@@ -55,16 +55,6 @@ def pin_threads() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     threadpool_limits(1)
     _PINNED = True
-
-
-def _relative(path: Path | None, root: Path) -> str:
-    """The input's path relative to the cohort, with UID-like file names redacted (no identifiers in tables)."""
-    if path is None:
-        return ""
-    try:
-        return redact_uids(str(path.relative_to(root)))
-    except ValueError:
-        return redact_uids(str(path))
 
 
 def _key_columns(task: ScanTask) -> dict[str, Any]:
@@ -156,9 +146,10 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     scan, key = task.scan, task.scan.key
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
+    paths = CohortPaths(task.cohort)
     outcome.state = {
-        **_key_columns(task), "image_file": _relative(scan.image, task.cohort),
-        "mask_file": _relative(scan.mask, task.cohort), "params_version": task.params.version,
+        **_key_columns(task), "image_file": paths.relative(scan.image),
+        "mask_file": paths.relative(scan.mask), "params_version": task.params.version,
         "params_sha256": task.params.sha256, "work_key": "", "image_sha256": "", "mask_sha256": "",
         "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0,
     }
@@ -211,7 +202,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
         "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
-        **{k: v for k, v in loaded.unit_inputs.items()},
+        **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
     }
     inline = crop_plan(task.params).mode == "full"
     refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
