@@ -1,8 +1,9 @@
 """Features: from a loaded scan to values per lesion.
 
-Owns lesion splitting, the input guards, the crop/B-spline cut of each lesion's input, the PyRadiomics call, the
-PET indices (``indices``, ``peak``), reference regions (``references``) and threshold VOIs (``voi``). May import ``radiomx.inputs``, ``radiomx.params`` and the top-level records; never ``run``, ``store``
-or ``cli``. This ``__init__`` stays light (no SimpleITK, no PyRadiomics): the planner reads the logic version.
+Owns lesion splitting, the input guards, the crop/B-spline cut of each lesion's input, the PyRadiomics call, the PET
+indices (``indices``, ``peak``), reference regions (``references``) and threshold VOIs (``voi``). May import
+``radiomx.inputs``, ``radiomx.params`` and the top-level records; never ``run``, ``store`` or ``cli``. This
+``__init__`` stays light (no SimpleITK, no PyRadiomics): the planner reads the logic version.
 """
 
 #: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded

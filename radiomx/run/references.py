@@ -60,8 +60,9 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
             continue
         try:
             mask = load_reference(path, loaded.image, scan.image) if path is not None else embedded[region]
-        except ScanError as exc:
-            outcome.failures.append(Failure(key, exc.stage, exc.path, f"reference region {region}: {exc.detail}"))
+        except ScanError as exc:  # named relative to the cohort, in the file column and in the message
+            detail = exc.detail.replace(str(path), shown) if path is not None else exc.detail
+            outcome.failures.append(Failure(key, exc.stage, shown, f"reference region {region}: {detail}"))
             continue
         except OSError as exc:
             outcome.failures.append(Failure(key, "load", shown, f"reference region {region}: cannot read "
