@@ -73,6 +73,10 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
             outcome.warnings.append(Failure(key, "reference", shown, (
                 f"reference region {region} has no voxel; ignored (draw it or remove the file)")))
             continue
+        if not found.suv_mean > 0:
+            outcome.warnings.append(Failure(key, "reference", shown, (
+                f"reference region {region} has SUVmean {found.suv_mean:.3g}; ratios to it are null (is the region "
+                "inside the body?)")))
         stats[region] = found
     return stats
 
