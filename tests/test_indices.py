@@ -224,3 +224,16 @@ def test_parquet_round_trip_keeps_types(cohort, tmp_path):
 
 def test_region_lists_agree():
     assert REGIONS == REFERENCE_REGIONS
+
+
+def test_sphere_voxel_table_in_the_docs_is_what_the_code_counts():
+    from radiomx.features.peak import sphere_offsets
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "lesions-and-indices.md").read_text()
+    table = [line for line in doc.splitlines() if line.startswith("| ") and " × " in line.split("|")[1]]
+    assert len(table) >= 10
+    for line in table:
+        grid, count, volume = (cell.strip() for cell in line.strip("|").split("|"))
+        spacing = [float(v) for v in grid.split(" (")[0].split(" × ")]
+        assert len(sphere_offsets(spacing[::-1])) == int(count), grid
+        assert float(volume) == pytest.approx(int(count) * np.prod(spacing) / 1000, abs=0.006), grid
