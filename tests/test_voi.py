@@ -27,15 +27,21 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def painted(lesion: tuple[slice, ...], *blocks: tuple[tuple[slice, ...], float]) -> tuple[np.ndarray, np.ndarray]:
+    """Background SUV 1, label 1 on ``lesion``, each block painted with its SUV in order."""
+    image = np.ones(SHAPE, dtype=np.float32)
+    labels = np.zeros(SHAPE, dtype=np.uint8)
+    labels[lesion] = 1
+    for where, value in blocks:
+        image[where] = value
+    return image, labels
+
+
 def voi_scan() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lesion 1: a 6x6x6 VOI with 72 voxels of SUV 10, 36 of 6 and 108 of 3 (background 1). Liver: 2 and 4 in
     equal parts (mean 3, SD 1, so PERCIST's 1.5 x 3 + 2 x 1 = 6.5)."""
-    image = np.ones(SHAPE, dtype=np.float32)
-    labels = np.zeros(SHAPE, dtype=np.uint8)
-    labels[2:8, 2:8, 2:8] = 1
-    image[2:5, 2:8, 2:8] = 6.0
-    image[2:5, 2:6, 2:8] = 10.0
-    image[5:8, 2:8, 2:8] = 3.0
+    image, labels = painted(np.s_[2:8, 2:8, 2:8], (np.s_[2:5, 2:8, 2:8], 6.0), (np.s_[2:5, 2:6, 2:8], 10.0),
+                            (np.s_[5:8, 2:8, 2:8], 3.0))
     liver = np.zeros(SHAPE, dtype=np.uint8)
     liver[12:14, 12:16, 12:16] = 1
     image[12, 12:16, 12:16] = 2.0
@@ -131,12 +137,8 @@ def test_a_voi_below_an_absolute_threshold_is_a_warning(tmp_path):
 def test_components_split_after_thresholding(tmp_path, mode, expected):
     """One VOI holding two hot blocks joined by a cold bridge: one lesion by label, two after the cut by
     components, each with its VOI's threshold."""
-    image = np.ones(SHAPE, dtype=np.float32)
-    labels = np.zeros(SHAPE, dtype=np.uint8)
-    labels[10:14, 2:6, 2:16] = 1
-    image[10:14, 2:6, 2:16] = 2.0
-    image[10:14, 2:6, 2:6] = 10.0
-    image[10:14, 2:6, 12:16] = 8.0
+    image, labels = painted(np.s_[10:14, 2:6, 2:16], (np.s_[10:14, 2:6, 2:16], 2.0), (np.s_[10:14, 2:6, 2:6], 10.0),
+                            (np.s_[10:14, 2:6, 12:16], 8.0))
     cohort = cohort_with(tmp_path, image, labels, None)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir",
                  params_with(tmp_path, "  voi:\n    method: relative\n    fraction: 0.5\n"), "-j", "1",
