@@ -138,6 +138,8 @@ def test_implausible_liver_is_a_warning_row_not_a_failure(cohort, tmp_path):
     write(image, cohort / "P001" / "FDG" / "pet.nii.gz")
     result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
     assert result.exit_code == 0, result.stderr
+    assert "radiomx: WARNING P001/18F-FDG [reference] reference region liver: SUVmean 4.5" in result.stderr
+    assert "0 with failures" in result.stderr
     failures = pd.read_parquet(tmp_path / "out" / "failures.parquet")
     assert list(failures["stage"]) == ["reference"]
     assert failures.iloc[0]["file"] == "P001/FDG/ref-liver.nii.gz"

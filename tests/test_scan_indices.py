@@ -23,7 +23,7 @@ from radiomx.features.indices import diameter_mm, lesion_points_mm, scan_indices
 from radiomx.features.lesions import split_lesions
 
 from .conftest import shared_data, write_volume
-from .test_dicom_inputs import firstorder_params, rtstruct_with_squares
+from .test_dicom_inputs import firstorder_params, rtstruct_with_squares, seg_on_dro
 
 
 def run(*args):
@@ -149,3 +149,47 @@ def test_rtstruct_ref_roi_is_a_reference_region_not_a_lesion(tmp_path):
     assert rows.iloc[0]["suv_max_to_liver"] == pytest.approx(rows.iloc[0]["suv_max"] / state["ref_liver_suv_mean"])
     header = pydicom.dcmread(next((folder / "pet").glob("*.dcm")), stop_before_pixels=True)
     assert state["weight_kg"] == pytest.approx(float(header.PatientWeight))
+
+
+def test_seg_ref_segment_is_a_reference_region_not_a_lesion(tmp_path):
+    """A highdicom SEG on the DRO: segment 1 a lesion, segment 2 labelled ref-bloodpool."""
+    dro = shared_data("ibsi_suv_dro", "DRO", "DRO_0_0")
+    folder = tmp_path / "cohort" / "P001" / "FDG"
+    folder.mkdir(parents=True)
+    shutil.copytree(dro / "PT", folder / "pet")
+    nifti = sitk.GetArrayFromImage(sitk.ReadImage(str(dro / "mask" / "DRO_mask.nii.gz"))).astype(np.uint8)
+    two = nifti.copy()
+    two[:10][nifti[:10] > 0] = 2
+    seg = seg_on_dro(folder / "seg.dcm", folder / "pet", two)
+    ds = pydicom.dcmread(seg)
+    ds.SegmentSequence[1].SegmentLabel = "ref-bloodpool"
+    ds.save_as(seg)
+    result = run("extract", tmp_path / "cohort", "-o", tmp_path / "out", "-j", "1", "--params-dir",
+                 firstorder_params(tmp_path / "params"))
+    assert result.exit_code == 0, result.stderr
+    rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")
+    assert list(rows["lesion_id"]) == [1] and rows.iloc[0]["voxel_count"] == int((two == 1).sum())
+    state = pd.read_parquet(tmp_path / "out" / "scans.parquet").iloc[0]
+    assert state["ref_bloodpool_voxels"] == int((two == 2).sum())
+    assert state["ref_bloodpool_file"] == "P001/FDG/seg.dcm [ref-bloodpool]"
+
+
+def test_a_state_table_from_before_the_index_columns_still_reads(small_cohort, tmp_path):
+    """OUT folders written by radiomx before these columns existed: read with nulls, then recomputed (the logic
+    version changed), never refused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from radiomx.store.tables import SCANS_ADDED
+
+    out = tmp_path / "out"
+    assert run("extract", small_cohort, "-o", out, "-j", "1").exit_code == 0
+    old = pq.read_table(out / "scans.parquet").drop_columns(sorted(SCANS_ADDED))
+    old = old.set_column(old.schema.get_field_index("work_key"), "work_key",
+                         pa.array(["older logic"] * len(old)))  # as written by the previous logic version
+    pq.write_table(old, out / "scans.parquet")
+    assert "changed" in run("extract", small_cohort, "-o", out, "--dry-run").stdout  # read, not refused
+    result = run("extract", small_cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "3 scans computed" in result.stderr
+    assert set(SCANS_ADDED) <= set(pd.read_parquet(out / "scans.parquet").columns)
