@@ -147,3 +147,39 @@ def test_components_split_after_thresholding(tmp_path, mode, expected):
     rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet").set_index("lesion_id")
     assert rows["voxel_count"].to_dict() == expected
     assert set(rows["voi_threshold_suv"]) == {5.0} and set(rows["source_label"]) == {1}
+
+
+BAD_BLOCKS = {
+    "unknown-method": ("  voi:\n    method: otsu\n", "radiomx.voi must be a mapping with method one of"),
+    "relative-without-fraction": ("  voi:\n    method: relative\n", "missing fraction"),
+    "fraction-above-1": ("  voi:\n    method: relative\n    fraction: 41\n", "radiomx.voi.fraction is 41"),
+    "absolute-with-fraction": ("  voi:\n    method: absolute\n    threshold: 2.5\n    fraction: 0.4\n",
+                               "unknown key(s) fraction"),
+    "bad-peak": ("  suv_peak: percist\n", "radiomx.suv_peak is 'percist'"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_BLOCKS))
+def test_bad_index_settings_are_exit_2_naming_file_and_key(tmp_path, name):
+    block, fragment = BAD_BLOCKS[name]
+    image, labels, liver = voi_scan()
+    cohort = cohort_with(tmp_path, image, labels, liver)
+    tree = params_with(tmp_path, block)
+    result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir", tree)
+    assert result.exit_code == 2, result.output
+    assert str(tree / "18F-FDG" / "v3.yaml") in result.stderr and fragment in result.stderr
+
+
+@pytest.mark.parametrize("block, fragment", [
+    ("  units: HU\n  suv_peak: ibsi-local\n", "applies to SUVbw"),
+    ("  units: SUVbw\n  reference_suv_mean:\n    liver: [3.0, 1.3]\n", "needs low < high"),
+    ("  units: SUVbw\n  reference_suv_mean:\n    spleen: [1, 2]\n", "must map regions"),
+])
+def test_bad_index_settings_in_one_file(tmp_path, block, fragment):
+    from radiomx.errors import ConfigError
+    from radiomx.params.paramset import load_param_file
+
+    path = tmp_path / "v9.yaml"
+    path.write_text(f"radiomx:\n{block}setting:\n  binWidth: 25\n")
+    with pytest.raises(ConfigError, match=fragment):
+        load_param_file(path)
