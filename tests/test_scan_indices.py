@@ -193,3 +193,11 @@ def test_a_state_table_from_before_the_index_columns_still_reads(small_cohort, t
     assert result.exit_code == 0, result.stderr
     assert "3 scans computed" in result.stderr
     assert set(SCANS_ADDED) <= set(pd.read_parquet(out / "scans.parquet").columns)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 60), st.integers(1, 50), st.integers(0, 2**32 - 1))
+def test_diameter_in_small_chunks_is_the_brute_force(n, pairs_per_chunk, seed):
+    points = np.random.default_rng(seed).normal(size=(n, 3)) * 50
+    brute = float(np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1)).max())
+    assert diameter_mm(points, pairs_per_chunk) == pytest.approx(brute, rel=1e-12)

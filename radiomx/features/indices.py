@@ -108,12 +108,13 @@ def lesion_points_mm(image: sitk.Image, labels: sitk.Image, lesions: Iterable[Le
     return xyz @ direction.T + np.array(image.GetOrigin())
 
 
-def diameter_mm(points: np.ndarray, chunk: int = 2048) -> float:
+def diameter_mm(points: np.ndarray, pairs_per_chunk: int = 1 << 20) -> float:
     """Largest Euclidean distance between two of ``points`` ((n, 3) mm), exact.
 
     Pruned brute force: any pair gives a lower bound d0; a point whose distance to the farthest corner of the
     points' bounding box is below d0 cannot end a longer pair and is dropped; the rest are compared all-pairs in
-    chunks (no Python loop over points)."""
+    chunks of about ``pairs_per_chunk`` pairs (~24 MB of differences, whatever the lesion burden; no Python loop
+    over points)."""
     if len(points) < 2:
         return NAN
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -123,9 +124,11 @@ def diameter_mm(points: np.ndarray, chunk: int = 2048) -> float:
     reach = np.sqrt((np.maximum(np.abs(points - lo), np.abs(points - hi)) ** 2).sum(axis=1))
     candidates = points[reach >= d0]
     best = d0 * d0
+    chunk = max(1, pairs_per_chunk // len(candidates))
     for start in range(0, len(candidates), chunk):
         block = candidates[start:start + chunk]
-        d2 = ((block[:, None, :] - candidates[None, :, :]) ** 2).sum(-1)
+        others = candidates[start:]  # pairs with earlier points were compared in earlier chunks
+        d2 = ((block[:, None, :] - others[None, :, :]) ** 2).sum(-1)
         best = max(best, float(d2.max()))
     return math.sqrt(best)
 
