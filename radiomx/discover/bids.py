@@ -15,8 +15,10 @@ tree radiomx's default layout uses. What is accepted:
   resolved through ``radiomx.tracers``.
 
 Body weight (kg) comes from the ``body_weight`` column of ``sub-<p>/sub-<p>_sessions.tsv`` (row ``ses-<s>``),
-else of ``participants.tsv`` (row ``sub-<p>``). The default layout uses the same files with its own folder
-names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>`` or ``ses-<s>``).
+else of ``participants.tsv`` (row ``sub-<p>``); height (m) likewise from their ``height`` column (unit from the
+TSV's JSON sidecar, else metres or centimetres by magnitude: ``height_m``). The default layout uses the same
+files with its own folder names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>``
+or ``ses-<s>``).
 Problems never raise here: they travel with the Scan and become failures-table rows.
 """
 
