@@ -51,6 +51,8 @@ class RunSummary:
     failed_scans: int = 0
     rows_written: int = 0
     failures: list[Failure] = field(default_factory=list)
+    #: Warning rows (stage "reference"/"voi"): written to the failures table, but not failures (exit code stays 0).
+    warnings: list[Failure] = field(default_factory=list)
     dry_run: bool = False
     plan: Plan | None = None
 
@@ -232,6 +234,7 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
     summary.rows_written += len(outcome.rows)
     summary.failures.extend(outcome.failures)
+    summary.warnings.extend(outcome.warnings)
     if outcome.failures:
         summary.failed_scans += 1
 

@@ -39,6 +39,10 @@ class Scan:
     body_weight_kg: float | None = None
     #: The TSV file the weight came from (or should come from), named in SUV error messages.
     body_weight_source: str = ""
+    #: Reference-region masks as (region name, file), e.g. ("liver", .../ref-liver.nii.gz) (radiomx.discover).
+    references: tuple[tuple[str, Path], ...] = ()
+    #: Body height (m) from participants.tsv/sessions.tsv ``height`` (radiomx.discover.bids), for BSA/SDmax.
+    height_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,9 @@ class ScanOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    #: Rows of the failures table that do not fail the scan (stage "reference": an implausible reference region;
+    #: stage "voi": a lesion with no voxel above its threshold). They change neither ``status`` nor the exit code.
+    warnings: list[Failure] = field(default_factory=list)
 
     @property
     def status(self) -> str:

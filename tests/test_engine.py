@@ -51,7 +51,8 @@ def comparable(outcomes) -> dict:
         assert o.key not in out, f"{o.key} yielded twice"
         rows = [{k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()
                  if k != "extracted_at"} for row in o.rows]
-        out[o.key] = (rows, [f.as_row() for f in o.failures], o.state)
+        state = {k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in o.state.items()}
+        out[o.key] = (rows, [f.as_row() for f in o.failures], state)
     return out
 
 

@@ -57,6 +57,8 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
         click.echo(_failure_line(failure), err=True)
         if verbose and failure.traceback:
             click.echo(failure.traceback.rstrip(), err=True)
+    for warning in summary.warnings:
+        click.echo(_failure_line(warning).replace(": FAILED ", ": WARNING ", 1), err=True)
     line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.failed_scans} with failures; {summary.rows_written} lesion rows written; tables in "
             f"{summary.out}")

@@ -308,3 +308,14 @@ def rasterize_rtstruct(ds: Dataset, image: sitk.Image, path: Path, slices: _Slic
     out = sitk.GetImageFromArray(labels)
     out.CopyInformation(image)
     return out
+
+
+# --- names of segments / ROIs (reference regions are named ``ref-*``) -------------------------------------------
+
+def dicom_label_names(path: Path) -> dict[int, str]:
+    """Label value -> name: SEG Segment Number (0062,0004) -> Segment Label (0062,0005); RTSTRUCT ROI Number
+    (3006,0022) -> ROI Name (3006,0026). Used to tell reference regions (``ref-liver``) from lesions."""
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    if "SegmentSequence" in header:
+        return {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in header.SegmentSequence}
+    return {int(r.ROINumber): str(r.get("ROIName", "")) for r in header.get("StructureSetROISequence", [])}

@@ -9,6 +9,11 @@ block, removed before validation::
 
     radiomx:
       units: SUVbw     # the intensity unit the bin width is expressed in (SUVbw for PET, HU for CT)
+      # PET only, from v2 files on (docs/lesions-and-indices.md); absent keys take the defaults in brackets:
+      suv_peak: ibsi-local            # [ibsi-local] or ibsi-global: which IBSI peak fills suv_peak
+      voi: {method: none}             # [none], relative (fraction: 0.41), absolute (threshold: 2.5), percist
+      reference_suv_mean:             # [none] plausible SUVmean per reference region; outside = a warning row
+        liver: [1.3, 3.0]
 """
 
 from __future__ import annotations
@@ -38,6 +43,35 @@ PLAUSIBLE_SPAN = {"SUVbw": 100.0, "HU": 4000.0}
 
 _VERSION_RE = re.compile(r"^v(\d+)\.ya?ml$")
 
+SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
+VOI_METHODS = ("none", "relative", "absolute", "percist")
+#: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
+RANGE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean"}
+
+
+@dataclass(frozen=True)
+class VoiSetting:
+    """How lesion masks are thresholded before any index or feature (``radiomx: voi:``).
+
+    ``fraction`` is the share of each lesion's SUVmax (``relative``), ``threshold`` a fixed SUV (``absolute``);
+    ``percist`` takes 1.5 x liver SUVmean + 2 x liver SUVsd from the scan's liver region (Wahl et al. 2009).
+    """
+
+    method: str = "none"
+    fraction: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """radiomx's own PET index settings of one parameter file (the ``radiomx:`` block beyond ``units``)."""
+
+    suv_peak: str = "ibsi-local"
+    voi: VoiSetting = VoiSetting()
+    #: region -> (low, high) plausible SUVmean; regions not listed are not checked.
+    reference_suv_mean: tuple[tuple[str, tuple[float, float]], ...] = ()
+
 
 @dataclass(frozen=True)
 class ParamSet:
@@ -49,6 +83,7 @@ class ParamSet:
     sha256: str
     units: str
     pyradiomics: dict[str, Any] = field(hash=False, compare=False)
+    indices: IndexSettings = field(default=IndexSettings(), hash=False, compare=False)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -109,9 +144,10 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
             f"{path}: missing or bad 'radiomx: {{units: ...}}' block; declare the intensity unit the bin width is "
             f"in, one of {', '.join(KNOWN_UNITS)}"
         )
-    unknown = set(block) - {"units"}
+    unknown = set(block) - _RADIOMX_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
+    indices = index_settings(path, block)
     validated = validate_pyradiomics(path, data)
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
@@ -133,7 +169,61 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         units=block["units"],
         pyradiomics=validated,
+        indices=indices,
     )
+
+
+def _number(path: Path, where: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise ConfigError(f"{path}: radiomx.{where} is {value!r}; expected a number in [{low:g}, {high:g}]")
+    return float(value)
+
+
+def _voi(path: Path, raw: Any) -> VoiSetting:
+    if not isinstance(raw, dict) or raw.get("method") not in VOI_METHODS:
+        raise ConfigError(f"{path}: radiomx.voi must be a mapping with method one of {', '.join(VOI_METHODS)} "
+                          f"(got {raw!r})")
+    method = raw["method"]
+    allowed = {"none": set(), "percist": set(), "relative": {"fraction"}, "absolute": {"threshold"}}[method]
+    extra = set(raw) - {"method"} - allowed
+    missing = allowed - set(raw)
+    if extra or missing:
+        what = f"unknown key(s) {', '.join(sorted(extra))}" if extra else f"missing {', '.join(sorted(missing))}"
+        raise ConfigError(f"{path}: radiomx.voi method {method}: {what} (relative takes fraction, absolute takes "
+                          "threshold, none and percist take nothing)")
+    if method == "relative":
+        return VoiSetting(method, fraction=_number(path, "voi.fraction", raw["fraction"], 1e-6, 1.0))
+    if method == "absolute":
+        return VoiSetting(method, threshold=_number(path, "voi.threshold", raw["threshold"], 0.0, 1e4))
+    return VoiSetting(method)
+
+
+def _ranges(path: Path, raw: Any) -> tuple[tuple[str, tuple[float, float]], ...]:
+    if not isinstance(raw, dict) or set(raw) - set(RANGE_REGIONS):
+        raise ConfigError(f"{path}: radiomx.reference_suv_mean must map regions ({', '.join(RANGE_REGIONS)}) to "
+                          f"[low, high] (got {raw!r})")
+    out = []
+    for region, pair in sorted(raw.items()):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(f"{path}: radiomx.reference_suv_mean.{region} must be [low, high] (got {pair!r})")
+        low, high = (_number(path, f"reference_suv_mean.{region}", v, 0.0, 1e4) for v in pair)
+        if low >= high:
+            raise ConfigError(f"{path}: radiomx.reference_suv_mean.{region} needs low < high (got {pair!r})")
+        out.append((region, (low, high)))
+    return tuple(out)
+
+
+def index_settings(path: Path, block: dict[str, Any]) -> IndexSettings:
+    """Validate the PET index keys of the radiomx block; HU (CT) files may not set them (no SUV there)."""
+    keys = set(block) - {"units"}
+    if keys and block["units"] != "SUVbw":
+        raise ConfigError(f"{path}: radiomx.{sorted(keys)[0]} applies to SUVbw (PET) parameter files only")
+    peak = block.get("suv_peak", "ibsi-local")
+    if peak not in SUV_PEAK_DEFINITIONS:
+        raise ConfigError(f"{path}: radiomx.suv_peak is {peak!r}; use one of {', '.join(SUV_PEAK_DEFINITIONS)}")
+    voi = _voi(path, block["voi"]) if "voi" in block else VoiSetting()
+    ranges = _ranges(path, block["reference_suv_mean"]) if "reference_suv_mean" in block else ()
+    return IndexSettings(peak, voi, ranges)
 
 
 def available_versions(root: Path, tracer: str) -> list[str]:

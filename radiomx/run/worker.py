@@ -28,11 +28,15 @@ from radiomx.features.extractor import (
     pyradiomics_version,
 )
 from radiomx.features.guards import lesion_problems
+from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion, split_lesions
+from radiomx.features.references import implausible, lesion_ratios, percist_threshold, state_columns
+from radiomx.features.voi import threshold_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
-from radiomx.inputs.loader import load_scan
+from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
+from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 
 _PINNED = False
@@ -110,6 +114,9 @@ class PreparedScan:
     jobs: list[LesionJob] = field(default_factory=list)
     #: Results already computed in the preparing process (lesions whose input could not be cut, ``full`` mode).
     results: dict[int, LesionResult] = field(default_factory=dict)
+    #: radiomx's index columns per lesion (SUV/HU statistics, MTV, TLG, peaks, centroids, ratios, VOI), computed
+    #: on the image grid as read while the full image is in memory.
+    indices: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_lesion(job: LesionJob) -> LesionResult:
@@ -151,7 +158,8 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         **_key_columns(task), "image_file": paths.relative(scan.image),
         "mask_file": paths.relative(scan.mask), "params_version": task.params.version,
         "params_sha256": task.params.sha256, "work_key": "", "image_sha256": "", "mask_sha256": "",
-        "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0,
+        "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0, **state_columns({}),
+        "tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"), "weight_kg": float("nan"),
     }
     try:
         image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
@@ -164,8 +172,6 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     load_failure: Failure | None = None
     try:
         loaded = load_scan(scan, task.layout, digests)
-        mode, only = task.lesion_options
-        lesion_map = split_lesions(loaded.mask, mode, only)
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
@@ -186,6 +192,12 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     if load_failure is not None:
         outcome.failures.append(load_failure)
         return prepared
+    mode, only = task.lesion_options
+    outcome.state.update(body_columns(scan, loaded))
+    split = _lesions(task, loaded, outcome)
+    if split is None:
+        return prepared
+    lesion_map, per_row = split
 
     if only:
         for label in sorted(set(only) - set(lesion_map.present_labels)):
@@ -206,7 +218,17 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     }
     inline = crop_plan(task.params).mode == "full"
     refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
+    outcome.state.update(scan_indices(loaded.image, lesion_map.labels, lesion_map.lesions))
     for lesion in lesion_map.lesions:
+        if lesion.lesion_id not in refused:
+            try:
+                values = lesion_indices(loaded.image, lesion_map.labels, lesion, loaded.unit,
+                                        task.params.indices.suv_peak)
+                prepared.indices[lesion.lesion_id] = {**values, **per_row(lesion, values)}
+            except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
+                prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
+                prepared.results[lesion.lesion_id].stage = "indices"
+                continue
         if lesion.lesion_id in refused:
             stage, message = refused[lesion.lesion_id]
             prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
@@ -227,6 +249,43 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     return prepared
 
 
+def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
+    """Reference regions, then (PET) threshold VOIs, then lesions: ``(lesion map, columns per lesion)``, or None
+    when the scan cannot go on (a percist threshold without a liver region)."""
+    scan, key = task.scan, task.scan.key
+    mode, only = task.lesion_options
+    pet = loaded.unit == "SUVbw"
+    stats = reference_stats(task, loaded, outcome)
+    outcome.state.update(state_columns(stats))
+    if pet:
+        for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
+                                         f"params {task.params.version}"):
+            outcome.warnings.append(Failure(key, "reference", file, message))
+    voi = task.params.indices.voi
+    if not pet or voi.method == "none":
+        lesion_map, thresholds = split_lesions(loaded.mask, mode, only), {}
+    else:
+        fixed = percist_threshold(stats) if voi.method == "percist" else None
+        if voi.method == "percist" and fixed is None:
+            outcome.failures.append(Failure(key, "voi", str(scan.mask), (
+                "percist VOI threshold (1.5 x liver SUVmean + 2 x SD) needs the liver reference region; add "
+                "ref-liver.nii.gz to the scan folder (or a ref-liver segment), or choose another radiomx.voi "
+                "method")))
+            return None
+        result = threshold_lesions(loaded.image, loaded.mask, voi, mode, only, fixed)
+        lesion_map, thresholds = result.lesion_map, result.thresholds
+        outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
+
+    def per_row(lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
+        """PET rows: the VOI that made the lesion, and its ratios to the reference regions."""
+        if not pet:
+            return {}
+        return {**voi_columns(voi, thresholds.get(lesion.lesion_id)),
+                **lesion_ratios(values["suv_max"], values["suv_peak"], stats)}
+
+    return lesion_map, per_row
+
+
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:
     """One ScanOutcome from the lesion results, in lesion order whatever order they finished in."""
     task, outcome = prepared.task, prepared.outcome
@@ -244,7 +303,7 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
         else:
             outcome.rows.append({
                 **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-                "voxel_count": lesion.voxel_count, **prepared.provenance,
+                "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
                 "extracted_at": result.extracted_at, **result.values,
             })
     if outcome.state.get("work_key"):

@@ -34,6 +34,17 @@ from radiomx.store.atomic import atomic_path, fault_point
 from radiomx.store.outdir import state_path
 
 SCAN_KEY = ["patient_id", "session", "tracer"]
+#: Reference regions with columns in the state table (radiomx.features.references.REGIONS, kept equal by a test).
+REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+#: Per-scan indices in the state row (docs/lesions-and-indices.md): reference-region statistics, total metabolic
+#: tumour volume, Dmax over lesion voxels, height and weight.
+SCAN_INDEX_FIELDS = (
+    *[f for r in REFERENCE_REGIONS for f in (
+        pa.field(f"ref_{r}_suv_mean", pa.float64()), pa.field(f"ref_{r}_suv_sd", pa.float64()),
+        pa.field(f"ref_{r}_voxels", pa.int64()), pa.field(f"ref_{r}_file", pa.string()))],
+    pa.field("tmtv_ml", pa.float64()), pa.field("dmax_voxel_mm", pa.float64()),
+    pa.field("height_m", pa.float64()), pa.field("weight_kg", pa.float64()),
+)
 LESION_KEY = [*SCAN_KEY, "lesion_id"]
 
 #: Fixed columns of every features file (feature columns follow, float64, PyRadiomics names).
@@ -55,7 +66,11 @@ SCANS_SCHEMA = pa.schema([
     ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("params_version", pa.string()),
     ("params_sha256", pa.string()), ("work_key", pa.string()), ("status", pa.string()),
     ("n_lesions", pa.int64()), ("n_failed", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC")),
+    *SCAN_INDEX_FIELDS,
 ])
+#: Columns a scans.parquet written before they existed may lack: read as null (the logic-version bump then
+#: recomputes those scans), instead of refusing the whole output folder.
+SCANS_ADDED = frozenset(f.name for f in SCAN_INDEX_FIELDS)
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("ended_at", pa.timestamp("us", tz="UTC")),
     ("command", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
@@ -68,12 +83,16 @@ def features_path(out: Path, tracer: str) -> Path:
     return Path(out) / "features" / f"{tracer}.parquet"
 
 
-def _check_fixed(table: pa.Table, schema: pa.Schema, path: Path) -> None:
+def _check_fixed(table: pa.Table, schema: pa.Schema, path: Path, added: frozenset[str] = frozenset()) -> pa.Table:
     for fld in schema:
+        if fld.name not in table.column_names and fld.name in added:
+            table = table.append_column(fld, pa.nulls(len(table), fld.type))
+            continue
         if fld.name not in table.column_names:
             raise ConfigError(f"{path}: column {fld.name} missing; this is not a radiomx table (or a newer one)")
         if not table.schema.field(fld.name).type.equals(fld.type):
             raise ConfigError(f"{path}: column {fld.name} is {table.schema.field(fld.name).type}, expected {fld.type}")
+    return table
 
 
 FEATURE_COLUMN = re.compile(r"^[A-Za-z0-9.-]+_(shape|shape2D|firstorder|glcm|glrlm|glszm|gldm|ngtdm)_\w+$")
@@ -111,8 +130,7 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.T
 
 
 def read_parquet_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
-    table = pq.read_table(path)
-    _check_fixed(table, schema, path)
+    table = _check_fixed(pq.read_table(path), schema, path, SCANS_ADDED if schema is SCANS_SCHEMA else frozenset())
     return table.to_pandas()
 
 
@@ -195,7 +213,8 @@ class Store:
             _upsert(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA, keys, pd.DataFrame(rows), LESION_KEY,
                     extra_float=True)
         fault_point("between-files")
-        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes for f in o.failures]
+        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes
+                        for f in [*o.failures, *o.warnings]]
         failures = pd.DataFrame(failure_rows, columns=FAILURES_SCHEMA.names)
         _upsert(self.failures_path, FAILURES_SCHEMA, replaced, failures, [*LESION_KEY, "stage", "message"])
         state_rows = [{**o.state, "status": o.status, "updated_at": now} for o in outcomes if o.state]
