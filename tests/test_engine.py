@@ -32,7 +32,7 @@ def tasks_for(cohort: Path) -> list[ScanTask]:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a failure)."""
+    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a negative scan)."""
     root = make_cohort(tmp_path_factory.mktemp("engine") / "cohort", {"P001": {"FDG": 6}, "P002": {"FDG": 2},
                                                                       "P003": {"FDG": 1}})
     mask_path = root / "P003" / "FDG" / "mask.nii.gz"
@@ -61,7 +61,8 @@ def serial(cohort) -> dict:
     by_patient = {k.patient_id: v for k, v in result.items()}
     assert [r["lesion_id"] for r in by_patient["P001"][0]] == [1, 2, 3, 4, 5, 6]
     assert len(by_patient["P002"][0]) == 2 and not by_patient["P002"][1]
-    assert by_patient["P003"][0] == [] and "mask is empty" in by_patient["P003"][1][0]["message"]
+    assert by_patient["P003"][0] == [] and by_patient["P003"][1] == []  # negative: no rows, no failure
+    assert by_patient["P003"][2]["n_lesions"] == 0 and by_patient["P003"][2]["work_key"]
     return result
 
 

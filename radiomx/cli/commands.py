@@ -150,7 +150,7 @@ def scan(cohort: Path, **flags) -> None:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path))
 @cohort_options
 def status(cohort: Path, out: Path, **flags) -> None:
-    """Per tracer: scans done, pending, changed, failed; then the failures' messages."""
+    """Per tracer: scans done, negative (no lesion in mask), pending, changed, failed; then the failures' messages."""
     from radiomx import api
 
     frame = api.status(cohort, out, _options(**flags))
@@ -164,9 +164,10 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
 @cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--tracer", default=None, help="One tracer's table (default: all, columns unioned).")
-@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs"]), default="features",
-              show_default=True)
+@click.option("--tracer", default=None,
+              help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
+@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
+              default="features", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
 def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
     """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""
@@ -228,3 +229,8 @@ def main() -> None:  # console script entry; tests run it as ``python -m radiomx
         cli(prog_name="radiomx")
     except SystemExit as exc:
         exit_without_teardown(exc.code)
+
+
+from radiomx.cli.compare import compare  # noqa: E402 - registered last, one line per command module
+
+cli.add_command(compare)
