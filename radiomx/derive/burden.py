@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from radiomx.derive.bsa import body_surface_area
 from radiomx.derive.distances import dmax_bulk, dmax_centroid
-from radiomx.derive.files import write_if_changed
+from radiomx.derive.files import typed, write_if_changed
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
 from radiomx.store.tables import SCAN_KEY
@@ -147,7 +147,7 @@ def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
             mine = by_scan.get((record["patient_id"], record["session"]), empty)
             rows.append(scan_burden(record, mine, settings, missing))
     frame = pd.DataFrame(rows, columns=BURDEN_SCHEMA.names)
-    return frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True)
+    return typed(frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True), BURDEN_SCHEMA)
 
 
 def write_burden(out: Path, settings: DeriveSettings) -> bool:

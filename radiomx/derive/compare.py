@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radiomx.derive.burden import BURDEN_SCHEMA, CENTROID, NUMERIC_FIELDS, burden_path
-from radiomx.derive.files import write_if_changed
+from radiomx.derive.files import typed, write_if_changed
 from radiomx.derive.pairing import PairingUnavailable, lesion_map, pair_lesions
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
@@ -239,7 +239,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
         rows.append(row)
     frame = pd.DataFrame(rows, columns=COMPARE_SCHEMA.names)
     pair_frame = pd.DataFrame(pair_rows, columns=PAIRS_SCHEMA.names)
-    return frame, pair_frame
+    return typed(frame, COMPARE_SCHEMA), typed(pair_frame, PAIRS_SCHEMA)
 
 
 def write_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings

@@ -17,6 +17,11 @@ import pyarrow.parquet as pq
 from radiomx.store.atomic import atomic_path
 
 
+def typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``frame`` as it reads back from its Parquet file (declared types, nulls as NaN/None the way pandas reads)."""
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).to_pandas()
+
+
 def parquet_bytes(frame: pd.DataFrame, schema: pa.Schema | None = None) -> bytes:
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     buffer = io.BytesIO()
