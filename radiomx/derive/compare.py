@@ -194,7 +194,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
         raise ConfigError(f"{burden_path(out)}: no burden table (run radiomx extract first)")
     burden = pd.read_parquet(burden_path(out))
     state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out).to_dict("records")}
-    lesions = {t: read_lesions(out, t, CENTROID)[0] for t in (tracer_a, tracer_b)}
+    lesions = {t: read_lesions(out, t, [*CENTROID, "source_label", "voxel_count"])[0] for t in (tracer_a, tracer_b)}
     by_scan = {t: {k: g.sort_values("lesion_id") for k, g in frame.groupby(PATIENT_KEY, sort=False)}
                for t, frame in lesions.items()}
     cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
