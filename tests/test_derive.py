@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -159,3 +160,29 @@ def test_settings_come_from_radiomx_toml(tmp_path):
     (tmp_path / "radiomx.toml").write_text('[compare]\nsame_frames = true\n')
     with pytest.raises(ConfigError, match="unknown \\[compare\\] key"):
         settings_for(tmp_path)
+
+
+# --- acquisition dates (read at compare time, never stored) -------------------------------------------------------
+
+def test_acquisition_date_from_dicom_headers_and_sidecars(tmp_path):
+    from datetime import date, datetime
+
+    from radiomx.inputs.dates import acquisition_date
+
+    from .corpus import lesion_volume
+    from .corpus.dicom_pet import write_pet_series
+
+    suv, _ = lesion_volume(shape=(4, 8, 8))
+    write_pet_series(tmp_path / "pet", suv, (4.0, 4.0, 4.0), series_time=datetime(2023, 11, 5, 10, 0))
+    assert acquisition_date(tmp_path / "pet") == date(2023, 11, 5)
+    image = tmp_path / "nifti" / "pet.nii.gz"
+    image.parent.mkdir()
+    image.write_bytes(b"")
+    for sidecar, expected in [({"AcquisitionDateTime": "2024-02-29T23:59:00"}, date(2024, 2, 29)),
+                              ({"ScanDate": "20240101"}, date(2024, 1, 1)),
+                              ({"AcquisitionDateTime": "n/a", "StudyDate": "2022-12-31"}, date(2022, 12, 31)),
+                              ({"Units": "g/mL"}, None), ([], None)]:
+        (tmp_path / "nifti" / "pet.json").write_text(json.dumps(sidecar))
+        assert acquisition_date(image) == expected, sidecar
+    (tmp_path / "nifti" / "pet.json").unlink()
+    assert acquisition_date(image) is None

@@ -96,7 +96,7 @@ def scan_burden(state: dict, lesions: pd.DataFrame, settings: DeriveSettings, mi
     notes = []
     if measured < count:
         notes.append(f"{count - measured} of {count} lesions failed: sums and maxima cover the measured lesions")
-    if missing & set(LESION_COLUMNS):
+    if count and missing & set(LESION_COLUMNS):
         notes.append("lesion table lacks " + ", ".join(sorted(missing & set(LESION_COLUMNS)))
                      + " (extracted before the PET indices): rerun extract --force")
     ids = lesions["lesion_id"]
