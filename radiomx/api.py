@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.discover.cohort import discover, layout_for
-from radiomx.errors import ConfigError, OutputError
+from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features.extractor import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
@@ -226,7 +226,6 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     and pairing are null with a reason. The compare table is kept fresh by every later extract.
     """
     from radiomx.derive.refresh import refresh
-    from radiomx.errors import ScanError
 
     out = Path(out)
     try:
@@ -326,7 +325,11 @@ def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
     pairs = existing_pairs(out)
     if tracers:
         a, _, b = tracers.partition(",")
-        pairs = [p for p in pairs if p == (resolve_tracer(a.strip()).name, resolve_tracer(b.strip()).name)]
+        try:
+            wanted = (resolve_tracer(a.strip()).name, resolve_tracer(b.strip()).name)
+        except ScanError as exc:
+            raise ConfigError(f"--tracer: {exc.detail}") from None
+        pairs = [p for p in pairs if p == wanted]
     if len(pairs) != 1:
         have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
         raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from radiomx.derive.bsa import body_surface_area
 from radiomx.derive.distances import dmax_bulk, dmax_centroid
-from radiomx.derive.files import typed, write_if_changed
+from radiomx.derive.files import schema, typed, write_if_changed
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
 from radiomx.store.tables import SCAN_KEY
@@ -43,17 +43,12 @@ CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
 LESION_COLUMNS = ["suv_max", "suv_peak", "mtv_ml", "tlg", *CENTROID]
 FEWER_THAN_TWO = "fewer than 2 lesions"
 
-BURDEN_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("status", pa.string()),
-    ("lesion_count", pa.int64()), ("lesions_measured", pa.int64()), ("tmtv_ml", pa.float64()),
-    ("ttlg", pa.float64()), ("suv_max_hottest", pa.float64()), ("hottest_lesion_id", pa.int64()),
-    ("suv_peak_hottest", pa.float64()), ("mtv_largest_ml", pa.float64()), ("largest_lesion_id", pa.int64()),
-    *[(f"ref_{r}_suv_mean", pa.float64()) for r in REGIONS],
-    ("dmax_centroid_mm", pa.float64()), ("dmax_voxel_mm", pa.float64()), ("dmax_bulk_mm", pa.float64()),
-    ("dmax_note", pa.string()), ("height_m", pa.float64()), ("weight_kg", pa.float64()), ("bsa_m2", pa.float64()),
-    ("bsa_formula", pa.string()), ("sdmax_per_m2", pa.float64()), ("sdmax_note", pa.string()),
-    ("burden_note", pa.string()),
-])
+BURDEN_SCHEMA = schema(
+    "patient_id:str session:str tracer:str status:str lesion_count:int lesions_measured:int tmtv_ml:float "
+    "ttlg:float suv_max_hottest:float hottest_lesion_id:int suv_peak_hottest:float mtv_largest_ml:float "
+    "largest_lesion_id:int " + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
+    "dmax_voxel_mm:float dmax_bulk_mm:float dmax_note:str height_m:float weight_kg:float bsa_m2:float "
+    "bsa_formula:str sdmax_per_m2:float sdmax_note:str burden_note:str")
 #: Burden fields that are figures (compared across tracers, copied into the patient table).
 NUMERIC_FIELDS = [f.name for f in BURDEN_SCHEMA if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)]
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radiomx.derive.burden import BURDEN_SCHEMA, CENTROID, NUMERIC_FIELDS, burden_path
-from radiomx.derive.files import typed, write_if_changed
+from radiomx.derive.files import schema, typed, write_if_changed
 from radiomx.derive.pairing import PairingUnavailable, lesion_map, pair_lesions
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
@@ -42,20 +42,14 @@ CONTRASTED = ["lesion_count", "tmtv_ml", "ttlg", "suv_max_hottest", "suv_peak_ho
 NOT_DECLARED = ("not declared: the cohort does not declare that both scans share one frame of reference "
                 "([compare] same_frame in radiomx.toml), so lesions are not paired")
 
-COMPARE_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("tracer_a", pa.string()), ("tracer_b", pa.string()),
-    ("missing_reason", pa.string()), ("status_a", pa.string()), ("status_b", pa.string()),
-    ("positive_on", pa.string()), ("days_between", pa.int64()), ("days_between_note", pa.string()),
-    ("lesion_pairing", pa.string()), ("lesions_paired", pa.int64()), ("lesions_only_a", pa.int64()),
-    ("lesions_only_b", pa.int64()), ("dice_mean", pa.float64()), ("dice_union", pa.float64()),
+COMPARE_SCHEMA = schema(
+    "patient_id:str session:str tracer_a:str tracer_b:str missing_reason:str status_a:str status_b:str "
+    "positive_on:str days_between:int days_between_note:str lesion_pairing:str lesions_paired:int "
+    "lesions_only_a:int lesions_only_b:int dice_mean:float dice_union:float",
     *[(f"{f}_{side}", BURDEN_SCHEMA.field(f).type) for f in NUMERIC_FIELDS for side in ("a", "b")],
-    *[(f"{f}_{kind}", pa.float64()) for f in CONTRASTED for kind in ("diff", "ratio")],
-])
-PAIRS_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("lesion_id_a", pa.int64()), ("lesion_id_b", pa.int64()),
-    ("dice", pa.float64()), ("centroid_distance_mm", pa.float64()), ("mask_sha256_a", pa.string()),
-    ("mask_sha256_b", pa.string()), ("dice_union", pa.float64()),
-])
+    *[(f"{f}_{kind}", pa.float64()) for f in CONTRASTED for kind in ("diff", "ratio")])
+PAIRS_SCHEMA = schema("patient_id:str session:str lesion_id_a:int lesion_id_b:int dice:float "
+                      "centroid_distance_mm:float mask_sha256_a:str mask_sha256_b:str dice_union:float")
 
 
 @dataclass

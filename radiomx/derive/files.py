@@ -16,6 +16,15 @@ import pyarrow.parquet as pq
 
 from radiomx.store.atomic import atomic_path
 
+_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+
+
+def schema(spec: str, *more: tuple[str, pa.DataType]) -> pa.Schema:
+    """A table schema from ``"name:type name:type ..."`` (types str, int, float), then ``more`` fields in order:
+    one readable line per group of columns instead of a tuple per column."""
+    fields = [(name, _TYPES[kind]) for name, _, kind in (word.partition(":") for word in spec.split())]
+    return pa.schema([*fields, *more])
+
 
 def typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     """``frame`` as it reads back from its Parquet file (declared types, nulls as NaN/None the way pandas reads)."""
