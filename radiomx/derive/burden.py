@@ -35,7 +35,7 @@ from radiomx.derive.bsa import body_surface_area
 from radiomx.derive.distances import dmax_bulk, dmax_centroid
 from radiomx.derive.files import schema, typed, write_if_changed
 from radiomx.derive.settings import DeriveSettings
-from radiomx.derive.stored import read_lesions, read_state
+from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
 from radiomx.store.tables import SCAN_KEY
 
 REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
@@ -64,17 +64,23 @@ def _value(row: dict, column: str) -> float | None:
     return float(value)
 
 
-def _arg_max(values: pd.Series, ids: pd.Series) -> tuple[float | None, int | None]:
+def _arg_max(values: np.ndarray, ids: np.ndarray) -> tuple[float | None, int | None]:
     """Maximum of ``values`` and the lesion id holding it (lowest id on ties); (None, None) when all are null."""
-    valid = values.notna()
+    valid = ~np.isnan(values)
     if not valid.any():
         return None, None
     best = values[valid].max()
-    return float(best), int(ids[valid][values[valid] == best].min())
+    return float(best), int(ids[valid & (values == best)].min())
 
 
-def scan_burden(state: dict, lesions: pd.DataFrame, settings: DeriveSettings, missing: set[str]) -> dict:
-    """One burden row from one scan's state row and its lesion rows (sorted by lesion_id)."""
+def _total(values: np.ndarray) -> float | None:
+    """Sum of the non-null values; None when all are null (not 0: unknown is not zero)."""
+    valid = ~np.isnan(values)
+    return float(values[valid].sum()) if valid.any() else None
+
+
+def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str]) -> dict:
+    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order)."""
     row: dict = {k: state[k] for k in SCAN_KEY}
     status = str(state.get("status", ""))
     row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
@@ -86,7 +92,8 @@ def scan_burden(state: dict, lesions: pd.DataFrame, settings: DeriveSettings, mi
                    burden_note="scan failed: no burden (see the failures table)")
         return row
     count = int(state.get("n_lesions") or 0)
-    measured = len(lesions)
+    ids = lesions["lesion_id"]
+    measured = len(ids)
     row.update(lesion_count=count, lesions_measured=measured)
     notes = []
     if measured < count:
@@ -94,27 +101,23 @@ def scan_burden(state: dict, lesions: pd.DataFrame, settings: DeriveSettings, mi
     if count and missing & set(LESION_COLUMNS):
         notes.append("lesion table lacks " + ", ".join(sorted(missing & set(LESION_COLUMNS)))
                      + " (extracted before the PET indices): rerun extract --force")
-    ids = lesions["lesion_id"]
     if count == 0:
         row.update(tmtv_ml=0.0, ttlg=0.0)
     else:
         stored_tmtv = _value(state, "tmtv_ml")
-        summed_mtv = lesions["mtv_ml"].sum(min_count=1)
-        row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else (
-            None if pd.isna(summed_mtv) else float(summed_mtv))
-        total_tlg = lesions["tlg"].sum(min_count=1)
-        row["ttlg"] = None if pd.isna(total_tlg) else float(total_tlg)
+        row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else _total(lesions["mtv_ml"])
+        row["ttlg"] = _total(lesions["tlg"])
         row["suv_max_hottest"], row["hottest_lesion_id"] = _arg_max(lesions["suv_max"], ids)
         row["suv_peak_hottest"] = _arg_max(lesions["suv_peak"], ids)[0]
         row["mtv_largest_ml"], row["largest_lesion_id"] = _arg_max(lesions["mtv_ml"], ids)
     row["dmax_voxel_mm"] = _value(state, "dmax_voxel_mm")
-    centroids = lesions[CENTROID].to_numpy(dtype=np.float64)
+    centroids = np.stack([lesions[c] for c in CENTROID], axis=1)
     if count < 2 or measured < 2:
         row["dmax_note"] = FEWER_THAN_TWO if count < 2 else f"fewer than 2 measured lesions ({count} in the mask)"
     elif np.isnan(centroids).any():
         row["dmax_note"] = "lesion centroids not stored (extracted before the PET indices): rerun extract --force"
     else:
-        volumes = lesions["mtv_ml"].fillna(-1.0).to_numpy()
+        volumes = np.nan_to_num(lesions["mtv_ml"], nan=-1.0)
         row["dmax_centroid_mm"] = dmax_centroid(centroids)
         row["dmax_bulk_mm"] = dmax_bulk(centroids, volumes) if (volumes >= 0).any() else None
     bsa = body_surface_area(settings.bsa_formula, row["weight_kg"], row["height_m"])
@@ -136,10 +139,9 @@ def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
     rows = []
     for tracer, scans in state.groupby("tracer", sort=True) if len(state) else []:
         lesions, missing = read_lesions(out, str(tracer), LESION_COLUMNS)
-        by_scan = {k: g.sort_values("lesion_id") for k, g in lesions.groupby(["patient_id", "session"], sort=False)}
-        empty = lesions.iloc[0:0]
+        grouped, empty = by_scan(lesions, LESION_COLUMNS), no_lesions(LESION_COLUMNS)
         for record in scans.to_dict("records"):
-            mine = by_scan.get((record["patient_id"], record["session"]), empty)
+            mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
             rows.append(scan_burden(record, mine, settings, missing))
     frame = pd.DataFrame(rows, columns=BURDEN_SCHEMA.names)
     return typed(frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True), BURDEN_SCHEMA)

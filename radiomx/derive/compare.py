@@ -179,6 +179,22 @@ def _pairing_columns(row: dict, pairs: list[dict], text: str) -> None:
                dice_mean=float(np.mean([p["dice"] for p in matched])) if matched else None)
 
 
+class _LesionsOnDemand:
+    """The lesion rows pairing needs, read and grouped only when a patient is declared to share a frame."""
+
+    def __init__(self, out: Path, tracers: tuple[str, str]) -> None:
+        self.out, self.tracers = out, tracers
+        self.groups: dict[str, dict[tuple[str, str], pd.DataFrame]] = {}
+        self.empty: pd.DataFrame | None = None
+
+    def of(self, tracer: str, patient: str, session: str) -> pd.DataFrame:
+        if tracer not in self.groups:
+            frame = read_lesions(self.out, tracer, [*CENTROID, "source_label", "voxel_count"])[0]
+            self.groups[tracer] = {k: g.sort_values("lesion_id") for k, g in frame.groupby(PATIENT_KEY, sort=False)}
+            self.empty = frame.iloc[0:0]
+        return self.groups[tracer].get((patient, session), self.empty)
+
+
 def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The compare table and the lesion pairs of OUT for tracers A and B (both from stored rows; see module doc)."""
@@ -188,14 +204,13 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
         raise ConfigError(f"{burden_path(out)}: no burden table (run radiomx extract first)")
     burden = pd.read_parquet(burden_path(out))
     state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out).to_dict("records")}
-    lesions = {t: read_lesions(out, t, [*CENTROID, "source_label", "voxel_count"])[0] for t in (tracer_a, tracer_b)}
-    by_scan = {t: {k: g.sort_values("lesion_id") for k, g in frame.groupby(PATIENT_KEY, sort=False)}
-               for t, frame in lesions.items()}
     cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
-    mine = burden[burden["tracer"].isin([tracer_a, tracer_b])]
+    lesions = _LesionsOnDemand(out, (tracer_a, tracer_b))
+    patients: dict[tuple[str, str], dict[str, dict]] = {}
+    for record in burden[burden["tracer"].isin([tracer_a, tracer_b])].to_dict("records"):
+        patients.setdefault((record["patient_id"], record["session"]), {})[record["tracer"]] = record
     rows, pair_rows = [], []
-    for (patient, session), scans in mine.groupby(PATIENT_KEY, sort=True):
-        records = {r["tracer"]: r for r in scans.to_dict("records")}
+    for (patient, session), records in sorted(patients.items()):
         a, b = records.get(tracer_a), records.get(tracer_b)
         row = {"patient_id": patient, "session": session, "tracer_a": tracer_a, "tracer_b": tracer_b,
                "missing_reason": _missing_reason(a, b, tracer_a, tracer_b), "status_a": a and a["status"],
@@ -219,9 +234,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
         elif row["positive_on"] == "neither":
             _pairing_columns(row, [], "declared same frame: no lesion on either scan")
         else:
-            empty = lesions[tracer_a].iloc[0:0]
-            scan_lesions = (by_scan[tracer_a].get((patient, session), empty),
-                            by_scan[tracer_b].get((patient, session), empty))
+            scan_lesions = (lesions.of(tracer_a, patient, session), lesions.of(tracer_b, patient, session))
             try:
                 pairs, text = _pair(cohort, (patient, session), (scan_a, scan_b), scan_lesions, cache)
             except PairingUnavailable as exc:

@@ -43,3 +43,23 @@ def read_lesions(out: Path, tracer: str, wanted: list[str]) -> tuple[pd.DataFram
     for column in missing:
         frame[column] = np.nan
     return frame, missing
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def by_scan(lesions: pd.DataFrame, columns: list[str]) -> dict[tuple[str, str], Arrays]:
+    """Lesion rows grouped per (patient_id, session), in lesion_id order, as one float64 array per column (and
+    ``lesion_id`` as int64). Why arrays: per-scan pandas indexing costs ~1 ms a call, 600 scans x 10 calls."""
+    if not len(lesions):
+        return {}
+    ordered = lesions.sort_values(["patient_id", "session", "lesion_id"], kind="stable")
+    keys = list(zip(ordered["patient_id"].astype(str), ordered["session"].astype(str), strict=True))
+    values = {c: ordered[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in columns}
+    values["lesion_id"] = ordered["lesion_id"].to_numpy(dtype=np.int64)
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
+    return {keys[a]: {c: v[a:b] for c, v in values.items()} for a, b in zip(starts[:-1], starts[1:], strict=True)}
+
+
+def no_lesions(columns: list[str]) -> Arrays:
+    return {**{c: np.empty(0, dtype=np.float64) for c in columns}, "lesion_id": np.empty(0, dtype=np.int64)}
