@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from radiomx import __version__
+from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.discover.cohort import discover, layout_for
-from radiomx.errors import ConfigError, OutputError
+from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features.extractor import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
@@ -30,11 +31,12 @@ from radiomx.run.plan import Plan, make_plan
 from radiomx.run.warmup import start_local_workers
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
-from radiomx.tracers import get_tracer
+from radiomx.tracers import get_tracer, resolve_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
     import pandas as pd
 
+    from radiomx.derive.compare import CompareSummary
     from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
@@ -49,12 +51,16 @@ class RunSummary:
     computed: int = 0
     skipped: int = 0
     failed_scans: int = 0
+    #: Scans computed this run whose mask holds no lesion (status "negative"): data, not failures.
+    negative_scans: int = 0
     rows_written: int = 0
     failures: list[Failure] = field(default_factory=list)
     #: Warning rows (stage "reference"/"voi"): written to the failures table, but not failures (exit code stays 0).
     warnings: list[Failure] = field(default_factory=list)
     dry_run: bool = False
     plan: Plan | None = None
+    #: True when this run committed rows (scans computed or pruned): the derived tables are rebuilt.
+    rows_changed: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -118,6 +124,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         wanted = set(only)
         scans = [s for s in scans if s.key in wanted]
     params = _resolve_all_params(scans, options)
+    derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
     lesion_options = (options.lesions, options.labels)
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
@@ -127,7 +134,9 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         return summary
     _check_writable(out)
     with output_lock(out, options.wait):
-        return _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+        summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+        _derive_if_changed(cohort, out, derive_settings, summary)
+        return summary
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -173,6 +182,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
 
     def commit() -> None:
         nonlocal batch, refreshed, pruned, last_commit
+        summary.rows_changed = summary.rows_changed or bool(batch or pruned)
         if batch or refreshed or pruned:
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
@@ -200,6 +210,42 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     with _output_errors(out):
         _append_run(_store(out), run_id, started, plan, summary)
     return summary
+
+
+def _derive_if_changed(cohort: Path, out: Path, settings: DeriveSettings, summary: RunSummary) -> None:
+    """Rebuild burden, compare and patient tables after the last commit, only when rows changed (or the tables are
+    missing or were built with another BSA formula): a no-change rerun reads and rewrites nothing."""
+    from radiomx.derive.refresh import is_stale, refresh
+
+    if summary.rows_changed or is_stale(out, settings):
+        with _output_errors(out):
+            refresh(out, cohort, settings)
+
+
+def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None = None, wait: float = 0.0
+            ) -> CompareSummary:
+    """Write ``OUT/compare/<a>_vs_<b>.parquet`` (and refresh the patient table) from the stored rows.
+
+    ``tracers`` may use folder aliases (``pentixafor``, ``fdg``). ``cohort`` gives the BSA setting, the
+    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; without it dates
+    and pairing are null with a reason. The compare table is kept fresh by every later extract.
+    """
+    from radiomx.derive.refresh import refresh
+
+    out = Path(out)
+    try:
+        a, b = (resolve_tracer(t.strip()).name for t in tracers)
+    except ScanError as exc:
+        raise ConfigError(f"--tracers: {exc.detail}") from None
+    cohort = Path(cohort) if cohort is not None else None
+    if cohort is not None and not cohort.is_dir():
+        raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
+    settings = settings_for(cohort)
+    if not state_path(out).exists():
+        raise ConfigError(f"{out}: no radiomx tables (run radiomx extract first)")
+    with output_lock(out, wait), _output_errors(out):
+        summaries = refresh(out, cohort, settings, add_pair=(a, b))
+    return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
 
 
 def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:
@@ -237,6 +283,8 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
     summary.warnings.extend(outcome.warnings)
     if outcome.failures:
         summary.failed_scans += 1
+    elif outcome.is_negative:
+        summary.negative_scans += 1
 
 
 def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
@@ -258,17 +306,40 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
 
 
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None) -> pd.DataFrame:
-    """Any table of an output folder by name: features (one tracer or all), failures, scans, runs."""
+    """Any table of an output folder by name: features (one tracer or all), failures, scans, runs, burden,
+    patients, compare (``tracer`` = ``A,B``; default: the only compare table)."""
     import pandas as pd
 
     out = Path(out)
     if which == "features":
         return read_table(out, tracer)
     store = _store(out)
-    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path}[which]
+    if which == "compare":
+        return _compare_table(out, tracer)
+    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
+            "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
     if not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
     return pd.read_parquet(path)
+
+
+def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
+    import pandas as pd
+
+    from radiomx.derive.compare import compare_path, existing_pairs
+
+    pairs = existing_pairs(out)
+    if tracers:
+        a, _, b = tracers.partition(",")
+        try:
+            wanted = (resolve_tracer(a.strip()).name, resolve_tracer(b.strip()).name)
+        except ScanError as exc:
+            raise ConfigError(f"--tracer: {exc.detail}") from None
+        pairs = [p for p in pairs if p == wanted]
+    if len(pairs) != 1:
+        have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
+        raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
+    return pd.read_parquet(compare_path(out, *pairs[0]))
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:
@@ -276,15 +347,19 @@ def read_failures(out: Path | str) -> pd.DataFrame:
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
-    """Per tracer: scans done, pending (new), changed, failed, as the next run would see them."""
+    """Per tracer: scans done, negative (done, no lesion in the mask), pending (new), changed, failed, as the next
+    run would see them. ``done`` and ``negative`` are disjoint."""
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
     summary = extract(cohort, out, options)
+    stored = _stored_state(Path(out))
     rows: dict[str, dict[str, int]] = {}
     for item in summary.plan.items:  # type: ignore[union-attr]
-        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "pending": 0, "changed": 0, "failed": 0})
+        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "negative": 0, "pending": 0, "changed": 0,
+                                                        "failed": 0})
         name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
-        counts[name[item.status]] += 1
+        negative = item.status == "unchanged" and stored.get(item.scan.key, {}).get("status") == "negative"
+        counts["negative" if negative else name[item.status]] += 1
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
     return frame

@@ -146,6 +146,13 @@ class ScanOutcome:
 
     @property
     def status(self) -> str:
+        """ok | partial | failed | negative. "negative": the mask was read and holds no lesion (a segmentation
+        that found nothing), which is data (a burden row with count 0), not a failure."""
         if not self.failures:
-            return "ok"
+            return "negative" if self.is_negative else "ok"
         return "partial" if self.rows else "failed"
+
+    @property
+    def is_negative(self) -> bool:
+        return (not self.failures and not self.rows and bool(self.state.get("work_key"))
+                and not self.state.get("n_lesions"))

@@ -103,11 +103,6 @@ def _break_geometry(cohort: Path) -> None:
     sitk.WriteImage(mask, str(cohort / "P002" / "FDG" / "mask.nii.gz"))
 
 
-def _empty_mask(cohort: Path) -> None:
-    image, mask = sphere_scan()
-    write_volume(np.zeros_like(mask), cohort / "P002" / "FDG" / "mask.nii.gz")
-
-
 def _unknown_tracer(cohort: Path) -> None:
     (cohort / "P002" / "FDG").rename(cohort / "P002" / "FDG-2nd-try")
 
@@ -130,7 +125,6 @@ def _one_voxel_lesion(cohort: Path) -> None:
 
 BAD_INPUTS = [
     (_break_geometry, "geometry", "mask origin"),
-    (_empty_mask, "lesions", "mask is empty"),
     (_unknown_tracer, "discover", "unknown tracer folder 'FDG-2nd-try'"),
     (_missing_mask, "discover", "no mask found"),
     (_truncated_image, "load", "image file is truncated"),

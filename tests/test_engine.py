@@ -32,7 +32,7 @@ def tasks_for(cohort: Path) -> list[ScanTask]:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a failure)."""
+    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a negative scan)."""
     root = make_cohort(tmp_path_factory.mktemp("engine") / "cohort", {"P001": {"FDG": 6}, "P002": {"FDG": 2},
                                                                       "P003": {"FDG": 1}})
     mask_path = root / "P003" / "FDG" / "mask.nii.gz"
@@ -62,7 +62,8 @@ def serial(cohort) -> dict:
     by_patient = {k.patient_id: v for k, v in result.items()}
     assert [r["lesion_id"] for r in by_patient["P001"][0]] == [1, 2, 3, 4, 5, 6]
     assert len(by_patient["P002"][0]) == 2 and not by_patient["P002"][1]
-    assert by_patient["P003"][0] == [] and "mask is empty" in by_patient["P003"][1][0]["message"]
+    assert by_patient["P003"][0] == [] and by_patient["P003"][1] == []  # negative: no rows, no failure
+    assert by_patient["P003"][2]["n_lesions"] == 0 and by_patient["P003"][2]["work_key"]
     return result
 
 
@@ -110,7 +111,8 @@ def test_crashed_lesion_task_is_a_failure_and_other_scans_survive(cohort, serial
     rows, failures, _ = by_patient["P001"]
     assert [r["lesion_id"] for r in rows] == [1, 2, 3, 4, 6]
     assert any(f["stage"] == "worker" and f["lesion_id"] == 5 for f in failures)
-    assert by_patient["P003"][1] and by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
+    assert by_patient["P003"][:2] == ([], [])  # the negative scan stays negative
+    assert by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
 
 
 def test_many_scans_run_whole_largest_first_and_only_the_tail_is_split(cohort, serial) -> None:

@@ -175,8 +175,8 @@ def test_status_shows_done_pending_changed_failed(extracted):
     result = run("status", cohort, "-o", out)
     assert result.exit_code == 0
     lines = [ln.split() for ln in result.stdout.splitlines()]
-    assert lines[0] == ["tracer", "done", "pending", "changed", "failed"]
-    assert ["18F-FDG", "1", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0"] in lines
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed"]
+    assert ["18F-FDG", "1", "0", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0", "0"] in lines
 
 
 def test_output_is_sorted_and_identical_for_serial_and_pool(small_cohort, tmp_path):

@@ -33,7 +33,7 @@ def scan(cohort: Path, **flags) -> None:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path))
 @cohort_options
 def status(cohort: Path, out: Path, **flags) -> None:
-    """Per tracer: scans done, pending, changed, failed; then the failures' messages."""
+    """Per tracer: scans done, negative (no lesion in mask), pending, changed, failed; then the failures' messages."""
     from radiomx import api
 
     frame = api.status(cohort, out, extract_options_from(**flags))
@@ -47,9 +47,10 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
 @click.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--tracer", default=None, help="One tracer's table (default: all, columns unioned).")
-@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs"]), default="features",
-              show_default=True)
+@click.option("--tracer", default=None,
+              help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
+@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
+              default="features", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
 def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
     """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""

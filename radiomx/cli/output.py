@@ -60,7 +60,8 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
     for warning in summary.warnings:
         click.echo(_failure_line(warning).replace(": FAILED ", ": WARNING ", 1), err=True)
     line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
-            f"{summary.failed_scans} with failures; {summary.rows_written} lesion rows written; tables in "
+            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
+            f"{summary.rows_written} lesion rows written; tables in "
             f"{summary.out}")
     click.echo(line, err=True)
     if log_file is not None:

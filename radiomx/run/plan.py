@@ -15,6 +15,8 @@ from radiomx.records import CohortPaths, Layout, Scan, ScanKey
 from radiomx.run.tasks import ScanTask, work_key
 
 STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
+#: Stored scan statuses that count as done: a negative scan (empty mask) is data, not something to retry.
+DONE_STATUSES = ("ok", "negative")
 
 
 @dataclass
@@ -69,7 +71,7 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             continue
         key = work_key(scan, image_sha, mask_sha, p, lesion_options, layout.pet_units)
         task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha)
-        if old["status"] != "ok":
+        if old["status"] not in DONE_STATUSES:
             plan.items.append(PlanItem(scan, "retry", f"{old['status']} last time", task))
         elif key != old["work_key"]:
             reason = ("image" if image_sha != old["image_sha256"] else "mask" if mask_sha != old["mask_sha256"]

@@ -205,9 +205,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                 key, "lesions", str(scan.mask),
                 f"label {label} not present in mask (present: {list(lesion_map.present_labels) or 'none'}); "
                 "check --label", lesion_id=label))
-    if not lesion_map.present_labels:
-        outcome.failures.append(Failure(key, "lesions", str(scan.mask),
-                                        "mask is empty (no non-zero voxel); segment the lesions or remove the mask"))
+    # A mask without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure.
 
     prepared.lesions = lesion_map.lesions
     prepared.provenance = {
