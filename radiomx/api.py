@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING
 from radiomx import __version__
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, OutputError
-from radiomx.features.extractor import pyradiomics_version
+from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.records import Failure, Layout, Scan, ScanKey, ScanOutcome
 from radiomx.run.plan import Plan, make_plan
-from radiomx.run.warmup import start_local_workers
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import get_tracer
@@ -109,8 +108,6 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    if options.uses_local_pool:
-        start_local_workers()  # the workers' imports overlap discovery and planning (see warmup.py)
     scans = scan(cohort, options)
     if only is not None:
         wanted = set(only)
@@ -223,7 +220,7 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

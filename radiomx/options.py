@@ -40,6 +40,10 @@ class ExtractOptions:
     wait: float = 0.0
     batch_size: int = 16
     batch_seconds: float = 60.0
+    #: Opt-in: start radiomx's worker processes with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (transparent huge
+    #: pages for glibc's large allocations; see ``radiomx/run/warmup.py`` and ``benchmarks/bench_huge_pages.py``).
+    #: CLI: ``--huge-pages``.
+    huge_pages: bool = False
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:

@@ -10,7 +10,9 @@ PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics co
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -22,14 +24,25 @@ from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalize
 from radiomx.features.lesions import Lesion
 from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
+from radiomx.quiet import records_dropped
 
 
 def quiet_pyradiomics() -> None:
-    """PyRadiomics prints warnings to stderr through its own handler; failures reach us as exceptions instead."""
+    """In a worker process only (it changes PyRadiomics' logging for good): PyRadiomics prints warnings to stderr
+    through its own handler; its refusals reach radiomx as exceptions instead. Touches no other logger."""
     import radiomics
 
     radiomics.setVerbosity(logging.CRITICAL)
-    logging.getLogger("radiomics").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def pyradiomics_silenced() -> Iterator[None]:
+    """In the caller's process: what PyRadiomics logs from this thread during the block stays off PyRadiomics' own
+    stderr handler. No level changes; records still reach the caller's own handlers (``radiomx/quiet.py``)."""
+    import radiomics
+
+    with records_dropped(getattr(radiomics, "handler", None)):
+        yield
 
 
 #: Settings overridden per input mode, because the work was already done on the full image:
@@ -47,7 +60,6 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 def _extractor_for(sha256: str, params: ParamSet, mode: str):
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
-    quiet_pyradiomics()
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
     extractor = RadiomicsFeatureExtractor(config)
@@ -103,9 +115,3 @@ def extract_lesion_reference(params: ParamSet, image: sitk.Image, labels: sitk.I
                              lesion_id: int) -> dict[str, float]:
     """The plain PyRadiomics call on the full, uncropped volume: the values the fast path must reproduce."""
     return _values(extractor_for(params).execute(image, labels, label=int(lesion_id)))
-
-
-def pyradiomics_version() -> str:
-    import radiomics
-
-    return str(radiomics.__version__)

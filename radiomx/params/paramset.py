@@ -25,6 +25,7 @@ import yaml
 
 from radiomx.errors import ConfigError
 from radiomx.fingerprint import file_sha256
+from radiomx.quiet import records_dropped
 from radiomx.tracers import Tracer
 
 #: Units a parameter file may declare.
@@ -81,11 +82,11 @@ def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     import pykwalify.core
     from radiomics import getParameterValidationFiles
 
-    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     schema_file, schema_funcs = getParameterValidationFiles()
     try:
-        core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
-        return core.validate(raise_exception=True)
+        with records_dropped(logging.getLogger("pykwalify.core")):  # it logs what it raises; we report it once
+            core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
+            return core.validate(raise_exception=True)
     except Exception as exc:  # pykwalify raises SchemaError, ValueError or TypeError from extension functions
         raise ConfigError(f"{path}: invalid PyRadiomics parameter file: {_schema_error_text(exc)}") from exc
 
