@@ -69,12 +69,12 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan
     return discover(cohort, _layout(cohort, options))
 
 
-def _resolve_all_params(scans: list[Scan], options: ExtractOptions) -> dict[str, ParamSet]:
+def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
     root = options.params_dir or default_params_root()
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: --params-dir does not exist")
     tracers = sorted({s.key.tracer for s in scans if s.problem is None})
-    return {t: resolve_params(Path(root), get_tracer(t), options.params_version) for t in tracers}
+    return {t: resolve_params(Path(root), get_tracer(t), options.params_version, validate) for t in tracers}
 
 
 def _check_writable(out: Path) -> None:
@@ -117,12 +117,19 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
     if options.dry_run:
-        summary.plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
-        summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
-        return summary
+        return _planned(summary, scans, params, cohort, layout, options)
     _check_writable(out)
     with output_lock(out, options.wait):
         return _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+
+
+def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
+             options: ExtractOptions) -> RunSummary:
+    """A dry run: what the next run would do, from the stored state (nothing written)."""
+    summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
+                             (options.lesions, options.labels), options.force)
+    summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    return summary
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -271,7 +278,11 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
-    summary = extract(cohort, out, options)
+    cohort, out = Path(cohort), Path(out)
+    scans = scan(cohort, options)
+    # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
+    params = _resolve_all_params(scans, options, validate=False)
+    summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
     rows: dict[str, dict[str, int]] = {}
     for item in summary.plan.items:  # type: ignore[union-attr]
         counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "pending": 0, "changed": 0, "failed": 0})

@@ -170,20 +170,6 @@ def test_cli_on_an_existing_dask_cluster_by_address_equals_local_pool(tmp_path) 
     assert len(a) == 4
 
 
-def test_workers_and_entry_point_load_no_library_they_do_not_need():
-    """Start-up is on every run's critical path (``radiomx/warmup.py``): the worker module must not load the DICOM
-    or table libraries for a NIfTI cohort, and the CLI entry must not load pandas/pyarrow before the pool starts.
-    A fresh interpreter (real subprocess) sees the real import graph."""
-    import subprocess
-    import sys
-
-    probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
-             "print(' '.join(m for m in ('pydicom', 'highdicom', 'pandas', 'pyarrow') if m in sys.modules))")
-    for module in ("radiomx.run.worker", "radiomx.cli", "radiomx.api", "radiomx.run.warmup", "radiomx.cli.output"):
-        loaded = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True, check=True)
-        assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
-
-
 def test_worker_tunables_keep_the_users_own_choice():
     from radiomx.run.warmup import HUGE_PAGE_TUNABLE, worker_tunables
 

@@ -91,8 +91,11 @@ def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid PyRadiomics parameter file: {_schema_error_text(exc)}") from exc
 
 
-def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet:
-    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds)."""
+def load_param_file(path: Path, tracer: str = "", version: str = "", validate: bool = True) -> ParamSet:
+    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds).
+
+    ``validate=False`` skips only PyRadiomics' own schema (which imports PyRadiomics, ~0.5 s): for ``radiomx
+    status``, which needs the file's version and hash, not its settings; ``extract`` always validates."""
     try:
         raw_bytes = path.read_bytes()
         data = yaml.safe_load(raw_bytes.decode("utf-8"))
@@ -113,7 +116,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
     unknown = set(block) - {"units"}
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
-    validated = validate_pyradiomics(path, data)
+    validated = validate_pyradiomics(path, data) if validate else data
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
         raise ConfigError(
@@ -160,7 +163,7 @@ def _version_file(root: Path, tracer: str, version: str) -> Path:
     )
 
 
-def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> ParamSet:
+def resolve_params(root: Path, tracer: Tracer, version: str | None = None, validate: bool = True) -> ParamSet:
     """Tracer + optional pinned version -> validated ParamSet (latest version when not pinned)."""
     if version is None:
         versions = available_versions(root, tracer.name)
@@ -168,7 +171,7 @@ def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> Pa
             raise ConfigError(f"{root}: no parameter files for tracer {tracer.name} (expected {tracer.name}/v1.yaml)")
         version = versions[-1]
     path = _version_file(root, tracer.name, version)
-    params = load_param_file(path, tracer.name, version)
+    params = load_param_file(path, tracer.name, version, validate)
     locked = read_lock(root).get(f"{tracer.name}/{path.name}")
     if locked is not None and locked != params.sha256:
         raise ConfigError(
