@@ -247,9 +247,9 @@ def size_scaling(work: Path) -> list[str]:
     from radiomx.features.extractor import extract_lesion, extract_lesion_reference
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
-    from radiomx.run.worker import pin_threads
+    from radiomx.run.worker import init_worker_process
 
-    pin_threads()
+    init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
     lines = ["| case | volume voxels | lesion voxels | radiomx s/lesion | full-volume PyRadiomics s/lesion |",
              "| --- | ---: | ---: | ---: | ---: |"]
@@ -286,9 +286,9 @@ def profile_large_lesion(work: Path) -> list[str]:
     from radiomx.features import extractor as features
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
-    from radiomx.run.worker import pin_threads
+    from radiomx.run.worker import init_worker_process
 
-    pin_threads()
+    init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
     image_arr, labels_arr = synth.patient_volume(7, 1, n_lesions=1, radii_mm=(25.0,))
     image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
