@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))  # tests.reference: the full-volume reference call
 
 import synth  # noqa: E402
 
@@ -244,10 +245,10 @@ def lesion_count(scans) -> int:
 
 def size_scaling(work: Path) -> list[str]:
     """In this process, one worker, threads pinned: fast path vs full-volume PyRadiomics per lesion."""
-    from radiomx.features.extractor import extract_lesion, extract_lesion_reference
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
     from radiomx.run.worker import init_worker_process
+    from tests.reference import extract_lesion, extract_lesion_reference
 
     init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
@@ -287,13 +288,14 @@ def profile_large_lesion(work: Path) -> list[str]:
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
     from radiomx.run.worker import init_worker_process
+    from tests.reference import extract_lesion
 
     init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
     image_arr, labels_arr = synth.patient_volume(7, 1, n_lesions=1, radii_mm=(25.0,))
     image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
     lesion = split_lesions(labels).lesions[0]
-    features.extract_lesion(params, image, labels, lesion)  # warm
+    extract_lesion(params, image, labels, lesion)  # warm
     spent: dict[str, float] = defaultdict(float)
 
     def timed_generator(name, fn):

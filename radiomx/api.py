@@ -128,7 +128,7 @@ def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet]
     """A dry run: what the next run would do, from the stored state (nothing written)."""
     summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
                              (options.lesions, options.labels), options.force)
-    summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    summary.plan_counts = summary.plan.counts()
     return summary
 
 
@@ -162,7 +162,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
     summary.plan = plan
-    summary.plan_counts = {s: plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    summary.plan_counts = plan.counts()
     summary.skipped = plan.count("unchanged")
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
     pruned = plan.vanished if options.prune else []

@@ -78,7 +78,3 @@ class ExtractOptions:
     def uses_local_pool(self) -> bool:
         """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
         return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
-
-    def lesion_options(self) -> dict[str, Any]:
-        """The lesion-splitting choices that change rows; part of every scan's work key."""
-        return {"lesions": self.lesions, "labels": list(self.labels) if self.labels else None}

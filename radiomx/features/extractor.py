@@ -5,7 +5,7 @@ Why a thin wrapper: the numbers must be exactly PyRadiomics' (same names, same v
 value: ``additionalInfo`` is off (diagnostics are recomputed on the whole volume for every lesion, ~1 s each,
 and carry no feature value), and each lesion gets a small input cut by ``crop.lesion_input`` (resampled onto
 PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics computes the full volume's values.
-``extract_lesion_reference`` is the plain full-volume call the tests and the benchmark compare against.
+``tests/reference.py`` holds the plain full-volume call the tests and the benchmark compare against.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.features import FEATURE_LOGIC_VERSION  # noqa: F401 - re-exported
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
 from radiomx.features.speedups import pyradiomics_speedups
@@ -92,7 +91,7 @@ def _as_float(value: Any) -> float:
     return float(np.asarray(value, dtype=np.float64))
 
 
-def _values(result: dict[str, Any]) -> dict[str, float]:
+def feature_values(result: dict[str, Any]) -> dict[str, float]:
     return {name: _as_float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
 
 
@@ -103,15 +102,4 @@ def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
         raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
     with pyradiomics_speedups():  # value-neutral, proven in tests/test_speedups.py
         result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
-    return _values(result)
-
-
-def extract_lesion(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> dict[str, float]:
-    """Feature values for one lesion of a full (unnormalized) image and label map, through the fast path."""
-    return extract_input(params, lesion_inputs(params, prepare_image(params, image), labels, lesion))
-
-
-def extract_lesion_reference(params: ParamSet, image: sitk.Image, labels: sitk.Image,
-                             lesion_id: int) -> dict[str, float]:
-    """The plain PyRadiomics call on the full, uncropped volume: the values the fast path must reproduce."""
-    return _values(extractor_for(params).execute(image, labels, label=int(lesion_id)))
+    return feature_values(result)

@@ -24,7 +24,6 @@ from typing import Any
 import yaml
 
 from radiomx.errors import ConfigError
-from radiomx.fingerprint import file_sha256
 from radiomx.quiet import records_dropped
 from radiomx.tracers import Tracer
 
@@ -54,10 +53,6 @@ class ParamSet:
     @property
     def settings(self) -> dict[str, Any]:
         return dict(self.pyradiomics.get("setting") or {})
-
-    @property
-    def image_types(self) -> dict[str, dict]:
-        return dict(self.pyradiomics.get("imageType") or {"Original": {}})
 
 
 def default_params_root() -> Path:
@@ -190,15 +185,3 @@ def read_lock(root: Path) -> dict[str, str]:
     """``LOCK.json``: ``{"<tracer>/<version>.yaml": sha256}`` for every released file."""
     lock = root / "LOCK.json"
     return json.loads(lock.read_text()) if lock.is_file() else {}
-
-
-def check_lock(root: Path) -> list[str]:
-    """Released files whose content no longer matches the lock (empty list means all frozen files are intact)."""
-    problems = []
-    for rel, expected in read_lock(root).items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{path}: released parameter file is missing")
-        elif file_sha256(path) != expected:
-            problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
-    return problems
