@@ -208,7 +208,7 @@ def local_cluster(jobs: int, huge_pages: bool = False) -> LocalCluster:
     for variables that must exist before a worker process starts. Dask's nanny applies those (and its defaults,
     such as ``OMP_NUM_THREADS``) by updating ``os.environ`` of the process that holds the nannies, which for a
     LocalCluster is this one: ``restored_environ`` puts the caller's environment back once the workers are up. On
-    a remote cluster, put the variable in the workers' Dask config (docs/cluster.md)."""
+    a remote cluster, put the variable in the workers' Dask config (docs/cluster-local.md)."""
     import dask
     from distributed import LocalCluster
 
