@@ -23,12 +23,11 @@ from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, OutputError, ScanError
-from radiomx.features.extractor import pyradiomics_version
+from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome
 from radiomx.run.plan import Plan, make_plan
-from radiomx.run.warmup import start_local_workers
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import get_tracer, resolve_tracer
@@ -78,12 +77,12 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan
     return discover(cohort, _layout(cohort, options))
 
 
-def _resolve_all_params(scans: list[Scan], options: ExtractOptions) -> dict[str, ParamSet]:
+def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
     root = options.params_dir or default_params_root()
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: --params-dir does not exist")
     tracers = sorted({s.key.tracer for s in scans if s.problem is None})
-    return {t: resolve_params(Path(root), get_tracer(t), options.params_version) for t in tracers}
+    return {t: resolve_params(Path(root), get_tracer(t), options.params_version, validate) for t in tracers}
 
 
 def _check_writable(out: Path) -> None:
@@ -117,8 +116,6 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    if options.uses_local_pool:
-        start_local_workers()  # the workers' imports overlap discovery and planning (see warmup.py)
     scans = scan(cohort, options)
     if only is not None:
         wanted = set(only)
@@ -129,14 +126,21 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
     if options.dry_run:
-        summary.plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
-        summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
-        return summary
+        return _planned(summary, scans, params, cohort, layout, options)
     _check_writable(out)
     with output_lock(out, options.wait):
         summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
         _derive_if_changed(cohort, out, derive_settings, summary)
         return summary
+
+
+def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
+             options: ExtractOptions) -> RunSummary:
+    """A dry run: what the next run would do, from the stored state (nothing written)."""
+    summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
+                             (options.lesions, options.labels), options.force)
+    summary.plan_counts = summary.plan.counts()
+    return summary
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -169,7 +173,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
     summary.plan = plan
-    summary.plan_counts = {s: plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    summary.plan_counts = plan.counts()
     summary.skipped = plan.count("unchanged")
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
     pruned = plan.vanished if options.prune else []
@@ -274,7 +278,7 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
@@ -352,8 +356,12 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
-    summary = extract(cohort, out, options)
-    stored = _stored_state(Path(out))
+    cohort, out = Path(cohort), Path(out)
+    scans = scan(cohort, options)
+    # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
+    params = _resolve_all_params(scans, options, validate=False)
+    summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+    stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
     for item in summary.plan.items:  # type: ignore[union-attr]
         counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "negative": 0, "pending": 0, "changed": 0,

@@ -40,6 +40,10 @@ class ExtractOptions:
     wait: float = 0.0
     batch_size: int = 16
     batch_seconds: float = 60.0
+    #: Opt-in: start radiomx's worker processes with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (transparent huge
+    #: pages for glibc's large allocations; see ``radiomx/run/warmup.py`` and ``benchmarks/bench_huge_pages.py``).
+    #: CLI: ``--huge-pages``.
+    huge_pages: bool = False
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:
@@ -74,7 +78,3 @@ class ExtractOptions:
     def uses_local_pool(self) -> bool:
         """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
         return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
-
-    def lesion_options(self) -> dict[str, Any]:
-        """The lesion-splitting choices that change rows; part of every scan's work key."""
-        return {"lesions": self.lesions, "labels": list(self.labels) if self.labels else None}

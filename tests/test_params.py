@@ -4,18 +4,32 @@ LOCK.json, and bad files are usage errors (exit 2) naming the file and the key."
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from radiomx.cli import cli
 from radiomx.errors import ConfigError
-from radiomx.params.paramset import available_versions, check_lock, default_params_root, read_lock, resolve_params
+from radiomx.fingerprint import file_sha256
+from radiomx.params.paramset import available_versions, default_params_root, read_lock, resolve_params
 from radiomx.tracers import TRACERS, get_tracer
 
 from .conftest import make_cohort
 
 ROOT = default_params_root()
+
+
+def check_lock(root: Path) -> list[str]:
+    """Released files whose content no longer matches the lock (empty: every frozen file is intact)."""
+    problems = []
+    for rel, expected in read_lock(root).items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{path}: released parameter file is missing")
+        elif file_sha256(path) != expected:
+            problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
+    return problems
 
 
 @pytest.mark.parametrize("tracer", [t.name for t in TRACERS])

@@ -14,10 +14,10 @@ import SimpleITK as sitk
 from click.testing import CliRunner
 
 from radiomx.cli import cli
-from radiomx.features.extractor import extract_lesion_reference
 from radiomx.params.paramset import default_params_root, load_param_file
 
 from .conftest import write_volume
+from .reference import extract_lesion_reference
 
 SPACING = (2.0, 3.0, 4.0)
 SHAPE = (20, 20, 20)

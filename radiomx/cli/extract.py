@@ -25,14 +25,12 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Scans per commit.")
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
+@click.option("--huge-pages", is_flag=True,
+              help="Pool workers back their large buffers with transparent huge pages (glibc.malloc.hugetlb=1).")
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     options = extract_options_from(**flags)
-    if options.uses_local_pool:
-        from radiomx.run.warmup import start_local_workers
-
-        start_local_workers()  # before the imports below: the workers load theirs meanwhile
     from radiomx import api
     from radiomx.cli.output import print_plan, print_summary, progress_printer
 

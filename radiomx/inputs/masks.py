@@ -239,7 +239,9 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
     """Boolean (rows, columns) mask of voxel centres inside ``polygon`` ((n, 2) as x=column, y=row), even-odd rule.
 
     A centre exactly on an edge counts as inside for left/bottom edges and outside for right/top edges (the usual
-    half-open crossing test), so two polygons sharing an edge never both claim a voxel.
+    half-open crossing test), so two polygons sharing an edge never both claim a voxel. Kept instead of
+    scikit-image's ``polygon2mask``, which counts boundary centres as inside (adjacent contours overlap):
+    ``tests/test_polygon_fill.py::test_contours_sharing_an_edge_through_voxel_centres_split_the_voxels``.
     """
     rows, cols = shape
     out = np.zeros(shape, dtype=bool)

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from radiomx.errors import ConfigError
-from radiomx.fingerprint import file_sha256
+from radiomx.quiet import records_dropped
 from radiomx.tracers import Tracer
 
 #: Units a parameter file may declare.
@@ -89,10 +89,6 @@ class ParamSet:
     def settings(self) -> dict[str, Any]:
         return dict(self.pyradiomics.get("setting") or {})
 
-    @property
-    def image_types(self) -> dict[str, dict]:
-        return dict(self.pyradiomics.get("imageType") or {"Original": {}})
-
 
 def default_params_root() -> Path:
     """The params tree shipped with radiomx: the repo's ``params/`` (editable install) or the wheel's copy."""
@@ -116,17 +112,20 @@ def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     import pykwalify.core
     from radiomics import getParameterValidationFiles
 
-    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     schema_file, schema_funcs = getParameterValidationFiles()
     try:
-        core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
-        return core.validate(raise_exception=True)
+        with records_dropped(logging.getLogger("pykwalify.core")):  # it logs what it raises; we report it once
+            core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
+            return core.validate(raise_exception=True)
     except Exception as exc:  # pykwalify raises SchemaError, ValueError or TypeError from extension functions
         raise ConfigError(f"{path}: invalid PyRadiomics parameter file: {_schema_error_text(exc)}") from exc
 
 
-def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet:
-    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds)."""
+def load_param_file(path: Path, tracer: str = "", version: str = "", validate: bool = True) -> ParamSet:
+    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds).
+
+    ``validate=False`` skips only PyRadiomics' own schema (which imports PyRadiomics, ~0.5 s): for ``radiomx
+    status``, which needs the file's version and hash, not its settings; ``extract`` always validates."""
     try:
         raw_bytes = path.read_bytes()
         data = yaml.safe_load(raw_bytes.decode("utf-8"))
@@ -148,7 +147,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
     indices = index_settings(path, block)
-    validated = validate_pyradiomics(path, data)
+    validated = validate_pyradiomics(path, data) if validate else data
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
         raise ConfigError(
@@ -249,7 +248,7 @@ def _version_file(root: Path, tracer: str, version: str) -> Path:
     )
 
 
-def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> ParamSet:
+def resolve_params(root: Path, tracer: Tracer, version: str | None = None, validate: bool = True) -> ParamSet:
     """Tracer + optional pinned version -> validated ParamSet (latest version when not pinned)."""
     if version is None:
         versions = available_versions(root, tracer.name)
@@ -257,7 +256,7 @@ def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> Pa
             raise ConfigError(f"{root}: no parameter files for tracer {tracer.name} (expected {tracer.name}/v1.yaml)")
         version = versions[-1]
     path = _version_file(root, tracer.name, version)
-    params = load_param_file(path, tracer.name, version)
+    params = load_param_file(path, tracer.name, version, validate)
     locked = read_lock(root).get(f"{tracer.name}/{path.name}")
     if locked is not None and locked != params.sha256:
         raise ConfigError(
@@ -276,15 +275,3 @@ def read_lock(root: Path) -> dict[str, str]:
     """``LOCK.json``: ``{"<tracer>/<version>.yaml": sha256}`` for every released file."""
     lock = root / "LOCK.json"
     return json.loads(lock.read_text()) if lock.is_file() else {}
-
-
-def check_lock(root: Path) -> list[str]:
-    """Released files whose content no longer matches the lock (empty list means all frozen files are intact)."""
-    problems = []
-    for rel, expected in read_lock(root).items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{path}: released parameter file is missing")
-        elif file_sha256(path) != expected:
-            problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
-    return problems

@@ -37,6 +37,10 @@ class Plan:
     def count(self, status: str) -> int:
         return sum(1 for i in self.items if i.status == status)
 
+    def counts(self) -> dict[str, int]:
+        """Scans per status, every status present (0 when none)."""
+        return {s: self.count(s) for s in STATUSES}
+
     @property
     def to_compute(self) -> list[PlanItem]:
         return [i for i in self.items if i.status in ("new", "changed", "retry")]

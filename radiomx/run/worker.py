@@ -10,22 +10,29 @@ lesions still produce rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import SimpleITK as sitk
+from threadpoolctl import threadpool_limits
+
 from radiomx import __version__
 from radiomx.errors import ScanError
+from radiomx.features import pyradiomics_version
 from radiomx.features.crop import LesionInput
 from radiomx.features.extractor import (
     crop_plan,
     extract_input,
     lesion_inputs,
     prepare_image,
-    pyradiomics_version,
+    pyradiomics_silenced,
+    quiet_pyradiomics,
 )
 from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
@@ -39,26 +46,50 @@ from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 
-_PINNED = False
+_INITIALISED = False
 
 
-def pin_threads() -> None:
-    """One thread per worker for SimpleITK, BLAS and OpenMP.
+def init_worker_process() -> None:
+    """Set up a worker process for good (never the caller's): one thread for SimpleITK, BLAS and OpenMP, and
+    PyRadiomics' own stderr handler quiet. Idempotent.
 
-    Why: workers already use every core; GLCM's MCC calls numpy.linalg.eigvals per angle, and a multi-threaded
-    BLAS inside N workers oversubscribes the machine (the same lesion swung between 0.2 s and 10 s).
+    Why one thread: workers already use every core; GLCM's MCC calls numpy.linalg.eigvals per angle, and a
+    multi-threaded BLAS inside N workers oversubscribes the machine (the same lesion swung between 0.2 s and 10 s).
+    Why quiet: PyRadiomics' refusals reach radiomx as exceptions and become failures rows; its warnings on the
+    workers' stderr would only interleave with the progress bar.
     """
-    global _PINNED
-    if _PINNED:
+    global _INITIALISED
+    if _INITIALISED:
         return
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
-        os.environ[var] = "1"
-    import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
-
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     threadpool_limits(1)
-    _PINNED = True
+    quiet_pyradiomics()
+    _INITIALISED = True
+
+
+@contextlib.contextmanager
+def caller_scope() -> Iterator[None]:
+    """Compute in the caller's own process (``-j 1``, an in-process executor) and leave it as it was: one thread
+    for BLAS/OpenMP (``threadpoolctl``'s context) and SimpleITK while the block runs, the previous counts after;
+    PyRadiomics' messages from this thread held back from PyRadiomics' own stderr handler only while it runs
+    (``pyradiomics_silenced``). Nothing is written to ``os.environ`` and no logger's level changes."""
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        with threadpool_limits(1), pyradiomics_silenced():
+            yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def call_in_worker(fn: Callable[[Any], Any], arg: Any, caller_pid: int) -> Any:
+    """What every pool or Dask task runs: ``fn(arg)`` in a worker set up by ``init_worker_process``, or scoped by
+    ``caller_scope`` when the executor turns out to run in the caller's own process (Dask ``inproc://``)."""
+    if os.getpid() == caller_pid:
+        with caller_scope():
+            return fn(arg)
+    init_worker_process()
+    return fn(arg)
 
 
 def _key_columns(task: ScanTask) -> dict[str, Any]:
@@ -121,7 +152,6 @@ class PreparedScan:
 
 def run_lesion(job: LesionJob) -> LesionResult:
     """One PyRadiomics call on a prepared lesion input; never raises for PyRadiomics' refusals."""
-    pin_threads()
     try:
         values = extract_input(job.params, job.item)
     except ValueError as exc:  # PyRadiomics' way of refusing an ROI (too small, too flat, label lost, ...)
@@ -149,7 +179,6 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     In ``full`` mode (a filter with whole-image state, no resampling) the lesions run here on the full image, since
     shipping the whole volume per lesion would cost more than it saves.
     """
-    pin_threads()
     scan, key = task.scan, task.scan.key
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
