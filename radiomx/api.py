@@ -223,7 +223,7 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.dask_timeout)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

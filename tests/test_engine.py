@@ -281,7 +281,7 @@ def test_dask_local_cluster_workers_get_the_same_allocator_setting():
     through ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs)."""
     from distributed import Client
 
-    from radiomx.run.engine import local_cluster
+    from radiomx.run.cluster import local_cluster
 
     with local_cluster(1) as cluster, Client(cluster) as client:
         tunables, huge_kib = client.submit(_allocator_probe, pure=False).result()

@@ -33,6 +33,7 @@ from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import load_scan
 from radiomx.params.paramset import ParamSet
 from radiomx.records import Failure, ScanKey, ScanOutcome, redact_uids
+from radiomx.run.faults import scan_fault
 from radiomx.run.tasks import ScanTask, work_key
 
 _PINNED = False
@@ -154,6 +155,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     """
     pin_threads()
     scan, key = task.scan, task.scan.key
+    scan_fault(key.patient_id)
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
     outcome.state = {
