@@ -11,6 +11,7 @@ scheduler, then Dask raises ``KilledWorker`` and the scan becomes a failures row
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -48,21 +49,39 @@ def connect(scheduler: str, timeout: float) -> Client:
     within ``timeout`` seconds."""
     from distributed import Client
 
-    if scheduler.startswith(ADDRESS_PREFIXES):
-        kwargs: dict[str, Any] = {"address": scheduler}
-        what = scheduler
-    else:
-        if not Path(scheduler).is_file():
-            raise ClusterError(f"{scheduler}: Dask scheduler file does not exist; start the scheduler with "
-                               f"--scheduler-file {scheduler}, or pass its address (tcp://host:port)")
-        kwargs = {"scheduler_file": scheduler}
-        what = f"{scheduler} (scheduler file)"
+    address, what = scheduler, scheduler
+    if not scheduler.startswith(ADDRESS_PREFIXES):
+        address = _address_in(Path(scheduler))
+        what = f"{address} (from {scheduler})"
     try:
-        return Client(timeout=timeout, **kwargs)
-    except (OSError, ValueError) as exc:  # OSError: refused or timed out; ValueError: a torn scheduler file
+        return Client(address, timeout=timeout)
+    except OSError as exc:  # refused, no route, or timed out
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ClusterError(f"{what}: cannot reach the Dask scheduler within {timeout:g} s ({reason}); start it, "
                            "or fix --dask-scheduler (or raise --dask-timeout)") from None
+    except Exception as exc:  # noqa: BLE001 - a torn scheduler file, or another service on that port (a web
+        # server's reply read as a Dask frame length once asked numpy for 3 EiB here)
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+        raise ClusterError(f"{what}: did not answer as a Dask scheduler ({reason}); check the address and port, "
+                           "or restart the scheduler") from None
+
+
+def _address_in(scheduler_file: Path) -> str:
+    """The address a ``dask scheduler --scheduler-file`` wrote. Read here, because Dask's own reader waits for
+    a missing file forever and reports a torn one as a bare AssertionError."""
+    try:
+        address = json.loads(scheduler_file.read_text()).get("address")
+    except FileNotFoundError:
+        raise ClusterError(f"{scheduler_file}: Dask scheduler file does not exist; start the scheduler with "
+                           f"--scheduler-file {scheduler_file}, or pass its address (tcp://host:port)") from None
+    except OSError as exc:
+        raise ClusterError(f"{scheduler_file}: cannot read the Dask scheduler file ({exc.strerror})") from None
+    except (ValueError, AttributeError):
+        address = None
+    if not isinstance(address, str) or not address:
+        raise ClusterError(f"{scheduler_file}: not a Dask scheduler file (no address in it); restart the "
+                           "scheduler to rewrite it")
+    return address
 
 
 def cohort_problem(cohort: str) -> str:
