@@ -287,3 +287,21 @@ def test_worker_without_the_cohort_stops_the_run_with_one_line(cluster, tmp_path
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert f"{cohort}: cohort folder does not exist on Dask worker {address};" in proc.stderr
     assert not any(out.rglob("*.parquet"))
+
+
+def test_a_scan_task_on_a_worker_without_the_cohort_raises_the_cluster_error(cluster) -> None:
+    """The check for workers that join after the start-up probe: ``on_worker`` runs it before each scan task."""
+    from types import SimpleNamespace
+
+    from distributed import Client
+
+    from radiomx.errors import ClusterError
+    from radiomx.run.cluster import on_worker
+
+    with Client(cluster.address, timeout=30) as client:
+        future = client.submit(on_worker, str, SimpleNamespace(cohort="/nonexistent/cohort"), pure=False)
+        with pytest.raises(ClusterError, match=r"^/nonexistent/cohort: cohort folder does not exist on Dask "
+                                               r"worker tcp://127\.0\.0\.1:\d+;"):
+            future.result(timeout=WAIT)
+        assert client.submit(on_worker, str, SimpleNamespace(cohort=str(cluster.root)), pure=False
+                             ).result(timeout=WAIT) == "namespace(cohort=" + repr(str(cluster.root)) + ")"
