@@ -278,7 +278,8 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages,
+                     options.dask_timeout)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

@@ -34,6 +34,7 @@ class ExtractOptions:
     jobs: int = 0  # 0 means usable_cores()
     engine: str = "local"
     dask_scheduler: str | None = None
+    dask_timeout: float = 30.0
     force: bool = False
     dry_run: bool = False
     prune: bool = False
@@ -54,6 +55,8 @@ class ExtractOptions:
             raise ConfigError(f"--jobs must be >= 1 (got {self.jobs})")
         if self.batch_size < 1 or self.batch_seconds <= 0:
             raise ConfigError("--batch-size must be >= 1 and --batch-seconds > 0")
+        if self.dask_timeout <= 0:
+            raise ConfigError(f"--dask-timeout must be > 0 seconds (got {self.dask_timeout})")
         if self.wait < 0:
             raise ConfigError(f"--wait must be >= 0 seconds (got {self.wait})")
         if self.labels is not None:

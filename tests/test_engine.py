@@ -244,7 +244,7 @@ def test_dask_local_cluster_workers_get_the_same_allocator_setting_and_leave_the
 
     from distributed import Client
 
-    from radiomx.run.engine import local_cluster
+    from radiomx.run.cluster import local_cluster
 
     before = dict(os.environ)
     with local_cluster(1, huge_pages=True) as cluster, Client(cluster) as client:

@@ -21,8 +21,12 @@ from .conftest import make_cohort
 
 
 def _logging_state(names: set[str] | None = None) -> dict:
+    """Every logger's level, flags, filters and handlers. Dask's own loggers are left out: a Nanny or Worker of an
+    earlier test's cluster adds and removes its DequeHandler from its own threads while it shuts down, and these
+    extracts (serial, local pool) never touch Dask."""
     loggers = {"": logging.getLogger()}
-    loggers.update({name: logging.getLogger(name) for name in logging.root.manager.loggerDict})
+    loggers.update({name: logging.getLogger(name) for name in logging.root.manager.loggerDict
+                    if not name.startswith("distributed")})
     return {name: (lg.level, lg.disabled, lg.propagate, tuple(lg.filters),
                    tuple((h, h.level, tuple(h.filters)) for h in lg.handlers))
             for name, lg in loggers.items() if isinstance(lg, logging.Logger) and (names is None or name in names)}

@@ -18,6 +18,8 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes (default: usable cores).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--dask-scheduler", default=None, help="Dask scheduler address (tcp://...) or scheduler file.")
+@click.option("--dask-timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler to answer.")
 @click.option("--force", is_flag=True, help="Recompute every scan.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (new/changed/retry/unchanged) and write nothing.")
 @click.option("--prune", is_flag=True, help="Drop rows of scans that vanished from the cohort.")

@@ -23,22 +23,24 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from radiomx.errors import ClusterError
 from radiomx.records import Failure, ScanOutcome
-from radiomx.run.warmup import init_pool_worker, launch_environment, ready, restored_environ, worker_tunables
+from radiomx.run.warmup import init_pool_worker, launch_environment, ready
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
-    from distributed import LocalCluster
-
     from radiomx.run.worker import LesionJob, LesionResult, PreparedScan, ScanTask
 
 
-def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
+def _crashed(task: ScanTask, exc: BaseException, message: str | None = None) -> ScanOutcome:
     """A worker that died (OOM kill, segfault) or raised: the scan fails, the run goes on, the next run retries."""
     outcome = ScanOutcome(task.scan.key)
-    outcome.failures.append(Failure(task.scan.key, "worker", str(task.scan.folder),
-                                    f"worker failed ({type(exc).__name__}: {exc}); rerun to retry this scan"))
+    message = message or f"worker failed ({type(exc).__name__}: {exc}); rerun to retry this scan"
+    folder = task.scan.folder
+    relative = folder.relative_to(task.cohort) if folder.is_relative_to(task.cohort) else folder  # no PHI in tables
+    outcome.failures.append(Failure(task.scan.key, "worker", str(relative), message))
     outcome.state = {}
     return outcome
 
@@ -85,6 +87,8 @@ class Submitter:
     submit: Callable[..., Any]
     wait_any: Callable[[set], set]
     slots: int
+    #: The failures-table message for an executor-specific loss (Dask's KilledWorker), or None for the default.
+    describe: Callable[[BaseException], str | None] = lambda exc: None
 
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
@@ -141,10 +145,12 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             entry = open_scans[scan_id]
             try:
                 result = future.result()
+            except ClusterError:  # a worker that cannot see the cohort: every scan would fail, stop the run
+                raise
             except Exception as exc:  # noqa: BLE001 - a worker died or raised
                 if kind in ("prepare", "whole"):
                     open_scans.pop(scan_id)
-                    yield _crashed(arg, exc)
+                    yield _crashed(arg, exc, executor.describe(exc))
                     continue
                 entry.crash = exc
                 entry.waiting -= 1
@@ -201,52 +207,36 @@ def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False) -> Iter
         yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs))
 
 
-def local_cluster(jobs: int, huge_pages: bool = False) -> LocalCluster:
-    """A Dask LocalCluster of ``jobs`` single-threaded worker processes.
+def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False,
+             timeout: float = 30.0) -> Iterator[ScanOutcome]:
+    """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster.
 
-    With ``huge_pages`` the workers get the pool's allocator setting (``warmup.py``) through Dask's own mechanism
-    for variables that must exist before a worker process starts. Dask's nanny applies those (and its defaults,
-    such as ``OMP_NUM_THREADS``) by updating ``os.environ`` of the process that holds the nannies, which for a
-    LocalCluster is this one: ``restored_environ`` puts the caller's environment back once the workers are up. On
-    a remote cluster, put the variable in the workers' Dask config (docs/cluster-local.md)."""
-    import dask
-    from distributed import LocalCluster
-
-    settings = {}
-    if huge_pages:
-        settings["distributed.nanny.pre-spawn-environ.GLIBC_TUNABLES"] = worker_tunables(
-            os.environ.get("GLIBC_TUNABLES"))
-    with restored_environ(), dask.config.set(settings):
-        return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-
-
-def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False
-             ) -> Iterator[ScanOutcome]:
-    """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster."""
+    Before any scan is submitted: the scheduler must answer within ``timeout`` seconds and every connected worker
+    must see the cohort folder (ClusterError otherwise, see ``cluster.py``)."""
     from distributed import Client
     from distributed import wait as dask_wait
 
-    from radiomx.run.worker import call_in_worker
+    from radiomx.run.cluster import check_workers_see, connect, describe_lost, local_cluster, on_worker
 
     caller_pid = os.getpid()
-    cluster = None
-    if scheduler is None:
-        cluster = local_cluster(jobs, huge_pages)
-        client = Client(cluster)
-    elif scheduler.startswith(("tcp://", "tls://", "ws://", "inproc://")):
-        client = Client(scheduler)
-    else:
-        client = Client(scheduler_file=scheduler)
+    cluster = local_cluster(jobs, huge_pages) if scheduler is None else None
+    client = Client(cluster) if cluster is not None else connect(scheduler, timeout)  # type: ignore[arg-type]
     try:
+        cohorts = {str(t.cohort) for t in tasks}
+        relative = sorted(c for c in cohorts if not Path(c).is_absolute())
+        if scheduler is not None and relative:
+            raise ClusterError(f"{relative[0]}: give the cohort as an absolute path; Dask workers do not run in "
+                               "this folder")
+        check_workers_see(client, cohorts)
         slots = 2 * max(jobs, sum(client.nthreads().values()) or 1)
 
         def submit(fn, arg):
-            return client.submit(call_in_worker, fn, arg, caller_pid, pure=False)
+            return client.submit(on_worker, fn, arg, caller_pid, pure=False)
 
         def wait_any(futures: set) -> set:
             return set(dask_wait(list(futures), return_when="FIRST_COMPLETED").done)
 
-        yield from schedule(tasks, Submitter(submit, wait_any, slots))
+        yield from schedule(tasks, Submitter(submit, wait_any, slots, describe_lost))
     finally:
         client.close()
         if cluster is not None:
@@ -254,13 +244,13 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages
 
 
 def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None,
-              huge_pages: bool = False) -> Iterator[ScanOutcome]:
+              huge_pages: bool = False, dask_timeout: float = 30.0) -> Iterator[ScanOutcome]:
     """``huge_pages`` applies to workers radiomx starts (local pool, LocalCluster); ``-j 1`` computes in this
     process, whose allocator was chosen when it started."""
     if not tasks:
         return iter(())
     if engine == "dask" or scheduler:
-        return run_dask(tasks, scheduler, jobs, huge_pages)
+        return run_dask(tasks, scheduler, jobs, huge_pages, dask_timeout)
     if jobs <= 1:
         return run_serial(tasks)
     return run_pool(tasks, jobs, huge_pages)

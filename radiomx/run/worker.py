@@ -43,6 +43,7 @@ from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
+from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 
@@ -180,6 +181,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     shipping the whole volume per lesion would cost more than it saves.
     """
     scan, key = task.scan, task.scan.key
+    scan_fault(key.patient_id)
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
     paths = CohortPaths(task.cohort)
