@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import json
 import os
 import shlex
 import sys
@@ -172,6 +174,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         if batch or refreshed or pruned:
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
+                _write_pictures(out, batch)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -179,7 +182,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         done += 1
         if progress:
             progress(done, total, outcome)
-    tasks = [i.task for i in plan.to_compute]
+    tasks = [dataclasses.replace(i.task, qc=options.qc) for i in plan.to_compute]
     if tasks:
         _import_store_in_background()
     for outcome in _run(tasks, options):
@@ -193,16 +196,45 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             commit()
     commit()
     with _output_errors(out):
-        _append_run(_store(out), run_id, started, plan, summary)
+        _append_run(_store(out), run_id, started, plan, summary, cohort, options)
     return summary
 
 
-def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:
+def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
+    """The writer writes the workers' QC pictures, after the batch's tables (one writer for everything in OUT)."""
+    pictures = [o for o in batch if o.picture is not None]
+    if pictures:
+        from radiomx.qc.files import write_picture
+
+        for outcome in pictures:
+            write_picture(out, outcome.key, outcome.picture)  # type: ignore[arg-type]
+
+
+def relative_to_out(path: Path, out: Path) -> str:
+    """``path`` as seen from OUT (``../cohort``): what ``radiomx qc OUT`` needs to find the cohort again, without
+    an absolute path (which names the machine's folders) in a table; still valid when OUT and the cohort move
+    together."""
+    return os.path.relpath(Path(path).resolve(), Path(out).resolve())
+
+
+def run_options_json(options: ExtractOptions, out: Path) -> str:
+    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings)."""
+    return json.dumps({
+        "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
+        "pet_units": options.pet_units, "lesions": options.lesions,
+        "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
+        "params_dir": relative_to_out(options.params_dir, out) if options.params_dir else None,
+    }, sort_keys=True)
+
+
+def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary, cohort: Path,
+                options: ExtractOptions) -> None:
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
         "command": shlex.join(sys.argv), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
+        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out),
     })
 
 

@@ -40,6 +40,8 @@ class ExtractOptions:
     wait: float = 0.0
     batch_size: int = 16
     batch_seconds: float = 60.0
+    #: Render each computed scan's QC picture in its worker (``radiomx.qc``), while the image is in memory.
+    qc: bool = False
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:

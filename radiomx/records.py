@@ -79,6 +79,21 @@ class Failure:
                 "lesion_id": self.lesion_id, "stage": self.stage, "file": self.file, "message": self.message}
 
 
+#: Stages whose failures leave a scan's rows complete: a QC picture that could not be drawn loses no feature, so the
+#: scan stays "ok" (and is not recomputed next run); the failures row still says what went wrong.
+ADVISORY_STAGES = frozenset({"qc"})
+
+
+@dataclass(frozen=True)
+class QcPicture:
+    """A rendered QC picture on its way from a worker to the writer (which alone writes into OUT)."""
+
+    #: What the picture was drawn from (``radiomx.qc.files.picture_key``); stored in the PNG, decides re-rendering.
+    key: str
+    png: bytes
+    thumbnail: bytes
+
+
 @dataclass
 class ScanOutcome:
     """What one scan produced: feature rows, failures, and the state row that marks it done."""
@@ -87,9 +102,11 @@ class ScanOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    #: The scan's QC picture when ``--qc`` asked for one and it could be drawn.
+    picture: QcPicture | None = None
 
     @property
     def status(self) -> str:
-        if not self.failures:
+        if all(f.stage in ADVISORY_STAGES for f in self.failures):
             return "ok"
         return "partial" if self.rows else "failed"

@@ -111,6 +111,7 @@ def _read_scan_keys(stream) -> list:
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Scans per commit.")
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
+@click.option("--qc", is_flag=True, help="Also draw each computed scan's QC picture (OUT/qc/), in the same worker.")
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
@@ -228,3 +229,11 @@ def main() -> None:  # console script entry; tests run it as ``python -m radiomx
         cli(prog_name="radiomx")
     except SystemExit as exc:
         exit_without_teardown(exc.code)
+
+
+from radiomx.cli.qc import qc as qc_command  # noqa: E402 - registered last: each command module is one line here
+
+cli.add_command(qc_command)
+from radiomx.cli.report import report as report_command  # noqa: E402
+
+cli.add_command(report_command)

@@ -9,6 +9,8 @@ block, removed before validation::
 
     radiomx:
       units: SUVbw     # the intensity unit the bin width is expressed in (SUVbw for PET, HU for CT)
+      qc:              # optional: the QC pictures' fixed display window, in the file's unit (radiomx.qc.windows)
+        window: [0, 10]
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class ParamSet:
     sha256: str
     units: str
     pyradiomics: dict[str, Any] = field(hash=False, compare=False)
+    #: ``radiomx: qc: window: [low, high]``: the QC pictures' display window; None = radiomx's default per tracer.
+    qc_window: tuple[float, float] | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -109,9 +113,10 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
             f"{path}: missing or bad 'radiomx: {{units: ...}}' block; declare the intensity unit the bin width is "
             f"in, one of {', '.join(KNOWN_UNITS)}"
         )
-    unknown = set(block) - {"units"}
+    unknown = set(block) - {"units", "qc"}
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
+    qc_window = _qc_window(path, block.get("qc"))
     validated = validate_pyradiomics(path, data)
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
@@ -133,7 +138,24 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         units=block["units"],
         pyradiomics=validated,
+        qc_window=qc_window,
     )
+
+
+def _qc_window(path: Path, block: Any) -> tuple[float, float] | None:
+    """``radiomx: qc: {window: [low, high]}`` -> (low, high); absent -> None. A display setting only: it changes no
+    feature value, but it lives in the versioned file so that every picture of a study uses the same window."""
+    if block is None:
+        return None
+    if not isinstance(block, dict) or set(block) - {"window"}:
+        raise ConfigError(f"{path}: radiomx.qc must be a mapping with only 'window: [low, high]'")
+    window = block.get("window")
+    if (not isinstance(window, list) or len(window) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in window)
+            or not float(window[0]) < float(window[1])):
+        raise ConfigError(f"{path}: radiomx.qc.window must be two numbers [low, high] with low < high "
+                          f"(got {window!r})")
+    return float(window[0]), float(window[1])
 
 
 def available_versions(root: Path, tracer: str) -> list[str]:

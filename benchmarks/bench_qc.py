@@ -1,0 +1,142 @@
+"""Benchmark: what ``--qc`` adds per scan, and how large ``report.html`` is, on the synthetic whole-body cohort.
+
+Run with ``make bench`` (after bench_extract.py) or ``python benchmarks/bench_qc.py --help``; about 2 minutes for
+the default 4 patients. Measures, on ``benchmarks/synth.py``'s cohort (200 x 200 x 300 grid, 1-15 lesions each):
+
+* ``radiomx extract`` without and with ``--qc`` (fresh OUT each time, runs alternating A B A B, best of each): the
+  wall-clock difference per scan, which is what a user waits for (drawing overlaps other workers' scans);
+* the drawing alone, in this process, per scan (``radiomx.qc.draw.draw_scan`` on the loaded scan): the CPU cost;
+* ``radiomx report`` (time, size) and a no-change ``radiomx qc`` + ``radiomx report`` rerun (time, files written);
+* the report size extrapolated to 300 patients x 2 tracers from the measured thumbnail size.
+Writes ``benchmarks/RESULTS-qc.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import synth
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    code = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).returncode
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} exited {code}")
+    return time.perf_counter() - start
+
+
+def write_cohort(work: Path, patients: int, seed: int) -> Path:
+    cohort = work / "cohort"
+    marker = cohort / f".done-{patients}-{seed}"
+    if not marker.exists():
+        shutil.rmtree(cohort, ignore_errors=True)
+        cohort.mkdir(parents=True)
+        synth.write_cohort(cohort, patients, seed)
+        marker.write_text("")
+    return cohort
+
+
+def draw_seconds(cohort: Path, out: Path) -> list[float]:
+    """Per scan: load once (not timed), then time only the drawing, as the worker does it after the features."""
+    from radiomx.api import scan
+    from radiomx.features.lesions import split_lesions
+    from radiomx.inputs.loader import load_scan
+    from radiomx.options import ExtractOptions
+    from radiomx.params.paramset import default_params_root, resolve_params
+    from radiomx.qc.draw import draw_scan
+    from radiomx.records import Layout
+    from radiomx.tracers import get_tracer
+
+    layout = Layout(pet_units="SUVbw")
+    params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
+    seconds = []
+    for s in scan(cohort, ExtractOptions()):
+        loaded = load_scan(s, layout)
+        labels = split_lesions(loaded.mask).labels
+        start = time.perf_counter()
+        draw_scan(s.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, s.image, s.folder, cohort,
+                  "bench")
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def files_and_mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()
+            and p.name != ".radiomx.store.lock" and p.name != "runs.parquet"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / ".work" / "qc")
+    parser.add_argument("--patients", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS-qc.md")
+    args = parser.parse_args(argv)
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    cohort = write_cohort(work, args.patients, args.seed)
+    scans = args.patients
+    radiomx = str(BIN / "radiomx")
+    times: dict[str, list[float]] = {"plain": [], "qc": []}
+    for rep in range(args.reps):
+        for name in times:
+            out = work / f"out-{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [radiomx, "extract", str(cohort), "-o", str(out), "--jobs", str(args.jobs)]
+            times[name].append(timed(cmd + (["--qc"] if name == "qc" else [])))
+            print(f"extract {name} rep {rep}: {times[name][-1]:.2f} s", flush=True)
+    out = work / "out-qc"
+    drawing = draw_seconds(cohort, out)
+    report_s = timed([radiomx, "report", str(out)])
+    report = out / "report.html"
+    size = report.stat().st_size
+    before = files_and_mtimes(out)
+    rerun_qc_s = timed([radiomx, "qc", str(out)])
+    rerun_report_s = timed([radiomx, "report", str(out)])
+    after = files_and_mtimes(out)
+    rewritten = sorted(k for k in after if before.get(k) != after[k])
+    thumbs = sorted((out / "qc").rglob("*.thumb.jpg"))
+    pngs = sorted((out / "qc").rglob("*.png"))
+    thumb_mean = statistics.mean(p.stat().st_size for p in thumbs)
+    png_mean = statistics.mean(p.stat().st_size for p in pngs)
+    fixed = size - sum(len(p.read_bytes()) * 4 / 3 for p in thumbs)
+    projected = fixed + 600 * thumb_mean * 4 / 3
+    added = (min(times["qc"]) - min(times["plain"])) / scans
+    cpu = os.cpu_count()
+    text = f"""# radiomx --qc and report: cost on the synthetic whole-body cohort
+
+`python benchmarks/bench_qc.py --patients {args.patients} --jobs {args.jobs} --reps {args.reps}` ({cpu} CPUs visible;
+shared machine, so wall-clock numbers drift between runs; the in-process drawing time is the steadier one).
+Cohort: benchmarks/synth.py, {scans} FDG scans, 200 x 200 x 300 voxels each.
+
+| measure | value |
+| --- | --- |
+| extract without --qc (best of {args.reps}) | {min(times['plain']):.2f} s ({', '.join(f'{t:.2f}' for t in times['plain'])}) |
+| extract with --qc (best of {args.reps}) | {min(times['qc']):.2f} s ({', '.join(f'{t:.2f}' for t in times['qc'])}) |
+| **added wall-clock time per scan with --qc** | **{added:.2f} s** |
+| drawing alone per scan, in process (mean, max) | {statistics.mean(drawing):.2f} s, {max(drawing):.2f} s |
+| QC picture (PNG) / thumbnail (JPEG), mean size | {png_mean / 1024:.0f} KiB / {thumb_mean / 1024:.1f} KiB |
+| `radiomx report` time / size | {report_s:.2f} s / {size / 1024:.0f} KiB |
+| no-change rerun: `radiomx qc` + `radiomx report` | {rerun_qc_s:.2f} s + {rerun_report_s:.2f} s, files rewritten: {len(rewritten)} |
+| report size projected for 300 patients x 2 tracers (600 thumbnails) | {projected / 1024 / 1024:.1f} MiB |
+"""
+    args.results.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""``radiomx qc OUT``: draw the pictures of a past output folder without recomputing any feature.
+
+How the scans are found again: the run log (``OUT/runs.parquet``) records the cohort path relative to OUT and the
+options that decide how scans were found and split (``api.run_options_json``); the latest run that recorded them
+is used. Each scan's recorded state (``scans.parquet``) gives its work key and the stat signatures of its inputs:
+a scan whose image or mask changed since it was extracted is not drawn (the picture would show something else
+than the table), it gets a ``qc`` failures row telling to run ``radiomx extract`` first.
+
+Incremental: a scan is drawn only when its picture is missing or its stored render key differs from the one its
+inputs give now (``radiomx.qc.files``); a no-change rerun reads the PNG headers and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from radiomx.discover.cohort import discover, layout_for
+from radiomx.errors import ConfigError, ScanError
+from radiomx.fingerprint import stat_signature
+from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
+from radiomx.qc.files import stored_key, write_picture
+from radiomx.records import Failure, Layout, Scan, ScanKey
+from radiomx.store.lock import output_lock
+from radiomx.store.tables import Store
+from radiomx.tracers import get_tracer
+
+
+@dataclass
+class QcSummary:
+    out: Path
+    drawn: int = 0
+    unchanged: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    cohort: Path
+    options: dict
+
+
+def recorded_run(out: Path) -> RecordedRun:
+    """The cohort and reading options of the latest run that recorded them, or a ConfigError saying why not."""
+    runs = Store(out).read_runs()
+    usable = runs[runs["cohort"].fillna("") != ""] if len(runs) else runs
+    if not len(usable):
+        raise ConfigError(f"{out}: no run in runs.parquet records its cohort (run `radiomx extract` with this radiomx "
+                          "version once; it skips unchanged scans)")
+    last = usable.sort_values("started_at").iloc[-1]
+    cohort = (Path(out) / str(last["cohort"])).resolve()
+    if not cohort.is_dir():
+        raise ConfigError(f"{out}: the cohort recorded by the last run ({last['cohort']}, relative to OUT) is not a "
+                          "folder any more; move it back beside OUT or rerun `radiomx extract`")
+    return RecordedRun(cohort, json.loads(last["options"] or "{}"))
+
+
+def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:
+    if (tracer, version) not in cache:
+        folder = run.options.get("params_dir")
+        root = (Path(out) / folder).resolve() if folder else default_params_root()
+        cache[(tracer, version)] = resolve_params(root, get_tracer(tracer), version or None)
+    return cache[(tracer, version)]
+
+
+def _scans(run: RecordedRun) -> tuple[dict[ScanKey, Scan], Layout]:
+    layout = layout_for(run.cohort, tuple(run.options.get("image_patterns") or ()),
+                        tuple(run.options.get("mask_patterns") or ()), run.options.get("pet_units"))
+    return {s.key: s for s in discover(run.cohort, layout)}, layout
+
+
+def _rel(path: Path | None, cohort: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(cohort))
+    except ValueError:
+        return path.name
+
+
+def draw_one(scan: Scan, layout, params: ParamSet, state: dict, cohort: Path, lesion_options: tuple):
+    """Load one scan again and draw it (same loader and lesion split as the extraction)."""
+    from radiomx.features.lesions import split_lesions
+    from radiomx.inputs.loader import load_scan
+    from radiomx.qc.draw import draw_scan
+
+    loaded = load_scan(scan, layout)
+    lesion_map = split_lesions(loaded.mask, *lesion_options)
+    assert scan.image is not None
+    return draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, params, scan.image,
+                     scan.folder, cohort, state["work_key"])
+
+
+def render_out(out: Path | str, patient: str | None = None, tracer: str | None = None, force: bool = False,
+               wait: float = 0.0, progress: Callable[[int, int, ScanKey], None] | None = None) -> QcSummary:
+    """Draw every missing or stale picture of OUT (optionally one patient / one tracer); see the module docstring."""
+    out = Path(out)
+    store = Store(out)
+    if not store.scans_path.exists():
+        raise ConfigError(f"{out}: no scans.parquet (run `radiomx extract` first)")
+    run = recorded_run(out)
+    summary = QcSummary(out)
+    with output_lock(out, wait):
+        state = store.load_state()
+        wanted = sorted(k for k, row in state.items() if row.get("work_key")
+                        and (patient is None or k.patient_id == patient) and (tracer is None or k.tracer == tracer))
+        if not wanted:
+            return summary
+        from radiomx.qc.draw import render_key
+
+        scans, layout = _scans(run)
+        lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None)
+        cache: dict = {}
+        touched: list[ScanKey] = []
+        for index, key in enumerate(wanted, start=1):
+            if progress:
+                progress(index, len(wanted), key)
+            row, scan = state[key], scans.get(key)
+            if scan is None or scan.problem is not None:
+                touched.append(key)
+                summary.failures.append(Failure(key, "qc", row.get("image_file", ""),
+                                                "scan not found in the cohort any more; QC picture not drawn"))
+                continue
+            try:
+                params = _params_for(run, out, key.tracer, row["params_version"], cache)
+                expected = render_key(row["work_key"], params, scan.folder)
+                if not force and stored_key(out, key) == expected:
+                    summary.unchanged += 1
+                    continue
+                touched.append(key)
+                if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+                    summary.failures.append(Failure(
+                        key, "qc", row.get("image_file", ""),
+                        "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
+                    continue
+                drawn = draw_one(scan, layout, params, row, run.cohort, lesion_options)
+            except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
+                detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
+                detail = " ".join(detail.split())[:300]
+                summary.failures.append(Failure(key, "qc", _rel(scan.image, run.cohort),
+                                                f"QC picture not drawn: {detail.replace(f'{run.cohort}/', '')}"))
+                continue
+            write_picture(out, key, drawn.picture)
+            summary.drawn += 1
+            summary.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+        now = datetime.now(UTC)
+        if touched:
+            store.replace_stage_failures(touched, "qc", summary.failures, now.strftime("qc-%Y%m%dT%H%M%S"), now)
+    return summary
