@@ -71,6 +71,10 @@ def draw_seconds(cohort: Path, out: Path) -> list[float]:
     return seconds
 
 
+def runs(seconds: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in seconds)
+
+
 def files_and_mtimes(out: Path) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()
             and p.name != ".radiomx.store.lock" and p.name != "runs.parquet"}
@@ -124,13 +128,14 @@ Cohort: benchmarks/synth.py, {scans} FDG scans, 200 x 200 x 300 voxels each.
 
 | measure | value |
 | --- | --- |
-| extract without --qc (best of {args.reps}) | {min(times['plain']):.2f} s ({', '.join(f'{t:.2f}' for t in times['plain'])}) |
-| extract with --qc (best of {args.reps}) | {min(times['qc']):.2f} s ({', '.join(f'{t:.2f}' for t in times['qc'])}) |
+| extract without --qc (best of {args.reps}) | {min(times['plain']):.2f} s ({runs(times['plain'])}) |
+| extract with --qc (best of {args.reps}) | {min(times['qc']):.2f} s ({runs(times['qc'])}) |
 | **added wall-clock time per scan with --qc** | **{added:.2f} s** |
 | drawing alone per scan, in process (mean, max) | {statistics.mean(drawing):.2f} s, {max(drawing):.2f} s |
 | QC picture (PNG) / thumbnail (JPEG), mean size | {png_mean / 1024:.0f} KiB / {thumb_mean / 1024:.1f} KiB |
 | `radiomx report` time / size | {report_s:.2f} s / {size / 1024:.0f} KiB |
-| no-change rerun: `radiomx qc` + `radiomx report` | {rerun_qc_s:.2f} s + {rerun_report_s:.2f} s, files rewritten: {len(rewritten)} |
+| no-change rerun: `radiomx qc` + `radiomx report` | {rerun_qc_s:.2f} s + {rerun_report_s:.2f} s, \
+files rewritten: {len(rewritten)} |
 | report size projected for 300 patients x 2 tracers (600 thumbnails) | {projected / 1024 / 1024:.1f} MiB |
 """
     args.results.write_text(text)

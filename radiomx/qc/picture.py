@@ -11,7 +11,8 @@ shows the patient's right on the viewer's left, and the sagittal view (max over 
 head at the top in both. Axes are in mm, so voxels are square on screen whatever the slice thickness. Outlines are
 the 0.5 iso-line of each lesion's projection on its voxel-centre grid: they run along the voxel edges, so an
 outline's extent is the lesion's projected extent exactly. They are drawn without anti-aliasing, in exact palette
-colours, so a reader (or a test) can find each one by colour.
+colours, so a reader (or a test) can find each one by colour; the MIP is the only grey in a panel (labels are dark
+indigo on a white halo, reference regions slate blue), so its brightest voxel is its darkest grey pixel.
 
 The picture records, in PNG text chunks, its render key (``radiomx.qc.files``) and each panel's mm -> pixel
 mapping (``radiomx-qc-panels``), so tools can place findings on it without re-rendering.
@@ -36,7 +37,9 @@ from radiomx.qc.interim_indices import LesionValues
 #: colour). A scan with more lesions than colours reuses them in order; the ids beside the outlines tell them apart.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
            "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
-REFERENCE_COLOUR = "#595959"
+#: Not pure greys: the MIP is the only grey thing in a panel, so its pixels can be told from any annotation.
+REFERENCE_COLOUR = "#55607a"
+LABEL_COLOUR = "#14145a"
 NEGATIVE_COLOUR = "#b00020"
 FIGSIZE_IN = (11.0, 6.4)
 DPI = 100
@@ -90,8 +93,20 @@ def lesion_colours(lesion_ids: list[int]) -> dict[int, str]:
     return {lesion_id: PALETTE[i % len(PALETTE)] for i, lesion_id in enumerate(sorted(lesion_ids))}
 
 
-def _projection(mask: np.ndarray, axis: int) -> np.ndarray:
-    return mask.any(axis=axis)
+def lesion_projections(labels: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """lesion_id -> (coronal (z, x), sagittal (z, y)) boolean projections, from the lesion voxels only: one pass
+    over the volume (np.nonzero), not one full-volume comparison per lesion and view."""
+    z, y, x = np.nonzero(labels)
+    ids = labels[z, y, x]
+    out = {}
+    nz, ny, nx = labels.shape
+    for lesion_id in np.unique(ids):
+        chosen = ids == lesion_id
+        coronal, sagittal = np.zeros((nz, nx), bool), np.zeros((nz, ny), bool)
+        coronal[z[chosen], x[chosen]] = True
+        sagittal[z[chosen], y[chosen]] = True
+        out[int(lesion_id)] = (coronal, sagittal)
+    return out
 
 
 def _outline(ax, projected: np.ndarray, du: float, dv: float, **style) -> None:
@@ -107,28 +122,29 @@ def _label_position(projected: np.ndarray, du: float, dv: float) -> tuple[float,
     return (cols.max() + 1.5) * du, (rows.max() + 1) * dv
 
 
-def _panel(ax, scene: Scene, view: str, colours: dict[int, str]):
+def _panel(ax, scene: Scene, view: str, colours: dict[int, str], projections: dict):
     sx, sy, sz = scene.spacing_xyz
     axis, du = (1, sx) if view == "coronal" else (2, sy)
+    which = 0 if view == "coronal" else 1
     mip = scene.image.max(axis=axis)
     height, width = mip.shape
     shown = ax.imshow(mip, cmap=scene.cmap, vmin=scene.window[0], vmax=scene.window[1], origin="lower",
                       extent=(0, width * du, 0, height * sz), interpolation="antialiased")
     halo = [withStroke(linewidth=2.2, foreground="white")]
     for name, region in scene.references:
-        projected = _projection(region, axis)
+        projected = region.any(axis=axis)
         if projected.any():
             _outline(ax, projected, du, sz, colors=[REFERENCE_COLOUR], linewidths=0.8, linestyles="dashed")
             rows, cols = np.nonzero(projected)
             ax.text(cols.min() * du, (rows.min() - 1) * sz, name, color=REFERENCE_COLOUR, fontsize=6.5,
                     style="italic", va="top", path_effects=halo, clip_on=True)
     for lesion in scene.lesions:
-        projected = _projection(scene.labels == lesion.lesion_id, axis)
-        if not projected.any():
+        if lesion.lesion_id not in projections:
             continue
+        projected = projections[lesion.lesion_id][which]
         _outline(ax, projected, du, sz, colors=[colours[lesion.lesion_id]], linewidths=1.0)
         u, v = _label_position(projected, du, sz)
-        ax.text(u, v, str(lesion.lesion_id), color="black", fontsize=7, fontweight="bold", va="top",
+        ax.text(u, v, str(lesion.lesion_id), color=LABEL_COLOUR, fontsize=7, fontweight="bold", va="top",
                 path_effects=halo, clip_on=True)
     if not scene.lesions:
         ax.text(0.5, 0.97, "NEGATIVE\nno lesion voxels", transform=ax.transAxes, ha="center", va="top",
@@ -184,8 +200,9 @@ def render(scene: Scene, key: str = "") -> Rendered:
     colours = lesion_colours([lesion.lesion_id for lesion in scene.lesions])
     coronal = figure.add_axes((0.01, 0.13, 0.34, 0.78))
     sagittal = figure.add_axes((0.36, 0.13, 0.34, 0.78))
-    shown = _panel(coronal, scene, "coronal", colours)
-    _panel(sagittal, scene, "sagittal", colours)
+    projections = lesion_projections(scene.labels)
+    shown = _panel(coronal, scene, "coronal", colours, projections)
+    _panel(sagittal, scene, "sagittal", colours, projections)
     bar = figure.colorbar(shown, cax=figure.add_axes((0.715, 0.16, 0.012, 0.72)), extend="both")
     bar.set_label("SUVbw (g/mL)" if scene.unit == "SUVbw" else scene.unit, fontsize=8)
     bar.ax.tick_params(labelsize=7)
