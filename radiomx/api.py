@@ -55,6 +55,9 @@ class RunSummary:
     failures: list[Failure] = field(default_factory=list)
     dry_run: bool = False
     plan: Plan | None = None
+    #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
+    #: them; the extraction only draws what it computes, while the image is in memory).
+    qc_missing: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -197,6 +200,11 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     commit()
     with _output_errors(out):
         _append_run(_store(out), run_id, started, plan, summary, cohort, options)
+    if options.qc:
+        from radiomx.qc.files import picture_path
+
+        summary.qc_missing = sum(1 for i in plan.items if i.status == "unchanged"
+                                 and not picture_path(out, i.scan.key).is_file())
     return summary
 
 

@@ -205,6 +205,8 @@ def test_qc_and_report_are_incremental_and_a_no_change_rerun_writes_nothing(tmp_
     out = tmp_path / "out"
     api.extract(cohort, out, ExtractOptions(jobs=1))
     runner = CliRunner()
+    hint = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--qc", "-j", "1"])
+    assert "3 unchanged scans have no QC picture; draw them with `radiomx qc" in hint.stderr
     first = runner.invoke(cli, ["qc", str(out), "--patient", "P001", "--tracer", "fdg"])
     assert first.exit_code == 0 and "1 pictures drawn" in first.stderr
     assert runner.invoke(cli, ["qc", str(out)]).stderr.count("2 pictures drawn, 1 unchanged") == 1
