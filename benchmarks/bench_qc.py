@@ -36,17 +36,6 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def write_cohort(work: Path, patients: int, seed: int) -> Path:
-    cohort = work / "cohort"
-    marker = cohort / f".done-{patients}-{seed}"
-    if not marker.exists():
-        shutil.rmtree(cohort, ignore_errors=True)
-        cohort.mkdir(parents=True)
-        synth.write_cohort(cohort, patients, seed)
-        marker.write_text("")
-    return cohort
-
-
 def draw_seconds(cohort: Path, out: Path) -> list[float]:
     """Per scan: load once (not timed), then time only the drawing, as the worker does it after the features."""
     from radiomx.api import scan
@@ -91,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    cohort = write_cohort(work, args.patients, args.seed)
+    cohort = synth.cached_cohort(work / "cohort", args.patients, args.seed)
     scans = args.patients
     radiomx = str(BIN / "radiomx")
     times: dict[str, list[float]] = {"plain": [], "qc": []}
