@@ -291,3 +291,16 @@ def test_a_bad_qc_window_in_a_parameter_file_is_refused(tmp_path, window):
 def test_a_qc_window_is_read_from_the_parameter_file(tmp_path):
     path = params_dir(tmp_path / "params", [0, 7.5]) / "18F-FDG" / "v1.yaml"
     assert load_param_file(path, "18F-FDG", "v1").qc_window == (0.0, 7.5)
+
+
+def test_pool_workers_draw_the_same_key_radiomx_qc_expects(tmp_path):
+    """The local pool (whole-scan and split-scan tasks): every picture crosses the process boundary as bytes, the
+    writer writes it, and its key is the one `radiomx qc` computes from the tables, so nothing is drawn twice."""
+    cohort = make_cohort(tmp_path / "cohort", {f"P00{i}": {"FDG": 1 + i % 3} for i in range(1, 6)})
+    out = tmp_path / "out"
+    summary = api.extract(cohort, out, ExtractOptions(qc=True, jobs=2))
+    assert summary.exit_code == 0 and summary.computed == 5
+    for i in range(1, 6):
+        assert picture_path(out, ScanKey(f"P00{i}", "", "18F-FDG")).is_file()
+    result = CliRunner().invoke(cli, ["qc", str(out)])
+    assert "0 pictures drawn, 5 unchanged" in result.stderr, result.stderr
