@@ -12,10 +12,12 @@ import click
 @click.option("--patient", default=None, help="Only this patient's scans.")
 @click.option("--tracer", default=None, help="Only this tracer (canonical name or alias, e.g. fdg).")
 @click.option("--force", is_flag=True, help="Draw every picture again, even unchanged ones.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Drawing processes (default: usable cores).")
 @click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
-def qc(out: Path, patient: str | None, tracer: str | None, force: bool, wait: float) -> None:
+def qc(out: Path, patient: str | None, tracer: str | None, force: bool, jobs: int, wait: float) -> None:
     """Draw OUT/qc/<patient>/[<session>/]<tracer>.png for every scan of OUT whose picture is missing or stale."""
     from radiomx.errors import ScanError
+    from radiomx.options import usable_cores
     from radiomx.qc.batch import render_out
     from radiomx.tracers import resolve_tracer
 
@@ -23,7 +25,7 @@ def qc(out: Path, patient: str | None, tracer: str | None, force: bool, wait: fl
         canonical = resolve_tracer(tracer).name if tracer else None
     except ScanError as exc:
         raise click.UsageError(f"--tracer: {exc.detail}") from exc
-    summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait)
+    summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait, jobs=jobs or usable_cores())
     for failure in summary.failures:
         click.echo(f"radiomx: FAILED {failure.key} [qc] {failure.file}: {failure.message}", err=True)
     click.echo(f"radiomx: qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "

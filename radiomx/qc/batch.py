@@ -13,15 +13,20 @@ inputs give now (``radiomx.qc.files``); a no-change rerun reads the PNG headers 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, ScanError
+from radiomx.features.lesions import split_lesions
 from radiomx.fingerprint import stat_signature
+from radiomx.inputs.loader import load_scan
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
+from radiomx.qc.draw import Drawn, draw_scan, render_key
 from radiomx.qc.files import stored_key, write_picture
 from radiomx.records import Failure, Layout, Scan, ScanKey
 from radiomx.store.lock import output_lock
@@ -85,22 +90,52 @@ def _rel(path: Path | None, cohort: Path) -> str:
         return path.name
 
 
-def draw_one(scan: Scan, layout, params: ParamSet, state: dict, cohort: Path, lesion_options: tuple):
-    """Load one scan again and draw it (same loader and lesion split as the extraction)."""
-    from radiomx.features.lesions import split_lesions
-    from radiomx.inputs.loader import load_scan
-    from radiomx.qc.draw import draw_scan
+@dataclass(frozen=True)
+class DrawJob:
+    """One scan to draw again (picklable: it goes to a pool worker with ``--jobs``)."""
 
-    loaded = load_scan(scan, layout)
-    lesion_map = split_lesions(loaded.mask, *lesion_options)
-    assert scan.image is not None
-    return draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, params, scan.image,
-                     scan.folder, cohort, state["work_key"])
+    scan: Scan
+    layout: Layout
+    params: ParamSet
+    work_key: str
+    cohort: Path
+    lesion_options: tuple
+
+
+def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
+    """Load one scan again and draw it (same loader and lesion split as the extraction); never raises for bad input:
+    a problem comes back as the failures-row message."""
+    scan = job.scan
+    try:
+        loaded = load_scan(scan, job.layout)
+        lesion_map = split_lesions(loaded.mask, *job.lesion_options)
+        assert scan.image is not None
+        drawn = draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, job.params,
+                          scan.image, scan.folder, job.cohort, job.work_key)
+    except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
+        detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
+        detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
+        return scan.key, None, f"QC picture not drawn: {detail}"
+    return scan.key, drawn, ""
+
+
+def _drawn(jobs: list[DrawJob], workers: int) -> Iterator[tuple[ScanKey, Drawn | None, str]]:
+    """Results as they complete: in this process, or in a forkserver pool (no inherited locks or threads)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(draw_job, jobs)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(draw_job, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def render_out(out: Path | str, patient: str | None = None, tracer: str | None = None, force: bool = False,
-               wait: float = 0.0, progress: Callable[[int, int, ScanKey], None] | None = None) -> QcSummary:
-    """Draw every missing or stale picture of OUT (optionally one patient / one tracer); see the module docstring."""
+               wait: float = 0.0, jobs: int = 1, progress: Callable[[int, int, ScanKey], None] | None = None
+               ) -> QcSummary:
+    """Draw every missing or stale picture of OUT (optionally one patient / one tracer) with ``jobs`` processes;
+    this process alone writes into OUT. See the module docstring."""
     out = Path(out)
     store = Store(out)
     if not store.scans_path.exists():
@@ -113,39 +148,35 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                         and (patient is None or k.patient_id == patient) and (tracer is None or k.tracer == tracer))
         if not wanted:
             return summary
-        from radiomx.qc.draw import render_key
 
         scans, layout = _scans(run)
         lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None)
         cache: dict = {}
         touched: list[ScanKey] = []
-        for index, key in enumerate(wanted, start=1):
-            if progress:
-                progress(index, len(wanted), key)
+        todo: list[DrawJob] = []
+        for key in wanted:
             row, scan = state[key], scans.get(key)
             if scan is None or scan.problem is not None:
                 touched.append(key)
                 summary.failures.append(Failure(key, "qc", row.get("image_file", ""),
                                                 "scan not found in the cohort any more; QC picture not drawn"))
                 continue
-            try:
-                params = _params_for(run, out, key.tracer, row["params_version"], cache)
-                expected = render_key(row["work_key"], params, scan.folder)
-                if not force and stored_key(out, key) == expected:
-                    summary.unchanged += 1
-                    continue
-                touched.append(key)
-                if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
-                    summary.failures.append(Failure(
-                        key, "qc", row.get("image_file", ""),
-                        "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
-                    continue
-                drawn = draw_one(scan, layout, params, row, run.cohort, lesion_options)
-            except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
-                detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
-                detail = " ".join(detail.split())[:300]
-                summary.failures.append(Failure(key, "qc", _rel(scan.image, run.cohort),
-                                                f"QC picture not drawn: {detail.replace(f'{run.cohort}/', '')}"))
+            params = _params_for(run, out, key.tracer, row["params_version"], cache)
+            if not force and stored_key(out, key) == render_key(row["work_key"], params, scan.folder):
+                summary.unchanged += 1
+                continue
+            touched.append(key)
+            if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+                summary.failures.append(Failure(
+                    key, "qc", row.get("image_file", ""),
+                    "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
+                continue
+            todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options))
+        for index, (key, drawn, problem) in enumerate(_drawn(todo, jobs), start=1):
+            if progress:
+                progress(index, len(todo), key)
+            if drawn is None:
+                summary.failures.append(Failure(key, "qc", _rel(scans[key].image, run.cohort), problem))
                 continue
             write_picture(out, key, drawn.picture)
             summary.drawn += 1
