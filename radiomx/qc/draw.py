@@ -72,8 +72,19 @@ def suv_source(unit: str, unit_inputs: dict) -> str:
     return source or "unknown"
 
 
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def _lps(image: sitk.Image) -> sitk.Image:
+    """The image with its axes along L, P, S (a permutation/flip only; an oblique grid goes to the nearest axes).
+    Most PET/CT grids already are: then no copy (a whole-body reorientation costs ~70 ms)."""
+    if np.allclose(image.GetDirection(), IDENTITY):
+        return image
+    return sitk.DICOMOrient(image, "LPS")
+
+
 def _oriented(image: sitk.Image) -> np.ndarray:
-    return sitk.GetArrayFromImage(sitk.DICOMOrient(image, "LPS"))
+    return sitk.GetArrayFromImage(_lps(image))
 
 
 def _references(image: sitk.Image, image_path: Path, folder: Path, cohort: Path
@@ -112,7 +123,7 @@ def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, un
     window = display_window(params)
     key_now = picture_key(work_key, window, reference_signatures(folder))
     regions, warnings = _references(image, image_path, folder, cohort)
-    oriented = sitk.DICOMOrient(image, "LPS")
+    oriented = _lps(image)
     values = sitk.GetArrayFromImage(oriented)
     label_values = _oriented(labels)
     spacing = tuple(float(s) for s in oriented.GetSpacing())
