@@ -304,3 +304,30 @@ def test_pool_workers_draw_the_same_key_radiomx_qc_expects(tmp_path):
         assert picture_path(out, ScanKey(f"P00{i}", "", "18F-FDG")).is_file()
     result = CliRunner().invoke(cli, ["qc", str(out)])
     assert "0 pictures drawn, 5 unchanged" in result.stderr, result.stderr
+
+
+def test_a_flipped_grid_gives_the_same_picture_as_its_lps_twin(tmp_path):
+    """The same physical volume stored with the x axis running right-to-left (direction -1): reoriented to LPS
+    before projecting, so the PNG is byte-identical to the LPS-stored one (patient's right on the viewer's left)."""
+    from radiomx.params.paramset import resolve_params
+    from radiomx.qc.draw import draw_scan
+    from radiomx.tracers import get_tracer
+
+    image, mask = synthetic_scan()
+    params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
+    pictures = []
+    for flipped in (False, True):
+        order = slice(None, None, -1 if flipped else 1)
+        pet = sitk.GetImageFromArray(image[:, :, order].copy())
+        labels = sitk.GetImageFromArray(mask[:, :, order].copy())
+        for volume in (pet, labels):
+            volume.SetSpacing(SPACING)
+            if flipped:
+                volume.SetDirection((-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+                volume.SetOrigin(((SHAPE[2] - 1) * SPACING[0], 0.0, 0.0))
+        drawn = draw_scan(ScanKey("P001", "", "18F-FDG"), pet, labels, "SUVbw", {"suv_source": "declared"}, params,
+                          tmp_path / "pet.nii.gz", tmp_path, tmp_path, "same")
+        path = tmp_path / f"flipped-{flipped}.png"
+        path.write_bytes(drawn.picture.png)
+        pictures.append(imread(path))
+    assert np.array_equal(pictures[0], pictures[1])
