@@ -19,19 +19,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, ScanError
-from radiomx.features.lesions import split_lesions
 from radiomx.fingerprint import stat_signature
-from radiomx.inputs.loader import load_scan
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
-from radiomx.qc.draw import Drawn, draw_scan, render_key
-from radiomx.qc.files import stored_key, write_picture
+from radiomx.qc.files import render_key, stored_key, write_picture
 from radiomx.records import Failure, Layout, Scan, ScanKey
 from radiomx.store.lock import output_lock
 from radiomx.store.tables import Store
 from radiomx.tracers import get_tracer
+
+if TYPE_CHECKING:
+    from radiomx.qc.draw import Drawn
 
 
 @dataclass
@@ -105,6 +106,10 @@ class DrawJob:
 def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
     """Load one scan again and draw it (same loader and lesion split as the extraction); never raises for bad input:
     a problem comes back as the failures-row message."""
+    from radiomx.features.lesions import split_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
+    from radiomx.inputs.loader import load_scan
+    from radiomx.qc.draw import draw_scan
+
     scan = job.scan
     try:
         loaded = load_scan(scan, job.layout)

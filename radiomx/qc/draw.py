@@ -16,16 +16,13 @@ import SimpleITK as sitk
 
 from radiomx import __version__
 from radiomx.errors import ScanError
-from radiomx.fingerprint import stat_signature
 from radiomx.inputs.imaging import align_mask, as_label_map, read_volume
 from radiomx.params.paramset import ParamSet
-from radiomx.qc.files import picture_key
+from radiomx.qc.files import reference_files, region_name, render_key
 from radiomx.qc.interim_indices import lesion_values
 from radiomx.qc.picture import Scene, render
 from radiomx.qc.windows import display_window
 from radiomx.records import QcPicture, ScanKey
-
-REFERENCE_PATTERNS = ("ref-*.nii.gz", "ref-*.nii")
 
 
 @dataclass
@@ -33,28 +30,6 @@ class Drawn:
     picture: QcPicture
     #: One-line problems that did not stop the picture (a reference region left out), for ``qc`` failures rows.
     warnings: list[tuple[str, str]] = field(default_factory=list)
-
-
-def reference_files(folder: Path) -> list[Path]:
-    found = {p for pattern in REFERENCE_PATTERNS for p in folder.glob(pattern) if p.is_file()}
-    return sorted(found)
-
-
-def region_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name[len("ref-"):]
-
-
-def reference_signatures(folder: Path) -> dict[str, str]:
-    return {p.name: stat_signature(p) for p in reference_files(folder)}
-
-
-def render_key(work_key: str, params: ParamSet, folder: Path) -> str:
-    """What this scan's picture would be drawn from now (see ``radiomx.qc.files``)."""
-    return picture_key(work_key, display_window(params), reference_signatures(folder))
 
 
 def suv_source(unit: str, unit_inputs: dict) -> str:
@@ -121,7 +96,7 @@ def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, un
               image_path: Path, folder: Path, cohort: Path, work_key: str) -> Drawn:
     """The scan's picture; ``labels`` holds lesion_id per voxel (``radiomx.features.lesions.LesionMap.labels``)."""
     window = display_window(params)
-    key_now = picture_key(work_key, window, reference_signatures(folder))
+    key_now = render_key(work_key, params, folder)
     regions, warnings = _references(image, image_path, folder, cohort)
     oriented = _lps(image)
     values = sitk.GetArrayFromImage(oriented)

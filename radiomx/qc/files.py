@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from radiomx.fingerprint import canonical_sha256
+from radiomx.fingerprint import canonical_sha256, stat_signature
+from radiomx.params.paramset import ParamSet
+from radiomx.qc.windows import display_window
 from radiomx.records import QcPicture, ScanKey
 from radiomx.store.atomic import atomic_path
 
@@ -45,6 +47,33 @@ def picture_key(work_key: str, window: tuple[float, float], references: dict[str
     """``references``: region file name -> its stat signature (size + mtime); see the module docstring."""
     return canonical_sha256({"work": work_key, "qc": QC_VERSION, "window": list(window),
                              "references": dict(sorted(references.items()))})
+
+
+#: Reference-region masks beside a scan (issue 14's convention): drawn dashed when present.
+REFERENCE_PATTERNS = ("ref-*.nii.gz", "ref-*.nii")
+
+
+def reference_files(folder: Path) -> list[Path]:
+    found = {p for pattern in REFERENCE_PATTERNS for p in folder.glob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def region_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name[len("ref-"):]
+
+
+def reference_signatures(folder: Path) -> dict[str, str]:
+    return {p.name: stat_signature(p) for p in reference_files(folder)}
+
+
+def render_key(work_key: str, params: ParamSet, folder: Path) -> str:
+    """What this scan's picture would be drawn from now (without importing matplotlib or SimpleITK: a no-change
+    ``radiomx qc`` rerun only compares keys)."""
+    return picture_key(work_key, display_window(params), reference_signatures(folder))
 
 
 def stored_key(out: Path, key: ScanKey) -> str:
