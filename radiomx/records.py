@@ -88,7 +88,7 @@ ADVISORY_STAGES = frozenset({"qc"})
 class QcPicture:
     """A rendered QC picture on its way from a worker to the writer (which alone writes into OUT)."""
 
-    #: What the picture was drawn from (``radiomx.qc.files.picture_key``); stored in the PNG, decides re-rendering.
+    #: What the picture was drawn from (``radiomx.qc.files.render_key``); stored in the PNG, decides re-rendering.
     key: str
     png: bytes
     thumbnail: bytes
