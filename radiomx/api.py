@@ -219,10 +219,16 @@ def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
 
 
 def relative_to_out(path: Path, out: Path) -> str:
-    """``path`` as seen from OUT (``../cohort``): what ``radiomx qc OUT`` needs to find the cohort again, without
-    an absolute path (which names the machine's folders) in a table; still valid when OUT and the cohort move
-    together."""
-    return os.path.relpath(Path(path).resolve(), Path(out).resolve())
+    """``path`` as seen from OUT, for ``radiomx qc OUT`` to find it again, or "" when that would name a folder.
+
+    Recorded only when the relative path names no folder but the target's own: ``../cohort``, ``../../cohort``
+    (beside OUT or beside one of its parents); ``..`` says nothing. A path through other named folders
+    (``../Smith_John/cohort``) is not recorded: those names may identify a patient, and no absolute path is ever
+    stored. Then ``radiomx qc`` asks for ``--cohort``. Still valid when OUT and the cohort move together.
+    """
+    relative = os.path.relpath(Path(path).resolve(), Path(out).resolve())
+    named = [part for part in Path(relative).parts if part != ".."]
+    return relative if len(named) == 1 else ""
 
 
 def run_options_json(options: ExtractOptions, out: Path) -> str:

@@ -254,21 +254,37 @@ def drop_run_columns(out: Path) -> None:
 
 def test_runs_record_the_cohort_relative_to_out_and_old_run_logs_still_append(tmp_path):
     cohort = make_cohort(tmp_path / "data" / "cohort", {"P001": {"FDG": 1}})
-    out = tmp_path / "results" / "out"
+    out = tmp_path / "data" / "results" / "out"
     api.extract(cohort, out, ExtractOptions(jobs=1))
     runs = pd.read_parquet(out / "runs.parquet")
-    assert list(runs["cohort"]) == ["../../data/cohort"]
+    assert list(runs["cohort"]) == ["../../cohort"]
     assert '"pet_units": null' in runs["options"].iloc[0]
     drop_run_columns(out)  # a run log written before these columns existed
     api.extract(cohort, out, ExtractOptions(jobs=1))
-    assert list(pd.read_parquet(out / "runs.parquet")["cohort"]) == ["", "../../data/cohort"]
+    assert list(pd.read_parquet(out / "runs.parquet")["cohort"]) == ["", "../../cohort"]
     moved = tmp_path / "moved"  # OUT and cohort moved together: still found
-    moved.mkdir()
-    shutil.move(tmp_path / "data", moved / "data")
-    shutil.move(tmp_path / "results", moved / "results")
+    shutil.move(tmp_path / "data", moved)
     result = CliRunner().invoke(cli, ["qc", str(moved / "results" / "out")])
     assert result.exit_code == 0, result.stderr
     assert thumbnail_path(moved / "results" / "out", ScanKey("P001", "", "18F-FDG")).is_file()
+
+
+def test_a_cohort_path_through_other_named_folders_is_never_recorded(tmp_path):
+    """``../Smith_John/cohort`` would put a folder name that may identify a patient into a table: not recorded,
+    and `radiomx qc` asks for --cohort."""
+    cohort = make_cohort(tmp_path / "Smith_John" / "cohort", {"P001": {"FDG": 1}})
+    out = tmp_path / "out"
+    api.extract(cohort, out, ExtractOptions(jobs=1, params_dir=default_params_root()))
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs["cohort"]) == [""] and '"params_dir": ""' in runs["options"].iloc[0]
+    assert not any(b"Smith_John" in p.read_bytes() for p in out.rglob("*.parquet"))
+    refused = CliRunner().invoke(cli, ["qc", str(out)])
+    assert refused.exit_code == 2 and "pass --params-dir" in refused.stderr
+    refused = CliRunner().invoke(cli, ["qc", str(out), "--params-dir", str(default_params_root())])
+    assert refused.exit_code == 2 and "pass --cohort" in refused.stderr
+    given = CliRunner().invoke(cli, ["qc", str(out), "--cohort", str(cohort), "--params-dir",
+                                     str(default_params_root())])
+    assert given.exit_code == 0 and "1 pictures drawn" in given.stderr, given.stderr
 
 
 def test_qc_without_a_recorded_cohort_says_what_to_do(tmp_path):
@@ -278,7 +294,7 @@ def test_qc_without_a_recorded_cohort_says_what_to_do(tmp_path):
     drop_run_columns(out)
     result = CliRunner().invoke(cli, ["qc", str(out)])
     assert result.exit_code == 2
-    assert "records its cohort" in result.stderr
+    assert "records how its scans were read" in result.stderr
 
 
 @pytest.mark.parametrize("window", [[10, 0], [0], "wide", [0, True]])

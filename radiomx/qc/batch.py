@@ -53,25 +53,39 @@ class RecordedRun:
     options: dict
 
 
-def recorded_run(out: Path) -> RecordedRun:
-    """The cohort and reading options of the latest run that recorded them, or a ConfigError saying why not."""
+def recorded_run(out: Path, cohort: Path | None = None, params_dir: Path | None = None) -> RecordedRun:
+    """The cohort and reading options of the latest run that recorded them (``cohort``/``params_dir`` given by the
+    user take precedence), or a ConfigError saying what to pass."""
     runs = Store(out).read_runs()
-    usable = runs[runs["cohort"].fillna("") != ""] if len(runs) else runs
+    usable = runs[runs["options"].fillna("") != ""] if len(runs) else runs
     if not len(usable):
-        raise ConfigError(f"{out}: no run in runs.parquet records its cohort (run `radiomx extract` with this radiomx "
-                          "version once; it skips unchanged scans)")
+        raise ConfigError(f"{out}: no run in runs.parquet records how its scans were read (run `radiomx extract` "
+                          "with this radiomx version once; it skips unchanged scans)")
     last = usable.sort_values("started_at").iloc[-1]
-    cohort = (Path(out) / str(last["cohort"])).resolve()
+    options = json.loads(last["options"])
+    if params_dir is not None:
+        options["params_dir"] = str(Path(params_dir).resolve())
+    elif options.get("params_dir") == "":
+        raise ConfigError(f"{out}: the last run's --params-dir was not recorded (its path names other folders); "
+                          "pass --params-dir")
+    elif options.get("params_dir"):
+        options["params_dir"] = str((Path(out) / options["params_dir"]).resolve())
+    if cohort is None:
+        if not last["cohort"]:
+            raise ConfigError(f"{out}: the cohort's path was not recorded (it is not beside OUT or beside one of its "
+                              "parents, and other folder names are never stored); pass --cohort")
+        cohort = Path(out) / str(last["cohort"])
+    cohort = Path(cohort).resolve()
     if not cohort.is_dir():
-        raise ConfigError(f"{out}: the cohort recorded by the last run ({last['cohort']}, relative to OUT) is not a "
-                          "folder any more; move it back beside OUT or rerun `radiomx extract`")
-    return RecordedRun(cohort, json.loads(last["options"] or "{}"))
+        raise ConfigError(f"{out}: the cohort ({last['cohort'] or cohort.name}) is not a folder; pass --cohort or "
+                          "move it back beside OUT")
+    return RecordedRun(cohort, options)
 
 
 def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:
     if (tracer, version) not in cache:
         folder = run.options.get("params_dir")
-        root = (Path(out) / folder).resolve() if folder else default_params_root()
+        root = Path(folder) if folder else default_params_root()
         cache[(tracer, version)] = resolve_params(root, get_tracer(tracer), version or None)
     return cache[(tracer, version)]
 
@@ -137,15 +151,15 @@ def _drawn(jobs: list[DrawJob], workers: int) -> Iterator[tuple[ScanKey, Drawn |
 
 
 def render_out(out: Path | str, patient: str | None = None, tracer: str | None = None, force: bool = False,
-               wait: float = 0.0, jobs: int = 1, progress: Callable[[int, int, ScanKey], None] | None = None
-               ) -> QcSummary:
+               wait: float = 0.0, jobs: int = 1, cohort: Path | None = None, params_dir: Path | None = None,
+               progress: Callable[[int, int, ScanKey], None] | None = None) -> QcSummary:
     """Draw every missing or stale picture of OUT (optionally one patient / one tracer) with ``jobs`` processes;
     this process alone writes into OUT. See the module docstring."""
     out = Path(out)
     store = Store(out)
     if not store.scans_path.exists():
         raise ConfigError(f"{out}: no scans.parquet (run `radiomx extract` first)")
-    run = recorded_run(out)
+    run = recorded_run(out, cohort, params_dir)
     summary = QcSummary(out)
     with output_lock(out, wait):
         state = store.load_state()
