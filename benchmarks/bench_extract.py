@@ -137,13 +137,7 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
 
 
 def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
-    cohort = work / "cohort"
-    marker = cohort / f".done-{patients}-{seed}"
-    if not marker.exists():
-        shutil.rmtree(cohort, ignore_errors=True)
-        cohort.mkdir(parents=True)
-        synth.write_cohort(cohort, patients, seed)
-        marker.write_text("")
+    cohort = synth.cached_cohort(work / "cohort", patients, seed)
     import SimpleITK as sitk
 
     scans = []

@@ -8,6 +8,7 @@ near the body's edge. The same seed gives the same bytes.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,14 @@ def write_cohort(directory: Path, patients: int = 10, seed: int = 2024) -> list[
         out.append((f"P{p:03d}", folder / "pet.nii.gz", folder / "mask.nii.gz", int(labels.max())))
     (directory / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
     return out
+
+
+def cached_cohort(directory: Path, patients: int, seed: int) -> Path:
+    """``write_cohort`` once per (patients, seed): a marker file says the folder holds exactly that cohort."""
+    marker = directory / f".done-{patients}-{seed}"
+    if not marker.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        write_cohort(directory, patients, seed)
+        marker.write_text("")
+    return directory

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import json
 import os
 import shlex
 import sys
@@ -60,6 +62,9 @@ class RunSummary:
     plan: Plan | None = None
     #: True when this run committed rows (scans computed or pruned): the derived tables are rebuilt.
     rows_changed: bool = False
+    #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
+    #: them; the extraction only draws what it computes, while the image is in memory).
+    qc_missing: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -190,6 +195,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         if batch or refreshed or pruned:
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
+                _write_pictures(out, batch)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -197,7 +203,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         done += 1
         if progress:
             progress(done, total, outcome)
-    tasks = [i.task for i in plan.to_compute]
+    tasks = [dataclasses.replace(i.task, qc=options.qc) for i in plan.to_compute]
     if tasks:
         _import_store_in_background()
     for outcome in _run(tasks, options):
@@ -212,7 +218,12 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             commit()
     commit()
     with _output_errors(out):
-        _append_run(_store(out), run_id, started, plan, summary)
+        _append_run(_store(out), run_id, started, plan, summary, cohort, options)
+    if options.qc:
+        from radiomx.qc.files import picture_path
+
+        summary.qc_missing = sum(1 for i in plan.items if i.status == "unchanged"
+                                 and not picture_path(out, i.scan.key).is_file())
     return summary
 
 
@@ -252,12 +263,47 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
 
 
-def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:
+def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
+    """The writer writes the workers' QC pictures, after the batch's tables (one writer for everything in OUT)."""
+    pictures = [o for o in batch if o.picture is not None]
+    if pictures:
+        from radiomx.qc.files import write_picture
+
+        for outcome in pictures:
+            write_picture(out, outcome.key, outcome.picture)  # type: ignore[arg-type]
+
+
+def relative_to_out(path: Path, out: Path) -> str:
+    """``path`` as seen from OUT, for ``radiomx qc OUT`` to find it again, or "" when that would name a folder.
+
+    Recorded only when the relative path names no folder but the target's own: ``../cohort``, ``../../cohort``
+    (beside OUT or beside one of its parents); ``..`` says nothing. A path through other named folders
+    (``../Smith_John/cohort``) is not recorded: those names may identify a patient, and no absolute path is ever
+    stored. Then ``radiomx qc`` asks for ``--cohort``. Still valid when OUT and the cohort move together.
+    """
+    relative = os.path.relpath(Path(path).resolve(), Path(out).resolve())
+    named = [part for part in Path(relative).parts if part != ".."]
+    return relative if len(named) == 1 else ""
+
+
+def run_options_json(options: ExtractOptions, out: Path) -> str:
+    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings)."""
+    return json.dumps({
+        "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
+        "pet_units": options.pet_units, "lesions": options.lesions,
+        "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
+        "params_dir": relative_to_out(options.params_dir, out) if options.params_dir else None,
+    }, sort_keys=True)
+
+
+def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary, cohort: Path,
+                options: ExtractOptions) -> None:
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
         "command": shlex.join(sys.argv), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
+        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out),
     })
 
 

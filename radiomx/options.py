@@ -45,6 +45,8 @@ class ExtractOptions:
     #: pages for glibc's large allocations; see ``radiomx/run/warmup.py`` and ``benchmarks/bench_huge_pages.py``).
     #: CLI: ``--huge-pages``.
     huge_pages: bool = False
+    #: Render each computed scan's QC picture in its worker (``radiomx.qc``), while the image is in memory.
+    qc: bool = False
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:

@@ -132,6 +132,21 @@ class Failure:
                 "lesion_id": self.lesion_id, "stage": self.stage, "file": self.file, "message": self.message}
 
 
+#: Stages whose failures leave a scan's rows complete: a QC picture that could not be drawn loses no feature, so the
+#: scan stays "ok" (and is not recomputed next run); the failures row still says what went wrong.
+ADVISORY_STAGES = frozenset({"qc"})
+
+
+@dataclass(frozen=True)
+class QcPicture:
+    """A rendered QC picture on its way from a worker to the writer (which alone writes into OUT)."""
+
+    #: What the picture was drawn from (``radiomx.qc.files.render_key``); stored in the PNG, decides re-rendering.
+    key: str
+    png: bytes
+    thumbnail: bytes
+
+
 @dataclass
 class ScanOutcome:
     """What one scan produced: feature rows, failures, and the state row that marks it done."""
@@ -143,16 +158,23 @@ class ScanOutcome:
     #: Rows of the failures table that do not fail the scan (stage "reference": an implausible reference region;
     #: stage "voi": a lesion with no voxel above its threshold). They change neither ``status`` nor the exit code.
     warnings: list[Failure] = field(default_factory=list)
+    #: The scan's QC picture when ``--qc`` asked for one and it could be drawn.
+    picture: QcPicture | None = None
 
     @property
     def status(self) -> str:
         """ok | partial | failed | negative. "negative": the mask was read and holds no lesion (a segmentation
-        that found nothing), which is data (a burden row with count 0), not a failure."""
-        if not self.failures:
+        that found nothing), which is data (a burden row with count 0), not a failure. Failures of an advisory
+        stage (a QC picture that could not be drawn) leave the scan's rows done."""
+        if self._only_advisory_failures:
             return "negative" if self.is_negative else "ok"
         return "partial" if self.rows else "failed"
 
     @property
+    def _only_advisory_failures(self) -> bool:
+        return all(f.stage in ADVISORY_STAGES for f in self.failures)
+
+    @property
     def is_negative(self) -> bool:
-        return (not self.failures and not self.rows and bool(self.state.get("work_key"))
+        return (self._only_advisory_failures and not self.rows and bool(self.state.get("work_key"))
                 and not self.state.get("n_lesions"))

@@ -279,9 +279,10 @@ def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_pa
 
     monkeypatch.setattr(radiomx.api, "extract", capture)
     run("extract", small_cohort, "-o", tmp_path / "out", "--jobs", "3", "--lesions", "components", "--label", "2",
-        "--label", "1", "--params-version", "v1", "--force", "--wait", "5", "--batch-size", "4", "--pet-units", "SUVbw")
+        "--label", "1", "--params-version", "v1", "--force", "--wait", "5", "--batch-size", "4", "--pet-units", "SUVbw",
+        "--qc")
     expected = ExtractOptions(jobs=3, lesions="components", labels=(1, 2), params_version="v1", force=True, wait=5.0,
-                              batch_size=4, pet_units="SUVbw")
+                              batch_size=4, pet_units="SUVbw", qc=True)
     assert seen["options"] == expected
     with pytest.raises(Exception, match="--lesions must be one of"):
         ExtractOptions(lesions="blobs")

@@ -81,17 +81,19 @@ def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
     out, log = tmp_path / "out", tmp_path / "run.log"
     runner = CliRunner()
     result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--params-dir", str(phi_params(tmp_path)),
-                                 "--jobs", "2", "--log-file", str(log)])
+                                 "--jobs", "2", "--log-file", str(log), "--qc"])
     assert result.exit_code == 1, result.output + result.stderr
-    texts = [result.stdout, result.stderr]
+    report = runner.invoke(cli, ["report", str(out)])  # the QC pictures (PNG text chunks) and the page too
+    assert report.exit_code == 0 and (out / "qc" / "P001" / "18F-FDG.png").is_file(), report.stderr
+    texts = [result.stdout, result.stderr, report.stderr, (out / "report.html").read_text()]
     for which in ("features", "failures", "scans", "runs"):
         table = runner.invoke(cli, ["table", str(out), "--which", which])
         assert table.exit_code == 0, table.stderr
         texts.append(table.stdout)
     listing = runner.invoke(cli, ["scan", str(cohort)])
     texts.append(listing.stdout)
-    assert "P001" in texts[2] and "suv_weight_kg" in texts[2] and "Patient Weight (0010,1030) is 0" in texts[3]
-    assert "P003/FDG/pet/slice0011.dcm" in texts[3] and "P004/FDG/mask.nii.gz" in texts[3]  # relative paths kept
+    assert "P001" in texts[4] and "suv_weight_kg" in texts[4] and "Patient Weight (0010,1030) is 0" in texts[5]
+    assert "P003/FDG/pet/slice0011.dcm" in texts[5] and "P004/FDG/mask.nii.gz" in texts[5]  # relative paths kept
     blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()] + [log.read_bytes()]
     assert len(blobs) >= 4
     assert_no_needle(texts, blobs)

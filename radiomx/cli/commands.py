@@ -18,6 +18,8 @@ from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.inspect import scan, status, table
+from radiomx.cli.qc import qc
+from radiomx.cli.report import report
 from radiomx.errors import RadiomxError
 
 
@@ -64,3 +66,5 @@ cli.add_command(status)
 cli.add_command(table)
 cli.add_command(demo)
 cli.add_command(compare)
+cli.add_command(qc)
+cli.add_command(report)

@@ -27,6 +27,7 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Scans per commit.")
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
+@click.option("--qc", is_flag=True, help="Also draw each computed scan's QC picture (OUT/qc/), in the same worker.")
 @click.option("--huge-pages", is_flag=True,
               help="Pool workers back their large buffers with transparent huge pages (glibc.malloc.hugetlb=1).")
 @click.pass_context

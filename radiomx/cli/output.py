@@ -64,6 +64,9 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             f"{summary.rows_written} lesion rows written; tables in "
             f"{summary.out}")
     click.echo(line, err=True)
+    if summary.qc_missing:
+        click.echo(f"radiomx: {summary.qc_missing} unchanged scans have no QC picture; draw them with "
+                   f"`radiomx qc {summary.out}`", err=True)
     if log_file is not None:
         with open(log_file, "a", encoding="utf-8") as fh:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -14,6 +14,8 @@ block, removed before validation::
       voi: {method: none}             # [none], relative (fraction: 0.41), absolute (threshold: 2.5), percist
       reference_suv_mean:             # [none] plausible SUVmean per reference region; outside = a warning row
         liver: [1.3, 3.0]
+      qc:              # optional: the QC pictures' fixed display window, in the file's unit (radiomx.qc.windows)
+        window: [0, 10]
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
 VOI_METHODS = ("none", "relative", "absolute", "percist")
 #: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
 RANGE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
-_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean"}
+_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class ParamSet:
     units: str
     pyradiomics: dict[str, Any] = field(hash=False, compare=False)
     indices: IndexSettings = field(default=IndexSettings(), hash=False, compare=False)
+    #: ``radiomx: qc: window: [low, high]``: the QC pictures' display window; None = radiomx's default per tracer.
+    qc_window: tuple[float, float] | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "", validate: b
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
     indices = index_settings(path, block)
     validated = validate_pyradiomics(path, data) if validate else data
+    qc_window = _qc_window(path, block.get("qc"))
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
         raise ConfigError(
@@ -169,6 +174,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "", validate: b
         units=block["units"],
         pyradiomics=validated,
         indices=indices,
+        qc_window=qc_window,
     )
 
 
@@ -223,6 +229,23 @@ def index_settings(path: Path, block: dict[str, Any]) -> IndexSettings:
     voi = _voi(path, block["voi"]) if "voi" in block else VoiSetting()
     ranges = _ranges(path, block["reference_suv_mean"]) if "reference_suv_mean" in block else ()
     return IndexSettings(peak, voi, ranges)
+
+
+
+def _qc_window(path: Path, block: Any) -> tuple[float, float] | None:
+    """``radiomx: qc: {window: [low, high]}`` -> (low, high); absent -> None. A display setting only: it changes no
+    feature value, but it lives in the versioned file so that every picture of a study uses the same window."""
+    if block is None:
+        return None
+    if not isinstance(block, dict) or set(block) - {"window"}:
+        raise ConfigError(f"{path}: radiomx.qc must be a mapping with only 'window: [low, high]'")
+    window = block.get("window")
+    if (not isinstance(window, list) or len(window) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in window)
+            or not float(window[0]) < float(window[1])):
+        raise ConfigError(f"{path}: radiomx.qc.window must be two numbers [low, high] with low < high "
+                          f"(got {window!r})")
+    return float(window[0]), float(window[1])
 
 
 def available_versions(root: Path, tracer: str) -> list[str]:

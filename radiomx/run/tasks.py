@@ -28,6 +28,8 @@ class ScanTask:
     #: Hashes already computed while planning ("" = compute here, in parallel).
     image_sha256: str = ""
     mask_sha256: str = ""
+    #: Render the QC picture in the worker (``--qc``).
+    qc: bool = False
 
 
 def _sha_or_reason(path: Path) -> str:

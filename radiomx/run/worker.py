@@ -275,6 +275,8 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
             prepared.results[lesion.lesion_id] = run_lesion(job)
         else:
             prepared.jobs.append(job)
+    if task.qc:
+        _draw_picture(task, outcome, loaded, lesion_map.labels)
     return prepared
 
 
@@ -313,6 +315,24 @@ def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
                 **lesion_ratios(values["suv_max"], values["suv_peak"], stats)}
 
     return lesion_map, per_row
+
+
+def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
+    """The QC picture while the image is in memory (no second read); a failure to draw is a ``qc`` failures row,
+    never a lost feature (the scan's rows and state are already complete)."""
+    scan, key = task.scan, task.scan.key
+    try:
+        from radiomx.qc.draw import draw_scan  # matplotlib: loaded only by runs that draw
+
+        drawn = draw_scan(key, loaded.image, labels, loaded.unit, loaded.unit_inputs, task.params, scan.image,
+                          scan.folder, task.cohort, outcome.state["work_key"])
+    except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
+        outcome.failures.append(Failure(key, "qc", str(scan.image),
+                                        f"QC picture not drawn: {type(exc).__name__}: "
+                                        f"{' '.join(str(exc).split())[:300]}", traceback=traceback.format_exc()))
+        return
+    outcome.picture = drawn.picture
+    outcome.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
 
 
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:

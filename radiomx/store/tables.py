@@ -76,7 +76,12 @@ RUNS_SCHEMA = pa.schema([
     ("command", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
     ("planned", pa.int64()), ("computed", pa.int64()), ("skipped", pa.int64()), ("failed", pa.int64()),
     ("exit_code", pa.int64()),
+    # The cohort path relative to OUT and the options that decide how scans were read (JSON): ``radiomx qc OUT``
+    # finds the scans again from these. Empty in runs logged before they existed.
+    ("cohort", pa.string()), ("options", pa.string()),
 ])
+#: Columns added to RUNS_SCHEMA after release: an older runs.parquet gets them empty instead of being refused.
+RUNS_ADDED = ("cohort", "options")
 
 
 def features_path(out: Path, tracer: str) -> Path:
@@ -224,8 +229,37 @@ class Store:
         _upsert(self.scans_path, SCANS_SCHEMA, state_replaced,
                 pd.DataFrame(state_rows, columns=SCANS_SCHEMA.names), SCAN_KEY)
 
+    def read_runs(self) -> pd.DataFrame:
+        """The run log; columns added since an older radiomx wrote it are filled with ""."""
+        if not self.runs_path.exists():
+            return _empty(RUNS_SCHEMA)
+        table = pq.read_table(self.runs_path)
+        for name in RUNS_ADDED:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.array([""] * table.num_rows, pa.string()))
+        _check_fixed(table, RUNS_SCHEMA, self.runs_path)
+        return table.to_pandas()
+
+    def replace_stage_failures(self, keys: Iterable[ScanKey], stage: str, failures: Iterable, run_id: str,
+                               now) -> None:
+        """Replace only ``stage``'s failures rows of ``keys`` (``radiomx qc`` re-renders pictures without touching
+        the extraction's failures)."""
+        keys = set(keys)
+        old = self.read_failures()
+        new = pd.DataFrame([{**f.as_row(), "run_id": run_id, "failed_at": now} for f in failures],
+                           columns=FAILURES_SCHEMA.names)
+        mine = _key_index(old).isin([tuple(k.__dict__.values()) for k in keys]) & (old["stage"] == stage)
+        if not mine.any() and not len(new):
+            return  # nothing to replace: leave the file (and its mtime) alone
+        old = old.loc[~mine]
+        parts = [f for f in (old, new) if len(f)]
+        combined = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else old)
+        combined = combined.sort_values([*LESION_KEY, "stage", "message"], kind="stable").reset_index(drop=True)
+        with atomic_path(self.failures_path) as tmp:
+            pq.write_table(_to_table(combined, FAILURES_SCHEMA, extra_float=False), tmp)
+
     def append_run(self, record: dict) -> None:
-        old = read_parquet_checked(self.runs_path, RUNS_SCHEMA) if self.runs_path.exists() else _empty(RUNS_SCHEMA)
+        old = self.read_runs()
         new = pd.DataFrame([record], columns=RUNS_SCHEMA.names)
         combined = pd.concat([f for f in (old, new) if len(f)], ignore_index=True)
         with atomic_path(self.runs_path) as tmp:

@@ -1,0 +1,39 @@
+"""``radiomx qc OUT``: draw the QC pictures of a past run (missing or stale ones only) without recomputing features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("qc")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--patient", default=None, help="Only this patient's scans.")
+@click.option("--tracer", default=None, help="Only this tracer (canonical name or alias, e.g. fdg).")
+@click.option("--cohort", type=click.Path(path_type=Path), default=None,
+              help="The cohort folder (default: the one the last run recorded, relative to OUT).")
+@click.option("--params-dir", type=click.Path(path_type=Path), default=None,
+              help="The params tree the run used (default: as recorded).")
+@click.option("--force", is_flag=True, help="Draw every picture again, even unchanged ones.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Drawing processes (default: usable cores).")
+@click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, params_dir: Path | None, force: bool,
+       jobs: int, wait: float) -> None:
+    """Draw OUT/qc/<patient>/[<session>/]<tracer>.png for every scan of OUT whose picture is missing or stale."""
+    from radiomx.errors import ScanError
+    from radiomx.options import usable_cores
+    from radiomx.qc.batch import render_out
+    from radiomx.tracers import resolve_tracer
+
+    try:
+        canonical = resolve_tracer(tracer).name if tracer else None
+    except ScanError as exc:
+        raise click.UsageError(f"--tracer: {exc.detail}") from exc
+    summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait, jobs=jobs or usable_cores(),
+                         cohort=cohort, params_dir=params_dir)
+    for failure in summary.failures:
+        click.echo(f"radiomx: FAILED {failure.key} [qc] {failure.file}: {failure.message}", err=True)
+    click.echo(f"radiomx: qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "
+               f"{len(summary.failures)} problems; pictures in {out / 'qc'}", err=True)
+    raise SystemExit(summary.exit_code)

@@ -1,0 +1,19 @@
+"""``radiomx report OUT``: write OUT/report.html (rewritten only when what it shows changed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("report")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+def report(out: Path, wait: float) -> None:
+    """Write OUT/report.html: counts, failures, distributions, tracer pairs and every scan's QC thumbnail."""
+    from radiomx.qc.report import write_report
+
+    summary = write_report(out, wait=wait)
+    state = "written" if summary.written else "unchanged"
+    click.echo(f"radiomx: report {state}: {summary.path} ({summary.size_bytes / 1024:.0f} KiB)", err=True)

@@ -1,0 +1,206 @@
+"""``radiomx qc OUT``: draw the pictures of a past output folder without recomputing any feature.
+
+How the scans are found again: the run log (``OUT/runs.parquet``) records the cohort path relative to OUT and the
+options that decide how scans were found and split (``api.run_options_json``); the latest run that recorded them
+is used. Each scan's recorded state (``scans.parquet``) gives its work key and the stat signatures of its inputs:
+a scan whose image or mask changed since it was extracted is not drawn (the picture would show something else
+than the table), it gets a ``qc`` failures row telling to run ``radiomx extract`` first.
+
+Incremental: a scan is drawn only when its picture is missing or its stored render key differs from the one its
+inputs give now (``radiomx.qc.files``); a no-change rerun reads the PNG headers and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from radiomx.discover.cohort import discover, layout_for
+from radiomx.errors import ConfigError, ScanError
+from radiomx.fingerprint import stat_signature
+from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
+from radiomx.qc.files import render_key, stored_key, write_picture
+from radiomx.records import Failure, Layout, Scan, ScanKey
+from radiomx.store.lock import output_lock
+from radiomx.store.tables import Store
+from radiomx.tracers import get_tracer
+
+if TYPE_CHECKING:
+    from radiomx.qc.draw import Drawn
+
+
+@dataclass
+class QcSummary:
+    out: Path
+    drawn: int = 0
+    unchanged: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    cohort: Path
+    options: dict
+
+
+def recorded_run(out: Path, cohort: Path | None = None, params_dir: Path | None = None) -> RecordedRun:
+    """The cohort and reading options of the latest run that recorded them (``cohort``/``params_dir`` given by the
+    user take precedence), or a ConfigError saying what to pass."""
+    runs = Store(out).read_runs()
+    usable = runs[runs["options"].fillna("") != ""] if len(runs) else runs
+    if not len(usable):
+        raise ConfigError(f"{out}: no run in runs.parquet records how its scans were read (run `radiomx extract` "
+                          "with this radiomx version once; it skips unchanged scans)")
+    last = usable.sort_values("started_at").iloc[-1]
+    options = json.loads(last["options"])
+    if params_dir is not None:
+        options["params_dir"] = str(Path(params_dir).resolve())
+    elif options.get("params_dir") == "":
+        raise ConfigError(f"{out}: the last run's --params-dir was not recorded (its path names other folders); "
+                          "pass --params-dir")
+    elif options.get("params_dir"):
+        options["params_dir"] = str((Path(out) / options["params_dir"]).resolve())
+    if cohort is None:
+        if not last["cohort"]:
+            raise ConfigError(f"{out}: the cohort's path was not recorded (it is not beside OUT or beside one of its "
+                              "parents, and other folder names are never stored); pass --cohort")
+        cohort = Path(out) / str(last["cohort"])
+    cohort = Path(cohort).resolve()
+    if not cohort.is_dir():
+        raise ConfigError(f"{out}: the cohort ({last['cohort'] or cohort.name}) is not a folder; pass --cohort or "
+                          "move it back beside OUT")
+    return RecordedRun(cohort, options)
+
+
+def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:
+    if (tracer, version) not in cache:
+        folder = run.options.get("params_dir")
+        root = Path(folder) if folder else default_params_root()
+        cache[(tracer, version)] = resolve_params(root, get_tracer(tracer), version or None)
+    return cache[(tracer, version)]
+
+
+def _scans(run: RecordedRun) -> tuple[dict[ScanKey, Scan], Layout]:
+    layout = layout_for(run.cohort, tuple(run.options.get("image_patterns") or ()),
+                        tuple(run.options.get("mask_patterns") or ()), run.options.get("pet_units"))
+    return {s.key: s for s in discover(run.cohort, layout)}, layout
+
+
+def _rel(path: Path | None, cohort: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(cohort))
+    except ValueError:
+        return path.name
+
+
+@dataclass(frozen=True)
+class DrawJob:
+    """One scan to draw again (picklable: it goes to a pool worker with ``--jobs``)."""
+
+    scan: Scan
+    layout: Layout
+    params: ParamSet
+    work_key: str
+    cohort: Path
+    lesion_options: tuple
+
+
+def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
+    """Load one scan again and draw it (same loader and lesion split as the extraction); never raises for bad input:
+    a problem comes back as the failures-row message."""
+    from radiomx.features.lesions import split_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
+    from radiomx.inputs.loader import load_scan
+    from radiomx.qc.draw import draw_scan
+
+    scan = job.scan
+    try:
+        loaded = load_scan(scan, job.layout)
+        lesion_map = split_lesions(loaded.mask, *job.lesion_options)
+        assert scan.image is not None
+        drawn = draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, job.params,
+                          scan.image, scan.folder, job.cohort, job.work_key)
+    except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
+        detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
+        detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
+        return scan.key, None, f"QC picture not drawn: {detail}"
+    return scan.key, drawn, ""
+
+
+def _drawn(jobs: list[DrawJob], workers: int) -> Iterator[tuple[ScanKey, Drawn | None, str]]:
+    """Results as they complete: in this process, or in a forkserver pool (no inherited locks or threads)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(draw_job, jobs)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(draw_job, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def render_out(out: Path | str, patient: str | None = None, tracer: str | None = None, force: bool = False,
+               wait: float = 0.0, jobs: int = 1, cohort: Path | None = None, params_dir: Path | None = None,
+               progress: Callable[[int, int, ScanKey], None] | None = None) -> QcSummary:
+    """Draw every missing or stale picture of OUT (optionally one patient / one tracer) with ``jobs`` processes;
+    this process alone writes into OUT. See the module docstring."""
+    out = Path(out)
+    store = Store(out)
+    if not store.scans_path.exists():
+        raise ConfigError(f"{out}: no scans.parquet (run `radiomx extract` first)")
+    run = recorded_run(out, cohort, params_dir)
+    summary = QcSummary(out)
+    with output_lock(out, wait):
+        state = store.load_state()
+        wanted = sorted(k for k, row in state.items() if row.get("work_key")
+                        and (patient is None or k.patient_id == patient) and (tracer is None or k.tracer == tracer))
+        if not wanted:
+            return summary
+
+        scans, layout = _scans(run)
+        lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None)
+        cache: dict = {}
+        touched: list[ScanKey] = []
+        todo: list[DrawJob] = []
+        for key in wanted:
+            row, scan = state[key], scans.get(key)
+            if scan is None or scan.problem is not None:
+                touched.append(key)
+                summary.failures.append(Failure(key, "qc", row.get("image_file", ""),
+                                                "scan not found in the cohort any more; QC picture not drawn"))
+                continue
+            params = _params_for(run, out, key.tracer, row["params_version"], cache)
+            if not force and stored_key(out, key) == render_key(row["work_key"], params, scan.folder):
+                summary.unchanged += 1
+                continue
+            touched.append(key)
+            if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+                summary.failures.append(Failure(
+                    key, "qc", row.get("image_file", ""),
+                    "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
+                continue
+            todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options))
+        for index, (key, drawn, problem) in enumerate(_drawn(todo, jobs), start=1):
+            if progress:
+                progress(index, len(todo), key)
+            if drawn is None:
+                summary.failures.append(Failure(key, "qc", _rel(scans[key].image, run.cohort), problem))
+                continue
+            write_picture(out, key, drawn.picture)
+            summary.drawn += 1
+            summary.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+        now = datetime.now(UTC)
+        if touched:
+            store.replace_stage_failures(touched, "qc", summary.failures, now.strftime("qc-%Y%m%dT%H%M%S"), now)
+    return summary

@@ -1,0 +1,97 @@
+"""Where QC pictures live in OUT, what identifies one (its render key), and writing them atomically.
+
+Layout: ``OUT/qc/<patient>/<session>/<tracer>.png`` and ``<tracer>.thumb.jpg`` beside it (the report's inline
+thumbnail). A cohort without sessions (session "") has no session level: ``OUT/qc/<patient>/<tracer>.png``, as
+its own folders have none; no "_" placeholder that could clash with a real session name. A tracer is a file, a
+session a folder, so the two forms never collide.
+
+The render key is stored inside the PNG (text chunk), so the picture says itself what it was drawn from and there
+is no separate state to drift: it hashes the scan's work key (image, mask, parameters, lesion options: everything
+that changes rows), the reference-region files' signatures, the display window and ``QC_VERSION``. A rerun
+renders a scan only when the key differs, and a no-change rerun writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from radiomx.fingerprint import canonical_sha256, stat_signature
+from radiomx.params.paramset import ParamSet
+from radiomx.qc.windows import display_window
+from radiomx.records import QcPicture, ScanKey
+from radiomx.store.atomic import atomic_path
+
+#: Bump when the picture's content changes for the same inputs (layout, colours, caption): re-renders everything.
+QC_VERSION = "1"
+KEY_CHUNK = "radiomx-qc-key"
+
+
+def qc_folder(out: Path) -> Path:
+    return Path(out) / "qc"
+
+
+def picture_path(out: Path, key: ScanKey) -> Path:
+    folder = qc_folder(out) / key.patient_id
+    if key.session:
+        folder = folder / key.session
+    return folder / f"{key.tracer}.png"
+
+
+def thumbnail_path(out: Path, key: ScanKey) -> Path:
+    path = picture_path(out, key)
+    return path.with_name(f"{key.tracer}.thumb.jpg")
+
+
+def picture_key(work_key: str, window: tuple[float, float], references: dict[str, str]) -> str:
+    """``references``: region file name -> its stat signature (size + mtime); see the module docstring."""
+    return canonical_sha256({"work": work_key, "qc": QC_VERSION, "window": list(window),
+                             "references": dict(sorted(references.items()))})
+
+
+#: Reference-region masks beside a scan (issue 14's convention): drawn dashed when present.
+REFERENCE_PATTERNS = ("ref-*.nii.gz", "ref-*.nii")
+
+
+def reference_files(folder: Path) -> list[Path]:
+    found = {p for pattern in REFERENCE_PATTERNS for p in folder.glob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def region_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name[len("ref-"):]
+
+
+def reference_signatures(folder: Path) -> dict[str, str]:
+    return {p.name: stat_signature(p) for p in reference_files(folder)}
+
+
+def render_key(work_key: str, params: ParamSet, folder: Path) -> str:
+    """What this scan's picture would be drawn from now (without importing matplotlib or SimpleITK: a no-change
+    ``radiomx qc`` rerun only compares keys)."""
+    return picture_key(work_key, display_window(params), reference_signatures(folder))
+
+
+def stored_key(out: Path, key: ScanKey) -> str:
+    """The render key inside the scan's PNG; "" when there is no picture (or an unreadable one)."""
+    path = picture_path(out, key)
+    if not path.is_file():
+        return ""
+    from PIL import Image, UnidentifiedImageError
+
+    with contextlib.suppress(OSError, UnidentifiedImageError), Image.open(path) as picture:
+        return str(picture.info.get(KEY_CHUNK, ""))
+    return ""
+
+
+def write_picture(out: Path, key: ScanKey, picture: QcPicture) -> None:
+    """Thumbnail first, PNG last: the PNG carries the key, so a kill in between leaves a picture that the next
+    run sees as stale (or missing) and renders again."""
+    with atomic_path(thumbnail_path(out, key)) as tmp:
+        tmp.write_bytes(picture.thumbnail)
+    with atomic_path(picture_path(out, key)) as tmp:
+        tmp.write_bytes(picture.png)
