@@ -141,7 +141,7 @@ def _import_store_in_background() -> None:
     the commit's own import raises it again, where it is reported."""
     def load() -> None:
         with contextlib.suppress(Exception):
-            importlib.import_module(f"{__package__}.store")
+            importlib.import_module("radiomx.store.tables")
 
     threading.Thread(target=load, name="radiomx-import-store", daemon=True).start()
 
@@ -193,8 +193,24 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             commit()
     commit()
     with _output_errors(out):
+        _store(out).publish_stale()  # only tracers this run (or a killed earlier one) committed to
         _append_run(_store(out), run_id, started, plan, summary)
     return summary
+
+
+def publish(out: Path | str, wait: float = 0.0) -> list[str]:
+    """Rewrite the published ``features/<tracer>.parquet`` of every tracer whose live parts are newer (a run was
+    killed before its end); returns those tracers. ``extract`` does this itself at the end of every run."""
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"{out}: no output folder (run radiomx extract first)")
+    with output_lock(out, wait), _output_errors(out):
+        return _store(out).publish_stale()
+
+
+def stale_tracers(out: Path | str) -> list[str]:
+    """Tracers whose published file is older than the last commit (``read_table`` then reads the live parts)."""
+    return _store(Path(out)).stale_tracers()
 
 
 def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:

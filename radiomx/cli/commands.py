@@ -17,6 +17,7 @@ from radiomx import __version__
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.inspect import scan, status, table
+from radiomx.cli.publish import publish
 from radiomx.errors import RadiomxError
 
 
@@ -62,3 +63,4 @@ cli.add_command(scan)
 cli.add_command(status)
 cli.add_command(table)
 cli.add_command(demo)
+cli.add_command(publish)
