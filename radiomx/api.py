@@ -102,7 +102,7 @@ def _invalid_outcome(scan: Scan) -> ScanOutcome:
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
             only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
-    """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (see store.py for layout).
+    """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
     Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.

@@ -115,6 +115,8 @@ class TracerParts:
         replaced = {join_key(k): k for k in replaced}
         for text in with_rows - set(replaced):
             replaced[text] = split_key(text)
+        if not with_rows and not any(key in index for key in replaced.values()):
+            return  # nothing stored, nothing to store (a scan that failed before any row): no file appears
         self._assign([replaced[t] for t in sorted(with_rows) if replaced[t] not in index], index)
         generation = uuid.uuid4().hex
         self.save_index(index, generation)

@@ -62,8 +62,9 @@ def _unified_schema(parts: TracerParts, names: set[str]) -> pa.Schema:
 def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
     if table.schema.remove_metadata().equals(schema):
         return table.replace_schema_metadata(None)
-    columns = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-               for f in schema]
+    have = set(table.column_names)
+    columns = [(table[f.name] if table.schema.field(f.name).type.equals(f.type) else table[f.name].cast(f.type))
+               if f.name in have else pa.nulls(table.num_rows, f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
