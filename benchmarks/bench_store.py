@@ -10,7 +10,8 @@ subprocess; peak memory is a 5 ms psutil poll minus the RSS just before the oper
 
 "before" is the store at commit 380ad42 (``git show 380ad42:radiomx/store/tables.py``, loaded as a module).
 
-Usage: ``python benchmarks/bench_store.py [--quick] [--sizes ...] [--commits 3] [--row-groups 32 128 512]``.
+Usage: ``python benchmarks/bench_store.py [--quick] [--sizes ...] [--commits 3] [--row-groups 32 128 512]
+[--results raw.jsonl] [--report raw.jsonl]``.
 Prints a markdown table and ends with ``commit ratio 20000/1000: N.Nx`` (the "after" upsert+append median).
 """
 
@@ -190,12 +191,11 @@ def phase_commits(root: Path, size: int, n_features: int, commits: int, which: s
 
 
 def phase_migrate(root: Path) -> dict:
+    """The one-time split of the old file (the commits' run then publishes once, at its end, as extract does)."""
     peak = Peak()
     migrate, migrate_mib = timed(peak, lambda: TracerParts(root, TRACER).migrate_from(features_path(root, TRACER)))
-    publish, publish_mib = timed(peak, lambda: Store(root).publish_stale())
     os.sync()
-    return {"migrate": migrate, "migrate_mib": migrate_mib, "first_publish": publish, "first_publish_mib": publish_mib,
-            "parts": len(TracerParts(root, TRACER).part_files())}
+    return {"migrate": migrate, "migrate_mib": migrate_mib, "parts": len(TracerParts(root, TRACER).part_files())}
 
 
 def phase_read(root: Path) -> dict:
@@ -258,16 +258,20 @@ def measure(size: int, args: argparse.Namespace, work: Path) -> dict:
     shutil.rmtree(base)
     # today's commits are ~37 s each at 20,000 scans: fewer of them there keeps the run under ~10 min
     result = {"size": size, "before": run_phase("before", before, size, args,
-                                                commits=min(args.commits, 2) if size >= 4000 else None)}
+                                                commits=min(args.commits, args.before_commits) if size >= 4000
+                                                else None)}
     result["before"].update(run_phase("read", before, size, args))
     shutil.rmtree(before)
     result["migrate"] = run_phase("migrate", after, size, args)
     result["after"] = run_phase("after", after, size, args)
     result["after"].update(run_phase("read", after, size, args))
-    if size == max(args.sizes) and args.row_groups:
+    if size == args.row_groups_at and args.row_groups:
         result["row_groups"] = {mib: run_phase(f"rows={mib}", after, size, args) for mib in args.row_groups}
     shutil.rmtree(after)
     print(json.dumps(result), file=sys.stderr, flush=True)
+    if args.results:
+        with open(args.results, "a") as fh:
+            fh.write(json.dumps(result) + "\n")
     return result
 
 
@@ -275,7 +279,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     sizes = [r["size"] for r in results]
     print(f"{args.features} float feature columns, {LESIONS} lesions a scan, {BATCH}-scan commits through "
           f"Store.commit (features, failures, scans.parquet); medians of {args.commits} commits of each kind "
-          "(2 for 'before' at >= 4,000 scans)\n")
+          f"({args.before_commits} for 'before' at >= 4,000 scans)\n")
     print("| scans already in the table | " + " | ".join(f"{s:,}" for s in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
     rows = [
@@ -288,10 +292,10 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
         ("after: upsert commit", lambda r: f"{median(r['after']['upsert']):.2f} s"),
         ("after: writer peak (append / upsert)",
          lambda r: f"{r['after']['append_mib']:.0f} / {r['after']['upsert_mib']:.0f} MiB"),
-        ("after: publish (end of run)", lambda r: f"{r['after']['publish']:.1f} s"),
+        ("after: publish (end of run: migrated parts + the commits)", lambda r: f"{r['after']['publish']:.1f} s"),
         ("after: publish peak", lambda r: f"{r['after']['publish_mib']:.0f} MiB"),
         ("after: full read of the published file", lambda r: f"{r['after']['read']:.2f} s"),
-        ("after: parts / row groups published",
+        ("after: parts after migration / row groups published",
          lambda r: f"{r['migrate']['parts']} / {r['after']['row_groups']}"),
         ("migration of the old file (once)",
          lambda r: f"{r['migrate']['migrate']:.1f} s, {r['migrate']['migrate_mib']:.0f} MiB"),
@@ -320,8 +324,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sizes 160 800 1000 2000, 2 commits of each kind")
     parser.add_argument("--commits", type=int, default=3, help="commits of each kind (append, upsert)")
     parser.add_argument("--features", type=int, default=1130)
+    parser.add_argument("--before-commits", type=int, default=2,
+                        help="commits of each kind for 'before' at >= 4,000 scans (each ~37 s at 20,000)")
     parser.add_argument("--row-groups", type=int, nargs="*", default=[32, 128, 512],
-                        help="publish budgets (MiB) to compare at the largest size")
+                        help="publish budgets (MiB) to compare at --row-groups-at scans")
+    parser.add_argument("--row-groups-at", type=int, default=4000)
+    parser.add_argument("--results", type=Path, default=None, help="append each size's raw JSON here")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="only print the table from a --results file (runs merged, by size)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--phase")
     parser.add_argument("--root")
@@ -329,6 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.phase:
         return child(args)
+    if args.report:
+        by_size = {r["size"]: r for r in map(json.loads, args.report.read_text().splitlines())}
+        return report([by_size[s] for s in sorted(by_size)], args)
     if args.quick:
         args.sizes, args.commits = [160, 800, 1000, 2000], 2
     work = Path(args.workdir or tempfile.mkdtemp(prefix="radiomx-bench-store-"))
