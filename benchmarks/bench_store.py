@@ -234,6 +234,37 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
+def small_tables(size: int, commits: int = 5) -> dict[str, float]:
+    """Median rewrite of scans.parquet and failures.parquet (1 failure per 20 scans) by one 16-scan commit: they
+    stay whole files, so this is the part of a commit that still grows with the table."""
+    import pandas as pd
+
+    from radiomx.store.tables import FAILURES_SCHEMA, LESION_KEY, SCAN_KEY, _upsert
+
+    root = Path(tempfile.mkdtemp(prefix="radiomx-bench-small-"))
+    try:
+        pq.write_table(to_table(pd.DataFrame(state_rows(list(range(size)))), SCANS_SCHEMA, False),
+                       root / "scans.parquet")
+        failures = pd.DataFrame([{"patient_id": patient(i), "session": "baseline", "tracer": TRACER,
+                                  "lesion_id": None, "stage": "suv", "file": "P/FDG/pet.nii.gz",
+                                  "message": "Patient Weight (0010,1030) is 0", "run_id": "r",
+                                  "failed_at": datetime.now(UTC)} for i in range(0, size, 20)])
+        pq.write_table(to_table(failures, FAILURES_SCHEMA, False), root / "failures.parquet")
+        times: dict[str, list[float]] = {"scans": [], "failures": []}
+        for _, ids in batches(size, commits)[commits:]:
+            keys = {ScanKey(patient(i), "baseline", TRACER) for i in ids}
+            start = time.perf_counter()
+            _upsert(root / "failures.parquet", FAILURES_SCHEMA, keys, pd.DataFrame(columns=FAILURES_SCHEMA.names),
+                    [*LESION_KEY, "stage", "message"])
+            times["failures"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            _upsert(root / "scans.parquet", SCANS_SCHEMA, keys, pd.DataFrame(state_rows(ids)), SCAN_KEY)
+            times["scans"].append(time.perf_counter() - start)
+        return {name: median(values) for name, values in times.items()}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # ------------------------------------------------------------------------------------------------------- driver
 def run_phase(phase: str, root: Path, size: int, args: argparse.Namespace, commits: int | None = None) -> dict:
     cmd = [sys.executable, __file__, "--phase", phase, "--root", str(root), "--size", str(size),
@@ -352,6 +383,9 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     report(results, args)
+    small = {size: small_tables(size) for size in sorted({min(args.sizes), max(args.sizes)})}
+    print("\nscans.parquet / failures.parquet rewrite inside one commit (whole files, ~20 columns): " + ", ".join(
+        f"{size:,} scans {t['scans']:.3f} / {t['failures']:.3f} s" for size, t in small.items()))
     print(f"\n(bench_store.py ran {time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
 
