@@ -40,19 +40,22 @@ def is_feature_column(name: str) -> bool:
     return bool(FEATURE_COLUMN.match(name))
 
 
-def check_fixed(schema_seen: pa.Schema, schema: pa.Schema, path: Path) -> None:
-    """Refuse a file that lacks one of the fixed columns or has it with another type (not ours, or newer)."""
+def check_fixed(table: pa.Table, schema: pa.Schema, path: Path, added: frozenset[str] = frozenset()) -> pa.Table:
+    """Refuse a file that lacks one of the fixed columns or has it with another type (not ours, or newer); a
+    column in ``added`` (introduced after files were written) may be missing and is then read as null."""
     for fld in schema:
-        if fld.name not in schema_seen.names:
+        if fld.name not in table.column_names and fld.name in added:
+            table = table.append_column(fld, pa.nulls(len(table), fld.type))
+            continue
+        if fld.name not in table.column_names:
             raise ConfigError(f"{path}: column {fld.name} missing; this is not a radiomx table (or a newer one)")
-        if not schema_seen.field(fld.name).type.equals(fld.type):
-            raise ConfigError(f"{path}: column {fld.name} is {schema_seen.field(fld.name).type}, expected {fld.type}")
+        if not table.schema.field(fld.name).type.equals(fld.type):
+            raise ConfigError(f"{path}: column {fld.name} is {table.schema.field(fld.name).type}, expected {fld.type}")
+    return table
 
 
-def read_parquet_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
-    table = pq.read_table(path)
-    check_fixed(table.schema, schema, path)
-    return table.to_pandas()
+def read_parquet_checked(path: Path, schema: pa.Schema, added: frozenset[str] = frozenset()) -> pd.DataFrame:
+    return check_fixed(pq.read_table(path), schema, path, added).to_pandas()
 
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Table:

@@ -135,7 +135,7 @@ class Store:
         order the next publish writes, read more slowly), so a reader never sees less than was committed."""
         if is_stale(self.out, tracer):
             table = live_table(self.out, tracer)
-            check_fixed(table.schema, FEATURE_FIXED_SCHEMA, parts_root(self.out) / tracer)
+            check_fixed(table, FEATURE_FIXED_SCHEMA, parts_root(self.out) / tracer)
             return table.to_pandas()
         return read_parquet_checked(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA)
 
@@ -186,7 +186,7 @@ class Store:
         parts = TracerParts(self.out, tracer)
         published = features_path(self.out, tracer)
         if not parts.exists() and published.exists():
-            check_fixed(pq.read_schema(published), FEATURE_FIXED_SCHEMA, published)
+            check_fixed(pq.read_schema(published).empty_table(), FEATURE_FIXED_SCHEMA, published)
             parts.migrate_from(published)
         return parts
 
