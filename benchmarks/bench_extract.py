@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))  # tests.reference: the full-volume reference call
 
 import synth  # noqa: E402
 
@@ -164,8 +165,9 @@ def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
     return cohort, scans
 
 
-#: The allocator setting radiomx gives its pool workers (``radiomx/warmup.py``). The scaling runs set it for both
-#: legs, so that the 1-worker run (in-process, no pool) is not slower for a reason other than its worker count.
+#: The opt-in allocator setting (``--huge-pages``, ``radiomx/run/warmup.py``). The scaling runs set it in the
+#: environment of both legs, so that the 1-worker run (in-process, no pool) is not slower for a reason other than its
+#: worker count.
 HUGE_PAGES = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
@@ -244,12 +246,12 @@ def lesion_count(scans) -> int:
 
 def size_scaling(work: Path) -> list[str]:
     """In this process, one worker, threads pinned: fast path vs full-volume PyRadiomics per lesion."""
-    from radiomx.features.extractor import extract_lesion, extract_lesion_reference
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
-    from radiomx.run.worker import pin_threads
+    from radiomx.run.worker import init_worker_process
+    from tests.reference import extract_lesion, extract_lesion_reference
 
-    pin_threads()
+    init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
     lines = ["| case | volume voxels | lesion voxels | radiomx s/lesion | full-volume PyRadiomics s/lesion |",
              "| --- | ---: | ---: | ---: | ---: |"]
@@ -286,14 +288,15 @@ def profile_large_lesion(work: Path) -> list[str]:
     from radiomx.features import extractor as features
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
-    from radiomx.run.worker import pin_threads
+    from radiomx.run.worker import init_worker_process
+    from tests.reference import extract_lesion
 
-    pin_threads()
+    init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
     image_arr, labels_arr = synth.patient_volume(7, 1, n_lesions=1, radii_mm=(25.0,))
     image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
     lesion = split_lesions(labels).lesions[0]
-    features.extract_lesion(params, image, labels, lesion)  # warm
+    extract_lesion(params, image, labels, lesion)  # warm
     spent: dict[str, float] = defaultdict(float)
 
     def timed_generator(name, fn):
@@ -381,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument("--stock-huge-pages", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time the stock CLI once with glibc.malloc.hugetlb=1 (radiomx's worker setting)")
+                        help="also time the stock CLI once with glibc.malloc.hugetlb=1 (radiomx's --huge-pages)")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()  # the stock CLI resolves batch-CSV paths relative to the CSV's own folder
     args.work.mkdir(parents=True, exist_ok=True)
@@ -449,8 +452,8 @@ Cohort: `benchmarks/synth.py`, {len(scans)} synthetic whole-body FDG PET patient
 and Wavelet (coif1, 8 sub-bands). Stock: `pyradiomics batch.csv -p params.yaml -f csv --jobs {args.jobs}` (one row
 per lesion label, diagnostics on as by default). radiomx: `radiomx extract COHORT -o OUT --params-dir ... --jobs
 {args.jobs}` (fresh OUT: writing Parquet included; radiomx byte-compiled like the pip-installed stock package;
-radiomx's pool workers run with `glibc.malloc.hugetlb=1`, see `radiomx/warmup.py`). Before every timed run the
-cohort is read and the tool's modules imported once, untimed: this VM pages out idle page cache, which otherwise
+default allocator for both; huge pages are opt-in, see `benchmarks/bench_huge_pages.py`). Before every timed run
+the cohort is read and the tool's modules imported once, untimed: this VM pages out idle page cache, which otherwise
 cost the first short radiomx run after a long stock run ~1 s of I/O wait. Runs alternate stock, radiomx, stock,
 radiomx; best of {args.reps} shown.{stock_huge_pages_line(runs, configs, args.jobs)}
 

@@ -20,21 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from radiomx import __version__
+from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.discover.cohort import discover, layout_for
-from radiomx.errors import ConfigError, OutputError
-from radiomx.features.extractor import pyradiomics_version
+from radiomx.errors import ConfigError, OutputError, ScanError
+from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
-from radiomx.records import Failure, Layout, Scan, ScanKey, ScanOutcome
+from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome
 from radiomx.run.plan import Plan, make_plan
-from radiomx.run.warmup import start_local_workers
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
-from radiomx.tracers import get_tracer
+from radiomx.tracers import get_tracer, resolve_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
     import pandas as pd
 
+    from radiomx.derive.compare import CompareSummary
     from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
@@ -49,10 +50,16 @@ class RunSummary:
     computed: int = 0
     skipped: int = 0
     failed_scans: int = 0
+    #: Scans computed this run whose mask holds no lesion (status "negative"): data, not failures.
+    negative_scans: int = 0
     rows_written: int = 0
     failures: list[Failure] = field(default_factory=list)
+    #: Warning rows (stage "reference"/"voi"): written to the failures table, but not failures (exit code stays 0).
+    warnings: list[Failure] = field(default_factory=list)
     dry_run: bool = False
     plan: Plan | None = None
+    #: True when this run committed rows (scans computed or pruned): the derived tables are rebuilt.
+    rows_changed: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -70,12 +77,12 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan
     return discover(cohort, _layout(cohort, options))
 
 
-def _resolve_all_params(scans: list[Scan], options: ExtractOptions) -> dict[str, ParamSet]:
+def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
     root = options.params_dir or default_params_root()
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: --params-dir does not exist")
     tracers = sorted({s.key.tracer for s in scans if s.problem is None})
-    return {t: resolve_params(Path(root), get_tracer(t), options.params_version) for t in tracers}
+    return {t: resolve_params(Path(root), get_tracer(t), options.params_version, validate) for t in tracers}
 
 
 def _check_writable(out: Path) -> None:
@@ -109,23 +116,31 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    if options.uses_local_pool:
-        start_local_workers()  # the workers' imports overlap discovery and planning (see warmup.py)
     scans = scan(cohort, options)
     if only is not None:
         wanted = set(only)
         scans = [s for s in scans if s.key in wanted]
     params = _resolve_all_params(scans, options)
+    derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
     lesion_options = (options.lesions, options.labels)
     layout = _layout(cohort, options)
     summary = RunSummary(out=out, dry_run=options.dry_run)
     if options.dry_run:
-        summary.plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
-        summary.plan_counts = {s: summary.plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
-        return summary
+        return _planned(summary, scans, params, cohort, layout, options)
     _check_writable(out)
     with output_lock(out, options.wait):
-        return _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+        summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
+        _derive_if_changed(cohort, out, derive_settings, summary)
+        return summary
+
+
+def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
+             options: ExtractOptions) -> RunSummary:
+    """A dry run: what the next run would do, from the stored state (nothing written)."""
+    summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
+                             (options.lesions, options.labels), options.force)
+    summary.plan_counts = summary.plan.counts()
+    return summary
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -158,17 +173,20 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
     summary.plan = plan
-    summary.plan_counts = {s: plan.count(s) for s in ("new", "changed", "retry", "unchanged", "invalid")}
+    summary.plan_counts = plan.counts()
     summary.skipped = plan.count("unchanged")
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
     pruned = plan.vanished if options.prune else []
-    batch: list[ScanOutcome] = [_invalid_outcome(i.scan) for i in plan.items if i.status == "invalid"]
+    # The one place every outcome passes before a table, the summary or the log: paths become cohort-relative here.
+    paths = CohortPaths(cohort)
+    batch: list[ScanOutcome] = [paths.outcome(_invalid_outcome(i.scan)) for i in plan.items if i.status == "invalid"]
     total = len(plan.to_compute) + len(batch)
     done = 0
     last_commit = time.monotonic()
 
     def commit() -> None:
         nonlocal batch, refreshed, pruned, last_commit
+        summary.rows_changed = summary.rows_changed or bool(batch or pruned)
         if batch or refreshed or pruned:
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
@@ -183,6 +201,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     if tasks:
         _import_store_in_background()
     for outcome in _run(tasks, options):
+        outcome = paths.outcome(outcome)
         batch.append(outcome)
         summary.computed += 1
         _account(summary, outcome)
@@ -213,6 +232,42 @@ def stale_tracers(out: Path | str) -> list[str]:
     return _store(Path(out)).stale_tracers()
 
 
+def _derive_if_changed(cohort: Path, out: Path, settings: DeriveSettings, summary: RunSummary) -> None:
+    """Rebuild burden, compare and patient tables after the last commit, only when rows changed (or the tables are
+    missing or were built with another BSA formula): a no-change rerun reads and rewrites nothing."""
+    from radiomx.derive.refresh import is_stale, refresh
+
+    if summary.rows_changed or is_stale(out, settings):
+        with _output_errors(out):
+            refresh(out, cohort, settings)
+
+
+def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None = None, wait: float = 0.0
+            ) -> CompareSummary:
+    """Write ``OUT/compare/<a>_vs_<b>.parquet`` (and refresh the patient table) from the stored rows.
+
+    ``tracers`` may use folder aliases (``pentixafor``, ``fdg``). ``cohort`` gives the BSA setting, the
+    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; without it dates
+    and pairing are null with a reason. The compare table is kept fresh by every later extract.
+    """
+    from radiomx.derive.refresh import refresh
+
+    out = Path(out)
+    try:
+        a, b = (resolve_tracer(t.strip()).name for t in tracers)
+    except ScanError as exc:
+        raise ConfigError(f"--tracers: {exc.detail}") from None
+    cohort = Path(cohort) if cohort is not None else None
+    if cohort is not None and not cohort.is_dir():
+        raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
+    settings = settings_for(cohort)
+    if not state_path(out).exists():
+        raise ConfigError(f"{out}: no radiomx tables (run radiomx extract first)")
+    with output_lock(out, wait), _output_errors(out):
+        summaries = refresh(out, cohort, settings, add_pair=(a, b))
+    return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
+
+
 def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary) -> None:
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
@@ -239,14 +294,18 @@ def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages,
+                     options.dask_timeout)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
     summary.rows_written += len(outcome.rows)
     summary.failures.extend(outcome.failures)
+    summary.warnings.extend(outcome.warnings)
     if outcome.failures:
         summary.failed_scans += 1
+    elif outcome.is_negative:
+        summary.negative_scans += 1
 
 
 def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
@@ -268,17 +327,40 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
 
 
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None) -> pd.DataFrame:
-    """Any table of an output folder by name: features (one tracer or all), failures, scans, runs."""
+    """Any table of an output folder by name: features (one tracer or all), failures, scans, runs, burden,
+    patients, compare (``tracer`` = ``A,B``; default: the only compare table)."""
     import pandas as pd
 
     out = Path(out)
     if which == "features":
         return read_table(out, tracer)
     store = _store(out)
-    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path}[which]
+    if which == "compare":
+        return _compare_table(out, tracer)
+    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
+            "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
     if not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
     return pd.read_parquet(path)
+
+
+def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
+    import pandas as pd
+
+    from radiomx.derive.compare import compare_path, existing_pairs
+
+    pairs = existing_pairs(out)
+    if tracers:
+        a, _, b = tracers.partition(",")
+        try:
+            wanted = (resolve_tracer(a.strip()).name, resolve_tracer(b.strip()).name)
+        except ScanError as exc:
+            raise ConfigError(f"--tracer: {exc.detail}") from None
+        pairs = [p for p in pairs if p == wanted]
+    if len(pairs) != 1:
+        have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
+        raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
+    return pd.read_parquet(compare_path(out, *pairs[0]))
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:
@@ -286,15 +368,23 @@ def read_failures(out: Path | str) -> pd.DataFrame:
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
-    """Per tracer: scans done, pending (new), changed, failed, as the next run would see them."""
+    """Per tracer: scans done, negative (done, no lesion in the mask), pending (new), changed, failed, as the next
+    run would see them. ``done`` and ``negative`` are disjoint."""
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
-    summary = extract(cohort, out, options)
+    cohort, out = Path(cohort), Path(out)
+    scans = scan(cohort, options)
+    # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
+    params = _resolve_all_params(scans, options, validate=False)
+    summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+    stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
     for item in summary.plan.items:  # type: ignore[union-attr]
-        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "pending": 0, "changed": 0, "failed": 0})
+        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "negative": 0, "pending": 0, "changed": 0,
+                                                        "failed": 0})
         name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
-        counts[name[item.status]] += 1
+        negative = item.status == "unchanged" and stored.get(item.scan.key, {}).get("status") == "negative"
+        counts["negative" if negative else name[item.status]] += 1
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
     return frame

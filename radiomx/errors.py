@@ -28,6 +28,11 @@ class LockHeldError(ConfigError):
     """Another radiomx process is writing to the same output folder."""
 
 
+class ClusterError(ConfigError):
+    """The Dask cluster cannot run this cohort: scheduler unreachable, scheduler file missing, or a worker that
+    cannot see the cohort folder (no shared file system). Stops the run with one line; earlier commits are kept."""
+
+
 class OutputError(RadiomxError):
     """OUT could not be written mid-run (disk full, file system gone read-only). Earlier commits are intact."""
 

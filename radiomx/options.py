@@ -34,12 +34,17 @@ class ExtractOptions:
     jobs: int = 0  # 0 means usable_cores()
     engine: str = "local"
     dask_scheduler: str | None = None
+    dask_timeout: float = 30.0
     force: bool = False
     dry_run: bool = False
     prune: bool = False
     wait: float = 0.0
     batch_size: int = 16
     batch_seconds: float = 60.0
+    #: Opt-in: start radiomx's worker processes with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (transparent huge
+    #: pages for glibc's large allocations; see ``radiomx/run/warmup.py`` and ``benchmarks/bench_huge_pages.py``).
+    #: CLI: ``--huge-pages``.
+    huge_pages: bool = False
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:
@@ -50,6 +55,8 @@ class ExtractOptions:
             raise ConfigError(f"--jobs must be >= 1 (got {self.jobs})")
         if self.batch_size < 1 or self.batch_seconds <= 0:
             raise ConfigError("--batch-size must be >= 1 and --batch-seconds > 0")
+        if self.dask_timeout <= 0:
+            raise ConfigError(f"--dask-timeout must be > 0 seconds (got {self.dask_timeout})")
         if self.wait < 0:
             raise ConfigError(f"--wait must be >= 0 seconds (got {self.wait})")
         if self.labels is not None:
@@ -74,7 +81,3 @@ class ExtractOptions:
     def uses_local_pool(self) -> bool:
         """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
         return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
-
-    def lesion_options(self) -> dict[str, Any]:
-        """The lesion-splitting choices that change rows; part of every scan's work key."""
-        return {"lesions": self.lesions, "labels": list(self.labels) if self.labels else None}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ class Scan:
     body_weight_kg: float | None = None
     #: The TSV file the weight came from (or should come from), named in SUV error messages.
     body_weight_source: str = ""
+    #: Reference-region masks as (region name, file), e.g. ("liver", .../ref-liver.nii.gz) (radiomx.discover).
+    references: tuple[tuple[str, Path], ...] = ()
+    #: Body height (m) from participants.tsv/sessions.tsv ``height`` (radiomx.discover.bids), for BSA/SDmax.
+    height_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,54 @@ _UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.]*\d\.\d)")
 def redact_uids(text: str) -> str:
     """Replace UID-like tokens (file names exported as UIDs) by ``<UID>`` before they reach a table or a log."""
     return _UID.sub("<UID>", text)
+
+
+class CohortPaths:
+    """Rewrites paths under the cohort root as paths relative to it, wherever they occur in a text.
+
+    Why text and not only ``Path.relative_to``: a path reaches messages through many hands (our ScanErrors, GDCM,
+    pydicom and OS errors, tracebacks), written as the cohort was given, made absolute or with symlinks resolved. A
+    cohort under ``/data/Smith_John_1957/`` must not put that name into a table, a log line or cron mail, so every
+    spelling of the root is removed. ``relative`` does it for one path; ``text`` for any string.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        root = Path(root)
+        spellings = {str(root), os.path.abspath(root), os.path.realpath(root)} - {".", "", os.sep}
+        ordered = sorted((s.rstrip(os.sep) for s in spellings), key=len, reverse=True)
+        sep = re.escape(os.sep)
+        # A spelling counts only as whole path components (not "mycohort/" for a root "cohort"); the bare root is
+        # replaced only when absolute, since a relative root ("cohort") is also a word.
+        under = "|".join(re.escape(s) + sep for s in ordered)
+        bare = "|".join(re.escape(s) + r"(?![\w\-]|\.\w)" for s in ordered if os.path.isabs(s))
+        pattern = "|".join(p for p in (under, bare) if p)
+        self._pattern = re.compile(rf"(?<![\w.\-{sep}])(?:{pattern})") if pattern else None
+
+    def text(self, text: str) -> str:
+        """``text`` with every path under the root made relative (the root itself becomes ``.``)."""
+        if not self._pattern or not text:
+            return text
+        return self._pattern.sub(lambda m: "" if m.group(0).endswith(os.sep) else ".", text)
+
+    def relative(self, path: Path | str | None) -> str:
+        """One path relative to the cohort, UID-like names redacted; "" for None."""
+        if path is None:
+            return ""
+        return redact_uids(self.text(str(path)) or ".")
+
+    def failure(self, failure: Failure) -> Failure:
+        return replace(failure, file=self.text(failure.file), message=self.text(failure.message),
+                       traceback=self.text(failure.traceback))
+
+    def outcome(self, outcome: ScanOutcome) -> ScanOutcome:
+        """The outcome with relative paths in its failures and in every text value of its rows and state."""
+        outcome.failures = [self.failure(f) for f in outcome.failures]
+        outcome.rows = [self._values(row) for row in outcome.rows]
+        outcome.state = self._values(outcome.state)
+        return outcome
+
+    def _values(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: self.text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 @dataclass(frozen=True)
@@ -87,9 +140,19 @@ class ScanOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    #: Rows of the failures table that do not fail the scan (stage "reference": an implausible reference region;
+    #: stage "voi": a lesion with no voxel above its threshold). They change neither ``status`` nor the exit code.
+    warnings: list[Failure] = field(default_factory=list)
 
     @property
     def status(self) -> str:
+        """ok | partial | failed | negative. "negative": the mask was read and holds no lesion (a segmentation
+        that found nothing), which is data (a burden row with count 0), not a failure."""
         if not self.failures:
-            return "ok"
+            return "negative" if self.is_negative else "ok"
         return "partial" if self.rows else "failed"
+
+    @property
+    def is_negative(self) -> bool:
+        return (not self.failures and not self.rows and bool(self.state.get("work_key"))
+                and not self.state.get("n_lesions"))

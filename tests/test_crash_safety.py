@@ -187,19 +187,26 @@ def test_full_disk_mid_run_exits_2_and_keeps_the_last_commit(tmp_path, monkeypat
     out = tmp_path / "out"
     runner = CliRunner()
     real_write = pq_module.write_table
+    first_commit_done = {"yes": False}
     snapshot: dict[str, bytes] = {}
 
     def filling_disk(table, where, *args, **kwargs):
-        if (out / "scans.parquet").exists():  # the first commit is complete (state last): the disk is now full
-            snapshot.update({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.parquet")})
+        if first_commit_done["yes"]:  # the second commit's first write: the disk is now full
+            if not snapshot:
+                snapshot.update({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.parquet")})
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(table, where, *args, **kwargs)
+        written = real_write(table, where, *args, **kwargs)
+        # a commit writes the scan state last (renamed into place before the next write starts)
+        first_commit_done["yes"] = "scans.parquet" in Path(where).name
+        return written
 
     monkeypatch.setattr(pq_module, "write_table", filling_disk)
     result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1", "--batch-size", "2"])
     assert result.exit_code == 2, result.stderr
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot and set(snapshot) >= {"scans.parquet", ".parts/18F-FDG.index.parquet"}
+    assert len(read_table(out, "18F-FDG")) == 2  # the first commit's 2 scans only (the live parts: no run ended)
     assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.parquet")} == snapshot
     assert not list(out.rglob(".*.tmp-*"))
     monkeypatch.setattr(pq_module, "write_table", real_write)

@@ -18,9 +18,11 @@ import pytest
 import SimpleITK as sitk
 
 from radiomx.features.crop import bspline_decay, log_reach, resample_grid
-from radiomx.features.extractor import crop_plan, extract_lesion, extract_lesion_reference, lesion_inputs, prepare_image
+from radiomx.features.extractor import crop_plan, lesion_inputs, prepare_image
 from radiomx.features.lesions import Lesion, split_lesions
 from radiomx.params.paramset import ParamSet
+
+from .reference import extract_lesion, extract_lesion_reference
 
 REL_TOL = 1e-9
 ZERO_ABS_TOL = 1e-12

@@ -220,7 +220,7 @@ def test_two_pet_series_in_one_folder_are_refused(tmp_path: Path) -> None:
     second = dro_copy(tmp_path / "second", change=other_series)
     for f in second.iterdir():
         shutil.move(f, scan.image / f"b_{f.name}")
-    with pytest.raises(ScanError, match=r"folder mixes 2 PT series \(Series Number 1, 7\)"):
+    with pytest.raises(ScanError, match=r"folder mixes 2 PT series \(Series Number 1 '.*', Series Number 7 '.*'\)"):
         load_image_in_unit(scan, layout)
 
 

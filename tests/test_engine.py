@@ -32,7 +32,7 @@ def tasks_for(cohort: Path) -> list[ScanTask]:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a failure)."""
+    """Three scans: one with 6 lesions (the big patient), one with 2, one with an empty mask (a negative scan)."""
     root = make_cohort(tmp_path_factory.mktemp("engine") / "cohort", {"P001": {"FDG": 6}, "P002": {"FDG": 2},
                                                                       "P003": {"FDG": 1}})
     mask_path = root / "P003" / "FDG" / "mask.nii.gz"
@@ -51,7 +51,8 @@ def comparable(outcomes) -> dict:
         assert o.key not in out, f"{o.key} yielded twice"
         rows = [{k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()
                  if k != "extracted_at"} for row in o.rows]
-        out[o.key] = (rows, [f.as_row() for f in o.failures], o.state)
+        state = {k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in o.state.items()}
+        out[o.key] = (rows, [f.as_row() for f in o.failures], state)
     return out
 
 
@@ -61,7 +62,8 @@ def serial(cohort) -> dict:
     by_patient = {k.patient_id: v for k, v in result.items()}
     assert [r["lesion_id"] for r in by_patient["P001"][0]] == [1, 2, 3, 4, 5, 6]
     assert len(by_patient["P002"][0]) == 2 and not by_patient["P002"][1]
-    assert by_patient["P003"][0] == [] and "mask is empty" in by_patient["P003"][1][0]["message"]
+    assert by_patient["P003"][0] == [] and by_patient["P003"][1] == []  # negative: no rows, no failure
+    assert by_patient["P003"][2]["n_lesions"] == 0 and by_patient["P003"][2]["work_key"]
     return result
 
 
@@ -109,7 +111,8 @@ def test_crashed_lesion_task_is_a_failure_and_other_scans_survive(cohort, serial
     rows, failures, _ = by_patient["P001"]
     assert [r["lesion_id"] for r in rows] == [1, 2, 3, 4, 6]
     assert any(f["stage"] == "worker" and f["lesion_id"] == 5 for f in failures)
-    assert by_patient["P003"][1] and by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
+    assert by_patient["P003"][:2] == ([], [])  # the negative scan stays negative
+    assert by_patient["P002"] == {k.patient_id: v for k, v in serial.items()}["P002"]
 
 
 def test_many_scans_run_whole_largest_first_and_only_the_tail_is_split(cohort, serial) -> None:
@@ -170,36 +173,6 @@ def test_cli_on_an_existing_dask_cluster_by_address_equals_local_pool(tmp_path) 
     assert len(a) == 4
 
 
-def test_workers_and_entry_point_load_no_library_they_do_not_need():
-    """Start-up is on every run's critical path (``radiomx/warmup.py``): the worker module must not load the DICOM
-    or table libraries for a NIfTI cohort, and the CLI entry must not load pandas/pyarrow before the pool starts.
-    A fresh interpreter (real subprocess) sees the real import graph."""
-    import subprocess
-    import sys
-
-    probe = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
-             "print(' '.join(m for m in ('pydicom', 'highdicom', 'pandas', 'pyarrow') if m in sys.modules))")
-    for module in ("radiomx.run.worker", "radiomx.cli", "radiomx.api", "radiomx.run.warmup", "radiomx.cli.output"):
-        loaded = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True, check=True)
-        assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
-
-
-def test_forkserver_preloads_the_cli_only_when_the_cli_is_running():
-    """Each worker re-runs the caller's main script before its first task; for ``radiomx`` that imports the CLI and
-    Click (~20 ms per worker) unless the forkserver already did. A library caller (a notebook) does not get the
-    CLI imported into its workers. Real interpreters, so ``sys.modules`` is what each kind of caller has."""
-    import subprocess
-    import sys
-
-    probe = "import sys, {0}; from radiomx.run.warmup import worker_preload; print(' '.join(worker_preload()))"
-    as_cli = subprocess.run([sys.executable, "-c", probe.format("radiomx.cli")], capture_output=True, text=True,
-                            check=True).stdout.split()
-    as_library = subprocess.run([sys.executable, "-c", probe.format("radiomx.api")], capture_output=True, text=True,
-                                check=True).stdout.split()
-    assert "radiomx.cli" in as_cli and "radiomx.run.worker" in as_cli
-    assert "radiomx.cli" not in as_library and "radiomx.run.worker" in as_library
-
-
 def test_worker_tunables_keep_the_users_own_choice():
     from radiomx.run.warmup import HUGE_PAGE_TUNABLE, worker_tunables
 
@@ -208,45 +181,42 @@ def test_worker_tunables_keep_the_users_own_choice():
     assert worker_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
 
 
-_HUGE_PAGE_PROBE = """
-import os, sys
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-from radiomx.run.warmup import start_local_workers
+def _huge_page_probe() -> tuple[str | None, int]:
+    """In a worker: its GLIBC_TUNABLES, and how much of a fresh 48 MB ITK image (glibc malloc) sits on huge pages."""
+    import os
 
-def probe():
-    import SimpleITK as sitk
-    image = sitk.Image(200, 200, 300, sitk.sitkFloat32)  # 48 MB, allocated by ITK through glibc malloc
+    image = sitk.Image(200, 200, 300, sitk.sitkFloat32)
     with open("/proc/self/smaps_rollup") as fh:
         huge_kib = next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
-    return os.environ.get("GLIBC_TUNABLES"), huge_kib, image.GetNumberOfPixels()
+    del image
+    return os.environ.get("GLIBC_TUNABLES"), huge_kib
 
-if __name__ == "__main__":
-    start_local_workers()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        tunables, huge_kib, _ = pool.submit(probe).result()
-    print(tunables, huge_kib, os.environ.get("GLIBC_TUNABLES"))
-"""
+
+def _thp_allowed() -> bool:
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    return thp.exists() and "[never]" not in thp.read_text()
 
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
-def test_pool_workers_get_huge_pages_and_the_caller_environment_is_untouched(tmp_path):
-    """Workers run with ``glibc.malloc.hugetlb=1`` (see warmup.py), so ITK's whole-body image buffers are backed by
-    transparent huge pages where the kernel allows it; the calling process's environment is left as it was."""
+@pytest.mark.parametrize("huge_pages", [False, True])
+def test_pool_workers_get_huge_pages_only_when_asked_and_the_caller_environment_is_untouched(huge_pages):
+    """Opt-in (``ExtractOptions(huge_pages=True)``): pool workers then start with ``glibc.malloc.hugetlb=1``, so
+    ITK's whole-body buffers sit on transparent huge pages where the kernel allows it; by default they start with
+    the caller's environment as it is. Either way the caller's ``os.environ`` is the same afterwards."""
     import os
-    import subprocess
-    import sys
 
-    script = tmp_path / "probe.py"
-    script.write_text(_HUGE_PAGE_PROBE)
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
-    tunables, huge_kib, caller = out.stdout.split()
-    assert tunables == "glibc.malloc.hugetlb=1"
-    assert caller == "None"
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if thp.exists() and "[never]" not in thp.read_text():
-        assert int(huge_kib) >= 32 * 1024, "the 48 MB image should sit mostly on 2 MiB pages"
+    from radiomx.run.engine import local_pool
+
+    before = dict(os.environ)
+    with local_pool(1, huge_pages) as pool:
+        tunables, huge_kib = pool.submit(_huge_page_probe).result()
+    assert dict(os.environ) == before
+    if huge_pages:
+        assert tunables is not None and "glibc.malloc.hugetlb=1" in tunables
+        if _thp_allowed():
+            assert huge_kib >= 32 * 1024, "the 48 MB image should sit mostly on 2 MiB pages"
+    else:
+        assert tunables == before.get("GLIBC_TUNABLES")
 
 
 def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
@@ -265,27 +235,22 @@ def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
     assert out.stdout.split() == ["1"], out.stdout
 
 
-def _allocator_probe() -> tuple[str | None, int]:
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
+def test_dask_local_cluster_workers_get_the_same_allocator_setting_and_leave_the_caller_environment():
+    """``--engine dask --huge-pages`` without a scheduler starts a LocalCluster whose workers get the tunable through
+    ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs). Dask's nanny
+    writes that (and its own defaults) into this process's ``os.environ``; radiomx puts it back."""
     import os
 
-    image = sitk.Image(200, 200, 300, sitk.sitkFloat32)  # 48 MB through glibc malloc, as a PET volume
-    with open("/proc/self/smaps_rollup") as fh:
-        huge_kib = next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
-    del image
-    return os.environ.get("GLIBC_TUNABLES"), huge_kib
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
-def test_dask_local_cluster_workers_get_the_same_allocator_setting():
-    """``--engine dask`` without a scheduler starts a LocalCluster whose workers get the pool's huge-page tunable
-    through ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs)."""
     from distributed import Client
 
-    from radiomx.run.engine import local_cluster
+    from radiomx.run.cluster import local_cluster
 
-    with local_cluster(1) as cluster, Client(cluster) as client:
-        tunables, huge_kib = client.submit(_allocator_probe, pure=False).result()
+    before = dict(os.environ)
+    with local_cluster(1, huge_pages=True) as cluster, Client(cluster) as client:
+        tunables, huge_kib = client.submit(_huge_page_probe, pure=False).result()
+        assert dict(os.environ) == before
+    assert dict(os.environ) == before
     assert tunables is not None and "glibc.malloc.hugetlb=1" in tunables
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if thp.exists() and "[never]" not in thp.read_text():
+    if _thp_allowed():
         assert huge_kib >= 32 * 1024

@@ -157,14 +157,14 @@ def test_failed_scan_is_retried_and_its_failure_row_removed_once_fixed(extracted
 def test_new_parameter_version_recomputes_that_tracer(extracted, tmp_path):
     cohort, out = extracted
     tree = shutil.copytree(default_params_root(), tmp_path / "params")
-    v2 = tree / "18F-FDG" / "v2.yaml"
-    v2.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
+    v3 = tree / "18F-FDG" / "v3.yaml"  # the next version after the released ones
+    v3.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
     plan = run("extract", cohort, "-o", out, "--params-dir", tree, "--dry-run")
     assert [ln.split("\t")[0] for ln in plan.stdout.splitlines()] == ["changed", "unchanged", "changed"]
     assert plan.stdout.count("parameters changed") == 2
     result = run("extract", cohort, "-o", out, "--params-dir", tree, "-j", "1")
     assert "2 scans computed, 1 unchanged" in result.stderr
-    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["params_version"]) == {"v2"}
+    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["params_version"]) == {"v3"}
 
 
 def test_status_shows_done_pending_changed_failed(extracted):
@@ -175,8 +175,8 @@ def test_status_shows_done_pending_changed_failed(extracted):
     result = run("status", cohort, "-o", out)
     assert result.exit_code == 0
     lines = [ln.split() for ln in result.stdout.splitlines()]
-    assert lines[0] == ["tracer", "done", "pending", "changed", "failed"]
-    assert ["18F-FDG", "1", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0"] in lines
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed"]
+    assert ["18F-FDG", "1", "0", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0", "0"] in lines
 
 
 def test_output_is_sorted_and_identical_for_serial_and_pool(small_cohort, tmp_path):

@@ -162,3 +162,26 @@ def test_unusual_data_offsets_read_like_itk(tmp_path, vox_offset):
         assert isinstance(ours, ScanError)
     else:
         assert_same_image(ours, itk)
+
+
+def test_gzip_members_padding_and_damage(tmp_path):
+    """A .nii.gz may hold several gzip members (pigz, concatenated writes), zero padding between them; each member's
+    CRC is checked and a cut stream is refused, naming the file, never read as a shorter volume."""
+    volume = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    whole = write_volume(volume, tmp_path / "one.nii.gz")
+    raw = gzip.decompress(whole.read_bytes())
+    padded = tmp_path / "padded.nii.gz"
+    padded.write_bytes(gzip.compress(raw[:200]) + b"\0" * 16 + gzip.compress(raw[200:]))
+    assert nifti.inflate(padded, padded.read_bytes(), "image") == raw
+    split = tmp_path / "members.nii.gz"  # ITK reads the header of this one too (not of the padded one)
+    split.write_bytes(gzip.compress(raw[:200]) + gzip.compress(raw[200:]))
+    assert np.array_equal(sitk.GetArrayFromImage(read_volume(split, "image")), volume)
+    good = whole.read_bytes()
+    bad_crc = good[:-8] + bytes(4) + good[-4:]
+    for name, data, why in (("cut.nii.gz", good[: len(good) // 2], "truncated or corrupt"),
+                            ("crc.nii.gz", bad_crc, "CRC"), ("empty.nii.gz", b"", "empty")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ScanError, match=why) as err:
+            read_volume(path, "image")
+        assert name in str(err.value)

@@ -4,18 +4,32 @@ LOCK.json, and bad files are usage errors (exit 2) naming the file and the key."
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from radiomx.cli import cli
 from radiomx.errors import ConfigError
-from radiomx.params.paramset import available_versions, check_lock, default_params_root, read_lock, resolve_params
+from radiomx.fingerprint import file_sha256
+from radiomx.params.paramset import available_versions, default_params_root, read_lock, resolve_params
 from radiomx.tracers import TRACERS, get_tracer
 
 from .conftest import make_cohort
 
 ROOT = default_params_root()
+
+
+def check_lock(root: Path) -> list[str]:
+    """Released files whose content no longer matches the lock (empty: every frozen file is intact)."""
+    problems = []
+    for rel, expected in read_lock(root).items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{path}: released parameter file is missing")
+        elif file_sha256(path) != expected:
+            problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
+    return problems
 
 
 @pytest.mark.parametrize("tracer", [t.name for t in TRACERS])
@@ -40,7 +54,7 @@ def test_editing_a_released_file_is_detected(tmp_path):
     target.write_text(target.read_text().replace("binWidth: 0.25", "binWidth: 0.3"))
     assert check_lock(copy) == [f"{target}: released parameter file was edited (sha256 differs from LOCK.json)"]
     with pytest.raises(ConfigError, match="released parameter file was edited"):
-        resolve_params(copy, get_tracer("18F-FDG"))
+        resolve_params(copy, get_tracer("18F-FDG"), "v1")  # v1 is no longer the latest
 
 
 BAD_FILES = {
@@ -82,8 +96,8 @@ def test_hu_parameter_file_for_pet_tracer_is_refused(tmp_path):
 def test_params_version_pins_and_unknown_version_is_exit_2(tmp_path):
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
     tree = shutil.copytree(ROOT, tmp_path / "params")
-    v2 = tree / "18F-FDG" / "v2.yaml"
-    v2.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
+    v3 = tree / "18F-FDG" / "v3.yaml"  # the next version after the released ones
+    v3.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
     runner = CliRunner()
     latest = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "a"), "--params-dir", str(tree)])
     pinned = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "b"), "--params-dir", str(tree),
@@ -93,7 +107,7 @@ def test_params_version_pins_and_unknown_version_is_exit_2(tmp_path):
 
     a = pd.read_parquet(tmp_path / "a" / "features" / "18F-FDG.parquet")
     b = pd.read_parquet(tmp_path / "b" / "features" / "18F-FDG.parquet")
-    assert set(a["params_version"]) == {"v2"} and set(b["params_version"]) == {"v1"}
+    assert set(a["params_version"]) == {"v3"} and set(b["params_version"]) == {"v1"}
     assert (a["original_glcm_Contrast"] != b["original_glcm_Contrast"]).all()
     missing = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "c"), "--params-version", "v9"])
     assert missing.exit_code == 2 and "no parameter file v9.yaml" in missing.stderr

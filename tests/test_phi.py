@@ -1,13 +1,19 @@
 """No PHI in any output: DICOM PHI fields filled with marker strings never reach a table, a CSV or a log.
 
 Copies of a DRO's slices get marker patient name, IDs, birth date, accession number, institution and UIDs; the
-real ``radiomx extract`` (one good scan, one failing on a bad weight) writes its tables and log, and every output
-file (Parquet bytes, CSV from ``radiomx table``, the log file, both streams) is searched for the markers.
+real ``radiomx extract`` (one good scan, failures whose messages name files: a bad weight, a missing slice, a mask
+on another grid, a truncated slice) writes its tables and log, and every output file (Parquet bytes, CSV from
+``radiomx table``, the log file, both streams) is searched for the markers. The cohort itself lives under a
+folder named like a patient (``Smith_John_1957``, as ``/data/Smith_John_1957/`` would on a site's disk): paths in
+outputs are relative to the cohort, so that name must not appear either. The run log keeps the command line as
+typed, so the subprocess variant types a relative cohort path and every byte can be searched.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -17,6 +23,7 @@ from click.testing import CliRunner
 from radiomx.cli import cli
 
 from .conftest import shared_data
+from .corpus import dicom_missing_slice, dicom_truncated_slice, mask_origin_mismatch
 
 UID_ROOT = "1.2.826.0.1.3680043.10.543.777"
 MARKERS = {
@@ -25,7 +32,9 @@ MARKERS = {
     "InstitutionAddress": "ZZPHIADDRESS", "ReferringPhysicianName": "ZZPHIDOCTOR", "StudyID": "ZZPHISTUDY",
     "StudyInstanceUID": f"{UID_ROOT}.1", "SeriesInstanceUID": f"{UID_ROOT}.2", "FrameOfReferenceUID": f"{UID_ROOT}.3",
 }
-NEEDLES = ["ZZPHI", "19010203", "1901-02-03", UID_ROOT]
+#: The folder above the cohort, named like a patient.
+PHI_FOLDER = "Smith_John_1957"
+NEEDLES = ["ZZPHI", "19010203", "1901-02-03", UID_ROOT, PHI_FOLDER, "Smith", "1957"]
 
 
 def marked_series(dst: Path, weight: float) -> None:
@@ -39,19 +48,39 @@ def marked_series(dst: Path, weight: float) -> None:
         ds.save_as(dst / f"{ds.SOPInstanceUID}.dcm")  # exports often name files by UID: must not leak either
 
 
-def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
-    cohort = tmp_path / "cohort"
+def phi_cohort(tmp_path: Path) -> Path:
+    """A cohort under ``tmp_path/Smith_John_1957/cohort``: DRO copies with PHI markers (one good, one with weight
+    0) and broken scans whose messages name files."""
+    cohort = tmp_path / PHI_FOLDER / "cohort"
     for patient, weight in (("P001", 70.0), ("P002", 0.0)):
         marked_series(cohort / patient / "FDG" / "pet", weight)
         os.symlink(shared_data("ibsi_suv_dro", "DRO", "DRO_0_0", "mask", "DRO_mask.nii.gz"),
                    cohort / patient / "FDG" / "mask.nii.gz")
+    for name, build in (("P003", dicom_missing_slice), ("P004", mask_origin_mismatch),
+                        ("P005", dicom_truncated_slice)):
+        build(cohort / name)
+    return cohort
+
+
+def phi_params(tmp_path: Path) -> Path:
     params = tmp_path / "params" / "18F-FDG"
     params.mkdir(parents=True)
     (params / "v1.yaml").write_text("radiomx:\n  units: SUVbw\nsetting:\n  binWidth: 0.1\n  minimumROIDimensions: 1\n"
                                     "imageType:\n  Original: {}\nfeatureClass:\n  firstorder: [Maximum]\n")
+    return params.parent
+
+
+def assert_no_needle(texts: list[str], blobs: list[bytes]) -> None:
+    for needle in NEEDLES:
+        assert not any(needle in t for t in texts), (needle, [t for t in texts if needle in t][0][:2000])
+        assert not any(needle.encode() in b for b in blobs), needle
+
+
+def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
+    cohort = phi_cohort(tmp_path)
     out, log = tmp_path / "out", tmp_path / "run.log"
     runner = CliRunner()
-    result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--params-dir", str(params.parent),
+    result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--params-dir", str(phi_params(tmp_path)),
                                  "--jobs", "2", "--log-file", str(log)])
     assert result.exit_code == 1, result.output + result.stderr
     texts = [result.stdout, result.stderr]
@@ -59,12 +88,28 @@ def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
         table = runner.invoke(cli, ["table", str(out), "--which", which])
         assert table.exit_code == 0, table.stderr
         texts.append(table.stdout)
+    listing = runner.invoke(cli, ["scan", str(cohort)])
+    texts.append(listing.stdout)
     assert "P001" in texts[2] and "suv_weight_kg" in texts[2] and "Patient Weight (0010,1030) is 0" in texts[3]
+    assert "P003/FDG/pet/slice0011.dcm" in texts[3] and "P004/FDG/mask.nii.gz" in texts[3]  # relative paths kept
     blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()] + [log.read_bytes()]
     assert len(blobs) >= 4
-    for needle in NEEDLES:
-        assert not any(needle in t for t in texts), needle
-        assert not any(needle.encode() in b for b in blobs), needle
+    assert_no_needle(texts, blobs)
+
+
+def test_no_phi_in_a_real_subprocess_run_given_a_relative_cohort(tmp_path: Path) -> None:
+    """A real process (C-level stderr of GDCM/ITK included), cohort typed relative to the working folder: a path made
+    absolute anywhere in radiomx would carry the PHI folder into an output."""
+    phi_cohort(tmp_path)
+    params = phi_params(tmp_path)
+    command = [sys.executable, "-m", "radiomx", "extract", "cohort", "-o", "../out", "--params-dir", str(params),
+               "--jobs", "2", "--log-file", "../run.log"]
+    proc = subprocess.run(command, cwd=tmp_path / PHI_FOLDER, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    assert "FAILED P003/18F-FDG [geometry] P003/FDG/pet/slice0011.dcm: slice gap" in proc.stderr
+    blobs = [p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()] + [
+        (tmp_path / "run.log").read_bytes()]
+    assert_no_needle([proc.stdout, proc.stderr], blobs)
 
 
 @pytest.mark.parametrize("keyword", ["StudyInstanceUID", "PatientName", "InstitutionName"])

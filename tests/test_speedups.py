@@ -125,7 +125,35 @@ def test_feature_names_are_inspected_once_per_class_for_the_whole_process():
         def getAnswerFeatureValue(self):  # noqa: N802 - PyRadiomics' naming scheme
             return 42
 
-    for _ in range(3):  # three lesions, three separate replacements
-        names = cached_feature_names(classmethod(counting)).__get__(None, Probe)()
+    for _ in range(3):  # three lesions, three separate replacements, each called inside radiomx's block
+        with pyradiomics_speedups():
+            names = cached_feature_names(classmethod(counting)).__get__(None, Probe)()
         assert names == original.__get__(None, Probe)() and "Answer" in names
     assert calls == [Probe]
+
+
+def test_other_threads_run_the_original_code_while_radiomx_extracts():
+    """While a radiomx call holds the replacements in place, a PyRadiomics call on another thread (a user's own, in
+    a notebook) runs the original code: the cached names are not used and the bin-edge input is not reduced."""
+    import threading
+
+    values = np.array([0.1, 0.2, 0.7, 1.3], dtype=np.float64)
+    seen: list = []
+    original_edges = imageoperations.getBinEdges
+    inner_calls: list = []
+
+    def spy(parameterValues, **kwargs):  # noqa: N803 - PyRadiomics' own argument name
+        inner_calls.append(len(parameterValues))
+        return original_edges(parameterValues, **kwargs)
+
+    imageoperations.getBinEdges = spy  # the "original" the swap wraps
+    try:
+        with pyradiomics_speedups():
+            imageoperations.getBinEdges(values, binWidth=0.25)  # this thread: reduced to (min, max)
+            other = threading.Thread(target=lambda: seen.append(imageoperations.getBinEdges(values, binWidth=0.25)))
+            other.start()
+            other.join(10)
+    finally:
+        imageoperations.getBinEdges = original_edges
+    assert inner_calls == [2, 4]
+    assert np.array_equal(seen[0], original_edges(values, binWidth=0.25))

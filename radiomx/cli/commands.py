@@ -14,6 +14,7 @@ import traceback
 import click
 
 from radiomx import __version__
+from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.inspect import scan, status, table
@@ -64,3 +65,4 @@ cli.add_command(status)
 cli.add_command(table)
 cli.add_command(demo)
 cli.add_command(publish)
+cli.add_command(compare)

@@ -18,6 +18,8 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes (default: usable cores).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--dask-scheduler", default=None, help="Dask scheduler address (tcp://...) or scheduler file.")
+@click.option("--dask-timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler to answer.")
 @click.option("--force", is_flag=True, help="Recompute every scan.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (new/changed/retry/unchanged) and write nothing.")
 @click.option("--prune", is_flag=True, help="Drop rows of scans that vanished from the cohort.")
@@ -25,14 +27,12 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Scans per commit.")
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
+@click.option("--huge-pages", is_flag=True,
+              help="Pool workers back their large buffers with transparent huge pages (glibc.malloc.hugetlb=1).")
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     options = extract_options_from(**flags)
-    if options.uses_local_pool:
-        from radiomx.run.warmup import start_local_workers
-
-        start_local_workers()  # before the imports below: the workers load theirs meanwhile
     from radiomx import api
     from radiomx.cli.output import print_plan, print_summary, progress_printer
 

@@ -18,10 +18,13 @@ TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 def scan(cohort: Path, **flags) -> None:
     """List discovered scans, one tab-separated line each: patient, session, tracer, image, mask, status."""
     from radiomx import api
+    from radiomx.records import CohortPaths
 
+    paths = CohortPaths(cohort)
     for s in api.scan(cohort, extract_options_from(**flags)):
-        status = "ok" if s.problem is None else "error: " + s.problem[2]
-        fields = [s.key.patient_id, s.key.session, s.key.tracer, str(s.image or ""), str(s.mask or ""), status]
+        status = "ok" if s.problem is None else "error: " + paths.text(s.problem[2])
+        fields = [s.key.patient_id, s.key.session, s.key.tracer, paths.relative(s.image) if s.image else "",
+                  paths.relative(s.mask) if s.mask else "", status]
         click.echo("\t".join(f.replace("\t", " ") for f in fields))
 
 
@@ -30,7 +33,7 @@ def scan(cohort: Path, **flags) -> None:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path))
 @cohort_options
 def status(cohort: Path, out: Path, **flags) -> None:
-    """Per tracer: scans done, pending, changed, failed; then the failures' messages."""
+    """Per tracer: scans done, negative (no lesion in mask), pending, changed, failed; then the failures' messages."""
     from radiomx import api
 
     frame = api.status(cohort, out, extract_options_from(**flags))
@@ -44,9 +47,10 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
 @click.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--tracer", default=None, help="One tracer's table (default: all, columns unioned).")
-@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs"]), default="features",
-              show_default=True)
+@click.option("--tracer", default=None,
+              help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
+@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
+              default="features", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
 def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
     """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""

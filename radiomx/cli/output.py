@@ -45,8 +45,10 @@ def print_plan(summary: RunSummary) -> None:
 
 
 def _failure_line(f) -> str:
+    """One line: scan, stage, the file (relative to the cohort) and the problem."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
-    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {f.message}"
+    where = f"{f.file}: " if f.file else ""
+    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
 def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False) -> None:
@@ -55,8 +57,11 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
         click.echo(_failure_line(failure), err=True)
         if verbose and failure.traceback:
             click.echo(failure.traceback.rstrip(), err=True)
+    for warning in summary.warnings:
+        click.echo(_failure_line(warning).replace(": FAILED ", ": WARNING ", 1), err=True)
     line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
-            f"{summary.failed_scans} with failures; {summary.rows_written} lesion rows written; tables in "
+            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
+            f"{summary.rows_written} lesion rows written; tables in "
             f"{summary.out}")
     click.echo(line, err=True)
     if log_file is not None:

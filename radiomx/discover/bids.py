@@ -8,23 +8,30 @@ tree radiomx's default layout uses. What is accepted:
 * masks: ``derivatives/<pipeline>/sub-<p>/[ses-<s>/]pet/<entities>_mask.nii[.gz]`` or ``..._dseg.nii[.gz]``, where
   the mask's entities, minus the derivative-only ones (``desc``, ``label``, ``space``, ``res``, ``den``, ``seg``,
   ``atlas``), equal the image's entities exactly (``sub``, ``ses``, ``trc``, ``rec``, ``run``, ...);
+* reference regions: derivative masks with ``desc-ref<region>`` (``..._desc-refliver_mask.nii.gz``,
+  ``desc-refbloodpool``, ``desc-refadrenalcontralateral``, ``desc-refmarrow``; BIDS labels are alphanumeric) are
+  the scan's reference regions, never its lesion mask;
 * keys: patient_id = ``<p>`` (without ``sub-``), session = ``<s>`` (without ``ses-``), tracer = ``trc-`` label
   resolved through ``radiomx.tracers``.
 
 Body weight (kg) comes from the ``body_weight`` column of ``sub-<p>/sub-<p>_sessions.tsv`` (row ``ses-<s>``),
-else of ``participants.tsv`` (row ``sub-<p>``). The default layout uses the same files with its own folder
-names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>`` or ``ses-<s>``).
+else of ``participants.tsv`` (row ``sub-<p>``); height (m) likewise from their ``height`` column (unit from the
+TSV's JSON sidecar, else metres or centimetres by magnitude: ``height_m``). The default layout uses the same
+files with its own folder names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>``
+or ``ses-<s>``).
 Problems never raise here: they travel with the Scan and become failures-table rows.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from dataclasses import replace
 from pathlib import Path
 
+from radiomx.discover.references import find_references
 from radiomx.errors import ScanError
 from radiomx.records import Layout, Scan, ScanKey
 from radiomx.tracers import resolve_tracer
@@ -57,6 +64,11 @@ def parse_name(name: str) -> tuple[dict[str, str], str] | None:
     return entities, suffix
 
 
+def _is_reference(path: Path) -> bool:
+    parsed = parse_name(path.name)
+    return parsed is not None and parsed[0].get("desc", "").lower().startswith("ref")
+
+
 def _masks_for(cohort: Path, entities: dict[str, str]) -> list[Path]:
     relative = Path(f"sub-{entities['sub']}") / (f"ses-{entities['ses']}" if "ses" in entities else "") / "pet"
     found = []
@@ -87,14 +99,20 @@ def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, 
         return Scan(ScanKey(patient, session, entities["trc"]), folder,
                             problem=(exc.stage, exc.path, exc.detail))
     key = ScanKey(patient, session, tracer.name)
-    masks = _masks_for(cohort, entities)
+    found = _masks_for(cohort, entities)
+    masks = [m for m in found if not _is_reference(m)]
+    references, twice = find_references([m for m in found if _is_reference(m)])
+    if twice:
+        return Scan(key, folder, image, masks[0] if masks else None, problem=("discover", str(image), twice),
+                    references=references)
     if len(masks) != 1:
         stem = "_".join(f"{k}-{v}" for k, v in entities.items())
         what = "no mask" if not masks else "several masks (" + ", ".join(m.name for m in masks) + ")"
         where = f"derivatives/<pipeline>/{image.parent.relative_to(cohort)}/{stem}"
         return Scan(key, folder, image, masks[0] if masks else None, problem=(
-            "discover", str(image), f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"))
-    return Scan(key, folder, image, masks[0])
+            "discover", str(image), f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"),
+            references=references)
+    return Scan(key, folder, image, masks[0], references=references)
 
 
 def discover_bids(cohort: Path, layout: Layout) -> list[Scan]:
@@ -151,11 +169,61 @@ def body_weight(cohort: Path, patient: str, session: str, participants: list[dic
     return weight, str(cohort / "participants.tsv")
 
 
+#: Plausible body height in m; a ``height`` value in this range is metres, one in 100x this range centimetres.
+HEIGHT_RANGE_M = (0.3, 2.6)
+
+
+def _height_unit(tsv: Path) -> str:
+    """``Units`` of the ``height`` column from the TSV's JSON sidecar (``participants.json``), lower case, or ""."""
+    try:
+        meta = json.loads(tsv.with_suffix(".json").read_text(encoding="utf-8"))
+        return str(meta.get("height", {}).get("Units", "")).strip().lower()
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def height_m(value: str, unit: str) -> float | None:
+    """A ``height`` cell in metres. BIDS fixes no unit: the TSV's JSON sidecar may say ``"Units": "cm"`` or
+    ``"m"``; without it the value decides (0.3-2.6 is metres, 30-260 centimetres: no human height is both).
+    Anything else, "n/a" or out of range is None (height only feeds BSA, and a guess would be silent)."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    scale = {"m": 1.0, "cm": 0.01, "mm": 0.001}.get(unit)
+    if scale is None:
+        scale = 1.0 if HEIGHT_RANGE_M[0] <= number <= HEIGHT_RANGE_M[1] else 0.01
+    metres = number * scale
+    return metres if HEIGHT_RANGE_M[0] <= metres <= HEIGHT_RANGE_M[1] else None
+
+
+def _height_in(path: Path, id_column: str, ids: tuple[str, ...]) -> float | None:
+    for row in _read_tsv(path):
+        if row.get(id_column, "").strip() in ids:
+            return height_m(row.get("height", ""), _height_unit(path))
+    return None
+
+
+def body_height(cohort: Path, patient: str, session: str) -> float | None:
+    """Height (m) of one scan's patient: ``height`` of sessions.tsv (row of the session), else participants.tsv."""
+    if session:
+        for path in _sessions_files(cohort, patient):
+            if path.is_file():
+                found = _height_in(path, "session_id", (f"ses-{session}", session))
+                if found is not None:
+                    return found
+    return _height_in(cohort / "participants.tsv", "participant_id", (f"sub-{patient}", patient))
+
+
 def attach_body_weights(cohort: Path, scans: list[Scan]) -> list[Scan]:
-    """Each scan with ``body_weight_kg`` / ``body_weight_source`` filled from the cohort's TSV files."""
+    """Each scan with ``body_weight_kg`` / ``body_weight_source`` and ``height_m`` filled from the cohort's TSV
+    files."""
     participants = _read_tsv(cohort / "participants.tsv")
     out = []
     for scan in scans:
         weight, source = body_weight(cohort, scan.key.patient_id, scan.key.session, participants)
-        out.append(replace(scan, body_weight_kg=weight, body_weight_source=source))
+        out.append(replace(scan, body_weight_kg=weight, body_weight_source=source,
+                           height_m=body_height(cohort, scan.key.patient_id, scan.key.session)))
     return out

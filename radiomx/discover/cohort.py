@@ -6,6 +6,10 @@ sub-folders are tracer folders. Discovery never raises for a bad scan: the probl
 two candidate images) travels with the Scan and becomes a failures-table row. Walking is bounded to that fixed
 depth, so symlink loops cannot trap it.
 
+Reference regions: files named ``ref-<region>.<image suffix>`` (or ``.dcm``) in a scan folder, e.g.
+``ref-liver.nii.gz``, ``ref-bloodpool.nii.gz``, ``ref-adrenal-contralateral.nii.gz``, ``ref-marrow.nii.gz``; they
+are never image or mask candidates, whatever the patterns. Two files for one region are a discovery problem.
+
 Patterns can be overridden per cohort in ``COHORT/radiomx.toml``::
 
     [layout]
@@ -21,7 +25,9 @@ import tomllib
 from pathlib import Path
 
 from radiomx.discover import bids
+from radiomx.discover.references import find_references
 from radiomx.errors import ConfigError, ScanError
+from radiomx.features.references import PREFIX
 from radiomx.inputs.paths import has_image_suffix
 from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS, Layout, Scan, ScanKey
 from radiomx.tracers import resolve_tracer
@@ -67,8 +73,17 @@ def _candidates(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
         entries = sorted(folder.iterdir())
     except OSError:
         return []
-    return [e for e in entries if _matches(e.name, patterns) and (has_image_suffix(e) or e.is_dir()
-                                                                   or e.name.lower().endswith(".dcm"))]
+    return [e for e in entries if _matches(e.name, patterns) and not e.name.lower().startswith(PREFIX)
+            and (has_image_suffix(e) or e.is_dir() or e.name.lower().endswith(".dcm"))]
+
+
+def _reference_files(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [e for e in entries if e.is_file() and e.name.lower().startswith(PREFIX)
+            and (has_image_suffix(e) or e.name.lower().endswith(".dcm"))]
 
 
 def _is_scan_folder(folder: Path, layout: Layout) -> bool:
@@ -133,7 +148,10 @@ def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) 
     elif len(masks) > 1:
         problem = ("discover", str(folder), "several candidate masks (" + ", ".join(p.name for p in masks)
                    + "); keep one or set [layout] mask patterns in radiomx.toml")
-    return Scan(key, folder, image, mask, problem)
+    references, twice = find_references(_reference_files(folder))
+    if twice and problem is None:
+        problem = ("discover", str(folder), twice)
+    return Scan(key, folder, image, mask, problem, references=references)
 
 
 def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:

@@ -1,11 +1,35 @@
 """Features: from a loaded scan to values per lesion.
 
-Owns lesion splitting, the input guards, the crop/B-spline cut of each lesion's input, the PyRadiomics call and the
-PET indices. May import ``radiomx.inputs``, ``radiomx.params`` and the top-level records; never ``run``, ``store``
-or ``cli``. This ``__init__`` stays light (no SimpleITK, no PyRadiomics): the planner reads the logic version.
+Owns lesion splitting, the input guards, the crop/B-spline cut of each lesion's input, the PyRadiomics call, the PET
+indices (``indices``, ``peak``), reference regions (``references``) and threshold VOIs (``voi``). May import
+``radiomx.inputs``, ``radiomx.params`` and the top-level records; never ``run``, ``store`` or ``cli``. This
+``__init__`` stays light (no SimpleITK, no PyRadiomics): the planner reads the logic version.
 """
+
+from __future__ import annotations
+
+from importlib import metadata
 
 #: Bumped whenever radiomx changes how a feature value is computed (not PyRadiomics' version, which is recorded
 #: separately). Part of every scan's work key, so a change recomputes everything on the next run.
 #: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
-FEATURE_LOGIC_VERSION = "2"
+#: "3": radiomx index columns (SUV statistics, SUVpeak, MTV, TLG, centroids, reference ratios, threshold VOIs) in
+#: lesion rows; reference statistics, TMTV, Dmax, height and weight in the state row.
+FEATURE_LOGIC_VERSION = "3"
+
+#: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).
+PYRADIOMICS_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")
+
+
+def pyradiomics_version() -> str:
+    """The installed PyRadiomics distribution's version, recorded with every row and run.
+
+    Why from the package metadata: the runs table is written by the writer process, which must not import
+    PyRadiomics (~0.3 s) just to read one string; the rows' version comes from the same place, so both tables
+    agree."""
+    for name in PYRADIOMICS_DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"

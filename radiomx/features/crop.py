@@ -24,6 +24,10 @@ the entire body for every lesion. This module hands it, per lesion, a small imag
     whole image's maximum; Gradient, LBP are not derived here)
     The full image, as before: exact, slow, and rare.
 
+``resample_grid`` replays PyRadiomics 3.1's arithmetic and ``wavelet_reach`` pywt 1.9's ``swtn`` filter lengths,
+so both libraries are bounded in pyproject.toml (``tests/test_library_versions.py``); the value tests
+(``tests/test_crop_equivalence.py``) fail if a new version computes differently.
+
 ``normalize`` uses whole-image statistics, so it is applied once per scan on the full image (PyRadiomics' own
 ``normalizeImage``, before anything else, as ``loadImage`` does) and switched off for the per-lesion call.
 """

@@ -5,31 +5,43 @@ Why a thin wrapper: the numbers must be exactly PyRadiomics' (same names, same v
 value: ``additionalInfo`` is off (diagnostics are recomputed on the whole volume for every lesion, ~1 s each,
 and carry no feature value), and each lesion gets a small input cut by ``crop.lesion_input`` (resampled onto
 PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics computes the full volume's values.
-``extract_lesion_reference`` is the plain full-volume call the tests and the benchmark compare against.
+``tests/reference.py`` holds the plain full-volume call the tests and the benchmark compare against.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.features import FEATURE_LOGIC_VERSION  # noqa: F401 - re-exported
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
 from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
+from radiomx.quiet import records_dropped
 
 
 def quiet_pyradiomics() -> None:
-    """PyRadiomics prints warnings to stderr through its own handler; failures reach us as exceptions instead."""
+    """In a worker process only (it changes PyRadiomics' logging for good): PyRadiomics prints warnings to stderr
+    through its own handler; its refusals reach radiomx as exceptions instead. Touches no other logger."""
     import radiomics
 
     radiomics.setVerbosity(logging.CRITICAL)
-    logging.getLogger("radiomics").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def pyradiomics_silenced() -> Iterator[None]:
+    """In the caller's process: what PyRadiomics logs from this thread during the block stays off PyRadiomics' own
+    stderr handler. No level changes; records still reach the caller's own handlers (``radiomx/quiet.py``)."""
+    import radiomics
+
+    with records_dropped(getattr(radiomics, "handler", None)):
+        yield
 
 
 #: Settings overridden per input mode, because the work was already done on the full image:
@@ -47,7 +59,6 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 def _extractor_for(sha256: str, params: ParamSet, mode: str):
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
-    quiet_pyradiomics()
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
     extractor = RadiomicsFeatureExtractor(config)
@@ -80,7 +91,7 @@ def _as_float(value: Any) -> float:
     return float(np.asarray(value, dtype=np.float64))
 
 
-def _values(result: dict[str, Any]) -> dict[str, float]:
+def feature_values(result: dict[str, Any]) -> dict[str, float]:
     return {name: _as_float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
 
 
@@ -91,21 +102,4 @@ def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
         raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
     with pyradiomics_speedups():  # value-neutral, proven in tests/test_speedups.py
         result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
-    return _values(result)
-
-
-def extract_lesion(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> dict[str, float]:
-    """Feature values for one lesion of a full (unnormalized) image and label map, through the fast path."""
-    return extract_input(params, lesion_inputs(params, prepare_image(params, image), labels, lesion))
-
-
-def extract_lesion_reference(params: ParamSet, image: sitk.Image, labels: sitk.Image,
-                             lesion_id: int) -> dict[str, float]:
-    """The plain PyRadiomics call on the full, uncropped volume: the values the fast path must reproduce."""
-    return _values(extractor_for(params).execute(image, labels, label=int(lesion_id)))
-
-
-def pyradiomics_version() -> str:
-    import radiomics
-
-    return str(radiomics.__version__)
+    return feature_values(result)

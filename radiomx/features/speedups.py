@@ -11,10 +11,17 @@ what is left (``benchmarks/RESULTS.md``). Two parts of it are pure Python overhe
   instance (12 images x 7 classes per lesion). The names of a class never change, so they are looked up once per
   class and process, and a copy is returned each time.
 
-Both are swapped in only inside ``pyradiomics_speedups()`` (the worker's extraction call) and restored after it,
-so a direct PyRadiomics call (the tests' reference, a user's notebook) runs the original code, unless a radiomx
-extraction runs at that moment in another thread of the same process (then it gets the same values faster).
-``tests/test_speedups.py`` proves the replacements return what the originals return.
+Both are swapped in only while a ``pyradiomics_speedups()`` block runs (the worker's extraction call) and restored
+after it, and even then the replacements run only on a thread that is inside such a block: any other thread (the
+tests' reference, a user's own PyRadiomics call in a notebook thread) gets the original code, untouched.
+``tests/test_speedups.py`` proves the replacements return what the originals return; PyRadiomics is pinned
+exactly in pyproject.toml (``tests/test_library_versions.py``), as the swap names two of its internals.
+
+Measured (``benchmarks/bench_speedups.py``, Original-only benchmark settings, 21 lesions x 5, one thread): median
+0.048 s per lesion with, 0.057 s without (x1.20). Why not upstream: a change to PyRadiomics' ``getBinEdges`` or
+``getFeatureNames`` could be proposed, but radiomx must compute with exactly the pinned release whose values its
+users' tables hold (``pyradiomics-bhklab==3.1.4``; the last official PyRadiomics release no longer installs on
+current Python), so it would reach radiomx only as a new pinned version, re-verified value for value.
 """
 
 from __future__ import annotations
@@ -26,13 +33,20 @@ from typing import Any
 
 import numpy as np
 
+#: Per thread: how many ``pyradiomics_speedups()`` blocks this thread is inside.
+_DEPTH = threading.local()
+
+
+def _inside_radiomx() -> bool:
+    return getattr(_DEPTH, "n", 0) > 0
+
 
 def fast_bin_edges(original: Callable[..., Any]) -> Callable[..., Any]:
     """``getBinEdges`` fed the extremes of its input instead of the whole input (fixed bin width only)."""
 
     def get_bin_edges(parameterValues, **kwargs):  # noqa: N803 - PyRadiomics' own argument name
-        if (kwargs.get("binCount") is None and isinstance(parameterValues, np.ndarray) and parameterValues.size
-                and not np.isnan(parameterValues).any()):
+        if (_inside_radiomx() and kwargs.get("binCount") is None and isinstance(parameterValues, np.ndarray)
+                and parameterValues.size and not np.isnan(parameterValues).any()):
             parameterValues = np.array([parameterValues.min(), parameterValues.max()], dtype=parameterValues.dtype)
         return original(parameterValues, **kwargs)
 
@@ -49,6 +63,8 @@ def cached_feature_names(original: classmethod) -> classmethod:
     dict."""
 
     def get_feature_names(cls) -> dict[str, bool]:
+        if not _inside_radiomx():
+            return original.__func__(cls)
         names = _FEATURE_NAMES.get(cls)
         if names is None:
             names = _FEATURE_NAMES[cls] = original.__func__(cls)
@@ -78,9 +94,11 @@ def pyradiomics_speedups() -> Iterator[None]:
             imageoperations.getBinEdges = fast_bin_edges(_SAVED["edges"])
             base.RadiomicsFeaturesBase.getFeatureNames = cached_feature_names(_SAVED["names"])
         _ACTIVE += 1
+    _DEPTH.n = getattr(_DEPTH, "n", 0) + 1
     try:
         yield
     finally:
+        _DEPTH.n -= 1
         with _LOCK:
             _ACTIVE -= 1
             if _ACTIVE == 0:

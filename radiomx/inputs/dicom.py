@@ -6,9 +6,12 @@ RescaleSlope/Intercept with the pixel type of the first slice, which can clip or
 intercept, in float64, and laid on SimpleITK's geometry. The headers travel with the volume in z order because
 SUV factors can differ per slice (DecayCorrection NONE, Philips scale factors).
 
-Refusals (ScanError, stage ``load`` or ``geometry``): no series, several series of the wanted modality, a
-multi-frame file, slices of different size or orientation, unevenly spaced slices (a missing slice), a PET
-RescaleIntercept other than 0. Messages never quote UIDs or patient attributes.
+Real exports round slice positions (a GE series of 3.27 mm slices has 3.19 and 3.29 mm gaps): such a series is
+laid on a uniform grid as ITK reads it and its deviation recorded (``SliceLayout``); only what is broken is
+refused. Refusals (ScanError, stage ``load`` or ``geometry``): no series, several series of the wanted modality
+that Corrected Image / Image Type cannot tell apart, a multi-frame file, slices of different size or orientation,
+a missing slice, interleaved or duplicate slices, slices too far from a uniform grid, a PET RescaleIntercept other
+than 0. Tolerances and their reasons: docs/pet-inputs.md. Messages never quote UIDs or patient attributes.
 """
 
 from __future__ import annotations
@@ -25,9 +28,35 @@ from pydicom.errors import InvalidDicomError
 from radiomx.errors import ScanError
 from radiomx.inputs.paths import is_dicom_file
 
-#: Relative tolerance on slice gaps: beyond it a slice is missing or two series are interleaved.
-GAP_RTOL = 0.01
+#: A gap of at least this many median gaps is a missing slice (a missing slice is 2x), see ``check_gaps``.
+MISSING_RATIO = 1.5
+#: A gap of at most this many median gaps is two interleaved series (they give about 0.5x), see ``check_gaps``.
+INTERLEAVED_RATIO = 0.75
+#: Two slices closer than this fraction of the median gap share one position (a duplicate, not an interleave).
+SAME_POSITION_FRACTION = 0.01
+#: How far (in slice spacings) a slice may sit from its place on the uniform grid, see ``slice_layout``.
+POSITION_TOL = 0.25
+#: Deviations are recorded to the micrometre: below any scanner's position rounding, so a regular series gives 0.0.
+MM_DECIMALS = 3
+#: Image Type (0008,0008) values of series that are pictures of a scan, not the scan (``_pick_series``).
+PROJECTION_TYPES = {"MIP", "PROJECTION IMAGE", "PROJECTION", "LOCALIZER", "SCREEN SAVE"}
 ORIENTATION_ATOL = 1e-4
+
+
+@dataclass(frozen=True)
+class SliceLayout:
+    """Where the slices really are, against the uniform grid the volume is laid on (ITK's layout)."""
+
+    #: True position (mm) of each z slice along the grid's slice axis, in image z order.
+    positions_mm: tuple[float, ...]
+    #: Largest |gap - grid spacing| (mm): ITK's ``ITK_non_uniform_sampling_deviation``; 0.0 for a regular series.
+    spacing_max_deviation_mm: float
+    #: Largest |true position - grid position| (mm): how far any slice sits from where the grid puts it.
+    position_max_offset_mm: float
+
+    def as_row(self) -> dict[str, float]:
+        return {"slice_spacing_max_deviation_mm": self.spacing_max_deviation_mm,
+                "slice_position_max_offset_mm": self.position_max_offset_mm}
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,8 @@ class DicomSeries:
     headers: tuple[Dataset, ...]
     files: tuple[Path, ...]
     modality: str
+    #: The slices' true positions against the uniform grid of ``image``.
+    layout: SliceLayout
 
 
 def _series_ids(folder: Path) -> list[str]:
@@ -55,8 +86,35 @@ def _first_header(folder: Path, series_id: str) -> Dataset | None:
         return None
 
 
+def _describe(header: Dataset) -> str:
+    """A series as a user finds it in the viewer: Series Number and Description (never a UID)."""
+    description = " ".join(str(header.get("SeriesDescription", "") or "").split())[:40]
+    return f"Series Number {header.get('SeriesNumber', '?')}" + (f" '{description}'" if description else "")
+
+
+def _values(header: Dataset, keyword: str) -> set[str]:
+    value = header.get(keyword)
+    if value is None:
+        return set()
+    items = [value] if isinstance(value, str) else list(value)
+    return {str(v).strip().upper() for v in items}
+
+
+def _is_projection(header: Dataset) -> bool:
+    """A MIP, projection or localizer: a picture of a scan, not a volume to measure."""
+    return bool(_values(header, "ImageType") & PROJECTION_TYPES) or "MIP" in str(
+        header.get("SeriesDescription", "")).upper().split()
+
+
 def _pick_series(folder: Path, modality: str) -> str:
-    """The one series of ``modality`` in the folder; others (CT, RTSTRUCT, SEG beside a PET) are ignored."""
+    """The one series of ``modality`` in the folder; others (CT, RTSTRUCT, SEG beside a PET) are ignored.
+
+    Real exports put several series of one modality in a folder: a PET beside its non-attenuation-corrected
+    reconstruction (NAC) and a MIP, a CT beside its localizer. The measurable one is taken when it is the only
+    one left after two steps: PET series whose Corrected Image (0028,0051) says ATTN (when any does), then no
+    MIP/projection/localizer (Image Type (0008,0008) or a Series Description "MIP"). Otherwise the scan is refused
+    with the candidates, so a user can keep the right one.
+    """
     found: dict[str, Dataset] = {}
     seen_modalities = set()
     for series_id in _series_ids(folder):
@@ -70,11 +128,17 @@ def _pick_series(folder: Path, modality: str) -> str:
         what = f"only {', '.join(sorted(seen_modalities))} series" if seen_modalities else "no DICOM image series"
         raise ScanError("load", str(folder), f"folder holds {what}, no {modality} series; put the {modality} slices "
                                              "of this scan in it")
-    if len(found) > 1:
-        numbers = ", ".join(sorted(str(h.get("SeriesNumber", "?")) for h in found.values()))
-        raise ScanError("load", str(folder), f"folder mixes {len(found)} {modality} series (Series Number {numbers}); "
-                                             "keep one series per scan folder")
-    return next(iter(found))
+    candidates = dict(found)
+    if modality == "PT" and len(candidates) > 1:
+        corrected = {k: h for k, h in candidates.items() if "ATTN" in _values(h, "CorrectedImage")}
+        candidates = corrected or candidates
+    if len(candidates) > 1:
+        candidates = {k: h for k, h in candidates.items() if not _is_projection(h)} or candidates
+    if len(candidates) > 1:
+        listed = ", ".join(sorted(_describe(h) for h in candidates.values()))
+        raise ScanError("load", str(folder), f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
+                                             "series per scan folder")
+    return next(iter(candidates))
 
 
 def _read_headers(files: list[str]) -> list[Dataset]:
@@ -93,7 +157,7 @@ def _normal(ds: Dataset) -> np.ndarray:
 
 
 def check_slices(headers: list[Dataset], files: list[str], folder: Path) -> None:
-    """Same matrix and orientation in every slice, one frame per file, evenly spaced positions."""
+    """Same matrix and orientation in every slice, one frame per file, position and orientation present."""
     first = headers[0]
     for ds, name in zip(headers, files, strict=True):
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
@@ -106,21 +170,75 @@ def check_slices(headers: list[Dataset], files: list[str], folder: Path) -> None
             raise ScanError("geometry", name, "Image Position/Orientation (Patient) (0020,0032/0037) is missing")
         if not np.allclose(ds.ImageOrientationPatient, first.ImageOrientationPatient, atol=ORIENTATION_ATOL):
             raise ScanError("geometry", name, "slice orientation differs from the first slice; the folder mixes series")
-    if len(headers) < 2:
-        return
-    normal = _normal(first)
-    positions = np.array([float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))) for ds in headers])
-    gaps = np.diff(positions)
-    typical = float(np.median(np.abs(gaps)))
-    if typical == 0 or np.any(np.abs(gaps) < 1e-6):
-        raise ScanError("geometry", str(folder), "two slices share one position; the folder mixes series or frames "
-                                                 "(keep one frame of one series)")
-    uneven = np.flatnonzero(np.abs(np.abs(gaps) - typical) > GAP_RTOL * typical)
-    if uneven.size:
-        i = int(uneven[0])
-        raise ScanError("geometry", files[i + 1], f"slice gap {abs(gaps[i]):.3g} mm before this slice, "
-                                                  f"{typical:.3g} mm elsewhere; a slice is missing (re-export the "
-                                                  "complete series)")
+
+
+def slice_positions(headers: list[Dataset]) -> np.ndarray:
+    """Each slice's position (mm) along the slice normal, in the given order."""
+    normal = _normal(headers[0])
+    return np.array([float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))) for ds in headers])
+
+
+def check_gaps(positions: np.ndarray, files: list[str], folder: Path) -> None:
+    """Refuse what is broken, by the size of a gap against the median gap (the series' own spacing).
+
+    Why the median: one missing slice or a few duplicates do not move it, so it names the bad gap. Why these
+    limits: a missing slice is a gap of 2x the spacing and two interleaved series give gaps of about 0.5x, while
+    scanners round positions by a few per cent (GE: 3.19/3.29 mm gaps in a 3.27 mm series). ``MISSING_RATIO`` and
+    ``INTERLEAVED_RATIO`` sit halfway between a regular gap (1x) and those two failures, more than 10x the rounding
+    away from a regular gap. (MIRP calls a gap above 1.2x the smallest "missing slices"; dcm2niix flags gaps that
+    differ from the first by more than 0.2 mm; ITK only warns.)
+    """
+    gaps = np.abs(np.diff(positions))
+    typical = float(np.median(gaps))
+    for i, gap in enumerate(gaps):
+        ratio = gap / typical if typical > 0 else 0.0
+        if gap <= SAME_POSITION_FRACTION * typical or typical == 0:
+            raise ScanError("geometry", str(folder), f"{Path(files[i]).name} and {Path(files[i + 1]).name} are both "
+                                                     f"at {positions[i]:.2f} mm along the slice normal; the folder "
+                                                     "mixes two series or holds a slice twice (keep one series)")
+        if ratio <= INTERLEAVED_RATIO:
+            raise ScanError("geometry", files[i + 1], f"slice gap {gap:.3g} mm before this slice (after "
+                                                      f"{Path(files[i]).name}), {typical:.3g} mm elsewhere; two "
+                                                      "series are interleaved (keep one series per folder)")
+        if ratio >= MISSING_RATIO:
+            missing = max(int(round(ratio)) - 1, 1)
+            what = "a slice is missing" if missing == 1 else f"about {missing} slices are missing"
+            raise ScanError("geometry", files[i + 1], f"slice gap {gap:.3g} mm before this slice, {typical:.3g} mm "
+                                                      f"elsewhere; {what} (re-export the complete series)")
+
+
+def grid_positions(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The slice axis (unit vector) of ``image`` and each z slice's position along it (mm)."""
+    axis = np.asarray(image.GetDirection(), float).reshape(3, 3)[:, 2]
+    start = float(np.dot(axis, image.GetOrigin()))
+    return axis, start + np.arange(image.GetSize()[2]) * image.GetSpacing()[2]
+
+
+def slice_layout(headers: list[Dataset], files: list[str], image: sitk.Image) -> SliceLayout:
+    """Measure the series against ``image``'s uniform grid and refuse it when a slice is too far from its place.
+
+    Layout, as ITK/GDCM (SimpleITK's ImageSeriesReader) read it and as dcm2niix's main output does: origin at the
+    first slice, spacing (last - first) / (n - 1), slices stacked at that spacing without resampling (no voxel value
+    changes; MIRP and dcm2niix's ``_Eq`` copy interpolate instead, which would change intensities). Accepted when
+    every slice lies within ``POSITION_TOL`` of a spacing of its grid place: half way between a perfect series
+    and a missing slice, which puts slices about half a spacing off the grid. This also refuses slow drift that no
+    single gap shows. ITK never refuses (it only warns above 1e-4 of the spacing); highdicom refuses gaps off the
+    mean by more than 1 %, which refuses real GE exports.
+    """
+    axis, grid = grid_positions(image)
+    positions = np.array([float(np.dot(axis, np.asarray(ds.ImagePositionPatient, float))) for ds in headers])
+    spacing = image.GetSpacing()[2]
+    offsets = positions - grid
+    worst = int(np.argmax(np.abs(offsets))) if len(offsets) else 0
+    if len(offsets) > 1 and abs(offsets[worst]) > POSITION_TOL * spacing:
+        raise ScanError("geometry", files[worst], f"slice sits {abs(offsets[worst]):.2f} mm "
+                                                  f"({abs(offsets[worst]) / spacing:.2f} of the {spacing:.3g} mm "
+                                                  f"spacing) from its place on a uniform grid (limit "
+                                                  f"{POSITION_TOL:g}); the slice spacing is not uniform (re-export "
+                                                  "the series, or resample it to uniform slices)")
+    deviation = float(np.abs(np.diff(positions) - spacing).max()) if len(positions) > 1 else 0.0
+    return SliceLayout(tuple(float(p) for p in positions), round(deviation, MM_DECIMALS),
+                       round(float(np.abs(offsets).max()) if len(offsets) else 0.0, MM_DECIMALS))
 
 
 def _rescaled(ds: Dataset, name: str) -> np.ndarray:
@@ -146,12 +264,19 @@ def _check_all_files_parsed(folder: Path) -> None:
 
 
 def read_series(folder: Path, modality: str) -> DicomSeries:
-    """The folder's single ``modality`` ("PT" or "CT") series, rescaled per slice, on SimpleITK's geometry."""
+    """The folder's ``modality`` ("PT" or "CT") series, rescaled per slice, on SimpleITK's geometry."""
     _check_all_files_parsed(folder)
     series_id = _pick_series(folder, modality)
     files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
     headers = _read_headers(files)
     check_slices(headers, files, folder)
+    if len(headers) > 1:
+        # GDCM sorts by position, but falls back to other orders when it cannot (two slices at one position): sort
+        # here too, so that duplicates sit side by side and are named, and the reader stacks slices by position.
+        positions = slice_positions(headers)
+        order = [int(i) for i in np.argsort(positions, kind="stable")]
+        files, headers = [files[i] for i in order], [headers[i] for i in order]
+        check_gaps(positions[order], files, folder)
     if modality == "PT":
         for ds, name in zip(headers, files, strict=True):
             if float(ds.get("RescaleIntercept", 0.0) or 0.0) != 0.0:
@@ -159,12 +284,15 @@ def read_series(folder: Path, modality: str) -> DicomSeries:
                                              "have 0 (IBSI SUV manual), re-export the series")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    # ITK warns on stderr about any non-uniformity above 1e-4 of the spacing; slice_layout measures and records it.
+    reader.SetSpacingWarningRelThreshold(float("inf"))
     try:
         geometry = reader.Execute()
     except RuntimeError as exc:
         raise ScanError("load", str(folder), f"SimpleITK cannot read the series ({' '.join(str(exc).split())[-150:]})"
                         ) from exc
+    layout = slice_layout(headers, files, geometry)
     voxels = np.stack([_rescaled(ds, name) for ds, name in zip(headers, files, strict=True)])
     image = sitk.GetImageFromArray(voxels)
     image.CopyInformation(geometry)
-    return DicomSeries(image, tuple(headers), tuple(Path(f) for f in files), modality)
+    return DicomSeries(image, tuple(headers), tuple(Path(f) for f in files), modality, layout)

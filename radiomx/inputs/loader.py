@@ -8,7 +8,16 @@ must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in
 * PET NIfTI/NRRD/MHA declared SUVbw (``[layout] pet_units = "SUVbw"`` / ``--pet-units SUVbw``);
 * anything else PET -> ScanError. CT files are taken as HU.
 
-Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid); else a label-map file.
+Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid by the true slice
+positions of a DICOM image); else a label-map file.
+
+SEG segments / RTSTRUCT ROIs named ``ref-*`` are reference regions: taken out of the lesion label map and returned
+apart (``LoadedScan.embedded_references``). Reference-region files (``ref-liver.nii.gz``) are read by
+``load_reference`` on the same grid with the same tolerances as the mask.
+
+Slice layout provenance (``slice_spacing_max_deviation_mm``, ``slice_position_max_offset_mm``, with every row): how
+far a DICOM series' slices are from the uniform grid the volume is laid on; 0.0 for a regular series, NaN (null in
+the tables) for NIfTI/NRRD/MHA images, whose grid is uniform by construction.
 """
 
 from __future__ import annotations
@@ -35,6 +44,31 @@ class LoadedScan:
     unit: str
     #: Every input of the unit conversion (SUV: weight, dose, times, half-life, ...), recorded with each row.
     unit_inputs: dict = field(default_factory=dict)
+    #: Slice layout provenance (module docstring), recorded with each row.
+    geometry: dict = field(default_factory=lambda: dict(NO_LAYOUT))
+    #: True slice positions of a DICOM image series (DICOM reference masks are placed on them too).
+    positions: tuple[float, ...] | None = None
+    #: Reference regions drawn inside a DICOM mask: region label (``ref-liver``) -> boolean (z, y, x) array.
+    embedded_references: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Height (m) and weight (kg) from DICOM Patient Size (0010,1020) / Patient Weight (0010,1030), else None.
+    height_m: float | None = None
+    weight_kg: float | None = None
+
+
+#: The layout columns of an image that is not a DICOM series.
+NO_LAYOUT = {"slice_spacing_max_deviation_mm": float("nan"), "slice_position_max_offset_mm": float("nan")}
+
+
+@dataclass
+class _UnitImage:
+    image: sitk.Image
+    unit: str
+    inputs: dict
+    #: True slice positions of a DICOM series (for placing DICOM masks) and its layout columns.
+    positions: tuple[float, ...] | None = None
+    geometry: dict = field(default_factory=lambda: dict(NO_LAYOUT))
+    #: Height and weight from the DICOM headers (``_dicom_body``); empty for other inputs.
+    body: dict = field(default_factory=dict)
 
 
 def _read_sidecar(path: Path) -> dict:
@@ -55,15 +89,31 @@ def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
     return out
 
 
-def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> tuple[sitk.Image, str, SuvInputs | None]:
+def _dicom_body(headers) -> dict[str, float | None]:
+    """Patient Size (0010,1020, m) and Patient Weight (0010,1030, kg) of the first slice; None when absent or
+    implausible (height outside 0.3-2.6 m, weight outside 0-300 kg): they only feed BSA, never SUV."""
+    first = headers[0]
+    out: dict[str, float | None] = {}
+    for key, name, (low, high) in (("height_m", "PatientSize", (0.3, 2.6)), ("weight_kg", "PatientWeight", (0, 300))):
+        try:
+            value = float(first.get(name) or "nan")
+        except (TypeError, ValueError):
+            value = float("nan")
+        out[key] = value if low < value <= high else None
+    return out
+
+
+def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
     assert scan.image is not None
     from radiomx.inputs.dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
 
     series = read_series(scan.image, "PT" if pet else "CT")
+    layout = {"positions": series.layout.positions_mm, "geometry": series.layout.as_row(),
+              "body": _dicom_body(series.headers)}
     if not pet:
-        return sitk.Cast(series.image, sitk.sitkFloat32), "HU", None
+        return _UnitImage(sitk.Cast(series.image, sitk.sitkFloat32), "HU", {}, **layout)
     factors, inputs = dicom_suv(series.headers, [str(f) for f in series.files], nuclide)
-    return _scaled(series.image, factors), "SUVbw", inputs
+    return _UnitImage(_scaled(series.image, factors), "SUVbw", inputs.as_row(), **layout)
 
 
 def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
@@ -97,36 +147,81 @@ def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
     return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
 
 
-def load_image_in_unit(scan: Scan, layout: Layout,
-                       digests: dict[Path, str] | None = None) -> tuple[sitk.Image, str, dict]:
-    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing.
-    ``digests`` collects the sha256 of single files as read (``imaging.read_volume``)."""
+def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) -> _UnitImage:
     tracer = get_tracer(scan.key.tracer)
     assert scan.image is not None
     pet = tracer.modality == "PET"
     if scan.image.is_dir():
-        image, unit, inputs = _dicom_image(scan, pet, tracer.radionuclide)
-        return image, unit, inputs.as_row() if inputs else {}
+        return _dicom_image(scan, pet, tracer.radionuclide)
     if not pet:
-        return read_volume(scan.image, "image", digests), "HU", {}
+        return _UnitImage(read_volume(scan.image, "image", digests), "HU", {})
     image, inputs = _file_pet(scan, layout, tracer.radionuclide, digests)
-    return image, "SUVbw", inputs.as_row()
+    return _UnitImage(image, "SUVbw", inputs.as_row())
 
 
-def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None) -> sitk.Image:
-    """The scan's mask as an unsigned-integer label map on the image grid."""
+def load_image_in_unit(scan: Scan, layout: Layout,
+                       digests: dict[Path, str] | None = None) -> tuple[sitk.Image, str, dict]:
+    """The scan's image in SUVbw (PET) or HU (CT), and the unit's inputs, or a ScanError saying what is missing.
+    ``digests`` collects the sha256 of single files as read (``imaging.read_volume``)."""
+    loaded = _image_in_unit(scan, layout, digests)
+    return loaded.image, loaded.unit, loaded.inputs
+
+
+def _is_dicom_mask(path: Path) -> bool:
+    return path.is_file() and (path.name.lower().endswith(".dcm") or is_dicom_file(path))
+
+
+def _split_references(path: Path, labels: sitk.Image) -> tuple[sitk.Image, dict[str, np.ndarray]]:
+    """Take SEG segments / RTSTRUCT ROIs named ``ref-*`` out of a DICOM mask's label map."""
+    from radiomx.inputs.masks import dicom_label_names
+
+    names = {n: name for n, name in dicom_label_names(path).items() if name.strip().lower().startswith("ref-")}
+    if not names:
+        return labels, {}
+    values = sitk.GetArrayFromImage(labels)
+    references = {names[n].strip(): values == n for n in sorted(names)}
+    values[np.isin(values, list(names))] = 0
+    out = sitk.GetImageFromArray(values)
+    out.CopyInformation(labels)
+    return out, references
+
+
+def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None,
+              positions: tuple[float, ...] | None = None,
+              references: dict[str, np.ndarray] | None = None) -> sitk.Image:
+    """The scan's mask as an unsigned-integer label map on the image grid. ``positions``: the true slice positions
+    of a DICOM image series, on which DICOM masks are placed; ``references`` receives the ``ref-*`` segments/ROIs
+    of a DICOM mask."""
     assert scan.mask is not None and scan.image is not None
-    if scan.mask.is_file() and (scan.mask.name.lower().endswith(".dcm") or is_dicom_file(scan.mask)):
+    if _is_dicom_mask(scan.mask):
         from radiomx.inputs.masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
 
-        return read_dicom_mask(scan.mask, image)
+        labels, found = _split_references(scan.mask, read_dicom_mask(scan.mask, image, positions))
+        if references is not None:
+            references.update(found)
+        return labels
     mask = as_label_map(read_volume(scan.mask, "mask", digests), scan.mask)
     return align_mask(image, mask, scan.image, scan.mask)
 
 
+def load_reference(path: Path, image: sitk.Image, image_path: Path,
+                   positions: tuple[float, ...] | None = None) -> np.ndarray:
+    """A reference-region file as a boolean (z, y, x) array on the image grid (any non-zero voxel), with the mask's
+    geometry checks; a ScanError names the file."""
+    if _is_dicom_mask(path):
+        from radiomx.inputs.masks import read_dicom_mask
+
+        return sitk.GetArrayViewFromImage(read_dicom_mask(path, image, positions)) != 0
+    mask = align_mask(image, as_label_map(read_volume(path, "reference mask"), path), image_path, path)
+    return sitk.GetArrayViewFromImage(mask) != 0
+
+
 def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None) -> LoadedScan:
     """Image and mask of one scan; with ``digests``, the sha256 of each single input file as it was read."""
-    image, unit, inputs = load_image_in_unit(scan, layout, digests)
+    loaded = _image_in_unit(scan, layout, digests)
     assert scan.image is not None
-    check_finite(image, scan.image)
-    return LoadedScan(image, load_mask(scan, image, digests), unit, inputs)
+    check_finite(loaded.image, scan.image)
+    embedded: dict[str, np.ndarray] = {}
+    mask = load_mask(scan, loaded.image, digests, loaded.positions, embedded)
+    return LoadedScan(loaded.image, mask, loaded.unit, loaded.inputs, loaded.geometry, loaded.positions, embedded,
+                      loaded.body.get("height_m"), loaded.body.get("weight_kg"))

@@ -4,20 +4,26 @@ per ROI).
 Why these choices:
 
 * SEG is decoded by highdicom (``Segmentation.get_volume``), which handles BINARY/FRACTIONAL/LABELMAP encodings,
-  bit-packed frames and sparse frames; we only place its volume on the image grid. Label = Segment Number
-  (0062,0004), so the lesion id is what the SEG file says.
+  bit-packed frames and sparse frames; we only place its frames on the image grid. Label = Segment Number
+  (0062,0004), so the lesion id is what the SEG file says. Placement: each frame goes on the image slice nearest
+  to it, by the slices' true positions (``SliceLayout``), when every voxel centre of the frame lies within
+  ``PLANE_TOL`` voxel of an image voxel centre; its geometry is then set to that slice's before highdicom builds
+  the volume. Writers round DS values to 7 significant digits and dcmqi writes frames on its own (ITK) grid, so
+  frames sit a few hundredths of a voxel off (0.022 voxel in a Siemens/dcmqi export); a SEG drawn on another
+  grid (a CT, another reconstruction) is refused with the offset found.
 * RTSTRUCT is rasterized here by a small even-odd polygon fill (rt-utils is unmaintained and uses OpenCV's fillPoly,
   whose pixel-inclusion rule is undocumented for sub-voxel vertices). Convention, for each ROI (label = ROI Number
   (3006,0022)): every CLOSED_PLANAR contour is mapped to the image's continuous voxel index; it must lie in one
-  image slice (within ``PLANE_TOL`` voxel of a slice centre); a voxel belongs to the ROI when its centre is inside
-  the contour by the even-odd rule, and contours of one ROI on one slice are combined by XOR, so an inner contour
-  cuts a hole. POINT and OPEN contours carry no area and are ignored.
+  image slice (within ``PLANE_TOL`` voxel of a slice's true position, as SEG frames); a voxel belongs to the ROI
+  when its centre is inside the contour by the even-odd rule, and contours of one ROI on one slice are combined by
+  XOR, so an inner contour cuts a hole. POINT and OPEN contours carry no area and are ignored.
 * Two lesions cannot share a voxel in a label map: overlapping segments or ROIs are refused with their numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
@@ -25,29 +31,77 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from radiomx.errors import ScanError
+from radiomx.inputs.dicom import grid_positions
 
-SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+#: Segmentation Storage and Label Map Segmentation Storage.
+SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
-#: How far (in voxels) a contour plane or a SEG frame may sit from the image's voxel centres.
+#: How far (in voxels) a contour plane or a SEG frame may sit from the image's voxel centres: 10x the 7-digit
+#: rounding and grid arithmetic of real writers (0.022 voxel), 5x short of half a voxel (where the nearest slice
+#: becomes ambiguous). dcmqi itself snaps anything under 0.5 voxel; highdicom's match_geometry allows 1e-5.
 PLANE_TOL = 0.1
+#: After placement, the SEG volume must be exactly on the grid (float round-off only).
 GRID_TOL = 1e-3
+#: Direction cosines of a SEG and its image must agree to this (highdicom's perpendicularity tolerance).
+ORIENTATION_ATOL = 1e-3
 
 
-def read_dicom_mask(path: Path, image: sitk.Image) -> sitk.Image:
-    """SEG or RTSTRUCT (told apart by SOP Class UID, then Modality) -> UInt32 label map on ``image``'s grid."""
-    try:
-        header = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
-        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | None = None) -> sitk.Image:
+    """SEG or RTSTRUCT (told apart by SOP Class UID, then Modality) -> UInt32 label map on ``image``'s grid.
+
+    ``positions``: the true position (mm) of each image slice along its slice axis (``SliceLayout.positions_mm``
+    of a DICOM series); None means the slices are where the grid puts them (NIfTI/NRRD images)."""
+    header = _read(path, stop_before_pixels=True)
+    slices = _Slices.of(image, positions)
     sop, modality = str(header.get("SOPClassUID", "")), str(header.get("Modality", ""))
-    if sop == SEG_SOP_CLASS or modality == "SEG":
-        return read_seg(path, image)
+    if sop in SEG_SOP_CLASSES or modality == "SEG":
+        return read_seg(path, image, slices)
     if sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
-        return rasterize_rtstruct(pydicom.dcmread(path), image, path)
+        return rasterize_rtstruct(_read(path), image, path, slices)
     raise ScanError("load", str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a DICOM SEG "
                                        "or an RTSTRUCT (or a NIfTI/NRRD label map)")
+
+
+def _read(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """A DICOM file, also without the Part-10 preamble and meta header (older planning systems write RTSTRUCTs so;
+    pydicom reads them with ``force``), as long as it names its SOP Class or Modality."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
+        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+        if "SOPClassUID" not in ds and "Modality" not in ds:
+            raise ValueError("no SOP Class UID or Modality")
+        return ds
+    except Exception as exc:  # noqa: BLE001 - anything forced through pydicom that is not DICOM
+        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+
+
+@dataclass(frozen=True)
+class _Slices:
+    """The image's slice axis, each slice's true position along it and the grid spacing (mm)."""
+
+    axis: np.ndarray
+    positions: np.ndarray
+    spacing: float
+
+    @classmethod
+    def of(cls, image: sitk.Image, positions: Sequence[float] | None) -> _Slices:
+        axis, grid = grid_positions(image)
+        return cls(axis, grid if positions is None else np.asarray(positions, float), image.GetSpacing()[2])
+
+    def nearest(self, point: Sequence[float]) -> tuple[int, float]:
+        """Index of the slice nearest to ``point`` and the point's offset from it along the axis (mm)."""
+        distance = float(np.dot(self.axis, point))
+        k = int(np.argmin(np.abs(self.positions - distance)))
+        return k, distance - float(self.positions[k])
 
 
 # --- DICOM SEG -------------------------------------------------------------------------------------------------------
@@ -80,10 +134,90 @@ def _check_on_grid(moving: sitk.Image, image: sitk.Image, path: Path, what: str)
                                                "offset); it was drawn on another series")
 
 
-def read_seg(path: Path, image: sitk.Image) -> sitk.Image:
+def _frame_geometry(ds: Dataset, index: int) -> tuple[Dataset | None, Dataset | None, Dataset | None]:
+    """(plane position, plane orientation, pixel measures) items of frame ``index``: per-frame, else shared."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    found = []
+    for keyword in ("PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence"):
+        item = None
+        for groups in ((per_frame[index],) if per_frame else ()) + ((shared[0],) if shared else ()):
+            if keyword in groups and len(groups.get(keyword)):
+                item = groups.get(keyword)[0]
+                break
+        found.append(item)
+    return found[0], found[1], found[2]
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{float(v):.3g}" for v in values) + ")"
+
+
+def _place_frames(ds: Dataset, image: sitk.Image, slices: _Slices, path: Path) -> None:
+    """Put every SEG frame on its nearest image slice, in place: each frame's position, orientation and pixel
+    spacing become the image's once the frame is within ``PLANE_TOL`` voxel of it; otherwise refuse with the offset.
+
+    Checked per frame on its corner voxel centres (the map is linear, so corners bound every voxel): in plane
+    against the image's voxel centres, along the slice axis against the nearest slice's true position."""
+    direction = np.asarray(image.GetDirection(), float).reshape(3, 3)
+    spacing = np.asarray(image.GetSpacing(), float)
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    for index in range(int(ds.get("NumberOfFrames", 1) or 1)):
+        position, orientation, measures = _frame_geometry(ds, index)
+        if position is None or orientation is None or measures is None:
+            raise ScanError("geometry", str(path), f"SEG frame {index + 1} has no plane position, orientation or "
+                                                   "pixel spacing; re-export the SEG")
+        cosines = np.asarray(orientation.ImageOrientationPatient, float)
+        if np.abs(cosines - direction[:, :2].T.ravel()).max() > ORIENTATION_ATOL:
+            raise ScanError("geometry", str(path), f"SEG frame orientation {_fmt(cosines)} differs from the image's "
+                                                   f"{_fmt(direction[:, :2].T.ravel())}; it was drawn on another "
+                                                   "series")
+        row_mm, column_mm = (float(v) for v in measures.PixelSpacing)  # between rows (y), between columns (x)
+        drift = np.array([abs(column_mm - spacing[0]) * (columns - 1), abs(row_mm - spacing[1]) * (rows - 1)])
+        if (drift / spacing[:2] > PLANE_TOL).any():
+            raise ScanError("geometry", str(path), f"SEG pixel spacing ({column_mm:.4g}, {row_mm:.4g}) mm differs "
+                                                   f"from the image's ({spacing[0]:.4g}, {spacing[1]:.4g}) mm; it "
+                                                   "was drawn on another series (a CT or another reconstruction)")
+        origin = np.asarray(position.ImagePositionPatient, float)
+        in_plane = np.asarray(image.TransformPhysicalPointToContinuousIndex(tuple(origin)), float)[:2]
+        offset = in_plane - np.round(in_plane)
+        if np.abs(offset).max() > PLANE_TOL:
+            raise ScanError("geometry", str(path), f"SEG frame {index + 1} is {_fmt(offset * spacing[:2])} mm "
+                                                   f"({_fmt(offset)} voxel) off the image's voxel centres in plane "
+                                                   f"(limit {PLANE_TOL:g} voxel); it was drawn on another series")
+        k, off_mm = slices.nearest(origin)
+        if abs(off_mm) > PLANE_TOL * slices.spacing:
+            raise ScanError("geometry", str(path), f"SEG frame {index + 1} is {abs(off_mm):.3g} mm "
+                                                   f"({abs(off_mm) / slices.spacing:.2f} slice) from the nearest "
+                                                   f"image slice (limit {PLANE_TOL:g} slice); it was drawn on "
+                                                   "another series or grid")
+        column, row = (int(v) for v in np.round(in_plane))
+        snapped = image.TransformIndexToPhysicalPoint((column, row, k))
+        position.ImagePositionPatient = [float(v) for v in snapped]
+        orientation.ImageOrientationPatient = [float(v) for v in direction[:, :2].T.ravel()]
+        measures.PixelSpacing = [float(spacing[1]), float(spacing[0])]
+        measures.SpacingBetweenSlices = float(spacing[2])
+
+
+def _little_endian(ds: Dataset) -> Dataset:
+    """A big-endian SEG (Explicit VR Big Endian, retired but still written) as little endian, which highdicom
+    requires: the parsed attributes are byte-order free, only 16-bit pixel data must be swapped."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or meta.get("TransferSyntaxUID") != ExplicitVRBigEndian:
+        return ds
+    if int(ds.get("BitsAllocated", 1)) == 16 and "PixelData" in ds:
+        ds.PixelData = np.frombuffer(ds.PixelData, dtype=">u2").astype("<u2").tobytes()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def read_seg(path: Path, image: sitk.Image, slices: _Slices | None = None) -> sitk.Image:
     """DICOM SEG -> label map (label = Segment Number) on ``image``'s grid; overlapping segments refuse."""
+    slices = slices or _Slices.of(image, None)
+    ds = _little_endian(_read(path))
+    _place_frames(ds, image, slices, path)
     try:
-        seg = hd.seg.segread(path)
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except Exception as exc:  # noqa: BLE001 - highdicom validates and raises ValueError/AttributeError/...
         raise ScanError("load", str(path), f"cannot read DICOM SEG ({' '.join(str(exc).split())[:150]})") from exc
     try:
@@ -105,7 +239,9 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
     """Boolean (rows, columns) mask of voxel centres inside ``polygon`` ((n, 2) as x=column, y=row), even-odd rule.
 
     A centre exactly on an edge counts as inside for left/bottom edges and outside for right/top edges (the usual
-    half-open crossing test), so two polygons sharing an edge never both claim a voxel.
+    half-open crossing test), so two polygons sharing an edge never both claim a voxel. Kept instead of
+    scikit-image's ``polygon2mask``, which counts boundary centres as inside (adjacent contours overlap):
+    ``tests/test_polygon_fill.py::test_contours_sharing_an_edge_through_voxel_centres_split_the_voxels``.
     """
     rows, cols = shape
     out = np.zeros(shape, dtype=bool)
@@ -135,30 +271,35 @@ def _contours(item: Dataset) -> Iterable[np.ndarray]:
             yield points
 
 
-def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int) -> np.ndarray:
+def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, slices: _Slices) -> np.ndarray:
     size = image.GetSize()
     mask = np.zeros((size[2], size[1], size[0]), dtype=bool)
     for points in _contours(item):
         index = np.array([image.TransformPhysicalPointToContinuousIndex(tuple(p)) for p in points])
-        z = index[:, 2]
-        slice_index = int(np.round(z.mean()))
-        if np.abs(z - slice_index).max() > PLANE_TOL:
+        along = points @ slices.axis
+        slice_index, off_mm = slices.nearest(points.mean(axis=0))
+        spread = float(along.max() - along.min()) / slices.spacing
+        if abs(off_mm) > PLANE_TOL * slices.spacing or spread > PLANE_TOL:
+            if not (slices.positions.min() - slices.spacing / 2 <= along.mean()
+                    <= slices.positions.max() + slices.spacing / 2):
+                raise ScanError("geometry", str(path), f"ROI {number} has a contour outside the image (slice "
+                                                       f"{int(np.round(index[:, 2].mean()))} of {size[2]}); it "
+                                                       "belongs to another scan")
             raise ScanError("geometry", str(path), f"ROI {number} has a contour between or across image slices "
-                                                   f"(z index {z.min():.2f}-{z.max():.2f}); it was drawn on another "
-                                                   "grid")
-        if not 0 <= slice_index < size[2]:
-            raise ScanError("geometry", str(path), f"ROI {number} has a contour outside the image (slice "
-                                                   f"{slice_index} of {size[2]}); it belongs to another scan")
+                                                   f"({abs(off_mm):.3g} mm = {abs(off_mm) / slices.spacing:.2f} "
+                                                   f"slice from the nearest slice, {spread:.2f} slice thick; limit "
+                                                   f"{PLANE_TOL:g}); it was drawn on another grid")
         mask[slice_index] ^= polygon_mask((size[1], size[0]), index[:, :2])
     return mask
 
 
-def rasterize_rtstruct(ds: Dataset, image: sitk.Image, path: Path) -> sitk.Image:
+def rasterize_rtstruct(ds: Dataset, image: sitk.Image, path: Path, slices: _Slices | None = None) -> sitk.Image:
     """RTSTRUCT -> label map: label = ROI Number, convention in the module docstring; overlapping ROIs refuse."""
+    slices = slices or _Slices.of(image, None)
     labels = np.zeros(sitk.GetArrayViewFromImage(image).shape, dtype=np.uint32)
     for item in ds.get("ROIContourSequence", []):
         number = int(item.ReferencedROINumber)
-        roi = _rasterize_roi(item, image, path, number)
+        roi = _rasterize_roi(item, image, path, number, slices)
         clash = np.unique(labels[roi & (labels > 0)])
         if clash.size:
             raise ScanError("load", str(path), f"ROI {number} overlaps ROI {int(clash[0])}; a "
@@ -169,3 +310,14 @@ def rasterize_rtstruct(ds: Dataset, image: sitk.Image, path: Path) -> sitk.Image
     out = sitk.GetImageFromArray(labels)
     out.CopyInformation(image)
     return out
+
+
+# --- names of segments / ROIs (reference regions are named ``ref-*``) -------------------------------------------
+
+def dicom_label_names(path: Path) -> dict[int, str]:
+    """Label value -> name: SEG Segment Number (0062,0004) -> Segment Label (0062,0005); RTSTRUCT ROI Number
+    (3006,0022) -> ROI Name (3006,0026). Used to tell reference regions (``ref-liver``) from lesions."""
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    if "SegmentSequence" in header:
+        return {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in header.SegmentSequence}
+    return {int(r.ROINumber): str(r.get("ROIName", "")) for r in header.get("StructureSetROISequence", [])}

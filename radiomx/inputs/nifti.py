@@ -3,7 +3,7 @@
 Why not just ``sitk.ReadImage``: ITK reads a truncated NIfTI without error (zero-filling the rest) and silently
 turns NaN/Inf voxels into 0, so radiomx has to inflate and check the raw data anyway. Handing ITK the file as well
 inflated every ``.nii.gz`` twice, about half a second per whole-body PET volume (48 MB). Here the file is inflated
-once with ISA-L (``isal``, ~1.6x faster than zlib, same format and CRC check) and the voxels are taken straight
+once with ISA-L (``isal.igzip``, ~1.6x faster than zlib, same format and CRC check) and the voxels are taken straight
 from the checked bytes. The geometry still comes from ITK (``ImageFileReader.ReadImageInformation`` reads only
 the header), so origin, spacing and direction are exactly what ``sitk.ReadImage`` gives, including ITK's own
 qform/sform choice and its RAS-to-LPS flip; ITK never reorders NIfTI voxels, it only describes them. Anything this
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from isal import isal_zlib
+from isal import igzip, isal_zlib
 
 from radiomx.errors import ScanError
 
@@ -63,22 +63,17 @@ class Nifti1Header:
 
 
 def inflate(path: Path, data: bytes, what: str) -> bytes:
-    """``data`` (the bytes of ``path``), gunzipped to the end (every gzip member) when the name ends in ``.gz``.
+    """``data`` (the bytes of ``path``), gunzipped to the end when the name ends in ``.gz``.
 
-    Inflating in one call verifies each member's CRC and length and fails on a cut stream."""
+    ``isal.igzip.decompress`` reads every gzip member (and the zero padding between them), checks each member's CRC
+    and length, and fails on a cut stream; same bytes and the same time as a hand-written member loop (48 MB PET,
+    41 MB compressed: 300 ms either way)."""
     if not path.name.lower().endswith(".gz"):
         return data
-    parts = []
     try:
-        while data:
-            inflater = isal_zlib.decompressobj(wbits=31)
-            parts.append(inflater.decompress(data))
-            if not inflater.eof:
-                raise EOFError("compressed data ends before the end-of-stream marker")
-            data = inflater.unused_data.lstrip(b"\0")  # further gzip members, if any
-    except (EOFError, isal_zlib.error) as exc:
+        return igzip.decompress(data)
+    except (EOFError, OSError, isal_zlib.error) as exc:  # cut stream; BadGzipFile (CRC, length, header); deflate
         raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
-    return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
 def parse_header(path: Path, raw: bytes, what: str) -> Nifti1Header | None:

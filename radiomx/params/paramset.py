@@ -9,6 +9,11 @@ block, removed before validation::
 
     radiomx:
       units: SUVbw     # the intensity unit the bin width is expressed in (SUVbw for PET, HU for CT)
+      # PET only, from v2 files on (docs/lesions-and-indices.md); absent keys take the defaults in brackets:
+      suv_peak: ibsi-local            # [ibsi-local] or ibsi-global: which IBSI peak fills suv_peak
+      voi: {method: none}             # [none], relative (fraction: 0.41), absolute (threshold: 2.5), percist
+      reference_suv_mean:             # [none] plausible SUVmean per reference region; outside = a warning row
+        liver: [1.3, 3.0]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 import yaml
 
 from radiomx.errors import ConfigError
-from radiomx.fingerprint import file_sha256
+from radiomx.quiet import records_dropped
 from radiomx.tracers import Tracer
 
 #: Units a parameter file may declare.
@@ -38,6 +43,35 @@ PLAUSIBLE_SPAN = {"SUVbw": 100.0, "HU": 4000.0}
 
 _VERSION_RE = re.compile(r"^v(\d+)\.ya?ml$")
 
+SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
+VOI_METHODS = ("none", "relative", "absolute", "percist")
+#: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
+RANGE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean"}
+
+
+@dataclass(frozen=True)
+class VoiSetting:
+    """How lesion masks are thresholded before any index or feature (``radiomx: voi:``).
+
+    ``fraction`` is the share of each lesion's SUVmax (``relative``), ``threshold`` a fixed SUV (``absolute``);
+    ``percist`` takes 1.5 x liver SUVmean + 2 x liver SUVsd from the scan's liver region (Wahl et al. 2009).
+    """
+
+    method: str = "none"
+    fraction: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """radiomx's own PET index settings of one parameter file (the ``radiomx:`` block beyond ``units``)."""
+
+    suv_peak: str = "ibsi-local"
+    voi: VoiSetting = VoiSetting()
+    #: region -> (low, high) plausible SUVmean; regions not listed are not checked.
+    reference_suv_mean: tuple[tuple[str, tuple[float, float]], ...] = ()
+
 
 @dataclass(frozen=True)
 class ParamSet:
@@ -49,14 +83,11 @@ class ParamSet:
     sha256: str
     units: str
     pyradiomics: dict[str, Any] = field(hash=False, compare=False)
+    indices: IndexSettings = field(default=IndexSettings(), hash=False, compare=False)
 
     @property
     def settings(self) -> dict[str, Any]:
         return dict(self.pyradiomics.get("setting") or {})
-
-    @property
-    def image_types(self) -> dict[str, dict]:
-        return dict(self.pyradiomics.get("imageType") or {"Original": {}})
 
 
 def default_params_root() -> Path:
@@ -81,17 +112,20 @@ def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     import pykwalify.core
     from radiomics import getParameterValidationFiles
 
-    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     schema_file, schema_funcs = getParameterValidationFiles()
     try:
-        core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
-        return core.validate(raise_exception=True)
+        with records_dropped(logging.getLogger("pykwalify.core")):  # it logs what it raises; we report it once
+            core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
+            return core.validate(raise_exception=True)
     except Exception as exc:  # pykwalify raises SchemaError, ValueError or TypeError from extension functions
         raise ConfigError(f"{path}: invalid PyRadiomics parameter file: {_schema_error_text(exc)}") from exc
 
 
-def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet:
-    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds)."""
+def load_param_file(path: Path, tracer: str = "", version: str = "", validate: bool = True) -> ParamSet:
+    """Read, split off the radiomx block, validate, and check the radiomx rules (units, bin width bounds).
+
+    ``validate=False`` skips only PyRadiomics' own schema (which imports PyRadiomics, ~0.5 s): for ``radiomx
+    status``, which needs the file's version and hash, not its settings; ``extract`` always validates."""
     try:
         raw_bytes = path.read_bytes()
         data = yaml.safe_load(raw_bytes.decode("utf-8"))
@@ -109,10 +143,11 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
             f"{path}: missing or bad 'radiomx: {{units: ...}}' block; declare the intensity unit the bin width is "
             f"in, one of {', '.join(KNOWN_UNITS)}"
         )
-    unknown = set(block) - {"units"}
+    unknown = set(block) - _RADIOMX_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in the radiomx block: {', '.join(sorted(unknown))}")
-    validated = validate_pyradiomics(path, data)
+    indices = index_settings(path, block)
+    validated = validate_pyradiomics(path, data) if validate else data
     settings = validated.get("setting") or {}
     if "binWidth" not in settings and "binCount" not in settings:
         raise ConfigError(
@@ -133,7 +168,61 @@ def load_param_file(path: Path, tracer: str = "", version: str = "") -> ParamSet
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         units=block["units"],
         pyradiomics=validated,
+        indices=indices,
     )
+
+
+def _number(path: Path, where: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise ConfigError(f"{path}: radiomx.{where} is {value!r}; expected a number in [{low:g}, {high:g}]")
+    return float(value)
+
+
+def _voi(path: Path, raw: Any) -> VoiSetting:
+    if not isinstance(raw, dict) or raw.get("method") not in VOI_METHODS:
+        raise ConfigError(f"{path}: radiomx.voi must be a mapping with method one of {', '.join(VOI_METHODS)} "
+                          f"(got {raw!r})")
+    method = raw["method"]
+    allowed = {"none": set(), "percist": set(), "relative": {"fraction"}, "absolute": {"threshold"}}[method]
+    extra = set(raw) - {"method"} - allowed
+    missing = allowed - set(raw)
+    if extra or missing:
+        what = f"unknown key(s) {', '.join(sorted(extra))}" if extra else f"missing {', '.join(sorted(missing))}"
+        raise ConfigError(f"{path}: radiomx.voi method {method}: {what} (relative takes fraction, absolute takes "
+                          "threshold, none and percist take nothing)")
+    if method == "relative":
+        return VoiSetting(method, fraction=_number(path, "voi.fraction", raw["fraction"], 1e-6, 1.0))
+    if method == "absolute":
+        return VoiSetting(method, threshold=_number(path, "voi.threshold", raw["threshold"], 0.0, 1e4))
+    return VoiSetting(method)
+
+
+def _ranges(path: Path, raw: Any) -> tuple[tuple[str, tuple[float, float]], ...]:
+    if not isinstance(raw, dict) or set(raw) - set(RANGE_REGIONS):
+        raise ConfigError(f"{path}: radiomx.reference_suv_mean must map regions ({', '.join(RANGE_REGIONS)}) to "
+                          f"[low, high] (got {raw!r})")
+    out = []
+    for region, pair in sorted(raw.items()):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(f"{path}: radiomx.reference_suv_mean.{region} must be [low, high] (got {pair!r})")
+        low, high = (_number(path, f"reference_suv_mean.{region}", v, 0.0, 1e4) for v in pair)
+        if low >= high:
+            raise ConfigError(f"{path}: radiomx.reference_suv_mean.{region} needs low < high (got {pair!r})")
+        out.append((region, (low, high)))
+    return tuple(out)
+
+
+def index_settings(path: Path, block: dict[str, Any]) -> IndexSettings:
+    """Validate the PET index keys of the radiomx block; HU (CT) files may not set them (no SUV there)."""
+    keys = set(block) - {"units"}
+    if keys and block["units"] != "SUVbw":
+        raise ConfigError(f"{path}: radiomx.{sorted(keys)[0]} applies to SUVbw (PET) parameter files only")
+    peak = block.get("suv_peak", "ibsi-local")
+    if peak not in SUV_PEAK_DEFINITIONS:
+        raise ConfigError(f"{path}: radiomx.suv_peak is {peak!r}; use one of {', '.join(SUV_PEAK_DEFINITIONS)}")
+    voi = _voi(path, block["voi"]) if "voi" in block else VoiSetting()
+    ranges = _ranges(path, block["reference_suv_mean"]) if "reference_suv_mean" in block else ()
+    return IndexSettings(peak, voi, ranges)
 
 
 def available_versions(root: Path, tracer: str) -> list[str]:
@@ -159,7 +248,7 @@ def _version_file(root: Path, tracer: str, version: str) -> Path:
     )
 
 
-def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> ParamSet:
+def resolve_params(root: Path, tracer: Tracer, version: str | None = None, validate: bool = True) -> ParamSet:
     """Tracer + optional pinned version -> validated ParamSet (latest version when not pinned)."""
     if version is None:
         versions = available_versions(root, tracer.name)
@@ -167,7 +256,7 @@ def resolve_params(root: Path, tracer: Tracer, version: str | None = None) -> Pa
             raise ConfigError(f"{root}: no parameter files for tracer {tracer.name} (expected {tracer.name}/v1.yaml)")
         version = versions[-1]
     path = _version_file(root, tracer.name, version)
-    params = load_param_file(path, tracer.name, version)
+    params = load_param_file(path, tracer.name, version, validate)
     locked = read_lock(root).get(f"{tracer.name}/{path.name}")
     if locked is not None and locked != params.sha256:
         raise ConfigError(
@@ -186,15 +275,3 @@ def read_lock(root: Path) -> dict[str, str]:
     """``LOCK.json``: ``{"<tracer>/<version>.yaml": sha256}`` for every released file."""
     lock = root / "LOCK.json"
     return json.loads(lock.read_text()) if lock.is_file() else {}
-
-
-def check_lock(root: Path) -> list[str]:
-    """Released files whose content no longer matches the lock (empty list means all frozen files are intact)."""
-    problems = []
-    for rel, expected in read_lock(root).items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{path}: released parameter file is missing")
-        elif file_sha256(path) != expected:
-            problems.append(f"{path}: released parameter file was edited (sha256 differs from LOCK.json)")
-    return problems

@@ -15,6 +15,7 @@ scans are split, so the lesion inputs held in this process stay bounded (~0.15 M
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import multiprocessing
@@ -22,22 +23,24 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from radiomx.errors import ClusterError
 from radiomx.records import Failure, ScanOutcome
-from radiomx.run.warmup import start_local_workers, worker_tunables
+from radiomx.run.warmup import init_pool_worker, launch_environment, ready
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
-    from distributed import LocalCluster
-
     from radiomx.run.worker import LesionJob, LesionResult, PreparedScan, ScanTask
 
 
-def _crashed(task: ScanTask, exc: BaseException) -> ScanOutcome:
+def _crashed(task: ScanTask, exc: BaseException, message: str | None = None) -> ScanOutcome:
     """A worker that died (OOM kill, segfault) or raised: the scan fails, the run goes on, the next run retries."""
     outcome = ScanOutcome(task.scan.key)
-    outcome.failures.append(Failure(task.scan.key, "worker", str(task.scan.folder),
-                                    f"worker failed ({type(exc).__name__}: {exc}); rerun to retry this scan"))
+    message = message or f"worker failed ({type(exc).__name__}: {exc}); rerun to retry this scan"
+    folder = task.scan.folder
+    relative = folder.relative_to(task.cohort) if folder.is_relative_to(task.cohort) else folder  # no PHI in tables
+    outcome.failures.append(Failure(task.scan.key, "worker", str(relative), message))
     outcome.state = {}
     return outcome
 
@@ -53,13 +56,17 @@ def _size_on_disk(task: ScanTask) -> int:
 
 
 def run_serial(tasks: Iterable[ScanTask]) -> Iterator[ScanOutcome]:
-    from radiomx.run.worker import run_scan
+    """Every scan in this process, each inside ``caller_scope`` (threads and PyRadiomics' messages as the caller
+    had them once the scan is done; the caller's own code between scans runs unconstrained)."""
+    from radiomx.run.worker import caller_scope, run_scan
 
     for task in tasks:
         try:
-            yield run_scan(task)
+            with caller_scope():
+                outcome = run_scan(task)
         except Exception as exc:  # noqa: BLE001
-            yield _crashed(task, exc)
+            outcome = _crashed(task, exc)
+        yield outcome
 
 
 @dataclass
@@ -72,11 +79,16 @@ class _OpenScan:
 
 @dataclass
 class Submitter:
-    """What the scheduling loop needs from an executor: submit a call, wait for any of some futures."""
+    """What the scheduling loop needs from an executor: submit a call, wait for any of some futures.
+
+    The pool's and Dask's ``submit`` wrap each call in ``worker.call_in_worker``, which sets a worker process up
+    (threads, PyRadiomics' messages) for good, or only for the call when the executor runs in this very process."""
 
     submit: Callable[..., Any]
     wait_any: Callable[[set], set]
     slots: int
+    #: The failures-table message for an executor-specific loss (Dask's KilledWorker), or None for the default.
+    describe: Callable[[BaseException], str | None] = lambda exc: None
 
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
@@ -133,10 +145,12 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             entry = open_scans[scan_id]
             try:
                 result = future.result()
+            except ClusterError:  # a worker that cannot see the cohort: every scan would fail, stop the run
+                raise
             except Exception as exc:  # noqa: BLE001 - a worker died or raised
                 if kind in ("prepare", "whole"):
                     open_scans.pop(scan_id)
-                    yield _crashed(arg, exc)
+                    yield _crashed(arg, exc, executor.describe(exc))
                     continue
                 entry.crash = exc
                 entry.waiting -= 1
@@ -163,66 +177,80 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             yield _crashed(task, broken)
 
 
-def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
-    """Local process pool (forkserver: no inherited locks or threads), two tasks in flight per worker."""
-    from radiomx.run.worker import pin_threads
+@contextlib.contextmanager
+def local_pool(jobs: int, huge_pages: bool = False) -> Iterator[ProcessPoolExecutor]:
+    """A process pool of ``jobs`` spawned workers, all launched before it is handed out.
 
-    start_local_workers()
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=pin_threads) as pool:
+    A context object of its own (``spawn``): nothing process-wide is set and no forkserver is left running
+    (``warmup.py``). Launching every worker at once lets ``launch_environment`` (huge pages, opt-in) cover all of
+    them; each ``submit`` that finds no idle worker launches one."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker) as pool:
+        with launch_environment(huge_pages):
+            for _ in range(jobs):
+                pool.submit(ready)
+        yield pool
+
+
+def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False) -> Iterator[ScanOutcome]:
+    """Local process pool, two tasks in flight per worker."""
+    from radiomx.run.worker import call_in_worker
+
+    caller_pid = os.getpid()
+    with local_pool(jobs, huge_pages) as pool:
+        def submit(fn, arg):
+            return pool.submit(call_in_worker, fn, arg, caller_pid)
+
         def wait_any(futures: set) -> set:
             return wait(futures, return_when=FIRST_COMPLETED).done
 
-        yield from schedule(tasks, Submitter(pool.submit, wait_any, 2 * jobs))
+        yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs))
 
 
-def local_cluster(jobs: int) -> LocalCluster:
-    """A Dask LocalCluster of ``jobs`` single-threaded worker processes, with the same allocator setting as the
-    local pool's workers (``warmup.py``), set through Dask's own mechanism for variables that must exist before a
-    worker process starts. On a remote cluster, put it in the workers' Dask config (README, "Dask")."""
-    import dask
-    from distributed import LocalCluster
+def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False,
+             timeout: float = 30.0) -> Iterator[ScanOutcome]:
+    """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster.
 
-    tunables = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.GLIBC_TUNABLES": tunables}):
-        return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-
-
-def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int) -> Iterator[ScanOutcome]:
-    """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster."""
+    Before any scan is submitted: the scheduler must answer within ``timeout`` seconds and every connected worker
+    must see the cohort folder (ClusterError otherwise, see ``cluster.py``)."""
     from distributed import Client
     from distributed import wait as dask_wait
 
-    cluster = None
-    if scheduler is None:
-        cluster = local_cluster(jobs)
-        client = Client(cluster)
-    elif scheduler.startswith(("tcp://", "tls://", "ws://", "inproc://")):
-        client = Client(scheduler)
-    else:
-        client = Client(scheduler_file=scheduler)
+    from radiomx.run.cluster import check_workers_see, connect, describe_lost, local_cluster, on_worker
+
+    caller_pid = os.getpid()
+    cluster = local_cluster(jobs, huge_pages) if scheduler is None else None
+    client = Client(cluster) if cluster is not None else connect(scheduler, timeout)  # type: ignore[arg-type]
     try:
+        cohorts = {str(t.cohort) for t in tasks}
+        relative = sorted(c for c in cohorts if not Path(c).is_absolute())
+        if scheduler is not None and relative:
+            raise ClusterError(f"{relative[0]}: give the cohort as an absolute path; Dask workers do not run in "
+                               "this folder")
+        check_workers_see(client, cohorts)
         slots = 2 * max(jobs, sum(client.nthreads().values()) or 1)
 
         def submit(fn, arg):
-            return client.submit(fn, arg, pure=False)
+            return client.submit(on_worker, fn, arg, caller_pid, pure=False)
 
         def wait_any(futures: set) -> set:
             return set(dask_wait(list(futures), return_when="FIRST_COMPLETED").done)
 
-        yield from schedule(tasks, Submitter(submit, wait_any, slots))
+        yield from schedule(tasks, Submitter(submit, wait_any, slots, describe_lost))
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None
-              ) -> Iterator[ScanOutcome]:
+def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None,
+              huge_pages: bool = False, dask_timeout: float = 30.0) -> Iterator[ScanOutcome]:
+    """``huge_pages`` applies to workers radiomx starts (local pool, LocalCluster); ``-j 1`` computes in this
+    process, whose allocator was chosen when it started."""
     if not tasks:
         return iter(())
     if engine == "dask" or scheduler:
-        return run_dask(tasks, scheduler, jobs)
+        return run_dask(tasks, scheduler, jobs, huge_pages, dask_timeout)
     if jobs <= 1:
         return run_serial(tasks)
-    return run_pool(tasks, jobs)
+    return run_pool(tasks, jobs, huge_pages)

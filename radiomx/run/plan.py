@@ -11,10 +11,12 @@ from pathlib import Path
 
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.params.paramset import ParamSet
-from radiomx.records import Layout, Scan, ScanKey
+from radiomx.records import CohortPaths, Layout, Scan, ScanKey
 from radiomx.run.tasks import ScanTask, work_key
 
 STATUSES = ("new", "changed", "retry", "unchanged", "invalid")
+#: Stored scan statuses that count as done: a negative scan (empty mask) is data, not something to retry.
+DONE_STATUSES = ("ok", "negative")
 
 
 @dataclass
@@ -35,6 +37,10 @@ class Plan:
     def count(self, status: str) -> int:
         return sum(1 for i in self.items if i.status == status)
 
+    def counts(self) -> dict[str, int]:
+        """Scans per status, every status present (0 when none)."""
+        return {s: self.count(s) for s in STATUSES}
+
     @property
     def to_compute(self) -> list[PlanItem]:
         return [i for i in self.items if i.status in ("new", "changed", "retry")]
@@ -51,7 +57,7 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
     for scan in scans:
         seen.add(scan.key)
         if scan.problem is not None:
-            plan.items.append(PlanItem(scan, "invalid", scan.problem[2]))
+            plan.items.append(PlanItem(scan, "invalid", CohortPaths(cohort).text(scan.problem[2])))
             continue
         p = params[scan.key.tracer]
         old = state.get(scan.key)
@@ -69,7 +75,7 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             continue
         key = work_key(scan, image_sha, mask_sha, p, lesion_options, layout.pet_units)
         task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha)
-        if old["status"] != "ok":
+        if old["status"] not in DONE_STATUSES:
             plan.items.append(PlanItem(scan, "retry", f"{old['status']} last time", task))
         elif key != old["work_key"]:
             reason = ("image" if image_sha != old["image_sha256"] else "mask" if mask_sha != old["mask_sha256"]

@@ -30,12 +30,27 @@ class ScanTask:
     mask_sha256: str = ""
 
 
+def _sha_or_reason(path: Path) -> str:
+    """A reference file deleted or unreadable after discovery must not stop the plan: the worker reports it."""
+    try:
+        return content_sha256(path)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+
+
 def outside_inputs(scan: Scan) -> dict[str, Any]:
-    """SUV inputs that live outside the image file: the BIDS sidecar's content and the body weight from
-    participants.tsv/sessions.tsv. Editing either must recompute the scan."""
+    """Inputs that live outside the image and mask files: the BIDS sidecar's content, the body weight and height
+    from participants.tsv/sessions.tsv, and each reference-region mask (region name and content). Editing any of
+    them must recompute the scan (reference masks are small: hashing them on every plan costs milliseconds)."""
     sidecar = sidecar_path(scan.image) if scan.image is not None and not scan.image.is_dir() else None
-    return {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
-            "weight": scan.body_weight_kg}
+    key: dict[str, Any] = {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
+                           "weight": scan.body_weight_kg}
+    # Only present when used, so that scans without them keep the work key they had.
+    if scan.references:
+        key["references"] = [[region, _sha_or_reason(path)] for region, path in scan.references]
+    if scan.height_m is not None:
+        key["height"] = scan.height_m
+    return key
 
 
 def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,

@@ -1,45 +1,43 @@
-"""Start the local pool's workers' imports early, before this process has even loaded its own.
+"""How the local pool's worker processes start, and what they set up for themselves, without touching the caller.
 
-Why a module of its own: it must import nothing heavy. A worker of the local pool is forked from a forkserver that
-first imports SimpleITK, PyRadiomics and radiomx's readers (~0.5 s). Started as the first thing ``radiomx
-extract`` does, those imports run on another core while this process imports the rest of radiomx, discovers the
-cohort, validates parameter files and plans, instead of after all that. Measured on the benchmark cohort (10
-scans, Original only, 2 workers), together with loading pydicom/highdicom only for DICOM inputs and pandas only
-with the store: 4.6 s -> 4.0 s.
+Why a module of its own: it must import nothing heavy. The pool's initializer (``init_pool_worker``) is pickled by
+reference, so the process that starts the pool imports only this module; the worker imports SimpleITK, PyRadiomics
+and radiomx's readers itself, after it has set its own thread variables (OpenMP and OpenBLAS read them when they
+load).
 
-Why the forkserver gets ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``: a worker allocates several whole-body buffers
-per scan (the inflated file, ITK's image, a mask), each 12-48 MB, and glibc serves each with a fresh ``mmap`` whose
-4 KiB pages the kernel faults in and zeroes one by one (~12,000 faults per 48 MB, ~25 ms). With the tunable
-(glibc >= 2.35; ``man 8 ld.so``, "glibc.malloc.hugetlb") glibc asks for transparent huge pages on those
-mappings (``madvise(MADV_HUGEPAGE)``, honoured when ``/sys/kernel/mm/transparent_hugepage/enabled`` is
-``madvise`` or ``always``): 512x fewer faults. Measured on the benchmark PET (200x200x300 float32): reading one
-volume 213 ms -> 147 ms. Allocation strategy only, no value can change; numpy already does the same for its own
-large arrays. glibc reads the variable when a process starts, so it is set for the forkserver (and so for every
-worker forked from it) and this process's own environment is restored right after. Other C libraries ignore it.
+Why ``spawn`` and not a forkserver: ``multiprocessing``'s forkserver is one per process, shared by every caller,
+and its preload list and environment are process-wide (``set_forkserver_preload`` has no per-context form). A
+library call that started it with radiomx's preload and allocator setting would leave both behind for the user's
+own pools. A spawn context starts each worker from a fresh interpreter, owned by this pool alone, and leaves nothing
+behind once the pool is shut down. Cost, measured on the benchmark cohort: see ``benchmarks/RESULTS.md``.
+
+Huge pages (opt-in, ``ExtractOptions(huge_pages=True)``): a worker allocates several whole-body buffers per scan
+(the inflated file, ITK's image, a mask), each 12-48 MB, and glibc serves each with a fresh ``mmap`` whose 4 KiB
+pages the kernel faults in and zeroes one by one. ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (glibc >= 2.35;
+``man 8 ld.so``) makes glibc ask for transparent huge pages on those mappings. It is an allocation strategy only (no
+value can change), but it depends on glibc and on the kernel's THP setting, so it is not a default:
+``benchmarks/bench_huge_pages.py`` measures it. glibc reads the variable when a process starts, so the only way to
+give it to a spawned worker is the environment at spawn time: with the option on, ``launch_environment`` sets it
+while the pool launches its workers (all of them at once, under a lock) and restores the caller's value right
+after. With the option off (the default) nothing here writes ``os.environ``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
-import sys
+import threading
+from collections.abc import Iterator
 
-#: What the forkserver imports once, so that each worker starts as a cheap fork of it.
-WORKER_PRELOAD = ["radiomx.run.worker", "radiomics.featureextractor", "threadpoolctl"]
-
-#: glibc tunable given to the workers (see the module docstring).
+#: glibc tunable given to the workers when huge pages are asked for (see the module docstring).
 HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1"
 
+#: Thread-count variables a worker sets for itself before its numeric libraries load (one thread per worker: the
+#: workers already use every core; a multi-threaded BLAS inside N workers oversubscribes the machine).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
-def worker_preload() -> list[str]:
-    """``WORKER_PRELOAD``, plus the CLI when it is what runs here.
-
-    Why: each new worker first re-runs the caller's main script (multiprocessing's ``spawn.prepare``; the
-    ``radiomx`` console script or ``radiomx.__main__``), which imports the CLI and Click: ~20 ms per worker before
-    its first scan. Imported once in the forkserver, that costs the workers nothing. (multiprocessing's own
-    ``"__main__"`` preload entry does not do this on Python 3.11: it looks for a preparation key that is never
-    set.)"""
-    return WORKER_PRELOAD + (["radiomx.cli"] if "radiomx.cli" in sys.modules else [])
+_LAUNCH_LOCK = threading.Lock()
 
 
 def worker_tunables(current: str | None) -> str:
@@ -51,21 +49,42 @@ def worker_tunables(current: str | None) -> str:
     return f"{current}:{HUGE_PAGE_TUNABLE}"
 
 
-def start_local_workers() -> None:
-    """Start the forkserver now, without waiting for it. Idempotent; on a run with nothing to compute it only costs
-    an otherwise idle core's time."""
-    from multiprocessing import forkserver
-
-    multiprocessing.get_context("forkserver").set_forkserver_preload(worker_preload())
-    if not sys.platform.startswith("linux"):
-        forkserver.ensure_running()
-        return
-    previous = os.environ.get("GLIBC_TUNABLES")
-    os.environ["GLIBC_TUNABLES"] = worker_tunables(previous)
+@contextlib.contextmanager
+def restored_environ() -> Iterator[None]:
+    """Put ``os.environ`` back exactly as it was on exit, whatever the enclosed code (or a library it calls, such
+    as Dask's nanny) set or removed."""
+    before = dict(os.environ)
     try:
-        forkserver.ensure_running()  # spawns the forkserver now, with this environment
+        yield
     finally:
-        if previous is None:
-            del os.environ["GLIBC_TUNABLES"]
-        else:
-            os.environ["GLIBC_TUNABLES"] = previous
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        for name, value in before.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def launch_environment(huge_pages: bool) -> Iterator[None]:
+    """The environment worker processes launched inside this block start with: the caller's own, plus the huge-page
+    tunable when asked for (then restored on exit). Does nothing at all when ``huge_pages`` is false."""
+    if not huge_pages:
+        yield
+        return
+    with _LAUNCH_LOCK, restored_environ():
+        os.environ["GLIBC_TUNABLES"] = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
+        yield
+
+
+def init_pool_worker() -> None:
+    """Initializer of a local pool worker (its own process): one thread per library, then the heavy imports."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+    from radiomx.run.worker import init_worker_process
+
+    init_worker_process()
+
+
+def ready() -> int:
+    """A no-op task: submitting one per worker makes the pool launch every worker at once."""
+    return os.getpid()

@@ -10,61 +10,87 @@ lesions still produce rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import SimpleITK as sitk
+from threadpoolctl import threadpool_limits
+
 from radiomx import __version__
 from radiomx.errors import ScanError
+from radiomx.features import pyradiomics_version
 from radiomx.features.crop import LesionInput
 from radiomx.features.extractor import (
     crop_plan,
     extract_input,
     lesion_inputs,
     prepare_image,
-    pyradiomics_version,
+    pyradiomics_silenced,
+    quiet_pyradiomics,
 )
 from radiomx.features.guards import lesion_problems
+from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion, split_lesions
+from radiomx.features.references import implausible, lesion_ratios, percist_threshold, state_columns
+from radiomx.features.voi import threshold_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
-from radiomx.inputs.loader import load_scan
+from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
-from radiomx.records import Failure, ScanKey, ScanOutcome, redact_uids
+from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
+from radiomx.run.faults import scan_fault
+from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 
-_PINNED = False
+_INITIALISED = False
 
 
-def pin_threads() -> None:
-    """One thread per worker for SimpleITK, BLAS and OpenMP.
+def init_worker_process() -> None:
+    """Set up a worker process for good (never the caller's): one thread for SimpleITK, BLAS and OpenMP, and
+    PyRadiomics' own stderr handler quiet. Idempotent.
 
-    Why: workers already use every core; GLCM's MCC calls numpy.linalg.eigvals per angle, and a multi-threaded
-    BLAS inside N workers oversubscribes the machine (the same lesion swung between 0.2 s and 10 s).
+    Why one thread: workers already use every core; GLCM's MCC calls numpy.linalg.eigvals per angle, and a
+    multi-threaded BLAS inside N workers oversubscribes the machine (the same lesion swung between 0.2 s and 10 s).
+    Why quiet: PyRadiomics' refusals reach radiomx as exceptions and become failures rows; its warnings on the
+    workers' stderr would only interleave with the progress bar.
     """
-    global _PINNED
-    if _PINNED:
+    global _INITIALISED
+    if _INITIALISED:
         return
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
-        os.environ[var] = "1"
-    import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
-
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     threadpool_limits(1)
-    _PINNED = True
+    quiet_pyradiomics()
+    _INITIALISED = True
 
 
-def _relative(path: Path | None, root: Path) -> str:
-    """The input's path relative to the cohort, with UID-like file names redacted (no identifiers in tables)."""
-    if path is None:
-        return ""
+@contextlib.contextmanager
+def caller_scope() -> Iterator[None]:
+    """Compute in the caller's own process (``-j 1``, an in-process executor) and leave it as it was: one thread
+    for BLAS/OpenMP (``threadpoolctl``'s context) and SimpleITK while the block runs, the previous counts after;
+    PyRadiomics' messages from this thread held back from PyRadiomics' own stderr handler only while it runs
+    (``pyradiomics_silenced``). Nothing is written to ``os.environ`` and no logger's level changes."""
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     try:
-        return redact_uids(str(path.relative_to(root)))
-    except ValueError:
-        return redact_uids(str(path))
+        with threadpool_limits(1), pyradiomics_silenced():
+            yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def call_in_worker(fn: Callable[[Any], Any], arg: Any, caller_pid: int) -> Any:
+    """What every pool or Dask task runs: ``fn(arg)`` in a worker set up by ``init_worker_process``, or scoped by
+    ``caller_scope`` when the executor turns out to run in the caller's own process (Dask ``inproc://``)."""
+    if os.getpid() == caller_pid:
+        with caller_scope():
+            return fn(arg)
+    init_worker_process()
+    return fn(arg)
 
 
 def _key_columns(task: ScanTask) -> dict[str, Any]:
@@ -120,11 +146,13 @@ class PreparedScan:
     jobs: list[LesionJob] = field(default_factory=list)
     #: Results already computed in the preparing process (lesions whose input could not be cut, ``full`` mode).
     results: dict[int, LesionResult] = field(default_factory=dict)
+    #: radiomx's index columns per lesion (SUV/HU statistics, MTV, TLG, peaks, centroids, ratios, VOI), computed
+    #: on the image grid as read while the full image is in memory.
+    indices: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_lesion(job: LesionJob) -> LesionResult:
     """One PyRadiomics call on a prepared lesion input; never raises for PyRadiomics' refusals."""
-    pin_threads()
     try:
         values = extract_input(job.params, job.item)
     except ValueError as exc:  # PyRadiomics' way of refusing an ROI (too small, too flat, label lost, ...)
@@ -152,15 +180,17 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     In ``full`` mode (a filter with whole-image state, no resampling) the lesions run here on the full image, since
     shipping the whole volume per lesion would cost more than it saves.
     """
-    pin_threads()
     scan, key = task.scan, task.scan.key
+    scan_fault(key.patient_id)
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
+    paths = CohortPaths(task.cohort)
     outcome.state = {
-        **_key_columns(task), "image_file": _relative(scan.image, task.cohort),
-        "mask_file": _relative(scan.mask, task.cohort), "params_version": task.params.version,
+        **_key_columns(task), "image_file": paths.relative(scan.image),
+        "mask_file": paths.relative(scan.mask), "params_version": task.params.version,
         "params_sha256": task.params.sha256, "work_key": "", "image_sha256": "", "mask_sha256": "",
-        "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0,
+        "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0, **state_columns({}),
+        "tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"), "weight_kg": float("nan"),
     }
     try:
         image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
@@ -173,8 +203,6 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     load_failure: Failure | None = None
     try:
         loaded = load_scan(scan, task.layout, digests)
-        mode, only = task.lesion_options
-        lesion_map = split_lesions(loaded.mask, mode, only)
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
@@ -195,6 +223,12 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     if load_failure is not None:
         outcome.failures.append(load_failure)
         return prepared
+    mode, only = task.lesion_options
+    outcome.state.update(body_columns(scan, loaded))
+    split = _lesions(task, loaded, outcome)
+    if split is None:
+        return prepared
+    lesion_map, per_row = split
 
     if only:
         for label in sorted(set(only) - set(lesion_map.present_labels)):
@@ -202,20 +236,28 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                 key, "lesions", str(scan.mask),
                 f"label {label} not present in mask (present: {list(lesion_map.present_labels) or 'none'}); "
                 "check --label", lesion_id=label))
-    if not lesion_map.present_labels:
-        outcome.failures.append(Failure(key, "lesions", str(scan.mask),
-                                        "mask is empty (no non-zero voxel); segment the lesions or remove the mask"))
+    # A mask without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure.
 
     prepared.lesions = lesion_map.lesions
     prepared.provenance = {
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
         "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
-        **{k: v for k, v in loaded.unit_inputs.items()},
+        **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
     }
     inline = crop_plan(task.params).mode == "full"
     refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
+    outcome.state.update(scan_indices(loaded.image, lesion_map.labels, lesion_map.lesions))
     for lesion in lesion_map.lesions:
+        if lesion.lesion_id not in refused:
+            try:
+                values = lesion_indices(loaded.image, lesion_map.labels, lesion, loaded.unit,
+                                        task.params.indices.suv_peak)
+                prepared.indices[lesion.lesion_id] = {**values, **per_row(lesion, values)}
+            except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
+                prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
+                prepared.results[lesion.lesion_id].stage = "indices"
+                continue
         if lesion.lesion_id in refused:
             stage, message = refused[lesion.lesion_id]
             prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
@@ -236,6 +278,43 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     return prepared
 
 
+def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
+    """Reference regions, then (PET) threshold VOIs, then lesions: ``(lesion map, columns per lesion)``, or None
+    when the scan cannot go on (a percist threshold without a liver region)."""
+    scan, key = task.scan, task.scan.key
+    mode, only = task.lesion_options
+    pet = loaded.unit == "SUVbw"
+    stats = reference_stats(task, loaded, outcome)
+    outcome.state.update(state_columns(stats))
+    if pet:
+        for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
+                                         f"params {task.params.version}"):
+            outcome.warnings.append(Failure(key, "reference", file, message))
+    voi = task.params.indices.voi
+    if not pet or voi.method == "none":
+        lesion_map, thresholds = split_lesions(loaded.mask, mode, only), {}
+    else:
+        fixed = percist_threshold(stats) if voi.method == "percist" else None
+        if voi.method == "percist" and fixed is None:
+            outcome.failures.append(Failure(key, "voi", str(scan.mask), (
+                "percist VOI threshold (1.5 x liver SUVmean + 2 x SD) needs the liver reference region; add "
+                "ref-liver.nii.gz to the scan folder (or a ref-liver segment), or choose another radiomx.voi "
+                "method")))
+            return None
+        result = threshold_lesions(loaded.image, loaded.mask, voi, mode, only, fixed)
+        lesion_map, thresholds = result.lesion_map, result.thresholds
+        outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
+
+    def per_row(lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
+        """PET rows: the VOI that made the lesion, and its ratios to the reference regions."""
+        if not pet:
+            return {}
+        return {**voi_columns(voi, thresholds.get(lesion.lesion_id)),
+                **lesion_ratios(values["suv_max"], values["suv_peak"], stats)}
+
+    return lesion_map, per_row
+
+
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:
     """One ScanOutcome from the lesion results, in lesion order whatever order they finished in."""
     task, outcome = prepared.task, prepared.outcome
@@ -253,7 +332,7 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
         else:
             outcome.rows.append({
                 **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-                "voxel_count": lesion.voxel_count, **prepared.provenance,
+                "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
                 "extracted_at": result.extracted_at, **result.values,
             })
     if outcome.state.get("work_key"):

@@ -51,6 +51,18 @@ from radiomx.store.schema import (  # noqa: F401  (re-exported: the names other 
 
 _to_table = to_table
 
+#: Reference regions with columns in the state table (radiomx.features.references.REGIONS, kept equal by a test).
+REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+#: Per-scan indices in the state row (docs/lesions-and-indices.md): reference-region statistics, total metabolic
+#: tumour volume, Dmax over lesion voxels, height and weight.
+SCAN_INDEX_FIELDS = (
+    *[f for r in REFERENCE_REGIONS for f in (
+        pa.field(f"ref_{r}_suv_mean", pa.float64()), pa.field(f"ref_{r}_suv_sd", pa.float64()),
+        pa.field(f"ref_{r}_voxels", pa.int64()), pa.field(f"ref_{r}_file", pa.string()))],
+    pa.field("tmtv_ml", pa.float64()), pa.field("dmax_voxel_mm", pa.float64()),
+    pa.field("height_m", pa.float64()), pa.field("weight_kg", pa.float64()),
+)
+
 FAILURES_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
     ("stage", pa.string()), ("file", pa.string()), ("message", pa.string()), ("run_id", pa.string()),
@@ -62,7 +74,11 @@ SCANS_SCHEMA = pa.schema([
     ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("params_version", pa.string()),
     ("params_sha256", pa.string()), ("work_key", pa.string()), ("status", pa.string()),
     ("n_lesions", pa.int64()), ("n_failed", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC")),
+    *SCAN_INDEX_FIELDS,
 ])
+#: Columns a scans.parquet written before they existed may lack: read as null (the logic-version bump then
+#: recomputes those scans), instead of refusing the whole output folder.
+SCANS_ADDED = frozenset(f.name for f in SCAN_INDEX_FIELDS)
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("ended_at", pa.timestamp("us", tz="UTC")),
     ("command", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
@@ -82,7 +98,8 @@ def _key_index(frame: pd.DataFrame) -> pd.MultiIndex:
 def _upsert(path: Path, schema: pa.Schema, replaced: set[ScanKey], new: pd.DataFrame, sort_by: list[str],
             extra_float: bool = False) -> None:
     """Drop every row of the replaced scans, add the new rows, sort by key, replace the file atomically."""
-    old = read_parquet_checked(path, schema) if path.exists() else _empty(schema)
+    added = SCANS_ADDED if schema is SCANS_SCHEMA else frozenset()
+    old = read_parquet_checked(path, schema, added) if path.exists() else _empty(schema)
     if len(old) and replaced:
         drop = _key_index(old).isin([tuple(k.__dict__.values()) for k in replaced])
         old = old.loc[~drop]
@@ -120,7 +137,7 @@ class Store:
     def load_state(self) -> dict[ScanKey, dict]:
         if not self.scans_path.exists():
             return {}
-        frame = read_parquet_checked(self.scans_path, SCANS_SCHEMA)
+        frame = read_parquet_checked(self.scans_path, SCANS_SCHEMA, SCANS_ADDED)
         return {ScanKey(r["patient_id"], r["session"], r["tracer"]): r for r in frame.to_dict("records")}
 
     def tracers(self) -> list[str]:
@@ -170,7 +187,8 @@ class Store:
             self._parts(tracer).upsert(keys, to_table(pd.DataFrame(rows), FEATURE_FIXED_SCHEMA, extra_float=True)
                                        if rows else None)
         fault_point("between-files")
-        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes for f in o.failures]
+        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes
+                        for f in [*o.failures, *o.warnings]]
         failures = pd.DataFrame(failure_rows, columns=FAILURES_SCHEMA.names)
         _upsert(self.failures_path, FAILURES_SCHEMA, replaced, failures, [*LESION_KEY, "stage", "message"])
         state_rows = [{**o.state, "status": o.status, "updated_at": now} for o in outcomes if o.state]

@@ -1,0 +1,152 @@
+"""The patient burden table ``OUT/burden.parquet``: one row per scan (patient_id, session, tracer), from the stored
+lesion rows and scan state only.
+
+Definitions (sources in docs/burden-and-compare.md):
+
+* ``lesion_count``: lesions found in the mask (the state's ``n_lesions``); 0 for a negative scan (status
+  "negative": the mask exists and holds no lesion voxel). ``lesions_measured``: lesions with a row.
+* ``tmtv_ml``: total metabolic tumour volume, the union of lesion voxels counted once (the worker's ``tmtv_ml``); for
+  an OUT without it, the sum of ``mtv_ml`` (equal, since lesions of one label map never share a voxel).
+* ``ttlg``: sum of the lesions' ``tlg`` (SUVmean x MTV; "total lesion uptake" for CXCR4/SSTR tracers).
+* ``suv_max_hottest``: highest ``suv_max`` of the scan's lesions (``hottest_lesion_id``: that lesion);
+  ``suv_peak_hottest``: highest ``suv_peak`` (PERCIST's hottest lesion is the one with the highest SUVpeak, Wahl et
+  al., J Nucl Med 2009;50:122S); the two may come from different lesions.
+* ``mtv_largest_ml`` / ``largest_lesion_id``: the largest lesion's MTV.
+* ``ref_<R>_suv_mean``: the scan's reference-region means (state), R in liver, bloodpool, adrenal_contralateral,
+  marrow.
+* ``dmax_centroid_mm`` (REMARC, Cottereau 2020), ``dmax_voxel_mm`` (worker: any two lesion voxel centres),
+  ``dmax_bulk_mm`` (Cottereau 2021): see ``distances.py``; null with ``dmax_note`` = "fewer than 2 lesions".
+* ``bsa_m2`` by ``bsa_formula`` (a cohort setting, ``bsa.py``) from the state's ``height_m`` and ``weight_kg``;
+  ``sdmax_per_m2`` = ``dmax_centroid_mm`` / 1000 / ``bsa_m2`` (m / m^2 = m^-1, as SDmax is reported: Dmax
+  standardised by BSA, Cottereau et al. 2020/2021); null with ``sdmax_note`` when Dmax or the BSA is unknown.
+* A failed scan keeps its row (status "failed", figures null, ``burden_note`` saying so): never a silent gap.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from radiomx.derive.bsa import body_surface_area
+from radiomx.derive.distances import dmax_bulk, dmax_centroid
+from radiomx.derive.files import schema, typed, write_if_changed
+from radiomx.derive.settings import DeriveSettings
+from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
+from radiomx.store.tables import SCAN_KEY
+
+REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
+LESION_COLUMNS = ["suv_max", "suv_peak", "mtv_ml", "tlg", *CENTROID]
+FEWER_THAN_TWO = "fewer than 2 lesions"
+
+BURDEN_SCHEMA = schema(
+    "patient_id:str session:str tracer:str status:str lesion_count:int lesions_measured:int tmtv_ml:float "
+    "ttlg:float suv_max_hottest:float hottest_lesion_id:int suv_peak_hottest:float mtv_largest_ml:float "
+    "largest_lesion_id:int " + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
+    "dmax_voxel_mm:float dmax_bulk_mm:float dmax_note:str height_m:float weight_kg:float bsa_m2:float "
+    "bsa_formula:str sdmax_per_m2:float sdmax_note:str burden_note:str")
+#: Burden fields that are figures (compared across tracers, copied into the patient table).
+NUMERIC_FIELDS = [f.name for f in BURDEN_SCHEMA if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)]
+
+
+def burden_path(out: Path) -> Path:
+    return Path(out) / "burden.parquet"
+
+
+def _value(row: dict, column: str) -> float | None:
+    value = row.get(column)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _arg_max(values: np.ndarray, ids: np.ndarray) -> tuple[float | None, int | None]:
+    """Maximum of ``values`` and the lesion id holding it (lowest id on ties); (None, None) when all are null."""
+    valid = ~np.isnan(values)
+    if not valid.any():
+        return None, None
+    best = values[valid].max()
+    return float(best), int(ids[valid & (values == best)].min())
+
+
+def _total(values: np.ndarray) -> float | None:
+    """Sum of the non-null values; None when all are null (not 0: unknown is not zero)."""
+    valid = ~np.isnan(values)
+    return float(values[valid].sum()) if valid.any() else None
+
+
+def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str]) -> dict:
+    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order)."""
+    row: dict = {k: state[k] for k in SCAN_KEY}
+    status = str(state.get("status", ""))
+    row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
+               height_m=_value(state, "height_m"), weight_kg=_value(state, "weight_kg"))
+    for region in REGIONS:
+        row[f"ref_{region}_suv_mean"] = _value(state, f"ref_{region}_suv_mean")
+    if status == "failed":
+        row.update(dmax_note="scan failed", sdmax_note="scan failed",
+                   burden_note="scan failed: no burden (see the failures table)")
+        return row
+    count = int(state.get("n_lesions") or 0)
+    ids = lesions["lesion_id"]
+    measured = len(ids)
+    row.update(lesion_count=count, lesions_measured=measured)
+    notes = []
+    if measured < count:
+        notes.append(f"{count - measured} of {count} lesions failed: sums and maxima cover the measured lesions")
+    if count and missing & set(LESION_COLUMNS):
+        notes.append("lesion table lacks " + ", ".join(sorted(missing & set(LESION_COLUMNS)))
+                     + " (extracted before the PET indices): rerun extract --force")
+    if count == 0:
+        row.update(tmtv_ml=0.0, ttlg=0.0)
+    else:
+        stored_tmtv = _value(state, "tmtv_ml")
+        row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else _total(lesions["mtv_ml"])
+        row["ttlg"] = _total(lesions["tlg"])
+        row["suv_max_hottest"], row["hottest_lesion_id"] = _arg_max(lesions["suv_max"], ids)
+        row["suv_peak_hottest"] = _arg_max(lesions["suv_peak"], ids)[0]
+        row["mtv_largest_ml"], row["largest_lesion_id"] = _arg_max(lesions["mtv_ml"], ids)
+    row["dmax_voxel_mm"] = _value(state, "dmax_voxel_mm")
+    centroids = np.stack([lesions[c] for c in CENTROID], axis=1)
+    if count < 2 or measured < 2:
+        row["dmax_note"] = FEWER_THAN_TWO if count < 2 else f"fewer than 2 measured lesions ({count} in the mask)"
+    elif np.isnan(centroids).any():
+        row["dmax_note"] = "lesion centroids not stored (extracted before the PET indices): rerun extract --force"
+    else:
+        volumes = np.nan_to_num(lesions["mtv_ml"], nan=-1.0)
+        row["dmax_centroid_mm"] = dmax_centroid(centroids)
+        row["dmax_bulk_mm"] = dmax_bulk(centroids, volumes) if (volumes >= 0).any() else None
+    bsa = body_surface_area(settings.bsa_formula, row["weight_kg"], row["height_m"])
+    row["bsa_m2"] = bsa
+    if row.get("dmax_centroid_mm") is None:
+        row["sdmax_note"] = "no Dmax: " + row["dmax_note"]
+    elif bsa is None:
+        unknown = [n for n, v in (("height", row["height_m"]), ("weight", row["weight_kg"])) if v is None]
+        row["sdmax_note"] = " and ".join(unknown or ["a valid height and weight"]) + " unknown: no BSA"
+    else:
+        row["sdmax_per_m2"] = row["dmax_centroid_mm"] / 1000.0 / bsa
+    row["burden_note"] = "; ".join(notes)
+    return row
+
+
+def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
+    """The burden table of OUT from its stored rows, sorted by scan key."""
+    state = read_state(out)
+    rows = []
+    for tracer, scans in state.groupby("tracer", sort=True) if len(state) else []:
+        lesions, missing = read_lesions(out, str(tracer), LESION_COLUMNS)
+        grouped, empty = by_scan(lesions, LESION_COLUMNS), no_lesions(LESION_COLUMNS)
+        for record in scans.to_dict("records"):
+            mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
+            rows.append(scan_burden(record, mine, settings, missing))
+    frame = pd.DataFrame(rows, columns=BURDEN_SCHEMA.names)
+    return typed(frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True), BURDEN_SCHEMA)
+
+
+def write_burden(out: Path, settings: DeriveSettings) -> bool:
+    """Rebuild OUT/burden.parquet; True when its bytes changed (and so the file was replaced)."""
+    return write_if_changed(burden_path(out), build_burden(out, settings), BURDEN_SCHEMA)

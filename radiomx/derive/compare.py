@@ -1,0 +1,263 @@
+"""The cross-tracer table ``OUT/compare/<a>_vs_<b>.parquet``: one row per (patient_id, session) that has a scan of
+tracer A or B, from the burden table; a patient with one of the two scans is listed with ``missing_reason``.
+
+Columns (documented in docs/burden-and-compare.md):
+
+* ``<field>_a`` / ``<field>_b``: every burden figure of each tracer side by side (``tracer_a``/``tracer_b`` name
+  them); ``<field>_diff`` = A - B and ``<field>_ratio`` = A / B (null when B is 0 or either is null) for the main
+  burden figures.
+* ``positive_on``: "both" | "only_a" | "only_b" | "neither" (a scan is positive with at least one lesion; a negative
+  scan counts as not positive); null when a scan is missing or failed.
+* ``days_between``: date(B) - date(A) in days, read at compare time from the inputs (``radiomx.inputs.dates``);
+  never a date in OUT. ``days_between_note`` says why it is null.
+* ``lesion_pairing``: how lesions were paired, or "not declared: ..." when the cohort does not declare a shared
+  frame of reference (``[compare] same_frame`` in radiomx.toml); with the declaration, ``lesions_paired``,
+  ``lesions_only_a``, ``lesions_only_b``, ``dice_mean`` (over pairs) and ``dice_union`` (all lesions), and the
+  pairs in ``OUT/compare/<a>_vs_<b>.lesions.parquet`` (``pairing.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radiomx.derive.burden import BURDEN_SCHEMA, CENTROID, NUMERIC_FIELDS, burden_path
+from radiomx.derive.files import schema, typed, write_if_changed
+from radiomx.derive.pairing import PairingUnavailable, lesion_map, pair_lesions
+from radiomx.derive.settings import DeriveSettings
+from radiomx.derive.stored import read_lesions, read_state
+from radiomx.errors import ConfigError
+from radiomx.inputs.dates import acquisition_date
+
+PATIENT_KEY = ["patient_id", "session"]
+#: Burden figures that also get a difference (A - B) and a ratio (A / B).
+CONTRASTED = ["lesion_count", "tmtv_ml", "ttlg", "suv_max_hottest", "suv_peak_hottest", "mtv_largest_ml",
+              "dmax_centroid_mm", "dmax_voxel_mm", "dmax_bulk_mm", "sdmax_per_m2"]
+NOT_DECLARED = ("not declared: the cohort does not declare that both scans share one frame of reference "
+                "([compare] same_frame in radiomx.toml), so lesions are not paired")
+
+COMPARE_SCHEMA = schema(
+    "patient_id:str session:str tracer_a:str tracer_b:str missing_reason:str status_a:str status_b:str "
+    "positive_on:str days_between:int days_between_note:str lesion_pairing:str lesions_paired:int "
+    "lesions_only_a:int lesions_only_b:int dice_mean:float dice_union:float",
+    *[(f"{f}_{side}", BURDEN_SCHEMA.field(f).type) for f in NUMERIC_FIELDS for side in ("a", "b")],
+    *[(f"{f}_{kind}", pa.float64()) for f in CONTRASTED for kind in ("diff", "ratio")])
+PAIRS_SCHEMA = schema("patient_id:str session:str lesion_id_a:int lesion_id_b:int dice:float "
+                      "centroid_distance_mm:float mask_sha256_a:str mask_sha256_b:str dice_union:float")
+
+
+@dataclass
+class CompareSummary:
+    path: Path
+    tracer_a: str
+    tracer_b: str
+    rows: int = 0
+    with_both: int = 0
+    one_only: int = 0
+    dated: int = 0
+    written: bool = False
+
+
+def compare_path(out: Path, a: str, b: str) -> Path:
+    return Path(out) / "compare" / f"{a}_vs_{b}.parquet"
+
+
+def pairs_path(out: Path, a: str, b: str) -> Path:
+    return Path(out) / "compare" / f"{a}_vs_{b}.lesions.parquet"
+
+
+def existing_pairs(out: Path) -> list[tuple[str, str]]:
+    """The tracer pairs already compared in OUT (refreshed after every extract that changed something)."""
+    folder = Path(out) / "compare"
+    found = []
+    for path in sorted(folder.glob("*_vs_*.parquet")) if folder.is_dir() else []:
+        stem = path.name[: -len(".parquet")]
+        if "." not in stem:
+            a, _, b = stem.partition("_vs_")
+            found.append((a, b))
+    return found
+
+
+def _number(value) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return float(value)
+
+
+def _positive_on(a: dict | None, b: dict | None) -> str | None:
+    if a is None or b is None or a["status"] == "failed" or b["status"] == "failed":
+        return None
+    pos_a, pos_b = (_number(a["lesion_count"]) or 0) > 0, (_number(b["lesion_count"]) or 0) > 0
+    return {(True, True): "both", (True, False): "only_a", (False, True): "only_b"}.get((pos_a, pos_b), "neither")
+
+
+def _missing_reason(a: dict | None, b: dict | None, tracer_a: str, tracer_b: str) -> str:
+    reasons = []
+    for scan, tracer in ((a, tracer_a), (b, tracer_b)):
+        if scan is None:
+            reasons.append(f"no {tracer} scan")
+        elif scan["status"] == "failed":
+            reasons.append(f"{tracer} scan failed (see the failures table)")
+    return "; ".join(reasons)
+
+
+def _days_between(cohort: Path | None, state_a: dict, state_b: dict, tracer_a: str, tracer_b: str
+                  ) -> tuple[int | None, str]:
+    if cohort is None:
+        return None, "cohort not known (pass --cohort): dates are read from the inputs at compare time"
+    dates = []
+    for state, tracer in ((state_a, tracer_a), (state_b, tracer_b)):
+        relative = str(state.get("image_file") or "")
+        image = Path(cohort) / relative
+        if not relative or not image.exists():
+            return None, f"{tracer} image {relative or '(none)'} not found under the cohort"
+        found = acquisition_date(image)
+        if found is None:
+            return None, f"no acquisition date in the {tracer} image headers or sidecar"
+        dates.append(found)
+    return (dates[1] - dates[0]).days, ""
+
+
+def _contrast(row: dict) -> None:
+    for f in CONTRASTED:
+        a, b = _number(row.get(f"{f}_a")), _number(row.get(f"{f}_b"))
+        row[f"{f}_diff"] = a - b if a is not None and b is not None else None
+        row[f"{f}_ratio"] = a / b if a is not None and b not in (None, 0.0) else None
+
+
+class _PairCache:
+    """Stored lesion pairs keyed by (patient, session, mask sha A, mask sha B): reused while both masks are unchanged,
+    so a rerun re-reads no mask."""
+
+    def __init__(self, path: Path) -> None:
+        self.rows: dict[tuple, list[dict]] = {}
+        if path.is_file():
+            for r in pq.read_table(path).to_pylist():
+                key = (r["patient_id"], r["session"], r["mask_sha256_a"], r["mask_sha256_b"])
+                self.rows.setdefault(key, []).append(r)
+
+    def get(self, key: tuple) -> list[dict] | None:
+        return self.rows.get(key)
+
+
+def _pair(cohort: Path | None, key: tuple[str, str], scans: tuple[dict, dict], lesions: tuple[pd.DataFrame, ...],
+          cache: _PairCache) -> tuple[list[dict], str]:
+    state_a, state_b = scans
+    shas = (str(state_a.get("mask_sha256", "")), str(state_b.get("mask_sha256", "")))
+    cached = cache.get((*key, *shas))
+    if cached is not None:
+        return cached, "declared same frame: lesions paired by mask overlap (Dice)"
+    if cohort is None:
+        raise PairingUnavailable("cohort not known (pass --cohort): pairing reads the masks")
+    map_a = lesion_map(cohort, state_a, lesions[0])
+    map_b = lesion_map(cohort, state_b, lesions[1])
+    result = pair_lesions(map_a, map_b)
+    centre = [les.set_index("lesion_id")[CENTROID] for les in lesions]
+    rows = []
+    for id_a, id_b, dice in result.pairs:
+        distance = None
+        if id_a is not None and id_b is not None:
+            gap = centre[0].loc[id_a].to_numpy(dtype=float) - centre[1].loc[id_b].to_numpy(dtype=float)
+            distance = None if np.isnan(gap).any() else float(np.sqrt((gap**2).sum()))
+        rows.append({"patient_id": key[0], "session": key[1], "lesion_id_a": id_a, "lesion_id_b": id_b,
+                     "dice": dice, "centroid_distance_mm": distance, "mask_sha256_a": shas[0],
+                     "mask_sha256_b": shas[1], "dice_union": result.dice_union})
+    return rows, "declared same frame: lesions paired by mask overlap (Dice)"
+
+
+def _pairing_columns(row: dict, pairs: list[dict], text: str) -> None:
+    matched = [p for p in pairs if p["lesion_id_a"] is not None and p["lesion_id_b"] is not None]
+    row.update(lesion_pairing=text, lesions_paired=len(matched),
+               lesions_only_a=sum(1 for p in pairs if p["lesion_id_b"] is None and p["lesion_id_a"] is not None),
+               lesions_only_b=sum(1 for p in pairs if p["lesion_id_a"] is None and p["lesion_id_b"] is not None),
+               dice_mean=float(np.mean([p["dice"] for p in matched])) if matched else None)
+
+
+class _LesionsOnDemand:
+    """The lesion rows pairing needs, read and grouped only when a patient is declared to share a frame."""
+
+    def __init__(self, out: Path, tracers: tuple[str, str]) -> None:
+        self.out, self.tracers = out, tracers
+        self.groups: dict[str, dict[tuple[str, str], pd.DataFrame]] = {}
+        self.empty: pd.DataFrame | None = None
+
+    def of(self, tracer: str, patient: str, session: str) -> pd.DataFrame:
+        if tracer not in self.groups:
+            frame = read_lesions(self.out, tracer, [*CENTROID, "source_label", "voxel_count"])[0]
+            self.groups[tracer] = {k: g.sort_values("lesion_id") for k, g in frame.groupby(PATIENT_KEY, sort=False)}
+            self.empty = frame.iloc[0:0]
+        return self.groups[tracer].get((patient, session), self.empty)
+
+
+def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The compare table and the lesion pairs of OUT for tracers A and B (both from stored rows; see module doc)."""
+    if tracer_a == tracer_b:
+        raise ConfigError(f"--tracers needs two different tracers (got {tracer_a} twice)")
+    if not burden_path(out).is_file():
+        raise ConfigError(f"{burden_path(out)}: no burden table (run radiomx extract first)")
+    burden = pd.read_parquet(burden_path(out))
+    state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out).to_dict("records")}
+    cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
+    lesions = _LesionsOnDemand(out, (tracer_a, tracer_b))
+    patients: dict[tuple[str, str], dict[str, dict]] = {}
+    for record in burden[burden["tracer"].isin([tracer_a, tracer_b])].to_dict("records"):
+        patients.setdefault((record["patient_id"], record["session"]), {})[record["tracer"]] = record
+    rows, pair_rows = [], []
+    for (patient, session), records in sorted(patients.items()):
+        a, b = records.get(tracer_a), records.get(tracer_b)
+        row = {"patient_id": patient, "session": session, "tracer_a": tracer_a, "tracer_b": tracer_b,
+               "missing_reason": _missing_reason(a, b, tracer_a, tracer_b), "status_a": a and a["status"],
+               "status_b": b and b["status"], "positive_on": _positive_on(a, b), "days_between_note": ""}
+        for side, scan in (("a", a), ("b", b)):
+            for f in NUMERIC_FIELDS:
+                value = _number(scan[f]) if scan is not None else None
+                is_int = pa.types.is_integer(BURDEN_SCHEMA.field(f).type)
+                row[f"{f}_{side}"] = int(value) if is_int and value is not None else value
+        _contrast(row)
+        if a is None or b is None:
+            row.update(days_between_note="only one of the two scans", lesion_pairing="only one of the two scans")
+            rows.append(row)
+            continue
+        scan_a, scan_b = state[(patient, session, tracer_a)], state[(patient, session, tracer_b)]
+        row["days_between"], row["days_between_note"] = _days_between(cohort, scan_a, scan_b, tracer_a, tracer_b)
+        if not settings.shares_frame(patient):
+            row["lesion_pairing"] = NOT_DECLARED
+        elif row["positive_on"] is None:
+            row["lesion_pairing"] = "unavailable: a scan failed"
+        elif row["positive_on"] == "neither":
+            _pairing_columns(row, [], "declared same frame: no lesion on either scan")
+        else:
+            scan_lesions = (lesions.of(tracer_a, patient, session), lesions.of(tracer_b, patient, session))
+            try:
+                pairs, text = _pair(cohort, (patient, session), (scan_a, scan_b), scan_lesions, cache)
+            except PairingUnavailable as exc:
+                row["lesion_pairing"] = f"unavailable: {exc}"
+            else:
+                _pairing_columns(row, pairs, text)
+                row["dice_union"] = pairs[0]["dice_union"] if pairs else None
+                pair_rows += pairs
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COMPARE_SCHEMA.names)
+    pair_frame = pd.DataFrame(pair_rows, columns=PAIRS_SCHEMA.names)
+    return typed(frame, COMPARE_SCHEMA), typed(pair_frame, PAIRS_SCHEMA)
+
+
+def write_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings
+                  ) -> CompareSummary:
+    frame, pairs = build_compare(out, tracer_a, tracer_b, cohort, settings)
+    path = compare_path(out, tracer_a, tracer_b)
+    summary = CompareSummary(path, tracer_a, tracer_b, rows=len(frame),
+                             with_both=int((frame["missing_reason"] == "").sum()),
+                             one_only=int((frame["missing_reason"] != "").sum()),
+                             dated=int(frame["days_between"].notna().sum()))
+    summary.written = write_if_changed(path, frame, COMPARE_SCHEMA)
+    if len(pairs) or pairs_path(out, tracer_a, tracer_b).is_file():
+        write_if_changed(pairs_path(out, tracer_a, tracer_b), pairs, PAIRS_SCHEMA)
+    return summary

@@ -1,0 +1,103 @@
+"""Reference regions: which they are, their SUV statistics per scan, lesion-to-reference ratios, plausibility.
+
+Convention (docs/lesions-and-indices.md): a scan folder may hold ``ref-<region>.<image suffix>`` masks
+(``ref-liver.nii.gz``, ``ref-bloodpool.nrrd``, ``ref-adrenal-contralateral.nii.gz``, ``ref-marrow.nii.gz``; a
+``.dcm`` SEG/RTSTRUCT too); BIDS derivatives name them ``..._desc-ref<region>_mask.nii.gz``
+(``desc-refliver``); DICOM SEG segments and RTSTRUCT ROIs whose label/name starts with ``ref-`` are reference
+regions, not lesions. Any non-zero voxel of a reference mask belongs to the region.
+
+Why these four: the trials' papers report lesion-to-liver and lesion-to-blood-pool ratios (FDG, CXCR4),
+lesion-to-contralateral-adrenal ratios (adrenal CXCR4/SSTR imaging in Cushing's syndrome) and bone marrow uptake
+(myeloma, lymphoma). This module imports numpy only: discovery uses ``region_of``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Regions with columns in the tables (keep equal to radiomx.store.tables.REFERENCE_REGIONS; a test checks).
+REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+PREFIX = "ref-"
+_BY_TOKEN = {re.sub(r"[^a-z0-9]", "", r): r for r in REGIONS}
+
+
+def region_of(label: str) -> str:
+    """``ref-adrenal-contralateral`` / ``ref_Adrenal_Contralateral`` / ``refadrenalcontralateral`` ->
+    ``adrenal_contralateral``; an unknown name comes back as its lower-case token (the worker warns about it)."""
+    token = re.sub(r"[^a-z0-9]", "", label.lower())
+    token = token[3:] if token.startswith("ref") else token
+    return _BY_TOKEN.get(token, token)
+
+
+def is_reference_label(label: str) -> bool:
+    """A SEG segment label / RTSTRUCT ROI name / file stem that names a reference region (``ref-...``)."""
+    return label.strip().lower().startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class RegionStats:
+    """SUV statistics of one reference region on the image grid as read."""
+
+    region: str
+    file: str
+    suv_mean: float
+    suv_sd: float
+    voxels: int
+
+
+def region_stats(region: str, file: str, values: np.ndarray, mask: np.ndarray) -> RegionStats:
+    """Mean and population SD (ddof 0) of the image over the region's voxels."""
+    inside = values[mask].astype(np.float64)
+    if inside.size == 0:
+        return RegionStats(region, file, math.nan, math.nan, 0)
+    return RegionStats(region, file, float(inside.mean()), float(inside.std()), int(inside.size))
+
+
+def state_columns(stats: dict[str, RegionStats]) -> dict[str, float | int | str | None]:
+    """``ref_<R>_suv_mean/_suv_sd/_voxels/_file`` for every region (null and "" when absent)."""
+    out: dict[str, float | int | str | None] = {}
+    for region in REGIONS:
+        s = stats.get(region)
+        out.update({f"ref_{region}_suv_mean": s.suv_mean if s else math.nan,
+                    f"ref_{region}_suv_sd": s.suv_sd if s else math.nan,
+                    f"ref_{region}_voxels": s.voxels if s else None, f"ref_{region}_file": s.file if s else ""})
+    return out
+
+
+def lesion_ratios(suv_max: float, suv_peak: float, stats: dict[str, RegionStats]) -> dict[str, float | str]:
+    """``suv_max_to_<R>`` = lesion SUVmax / region SUVmean; ``suv_peak_to_liver`` = SUVpeak / liver SUVmean (qPET,
+    Hasenclever et al. 2014); ``ref_missing`` lists absent regions ("" when none)."""
+    out: dict[str, float | str] = {}
+    for region in REGIONS:
+        s = stats.get(region)
+        out[f"suv_max_to_{region}"] = suv_max / s.suv_mean if s and s.suv_mean > 0 else math.nan
+    liver = stats.get("liver")
+    out["suv_peak_to_liver"] = suv_peak / liver.suv_mean if liver and liver.suv_mean > 0 else math.nan
+    out["ref_missing"] = ",".join(r for r in REGIONS if r not in stats)
+    return out
+
+
+def implausible(stats: dict[str, RegionStats], ranges: tuple[tuple[str, tuple[float, float]], ...],
+                tracer: str, params_file: str) -> list[tuple[str, str]]:
+    """(file, message) for every region whose SUVmean lies outside the parameter file's plausible range."""
+    problems = []
+    for region, (low, high) in ranges:
+        s = stats.get(region)
+        if s is not None and not low <= s.suv_mean <= high:
+            problems.append((s.file, f"reference region {region}: SUVmean {s.suv_mean:.3g} is outside the plausible "
+                                     f"{low:g}-{high:g} for {tracer} ({params_file}); check the region and the SUV "
+                                     "inputs (a warning: ratios are still computed)"))
+    return problems
+
+
+def percist_threshold(stats: dict[str, RegionStats]) -> float | None:
+    """PERCIST 1.0 threshold 1.5 x liver mean + 2 x liver SD (Wahl et al. 2009, J Nucl Med 50:122S), in SUVbw
+    (PERCIST states it in SUL; radiomx uses the SUV the image is in). None without a liver region."""
+    liver = stats.get("liver")
+    if liver is None or liver.voxels == 0:
+        return None
+    return 1.5 * liver.suv_mean + 2.0 * liver.suv_sd

@@ -1,0 +1,40 @@
+"""Hold back other libraries' log records during radiomx's own calls, without changing any logger's level.
+
+Why: PyRadiomics prints warnings to stderr through its own handler, and pykwalify logs every schema violation before
+raising it; radiomx reports both as one line of its own (a failures row, a ConfigError). A library must not change
+the caller's logging for good (no ``setLevel``, no ``setVerbosity`` in the caller's process), so the records are
+dropped by a filter that only matches the calling thread and only while radiomx's call runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+
+class FromThread(logging.Filter):
+    """Drops the records logged by one thread: radiomx's own call, not another thread's use of the library."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
+@contextlib.contextmanager
+def records_dropped(target: logging.Logger | logging.Handler | None) -> Iterator[None]:
+    """While the block runs, ``target`` (a logger: records logged on it; a handler: records it would emit) drops
+    this thread's records. ``None`` does nothing."""
+    if target is None:
+        yield
+        return
+    only_ours = FromThread()
+    target.addFilter(only_ours)
+    try:
+        yield
+    finally:
+        target.removeFilter(only_ours)

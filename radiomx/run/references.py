@@ -1,0 +1,93 @@
+"""Per-scan inputs beyond image and mask, read in the worker: reference-region masks (their SUV statistics, with
+a row for every problem) and the patient's height and weight.
+
+Why in ``run``: reading a reference file is ``radiomx.inputs``, its statistics are ``radiomx.features``, and the
+problems are rows of the scan's outcome; this is the one place that joins the three.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from radiomx.errors import ScanError
+from radiomx.features.references import REGIONS, RegionStats, region_of, region_stats
+from radiomx.inputs.loader import LoadedScan, load_reference
+from radiomx.records import CohortPaths, Failure, Scan, ScanOutcome
+from radiomx.run.tasks import ScanTask
+
+
+def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> dict[str, RegionStats]:
+    """SUV statistics of every usable reference region of a PET scan.
+
+    Rows: an unreadable or misaligned reference file is a failure (stage of its ScanError: the user supplied it,
+    and the scan is retried next run); an unknown region name, an empty region, a region given twice (file and
+    DICOM segment: the file wins) or reference regions on a CT are warnings (stage ``reference``).
+    """
+    scan, key = task.scan, task.scan.key
+    paths = CohortPaths(task.cohort)
+    candidates: list[tuple[str, str, Path | None]] = [(region, paths.relative(path), path)
+                                                      for region, path in scan.references]
+    mask_name = paths.relative(scan.mask)
+    candidates += [(region_of(label), f"{mask_name} [{label}]", None) for label in loaded.embedded_references]
+    embedded = {region_of(label): mask for label, mask in loaded.embedded_references.items()}
+    if candidates and loaded.unit != "SUVbw":
+        outcome.warnings.append(Failure(key, "reference", candidates[0][1], (
+            "reference regions are used on PET scans only (their columns are SUV); ignored on this "
+            f"{loaded.unit} scan")))
+        return {}
+    values = sitk.GetArrayViewFromImage(loaded.image)
+    stats: dict[str, RegionStats] = {}
+    for region, shown, path in candidates:
+        if region not in REGIONS:
+            outcome.warnings.append(Failure(key, "reference", shown, (
+                f"unknown reference region {region!r}; ignored (known: {', '.join(REGIONS)}; name the file "
+                "ref-<region>)")))
+            continue
+        if region in stats:
+            outcome.warnings.append(Failure(key, "reference", shown, (
+                f"reference region {region} is given twice; {stats[region].file} is used")))
+            continue
+        try:
+            mask = (load_reference(path, loaded.image, scan.image, loaded.positions) if path is not None
+                    else embedded[region])
+        except ScanError as exc:  # named relative to the cohort, in the file column and in the message
+            detail = exc.detail.replace(str(path), shown) if path is not None else exc.detail
+            outcome.failures.append(Failure(key, exc.stage, shown, f"reference region {region}: {detail}"))
+            continue
+        except OSError as exc:
+            outcome.failures.append(Failure(key, "load", shown, f"reference region {region}: cannot read "
+                                                                f"({exc.strerror}); check permissions"))
+            continue
+        found = region_stats(region, shown, values, np.asarray(mask))
+        if found.voxels == 0:
+            outcome.warnings.append(Failure(key, "reference", shown, (
+                f"reference region {region} has no voxel; ignored (draw it or remove the file)")))
+            continue
+        if not found.suv_mean > 0:
+            outcome.warnings.append(Failure(key, "reference", shown, (
+                f"reference region {region} has SUVmean {found.suv_mean:.3g}; ratios to it are null (is the region "
+                "inside the body?)")))
+        stats[region] = found
+    return stats
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None and math.isfinite(value):
+            return float(value)
+    return math.nan
+
+
+def body_columns(scan: Scan, loaded: LoadedScan) -> dict[str, Any]:
+    """``height_m`` and ``weight_kg`` of the state row. Weight: the one SUV used (suv_weight_kg), else DICOM
+    Patient Weight (0010,1030), else participants.tsv/sessions.tsv body_weight. Height: DICOM Patient Size
+    (0010,1020, m), else participants.tsv/sessions.tsv ``height`` (radiomx.discover.bids.height_m). Null when
+    unknown."""
+    suv_weight = loaded.unit_inputs.get("suv_weight_kg")
+    return {"height_m": _first(loaded.height_m, scan.height_m),
+            "weight_kg": _first(suv_weight, loaded.weight_kg, scan.body_weight_kg)}

@@ -1,0 +1,217 @@
+"""Negative scans, burden, compare and the patient table through the real CLI, on real cohorts in tmp_path."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from click.testing import CliRunner
+
+from radiomx.cli import cli
+
+from .conftest import make_cohort, sphere_scan, write_volume
+
+RADIOMX = [sys.executable, "-m", "radiomx"]
+PENTIX, FDG = "68Ga-pentixafor", "18F-FDG"
+COMPARE = Path("compare") / f"{PENTIX}_vs_{FDG}.parquet"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def empty_mask(scan_folder: Path) -> None:
+    mask = sitk.ReadImage(str(scan_folder / "mask.nii.gz"))
+    empty = sitk.GetImageFromArray(np.zeros(sitk.GetArrayViewFromImage(mask).shape, dtype=np.uint8))
+    empty.CopyInformation(mask)
+    sitk.WriteImage(empty, str(scan_folder / "mask.nii.gz"))
+
+
+def dated(scan_folder: Path, when: str) -> None:
+    """A BIDS-style sidecar: already SUV, and an acquisition date (read at compare time, never stored)."""
+    (scan_folder / "pet.json").write_text(json.dumps({"Units": "g/mL", "AcquisitionDateTime": when}))
+
+
+@pytest.fixture
+def cohort(tmp_path) -> Path:
+    """P001: pentixafor 1 lesion, FDG 2 (the pentixafor lesion is FDG's lesion 1, same grid); P002: FDG only;
+    P003: pentixafor negative (empty mask) and FDG 1 lesion. P001's scans are dated 12 days apart."""
+    root = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2, "pentixafor": 1}, "P002": {"FDG": 1},
+                                             "P003": {"FDG": 1, "pentixafor": 1}})
+    empty_mask(root / "P003" / "pentixafor")
+    dated(root / "P001" / "pentixafor", "2024-03-01T09:30:00")
+    dated(root / "P001" / "FDG", "2024-03-13T14:00:00")
+    return root
+
+
+def _files(out: Path) -> dict[str, tuple[bytes, int]]:
+    paths = [out / "burden.parquet", out / "patients.parquet", *sorted((out / "compare").glob("*.parquet"))]
+    return {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in paths if p.exists()}
+
+
+def test_negative_scan_is_data_not_a_failure(cohort, tmp_path):
+    out = tmp_path / "out"
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "FAILED" not in result.stderr
+    assert "5 scans computed, 0 unchanged, 1 negative (no lesion in mask), 0 with failures" in result.stderr
+    failures = out / "failures.parquet"
+    assert not failures.exists() or pd.read_parquet(failures).empty
+    state = pd.read_parquet(out / "scans.parquet").set_index(["patient_id", "tracer"])
+    assert state.loc[("P003", PENTIX), "status"] == "negative" and state.loc[("P003", PENTIX), "n_lesions"] == 0
+    burden = pd.read_parquet(out / "burden.parquet").set_index(["patient_id", "tracer"])
+    row = burden.loc[("P003", PENTIX)]
+    assert (row["status"], row["lesion_count"], row["tmtv_ml"]) == ("negative", 0, 0.0)
+    assert row["dmax_note"] == "fewer than 2 lesions"
+    rerun = run("extract", cohort, "-o", out, "-j", "1")  # a negative scan is done, not retried
+    assert rerun.exit_code == 0 and "0 scans computed, 5 unchanged" in rerun.stderr
+    status = run("status", cohort, "-o", out)
+    lines = [ln.split() for ln in status.stdout.splitlines()]
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed"]
+    assert [PENTIX, "1", "1", "0", "0", "0"] in lines and [FDG, "3", "0", "0", "0", "0"] in lines
+
+
+def test_missing_mask_is_still_a_failure(cohort, tmp_path):
+    (cohort / "P003" / "pentixafor" / "mask.nii.gz").unlink()
+    result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
+    assert result.exit_code == 1 and "no mask found" in result.stderr
+    burden = pd.read_parquet(tmp_path / "out" / "burden.parquet").set_index(["patient_id", "tracer"])
+    assert burden.loc[("P003", PENTIX), "status"] == "failed" and pd.isna(burden.loc[("P003", PENTIX), "tmtv_ml"])
+
+
+def test_compare_lists_every_patient_with_days_between_and_no_date_in_out(cohort, tmp_path):
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    result = run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort)
+    assert result.exit_code == 0, result.stderr
+    assert "2 with both scans, 1 with one only, 1 dated" in result.stderr and result.stdout == ""
+    table = pd.read_parquet(out / COMPARE).set_index("patient_id")
+    assert list(table.index) == ["P001", "P002", "P003"]
+    assert table.loc["P001", "days_between"] == 12 and table.loc["P001", "positive_on"] == "both"
+    assert table.loc["P002", "missing_reason"] == f"no {PENTIX} scan"
+    assert table.loc["P003", "positive_on"] == "only_b" and "no acquisition date" in table.loc["P003",
+                                                                                               "days_between_note"]
+    assert table.loc["P001", "lesion_pairing"].startswith("not declared:")
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"2024-03" not in data and b"202403" not in data, path  # only the day difference is stored
+
+
+def test_compare_usage_errors_exit_2(cohort, tmp_path):
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    bad = run("compare", out, "--tracers", "pentixafor,nosuchtracer")
+    assert bad.exit_code == 2 and "unknown tracer folder 'nosuchtracer'" in bad.stderr
+    assert run("compare", out, "--tracers", "fdg").exit_code == 2
+    assert run("compare", tmp_path / "nothing", "--tracers", "fdg,pentixafor").exit_code == 2
+
+
+def test_declared_same_frame_pairs_lesions_by_overlap_and_caches_pairs(cohort, tmp_path):
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n[compare]\nsame_frame = ["P001"]\n')
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort).exit_code == 0
+    table = pd.read_parquet(out / COMPARE).set_index("patient_id")
+    p1 = table.loc["P001"]
+    assert p1["lesion_pairing"].startswith("declared same frame")
+    # Spheres of radius 4 voxels (n voxels) centred 8 apart touch in one voxel, which FDG's lesion 2 takes: the
+    # pentixafor lesion (n) overlaps FDG's lesion 1 in n - 1 voxels.
+    z, y, x = np.indices((9, 9, 9)) - 4
+    n = int((z**2 + y**2 + x**2 <= 16).sum())
+    assert (p1["lesions_paired"], p1["lesions_only_a"], p1["lesions_only_b"]) == (1, 0, 1)
+    assert p1["dice_mean"] == pytest.approx(2 * (n - 1) / (n + n - 1), abs=1e-12)
+    # All lesions together: the pentixafor sphere lies wholly inside FDG's union (2n - 1 voxels).
+    assert p1["dice_union"] == pytest.approx(2 * n / (n + 2 * n - 1), abs=1e-12)
+    assert table.loc["P003", "lesion_pairing"].startswith("not declared:")
+    pairs = pd.read_parquet(out / "compare" / f"{PENTIX}_vs_{FDG}.lesions.parquet")
+    assert pairs["lesion_id_a"].tolist()[0] == 1 and pd.isna(pairs["lesion_id_a"].tolist()[1])
+    assert pairs["lesion_id_b"].tolist() == [1, 2] and set(pairs["patient_id"]) == {"P001"}
+    before = _files(out)
+    shutil.move(cohort / "P001" / "pentixafor" / "mask.nii.gz", tmp_path / "moved.nii.gz")
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort).exit_code == 0
+    assert _files(out) == before  # unchanged masks (by stored sha256): pairs reused, no mask read, nothing written
+
+
+def test_no_change_rerun_rewrites_no_derived_file_and_a_changed_scan_updates_its_rows(cohort, tmp_path):
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort).exit_code == 0
+    before = _files(out)
+    assert set(before) == {"burden.parquet", "patients.parquet", str(COMPARE)}
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert _files(out) == before  # same bytes and same mtimes: nothing rewritten
+    old_burden, old_compare = pd.read_parquet(out / "burden.parquet"), pd.read_parquet(out / COMPARE)
+    image, mask = sphere_scan(centres=((12, 8, 8), (12, 16, 8), (12, 24, 8)), seed=4)
+    write_volume(image, cohort / "P002" / "FDG" / "pet.nii.gz")
+    write_volume(mask, cohort / "P002" / "FDG" / "mask.nii.gz")
+    result = run("extract", cohort, "-o", out, "-j", "1")
+    assert "1 scans computed, 4 unchanged" in result.stderr
+    new_burden, new_compare = pd.read_parquet(out / "burden.parquet"), pd.read_parquet(out / COMPARE)
+    changed = (new_burden.patient_id == "P002")
+    assert new_burden.loc[changed, "lesion_count"].tolist() == [3]
+    pd.testing.assert_frame_equal(old_burden[~changed].reset_index(drop=True),
+                                  new_burden[~changed].reset_index(drop=True))
+    assert new_compare.set_index("patient_id").loc["P002", "lesion_count_b"] == 3
+    pd.testing.assert_frame_equal(old_compare[old_compare.patient_id != "P002"].reset_index(drop=True),
+                                  new_compare[new_compare.patient_id != "P002"].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("which", ["burden", "patients", "compare"])
+def test_table_prints_derived_tables_and_they_round_trip(cohort, tmp_path, which):
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort).exit_code == 0
+    path = {"burden": out / "burden.parquet", "patients": out / "patients.parquet", "compare": out / COMPARE}[which]
+    stored = pd.read_parquet(path)
+    as_parquet = subprocess.run([*RADIOMX, "table", str(out), "--which", which, "--format", "parquet"],
+                                capture_output=True, check=True)
+    assert as_parquet.stderr == b""
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(as_parquet.stdout)), stored)
+    as_csv = run("table", out, "--which", which)
+    assert as_csv.exit_code == 0
+    assert list(pd.read_csv(io.StringIO(as_csv.stdout)).columns) == list(stored.columns)
+    by_duckdb = duckdb.sql(f"SELECT * FROM '{path}'").df()
+    assert len(by_duckdb) == len(stored) and list(by_duckdb.columns) == list(stored.columns)
+    assert by_duckdb["patient_id"].tolist() == stored["patient_id"].tolist()
+
+
+def test_compare_finds_the_cohort_in_the_run_log(cohort, tmp_path):
+    """Real subprocesses (the run log records the command line): without --cohort, compare reads the last
+    extract's COHORT and still gets the dates."""
+    subprocess.run([*RADIOMX, "extract", "cohort", "-o", "out", "-j", "1"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    done = subprocess.run([*RADIOMX, "compare", "out", "--tracers", f"{PENTIX},{FDG}"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert pd.read_parquet(tmp_path / "out" / COMPARE).set_index("patient_id").loc["P001", "days_between"] == 12
+
+
+def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):
+    """NEEDS h14a's worker columns (suv_max, mtv_ml, centroid_*_mm, tmtv_ml): skipped until they are merged.
+    Two spheres of radius 4 voxels centred 12 voxels apart along y on a 2 mm grid: Dmax = 24 mm exactly."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}})
+    image, mask = sphere_scan(centres=((12, 8, 8), (12, 20, 8)), seed=3)
+    write_volume(image, cohort / "P001" / "FDG" / "pet.nii.gz")
+    write_volume(mask, cohort / "P001" / "FDG" / "mask.nii.gz")
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    lesions = pd.read_parquet(out / "features" / f"{FDG}.parquet")
+    if "suv_max" not in lesions.columns:
+        pytest.skip("needs the worker's PET index columns (suv_max, mtv_ml, centroid_*_mm: h14a)")
+    row = pd.read_parquet(out / "burden.parquet").iloc[0]
+    assert row["lesion_count"] == 2 and row["dmax_centroid_mm"] == pytest.approx(24.0, abs=1e-9)
+    assert row["dmax_bulk_mm"] == pytest.approx(24.0, abs=1e-9)
+    assert row["suv_max_hottest"] == lesions["suv_max"].max()
+    assert row["tmtv_ml"] == pytest.approx(lesions["mtv_ml"].sum())
+    assert row["ttlg"] == pytest.approx(lesions["tlg"].sum())
+    assert row["burden_note"] == ""

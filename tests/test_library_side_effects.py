@@ -1,0 +1,111 @@
+"""A library call (``radiomx.extract`` from a notebook) leaves the caller's process as it found it: environment,
+BLAS/OpenMP thread limits, SimpleITK's global thread count, multiprocessing's start method, no process left
+running, and every logger's level, handlers and filters."""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+
+import psutil
+import pytest
+import SimpleITK as sitk
+from threadpoolctl import threadpool_info
+
+from radiomx.api import extract
+from radiomx.options import ExtractOptions
+
+from .conftest import make_cohort
+
+
+def _logging_state(names: set[str] | None = None) -> dict:
+    """Every logger's level, flags, filters and handlers. Dask's own loggers are left out: a Nanny or Worker of an
+    earlier test's cluster adds and removes its DequeHandler from its own threads while it shuts down, and these
+    extracts (serial, local pool) never touch Dask."""
+    loggers = {"": logging.getLogger()}
+    loggers.update({name: logging.getLogger(name) for name in logging.root.manager.loggerDict
+                    if not name.startswith("distributed")})
+    return {name: (lg.level, lg.disabled, lg.propagate, tuple(lg.filters),
+                   tuple((h, h.level, tuple(h.filters)) for h in lg.handlers))
+            for name, lg in loggers.items() if isinstance(lg, logging.Logger) and (names is None or name in names)}
+
+
+def _process_state() -> dict:
+    return {
+        "environ": dict(os.environ),
+        "threadpools": sorted((i["internal_api"], i["filepath"], i["num_threads"]) for i in threadpool_info()),
+        "sitk_threads": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
+        "start_method": multiprocessing.get_start_method(allow_none=True),
+        # multiprocessing's resource tracker (one per process, started by any spawn pool) is the stdlib's own
+        "children": [p.pid for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())],
+    }
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_extract_leaves_the_callers_process_unchanged(tmp_path, jobs):
+    import radiomics  # the state after a user's own import: PyRadiomics' handler in place, at its own level
+
+    radiomics.setVerbosity(logging.WARNING)
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)  # a caller's own choice, which 1 (our pin) would undo
+    try:
+        cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}, "P002": {"FDG": 1}})
+        before, logs_before = _process_state(), _logging_state()
+        summary = extract(cohort, tmp_path / "out", ExtractOptions(jobs=jobs))
+        assert summary.exit_code == 0 and summary.rows_written == 3
+        after = _process_state()
+        # CPython 3.11's spawn.get_preparation_data calls multiprocessing.get_start_method(), which fixes the default
+        # context at the platform's default: the method a caller gets is the one it would have got.
+        platform_default = multiprocessing.get_context().get_start_method()
+        assert after.pop("start_method") in (before.pop("start_method"), platform_default)
+        assert after == before
+        assert _logging_state(set(logs_before)) == logs_before  # loggers created by imports are new, not changed
+        assert radiomics.handler.level == logging.WARNING
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def test_serial_work_runs_single_threaded_inside_the_call_only():
+    """``-j 1`` computes in the caller's process: one thread while radiomx's call runs, the caller's after."""
+    from radiomx.run.worker import caller_scope
+
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)
+    outside = sorted(i["num_threads"] for i in threadpool_info())
+    try:
+        with caller_scope():
+            assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 1
+            assert all(i["num_threads"] == 1 for i in threadpool_info())
+        assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 3
+        assert sorted(i["num_threads"] for i in threadpool_info()) == outside
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def test_pyradiomics_messages_are_held_back_only_for_radiomx_calls_on_its_own_thread():
+    """Inside radiomx's call, PyRadiomics' stderr handler drops this thread's records; another thread's
+    PyRadiomics use, and every call after, prints as PyRadiomics decides."""
+    import threading
+
+    import radiomics
+
+    from radiomx.features.extractor import pyradiomics_silenced
+
+    radiomics.setVerbosity(logging.WARNING)
+    log = logging.getLogger("radiomics.test")
+    printed = io.StringIO()
+    stream = radiomics.handler.setStream(printed)  # PyRadiomics' own stderr handler, captured
+    try:
+        with pyradiomics_silenced():
+            log.warning("inside radiomx")
+            other = threading.Thread(target=log.warning, args=("another thread",))
+            other.start()
+            other.join()
+        log.warning("after radiomx")
+    finally:
+        radiomics.handler.setStream(stream)
+    err = printed.getvalue()
+    assert "inside radiomx" not in err
+    assert "another thread" in err and "after radiomx" in err
