@@ -114,7 +114,7 @@ def _invalid_outcome(scan: Scan) -> ScanOutcome:
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
             only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
-    """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (see store.py for layout).
+    """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
     Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.
@@ -161,7 +161,7 @@ def _import_store_in_background() -> None:
     the commit's own import raises it again, where it is reported."""
     def load() -> None:
         with contextlib.suppress(Exception):
-            importlib.import_module(f"{__package__}.store")
+            importlib.import_module("radiomx.store.tables")
 
     threading.Thread(target=load, name="radiomx-import-store", daemon=True).start()
 
@@ -218,6 +218,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             commit()
     commit()
     with _output_errors(out):
+        _store(out).publish_stale()  # only tracers this run (or a killed earlier one) committed to
         _append_run(_store(out), run_id, started, plan, summary, cohort, options)
     if options.qc:
         from radiomx.qc.files import picture_path
@@ -225,6 +226,21 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
         summary.qc_missing = sum(1 for i in plan.items if i.status == "unchanged"
                                  and not picture_path(out, i.scan.key).is_file())
     return summary
+
+
+def publish(out: Path | str, wait: float = 0.0) -> list[str]:
+    """Rewrite the published ``features/<tracer>.parquet`` of every tracer whose live parts are newer (a run was
+    killed before its end); returns those tracers. ``extract`` does this itself at the end of every run."""
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"{out}: no output folder (run radiomx extract first)")
+    with output_lock(out, wait), _output_errors(out):
+        return _store(out).publish_stale()
+
+
+def stale_tracers(out: Path | str) -> list[str]:
+    """Tracers whose published file is older than the last commit (``read_table`` then reads the live parts)."""
+    return _store(Path(out)).stale_tracers()
 
 
 def _derive_if_changed(cohort: Path, out: Path, settings: DeriveSettings, summary: RunSummary) -> None:

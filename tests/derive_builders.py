@@ -35,10 +35,12 @@ def outcome(key: ScanKey, lesions: list[dict], **state) -> ScanOutcome:
 
 
 def commit(out: Path, outcomes: list[ScanOutcome], extra_state: dict[ScanKey, dict] | None = None) -> None:
-    """Store.commit the outcomes, then give scans.parquet the worker's per-scan columns (tmtv_ml, dmax_voxel_mm,
-    height_m, weight_kg, ref_<R>_suv_mean) for the scans in ``extra_state`` (nulls elsewhere), as the worker's
-    store writes them once the PET-index state columns are merged."""
+    """Store.commit the outcomes and publish them (as extract does at a run's end), then give scans.parquet the
+    worker's per-scan columns (tmtv_ml, dmax_voxel_mm, height_m, weight_kg, ref_<R>_suv_mean) for the scans in
+    ``extra_state`` (nulls elsewhere), as the worker's store writes them once the PET-index state columns are
+    merged."""
     Store(out).commit(outcomes, "run-1", NOW)
+    Store(out).publish_stale()  # as extract does at the end of a run: derive reads the published files
     if not extra_state:
         return
     path = Path(out) / "scans.parquet"

@@ -1,6 +1,7 @@
-"""Cron safety with real processes: SIGKILL at chosen instants (inside a commit too), two concurrent writers,
-stale locks. After every kill the tables must read, hold no duplicate key, and a rerun must converge to exactly
-the rows of a clean single run."""
+"""Cron safety with real processes: SIGKILL at chosen instants (inside a commit's part writes, inside the publish
+step too), two concurrent writers, stale locks. After every kill the tables must read, hold no duplicate key (in
+the published file, across the live parts, in ``read_table``), and a rerun must converge to exactly the rows of a
+clean single run, published."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
+from radiomx.api import read_table, stale_tracers
 
 from .conftest import make_cohort
 
@@ -53,9 +56,22 @@ def _assert_readable_and_unique(out: Path) -> None:
         table = pq.read_table(path).to_pandas()  # raises if torn
         if path.parent.name == "features":
             assert not table.duplicated(KEY).any(), f"duplicate key in {path}"
+    for folder in (out / ".parts").glob("*/"):
+        if any(folder.glob("*.parquet")):  # the live view, read in one call: no key in two parts
+            assert not pd.read_parquet(folder).duplicated(KEY).any(), f"duplicate key across {folder}"
+    if list(out.glob("features/*.parquet")) or list(out.glob(".parts/*.index.parquet")):
+        assert not read_table(out).duplicated(KEY).any()
 
 
 def _rows(out: Path) -> pd.DataFrame:
+    """What a reader gets: ``read_table`` (the live parts when a killed run left the published file behind)."""
+    table = read_table(out).drop(columns=["extracted_at"])
+    return table.sort_values(KEY).reset_index(drop=True)
+
+
+def _published_rows(out: Path) -> pd.DataFrame:
+    """The published files themselves, read the documented way; they must be current after a completed run."""
+    assert stale_tracers(out) == []
     frames = [pd.read_parquet(p) for p in sorted((out / "features").glob("*.parquet"))]
     table = pd.concat(frames, ignore_index=True).drop(columns=["extracted_at"])
     return table.sort_values(KEY).reset_index(drop=True)
@@ -72,7 +88,7 @@ def clean_rows(cohort, tmp_path_factory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("clean") / "out"
     proc = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    return _rows(out)
+    return _published_rows(out)
 
 
 def test_sigkill_inside_commits_and_mid_run_then_rerun_converges(cohort, clean_rows, tmp_path):
@@ -83,14 +99,16 @@ def test_sigkill_inside_commits_and_mid_run_then_rerun_converges(cohort, clean_r
     _kill(proc)
     assert list(out.rglob(".*.tmp-*")), "the kill should have left a temporary behind"
     _assert_readable_and_unique(out)
-    # 2. killed between the features file and the state file of a later commit
-    for _ in range(2):
-        proc = _start(cohort, out, fault="between-files")
-        _wait_for_line(proc, "radiomx-fault-point between-files")
+    # 2. killed inside a commit's part writes (index written, parts not), then between the features parts and
+    #    the state file of a later commit
+    for fault in ("between-parts", "between-files", "between-files"):
+        proc = _start(cohort, out, fault=fault)
+        _wait_for_line(proc, f"radiomx-fault-point {fault}")
         _kill(proc)
         _assert_readable_and_unique(out)
     partial = _rows(out)
     assert 0 < len(partial) < len(clean_rows), "some results committed before the kills must survive"
+    assert stale_tracers(out) == ["18F-FDG"], "no run ended, so nothing was published: the parts are newer"
     # 3. killed at arbitrary instants while computing
     for delay in (0.5, 1.5):
         proc = _start(cohort, out)
@@ -101,9 +119,25 @@ def test_sigkill_inside_commits_and_mid_run_then_rerun_converges(cohort, clean_r
     final = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
     assert not list(out.rglob(".*.tmp-*")), "the next writer removes leftovers"
-    pd.testing.assert_frame_equal(_rows(out), clean_rows)
+    pd.testing.assert_frame_equal(_published_rows(out), clean_rows)
     again = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
     assert "0 scans computed, 8 unchanged" in again.stderr
+
+
+def test_sigkill_inside_publish_keeps_the_commits_and_the_next_run_publishes(cohort, clean_rows, tmp_path):
+    """Every scan committed, killed while streaming the published file: the old published file (here: none) stays,
+    readers get the committed parts, and a no-change rerun (nothing to compute) publishes them."""
+    out = tmp_path / "out"
+    proc = _start(cohort, out, "--batch-size", "16", fault="publish")
+    _wait_for_line(proc, "radiomx-fault-point publish", timeout=120)
+    _kill(proc)
+    _assert_readable_and_unique(out)
+    assert not (out / "features" / "18F-FDG.parquet").exists() and stale_tracers(out) == ["18F-FDG"]
+    pd.testing.assert_frame_equal(_rows(out), clean_rows)  # read_table: the live parts, nothing lost
+    rerun = subprocess.run([*EXTRACT, str(cohort), "-o", str(out), "-j", "1"], capture_output=True, text=True)
+    assert rerun.returncode == 0 and "0 scans computed, 8 unchanged" in rerun.stderr, rerun.stderr
+    pd.testing.assert_frame_equal(_published_rows(out), clean_rows)
+    assert not list(out.rglob(".*.tmp-*"))
 
 
 def test_second_writer_fails_fast_naming_the_holder_then_waits(cohort, tmp_path):
@@ -135,7 +169,7 @@ def test_concurrent_runs_with_wait_both_succeed_and_never_interleave(cohort, cle
     assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
     stderr = first.stderr.read() + second.stderr.read()
     assert "8 scans computed, 0 unchanged" in stderr and "0 scans computed, 8 unchanged" in stderr
-    pd.testing.assert_frame_equal(_rows(out), clean_rows)
+    pd.testing.assert_frame_equal(_published_rows(out), clean_rows)
     runs = pd.read_parquet(out / "runs.parquet")
     assert sorted(runs["computed"]) == [0, 8]
 
@@ -159,7 +193,7 @@ def test_full_disk_mid_run_exits_2_and_keeps_the_last_commit(tmp_path, monkeypat
     def filling_disk(table, where, *args, **kwargs):
         if first_commit_done["yes"]:  # the second commit's first write: the disk is now full
             if not snapshot:
-                snapshot.update({p.name: p.read_bytes() for p in out.rglob("*.parquet")})
+                snapshot.update({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.parquet")})
             raise OSError(errno.ENOSPC, "No space left on device")
         written = real_write(table, where, *args, **kwargs)
         # a commit writes the scan state last (renamed into place before the next write starts)
@@ -171,9 +205,9 @@ def test_full_disk_mid_run_exits_2_and_keeps_the_last_commit(tmp_path, monkeypat
     assert result.exit_code == 2, result.stderr
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert snapshot and set(snapshot) >= {"scans.parquet", "18F-FDG.parquet"}
-    assert len(pd.read_parquet(out / "features" / "18F-FDG.parquet")) == 2  # the first commit's 2 scans only
-    assert {p.name: p.read_bytes() for p in out.rglob("*.parquet")} == snapshot
+    assert snapshot and set(snapshot) >= {"scans.parquet", ".parts/18F-FDG.index.parquet"}
+    assert len(read_table(out, "18F-FDG")) == 2  # the first commit's 2 scans only (the live parts: no run ended)
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.parquet")} == snapshot
     assert not list(out.rglob(".*.tmp-*"))
     monkeypatch.setattr(pq_module, "write_table", real_write)
     rerun = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])

@@ -18,6 +18,7 @@ from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.inspect import scan, status, table
+from radiomx.cli.publish import publish
 from radiomx.cli.qc import qc
 from radiomx.cli.report import report
 from radiomx.errors import RadiomxError
@@ -65,6 +66,7 @@ cli.add_command(scan)
 cli.add_command(status)
 cli.add_command(table)
 cli.add_command(demo)
+cli.add_command(publish)
 cli.add_command(compare)
 cli.add_command(qc)
 cli.add_command(report)

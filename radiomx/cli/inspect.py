@@ -54,9 +54,15 @@ def status(cohort: Path, out: Path, **flags) -> None:
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
 def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
     """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""
-    from radiomx.api import load_table
+    from radiomx.api import load_table, stale_tracers
     from radiomx.cli.output import write_frame
 
+    if which == "features":
+        lagging = [t for t in stale_tracers(out) if tracer in (None, t)]
+        if lagging:
+            click.echo(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run "
+                       "ended early); reading the committed parts instead; `radiomx publish OUT` refreshes it",
+                       err=True)
     write_frame(load_table(out, which, tracer), fmt, sys.stdout)
 
 

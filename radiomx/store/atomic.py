@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ def fault_point(name: str) -> None:
         time.sleep(float(os.environ.get("RADIOMX_FAULT_SECONDS", "60")))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -44,7 +45,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         fault_point("before-rename")
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -52,8 +53,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: Path) -> None:
-    """Temporaries left by a killed writer are never read; the next writer (holding the lock) removes them."""
+    """Temporaries left by a killed writer (files, and the folder of a killed migration) are never read; the next
+    writer (holding the lock) removes them."""
     if folder.is_dir():
-        for leftover in folder.rglob(".*.tmp-*"):
+        for leftover in list(folder.rglob(".*.tmp-*")):
             with contextlib.suppress(OSError):
-                leftover.unlink()
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()

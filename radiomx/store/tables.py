@@ -1,39 +1,56 @@
-"""The output folder: Parquet tables, upserted by key, each file replaced atomically.
+"""The output folder's tables and the one class that reads and commits them (``Store``).
 
-Layout of OUT (documented in the README)::
+Layout of OUT (docs/storage.md)::
 
-    OUT/features/<tracer>.parquet   one file per tracer, one row per lesion (a tracer's own feature columns)
+    OUT/features/<tracer>.parquet   PUBLISHED: one file per tracer, one row per lesion, as of the end of the last
+                                    run (a tracer's own feature columns); what readers open
+    OUT/.parts/<tracer>/            internal live view: bounded parts the commits write (parts.py)
+    OUT/.parts/<tracer>.index.parquet   scan key -> part, generation of the last commit
     OUT/failures.parquet            one row per failed scan or lesion
     OUT/scans.parquet               per-scan state: fingerprints, work key, status (drives incremental runs)
     OUT/runs.parquet                one row per run (the run log)
-    OUT/.radiomx.store.lock               the writer lock
+    OUT/.radiomx.store.lock         the writer lock
 
-Why one file per tracer: tracers have different parameter files and so different feature columns; one file per
-tracer is read by ``pandas.read_parquet``, ``pyarrow.dataset`` and DuckDB in one call with one schema.
+Why one published file per tracer: tracers have different parameter files and so different feature columns; one
+file per tracer is read by ``pandas.read_parquet``, ``pyarrow``, DuckDB and R arrow in one call with one schema.
 
-Commit protocol (the batch is the unit): feature files, then failures, then ``scans.parquet`` last. Each file
-is replaced atomically. Upserts are by scan key (all rows of a recomputed scan are replaced), so replaying a
-commit is harmless: if a kill lands between two files, the state still says "not done" and the next run
-recomputes those scans and replaces their rows. A key is never present twice.
+Commit protocol (the batch is the unit): feature parts (index first, then each touched part), then failures, then
+``scans.parquet`` last. Each file is replaced atomically. Upserts are by scan key (all rows of a recomputed scan
+are replaced), so replaying a commit is harmless: if a kill lands between two files, the state still says "not
+done" and the next run recomputes those scans and replaces their rows. A key is never present twice. At the end
+of a run ``publish_stale`` rewrites the published file of every tracer whose parts changed (publish.py).
+
+Why failures and scans stay whole files rewritten per commit: they have ~20 columns, so at 20,000 scans the
+scans.parquet rewrite costs ~0.26 s on a loaded 2-core machine (0.05 s at 1,000; benchmarks/RESULTS-store.md),
+against ~40 s for a features table of 1,130 columns. It is included in the measured commit times.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radiomx.errors import ConfigError
 from radiomx.records import ScanKey, ScanOutcome
 from radiomx.store.atomic import atomic_path, fault_point
 from radiomx.store.outdir import state_path
+from radiomx.store.parts import TracerParts, parts_root
+from radiomx.store.publish import features_path, is_stale, live_table, publish
+from radiomx.store.schema import (  # noqa: F401  (re-exported: the names other modules and tests import)
+    FEATURE_FIXED_SCHEMA,
+    LESION_KEY,
+    SCAN_KEY,
+    check_fixed,
+    is_feature_column,
+    read_parquet_checked,
+    to_table,
+)
 
-SCAN_KEY = ["patient_id", "session", "tracer"]
+_to_table = to_table
+
 #: Reference regions with columns in the state table (radiomx.features.references.REGIONS, kept equal by a test).
 REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
 #: Per-scan indices in the state row (docs/lesions-and-indices.md): reference-region statistics, total metabolic
@@ -45,16 +62,7 @@ SCAN_INDEX_FIELDS = (
     pa.field("tmtv_ml", pa.float64()), pa.field("dmax_voxel_mm", pa.float64()),
     pa.field("height_m", pa.float64()), pa.field("weight_kg", pa.float64()),
 )
-LESION_KEY = [*SCAN_KEY, "lesion_id"]
 
-#: Fixed columns of every features file (feature columns follow, float64, PyRadiomics names).
-FEATURE_FIXED_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
-    ("source_label", pa.int64()), ("voxel_count", pa.int64()), ("params_version", pa.string()),
-    ("params_sha256", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
-    ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("image_file", pa.string()),
-    ("mask_file", pa.string()), ("unit", pa.string()), ("extracted_at", pa.timestamp("us", tz="UTC")),
-])
 FAILURES_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
     ("stage", pa.string()), ("file", pa.string()), ("message", pa.string()), ("run_id", pa.string()),
@@ -84,61 +92,6 @@ RUNS_SCHEMA = pa.schema([
 RUNS_ADDED = ("cohort", "options")
 
 
-def features_path(out: Path, tracer: str) -> Path:
-    return Path(out) / "features" / f"{tracer}.parquet"
-
-
-def _check_fixed(table: pa.Table, schema: pa.Schema, path: Path, added: frozenset[str] = frozenset()) -> pa.Table:
-    for fld in schema:
-        if fld.name not in table.column_names and fld.name in added:
-            table = table.append_column(fld, pa.nulls(len(table), fld.type))
-            continue
-        if fld.name not in table.column_names:
-            raise ConfigError(f"{path}: column {fld.name} missing; this is not a radiomx table (or a newer one)")
-        if not table.schema.field(fld.name).type.equals(fld.type):
-            raise ConfigError(f"{path}: column {fld.name} is {table.schema.field(fld.name).type}, expected {fld.type}")
-    return table
-
-
-FEATURE_COLUMN = re.compile(r"^[A-Za-z0-9.-]+_(shape|shape2D|firstorder|glcm|glrlm|glszm|gldm|ngtdm)_\w+$")
-
-
-def is_feature_column(name: str) -> bool:
-    """PyRadiomics feature names: ``<imageType>_<class>_<feature>`` (``wavelet-LLH_glcm_Contrast``)."""
-    return bool(FEATURE_COLUMN.match(name))
-
-
-def _to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Table:
-    """Fixed columns get their declared type; with ``extra_float`` feature columns are float64 and other extra
-    columns (SUV inputs) keep their inferred type.
-
-    Feature columns (hundreds to thousands with filters) go to Arrow as one float64 block, column by column from
-    numpy: ``Table.from_pandas`` spends ~0.15 ms per column, most of a commit's time. NaN becomes null exactly as
-    ``from_pandas`` does it (``tests/test_incremental.py`` compares both)."""
-    fields = list(schema)
-    features: list[str] = []
-    if extra_float:
-        for column in frame.columns:
-            if column in schema.names:
-                continue
-            if is_feature_column(column):
-                features.append(column)
-            else:
-                fields.append(pa.Schema.from_pandas(frame[[column]], preserve_index=False).field(column))
-    others = pa.schema(fields)
-    table = pa.Table.from_pandas(frame.reindex(columns=others.names), schema=others, preserve_index=False)
-    if not features:
-        return table
-    block = np.ascontiguousarray(frame[features].to_numpy(dtype=np.float64, na_value=np.nan).T)
-    columns = table.columns + [pa.array(values, from_pandas=True) for values in block]
-    return pa.Table.from_arrays(columns, schema=pa.schema(list(others) + [pa.field(c, pa.float64()) for c in features]))
-
-
-def read_parquet_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
-    table = _check_fixed(pq.read_table(path), schema, path, SCANS_ADDED if schema is SCANS_SCHEMA else frozenset())
-    return table.to_pandas()
-
-
 def _empty(schema: pa.Schema) -> pd.DataFrame:
     return schema.empty_table().to_pandas()
 
@@ -150,7 +103,8 @@ def _key_index(frame: pd.DataFrame) -> pd.MultiIndex:
 def _upsert(path: Path, schema: pa.Schema, replaced: set[ScanKey], new: pd.DataFrame, sort_by: list[str],
             extra_float: bool = False) -> None:
     """Drop every row of the replaced scans, add the new rows, sort by key, replace the file atomically."""
-    old = read_parquet_checked(path, schema) if path.exists() else _empty(schema)
+    added = SCANS_ADDED if schema is SCANS_SCHEMA else frozenset()
+    old = read_parquet_checked(path, schema, added) if path.exists() else _empty(schema)
     if len(old) and replaced:
         drop = _key_index(old).isin([tuple(k.__dict__.values()) for k in replaced])
         old = old.loc[~drop]
@@ -188,15 +142,35 @@ class Store:
     def load_state(self) -> dict[ScanKey, dict]:
         if not self.scans_path.exists():
             return {}
-        frame = read_parquet_checked(self.scans_path, SCANS_SCHEMA)
+        frame = read_parquet_checked(self.scans_path, SCANS_SCHEMA, SCANS_ADDED)
         return {ScanKey(r["patient_id"], r["session"], r["tracer"]): r for r in frame.to_dict("records")}
 
     def tracers(self) -> list[str]:
+        """Tracers with a published file or live parts (a first run killed before publishing has only parts)."""
         folder = self.out / "features"
-        return sorted(p.name[: -len(".parquet")] for p in folder.glob("*.parquet")) if folder.is_dir() else []
+        published = {p.name[: -len(".parquet")] for p in folder.glob("*.parquet")} if folder.is_dir() else set()
+        live = {p.name[: -len(".index.parquet")] for p in parts_root(self.out).glob("*.index.parquet")}
+        return sorted(published | live)
 
     def read_features(self, tracer: str) -> pd.DataFrame:
+        """The published file; when a killed run left the parts newer than it, the parts themselves (same rows and
+        order the next publish writes, read more slowly), so a reader never sees less than was committed."""
+        if is_stale(self.out, tracer):
+            table = live_table(self.out, tracer)
+            check_fixed(table, FEATURE_FIXED_SCHEMA, parts_root(self.out) / tracer)
+            return table.to_pandas()
         return read_parquet_checked(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA)
+
+    def stale_tracers(self) -> list[str]:
+        """Tracers whose published file lags their parts (``radiomx table`` says so; ``publish_stale`` fixes it)."""
+        return [t for t in self.tracers() if is_stale(self.out, t)]
+
+    def publish_stale(self) -> list[str]:
+        """Publish every tracer whose parts are newer than its published file (hold the lock); returns them."""
+        stale = self.stale_tracers()
+        for tracer in stale:
+            publish(self.out, tracer)
+        return stale
 
     def read_failures(self) -> pd.DataFrame:
         return read_parquet_checked(self.failures_path, FAILURES_SCHEMA) if self.failures_path.exists() else _empty(
@@ -214,9 +188,9 @@ class Store:
         for key in pruned:
             by_tracer.setdefault(key.tracer, [])
         for tracer, rows in sorted(by_tracer.items()):
-            keys = {k for k in replaced if k.tracer == tracer}
-            _upsert(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA, keys, pd.DataFrame(rows), LESION_KEY,
-                    extra_float=True)
+            keys = [(k.patient_id, k.session, k.tracer) for k in replaced if k.tracer == tracer]
+            self._parts(tracer).upsert(keys, to_table(pd.DataFrame(rows), FEATURE_FIXED_SCHEMA, extra_float=True)
+                                       if rows else None)
         fault_point("between-files")
         failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes
                         for f in [*o.failures, *o.warnings]]
@@ -237,7 +211,7 @@ class Store:
         for name in RUNS_ADDED:
             if name not in table.column_names:
                 table = table.append_column(name, pa.array([""] * table.num_rows, pa.string()))
-        _check_fixed(table, RUNS_SCHEMA, self.runs_path)
+        check_fixed(table, RUNS_SCHEMA, self.runs_path)
         return table.to_pandas()
 
     def replace_stage_failures(self, keys: Iterable[ScanKey], stage: str, failures: Iterable, run_id: str,
@@ -257,6 +231,16 @@ class Store:
         combined = combined.sort_values([*LESION_KEY, "stage", "message"], kind="stable").reset_index(drop=True)
         with atomic_path(self.failures_path) as tmp:
             pq.write_table(_to_table(combined, FAILURES_SCHEMA, extra_float=False), tmp)
+
+    def _parts(self, tracer: str) -> TracerParts:
+        """The tracer's parts, first splitting a features file written before parts existed (migration in place,
+        once, on the first commit that touches the tracer; reads of an unmigrated OUT work unchanged)."""
+        parts = TracerParts(self.out, tracer)
+        published = features_path(self.out, tracer)
+        if not parts.exists() and published.exists():
+            check_fixed(pq.read_schema(published).empty_table(), FEATURE_FIXED_SCHEMA, published)
+            parts.migrate_from(published)
+        return parts
 
     def append_run(self, record: dict) -> None:
         old = self.read_runs()

@@ -1,0 +1,19 @@
+"""``radiomx publish``: refresh the published feature files after a run was killed before its end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
+def publish(out: Path, wait: float) -> None:
+    """Rewrite OUT/features/<tracer>.parquet from the committed parts where they are newer (extract does this at
+    the end of every run; a run killed before its end leaves it to the next run or to this command)."""
+    from radiomx import api
+
+    done = api.publish(out, wait)
+    click.echo(f"published: {', '.join(done)}" if done else "every published table is current", err=True)
