@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from radiomx.cli.flags import format_option
+from radiomx.cli.logs import log
 
 params_dir_option = click.option(
     "--params-dir", type=click.Path(path_type=Path), default=None,
@@ -100,7 +101,7 @@ def diff(a: str, b: str, params_dir: Path | None, fmt: str) -> None:
     if fmt == "json":
         return _emit_json([{"key": k, "a": va, "b": vb} for k, va, vb in changes])
     if not changes:
-        click.echo(f"radiomx: {a} and {b} have the same effective settings", err=True)
+        log.info(f"{a} and {b} have the same effective settings")
     for key, va, vb in changes:
         click.echo(f"{key}\t{_value(va)}\t{_value(vb)}")
 
@@ -127,7 +128,7 @@ def validate(file: Path, fmt: str) -> None:
         return _emit_json({"file": str(file), "valid": True, "sha256": params.sha256, "units": params.units,
                            "notes": notes})
     for note in notes:
-        click.echo(f"radiomx: note: {note}", err=True)
+        log.info(f"note: {note}")
     click.echo(f"{file}: valid ({params.units}, sha256 {params.sha256})")
 
 
@@ -148,8 +149,7 @@ def new(tracer: str, params_dir: Path, fmt: str) -> None:
     if fmt == "json":
         return _emit_json({"file": str(target), "copied_from": str(source)})
     click.echo(str(target))
-    click.echo(f"radiomx: copied {source.parent.name}/{source.name}; edit it, then "
-               f"`radiomx params validate {target}`", err=True)
+    log.info(f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate {target}`")
 
 
 @click.command(epilog="""\b

@@ -164,7 +164,10 @@ def error_key(message: str) -> str | None:
     m = re.search(r"\b((?:setting|imageType|featureClass)\.\w+)", message)
     if m:
         return m.group(1)
-    return "radiomx" if "radiomx" in message and "block" in message else None
+    if "declares units" in message or "'radiomx: {units: ...}' block" in message:
+        return "radiomx.units"
+    m = re.search(r"unknown key\(s\) in the radiomx block: (\w+)", message)
+    return f"radiomx.{m.group(1)}" if m else None
 
 
 def new_version(tracer: Tracer, dest_root: Path, source_root: Path) -> tuple[Path, Path]:
