@@ -120,10 +120,11 @@ def test_table_selection_is_sorted_and_byte_stable(extracted):
     assert parquet[0] == parquet[1] and len(pd.read_parquet(io.BytesIO(parquet[0]))) == 10
 
 
-def _on_a_terminal(args: list[str], env: dict) -> tuple[bytes, bytes, int]:
-    """Run with stderr on a pseudo-terminal and stdout on a pipe; (terminal bytes, stdout bytes, exit code)."""
+def _on_a_terminal(args: list[str], env: dict, stream: str = "stderr") -> tuple[bytes, bytes, int]:
+    """Run with ``stream`` on a pseudo-terminal and the other one on a pipe; (terminal bytes, piped bytes, exit)."""
     master, slave = os.openpty()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: slave}
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env, **streams)
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -139,11 +140,11 @@ def _on_a_terminal(args: list[str], env: dict) -> tuple[bytes, bytes, int]:
 
     reader = threading.Thread(target=drain)
     reader.start()
-    stdout = proc.stdout.read()  # type: ignore[union-attr]
+    piped = (proc.stderr if stream == "stdout" else proc.stdout).read()  # type: ignore[union-attr]
     code = proc.wait()
     reader.join()
     os.close(master)
-    return b"".join(chunks), stdout, code
+    return b"".join(chunks), piped, code
 
 
 @pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
@@ -166,3 +167,16 @@ def test_progress_bar_on_a_terminal_only_and_stdout_stays_clean(tmp_path, no_col
     assert piped.stderr.decode().splitlines() == [
         f"radiomx: 2 scans computed, 0 unchanged, 0 with failures; 2 lesion rows written; tables in "
         f"{tmp_path / 'pipe'}"]
+
+
+def test_scan_is_an_aligned_table_on_a_terminal_and_tsv_in_a_pipe(tmp_path):
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"pentixafor": 1}})
+    args = [sys.executable, "-m", "radiomx", "scan", str(cohort)]
+    terminal, stderr, code = _on_a_terminal(args, {**os.environ, "TERM": "xterm"}, stream="stdout")
+    assert code == 0 and stderr == b""
+    lines = terminal.decode().replace("\r\n", "\n").splitlines()
+    assert lines[0].split() == ["patient_id", "session", "tracer", "image", "mask", "status"]
+    assert lines[1].index("18F-FDG") == lines[2].index("68Ga-pentixafor") == lines[0].index("tracer")
+    piped = subprocess.run(args, capture_output=True, text=True)
+    assert piped.stdout.splitlines()[0].split("\t") == ["P001", "", "18F-FDG", "P001/FDG/pet.nii.gz",
+                                                        "P001/FDG/mask.nii.gz", "ok"]

@@ -47,13 +47,14 @@ def list_(params_dir: Path | None, fmt: str) -> None:
     """One line per parameter file: tracer, version, sha256, default, released, unit, summary."""
     from radiomx.params.catalog import catalog
 
-    entries = catalog(_root(params_dir))
+    entries = [e.as_dict() for e in catalog(_root(params_dir))]
     if fmt == "json":
-        return _emit_json([e.as_dict() for e in entries])
+        return _emit_json(entries)
     for e in entries:
-        flags = ",".join(f for f, on in (("default", e.default), ("released" if e.released else "draft", True),
-                                         ("EDITED-since-release", not e.intact)) if on)
-        click.echo(f"{e.tracer:<16} {e.version:<4} {e.sha256[:12]}  {flags:<16} {e.unit:<6} {e.summary}")
+        flags = ",".join(f for f, on in (("default", e["default"]), ("released" if e["released"] else "draft", True),
+                                         ("EDITED-since-release", not e["intact"])) if on)
+        click.echo(f"{e['tracer']:<16} {e['version']:<4} {e['sha256'][:12]}  {flags:<16} {e['unit']:<6} "
+                   f"{e['summary']}")
 
 
 @params.command(epilog="""\b

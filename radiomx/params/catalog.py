@@ -31,19 +31,17 @@ _VERSION_NUMBER = re.compile(r"^v(\d+)$")
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One row of ``radiomx params list``."""
+    """One row of ``radiomx params list``: a parameter file and where it stands in its tree."""
 
-    tracer: str
-    version: str
-    sha256: str
+    params: ParamSet
     default: bool    # the version a run uses when --params-version is not given (the latest)
     released: bool   # frozen by LOCK.json
     intact: bool     # False when a released file no longer matches its LOCK.json sha256
-    unit: str
-    summary: str     # bin width, resampling, image types in one line
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        p = self.params
+        return {"tracer": p.tracer, "version": p.version, "sha256": p.sha256, "default": self.default,
+                "released": self.released, "intact": self.intact, "unit": p.units, "summary": summary_line(p)}
 
 
 def parse_ref(text: str) -> tuple[Tracer, str | None]:
@@ -78,10 +76,8 @@ def catalog(root: Path) -> list[CatalogEntry]:
         for version in versions:
             params = _load_unlocked(root, tracer, version)
             rel = f"{tracer.name}/{params.path.name}"
-            entries.append(CatalogEntry(
-                tracer=tracer.name, version=version, sha256=params.sha256, default=version == versions[-1],
-                released=rel in lock, intact=lock.get(rel, params.sha256) == params.sha256, unit=params.units,
-                summary=summary_line(params)))
+            entries.append(CatalogEntry(params, default=version == versions[-1], released=rel in lock,
+                                        intact=lock.get(rel, params.sha256) == params.sha256))
     return entries
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,11 +76,13 @@ def _schema_error_text(exc: Exception) -> str:
 
 
 def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate with PyRadiomics' own schema (the contract), raising ConfigError naming the file and key."""
+    """Validate with PyRadiomics' own schema (the contract), raising ConfigError naming the file and key.
+
+    pykwalify also logs each violation at ERROR; its logger is the caller's to configure (the CLI holds it at
+    CRITICAL, see radiomx.cli.logs), never set from here."""
     import pykwalify.core
     from radiomics import getParameterValidationFiles
 
-    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
     schema_file, schema_funcs = getParameterValidationFiles()
     try:
         core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
