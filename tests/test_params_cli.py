@@ -142,13 +142,14 @@ def test_library_warnings_reach_stderr_once_in_our_format_and_the_loggers_are_re
     with cli_logging(fmt="json"):
         adopt("radiomics")
         logging.getLogger("radiomics.glcm").info("chatter")
-        logging.getLogger("radiomics.glcm").warning("a real warning")
+        logging.getLogger("radiomics.glcm").warning("per-lesion advice")
+        logging.getLogger("radiomics.glcm").error("a real problem")
         logging.getLogger("distributed.scheduler").info("more chatter")
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             logging.captureWarnings(True)  # as cli_logging did: pytest's catch_warnings replaced showwarning
             warnings.warn("a library's warning", UserWarning, stacklevel=1)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(x["logger"], x["level"]) for x in lines] == [("radiomics.glcm", "warning"), ("py.warnings", "warning")]
+    assert [(x["logger"], x["level"]) for x in lines] == [("radiomics.glcm", "error"), ("py.warnings", "warning")]
     assert (list(root.handlers), radiomics.logger.level,
             [list(h.filters) for h in radiomics.logger.handlers]) == before

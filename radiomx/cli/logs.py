@@ -4,7 +4,7 @@ Why only here: a library never configures logging (a notebook's handlers and lev
 process does, for the length of one command, and undoes it on the way out (so CliRunner tests, and a program
 that calls ``cli`` in-process, get their loggers back as they were).
 
-Other libraries' records reach the user at WARNING and above, through one handler on the root logger (so in the
+Other libraries' records reach the user at WARNING and above (PyRadiomics: ERROR, see LEVELS), through one handler on the root logger (so in the
 chosen format), never their INFO chatter. PyRadiomics and Dask (distributed) also install stderr handlers of their
 own when imported; ``adopt`` (called by the commands that load them, after the import they pay anyway) silences
 those handlers while the command runs, so a record is printed once, by us. pykwalify's ERROR lines repeat what
@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 LOG_FORMATS = ("text", "json")
-#: Library loggers held at a level while a command runs (their children inherit it).
-LEVELS = {"radiomics": logging.WARNING, "distributed": logging.WARNING, "pykwalify": logging.CRITICAL}
+#: Library loggers held at a level while a command runs (their children inherit it). PyRadiomics at ERROR: its
+#: WARNINGs are per-lesion advice ("GLCM is symmetrical, therefore Sum Average = 2 * Joint Average ...", once per
+#: lesion and parameter file), and its real problems reach us as exceptions, which become failures rows.
+LEVELS = {"radiomics": logging.ERROR, "distributed": logging.WARNING, "pykwalify": logging.CRITICAL}
 #: What to undo when the command ends (filled by ``cli_logging`` and ``adopt``).
 _undo: list = []
 
