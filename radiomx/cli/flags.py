@@ -35,7 +35,9 @@ def extract_options_from(**flags):
     return ExtractOptions.from_flags(flags)
 
 
-def format_option(choices: tuple[str, ...], default: str | None = None, help: str = "Output format."):
-    """``--format``, one spelling for every command (the value reaches the command as ``fmt``)."""
-    return click.option("--format", "fmt", type=click.Choice(choices), default=default or choices[0],
-                        show_default=default is not None or None, help=help)
+def format_option(choices: tuple[str, ...], default: str | None = "", help: str = "Output format."):
+    """``--format``, one spelling for every command (the value reaches the command as ``fmt``). ``default`` ""
+    means the first choice; None means "not given", for a command whose default depends on the terminal."""
+    value = choices[0] if default == "" else default
+    return click.option("--format", "fmt", type=click.Choice(choices), default=value,
+                        show_default=value is not None, help=help)

@@ -4,11 +4,12 @@ Why only here: a library never configures logging (a notebook's handlers and lev
 process does, for the length of one command, and undoes it on the way out (so CliRunner tests, and a program
 that calls ``cli`` in-process, get their loggers back as they were).
 
-Other libraries' records reach the user at WARNING and above (PyRadiomics: ERROR, see LEVELS), through one handler on the root logger (so in the
-chosen format), never their INFO chatter. PyRadiomics and Dask (distributed) also install stderr handlers of their
-own when imported; ``adopt`` (called by the commands that load them, after the import they pay anyway) silences
-those handlers while the command runs, so a record is printed once, by us. pykwalify's ERROR lines repeat what
-our ConfigError says (with the file name), so pykwalify is raised to CRITICAL.
+Other libraries' records reach the user at WARNING and above (PyRadiomics: ERROR, see LEVELS), through one
+handler on the root logger (so in the chosen format), never their INFO chatter. PyRadiomics and Dask
+(distributed) also install stderr handlers of their own when imported; ``adopt`` (called by the commands that
+load them, after the import they pay anyway) silences those handlers while the command runs, so a record is
+printed once, by us. pykwalify's ERROR lines repeat what our ConfigError says (with the file name), so pykwalify
+is raised to CRITICAL.
 """
 
 from __future__ import annotations
