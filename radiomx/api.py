@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +69,22 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
+
+    def as_dict(self) -> dict:
+        """The machine-readable summary (``radiomx extract --json``): counts, the tables in OUT, the failures."""
+        tables = [*sorted(self.out.glob("features/*.parquet")),
+                  *(p for p in (self.out / n for n in ("failures.parquet", "scans.parquet", "runs.parquet"))
+                    if p.exists())]
+        data = {"out": str(self.out), "dry_run": self.dry_run, "exit_code": self.exit_code,
+                "plan": dict(self.plan_counts), "computed": self.computed, "skipped": self.skipped,
+                "failed_scans": self.failed_scans, "negative_scans": self.negative_scans,
+                "rows_written": self.rows_written, "tables": [] if self.dry_run else [str(p) for p in tables],
+                "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings]}
+        if self.dry_run and self.plan is not None:
+            data["scans"] = [{"patient_id": i.scan.key.patient_id, "session": i.scan.key.session,
+                              "tracer": i.scan.key.tracer, "status": i.status, "reason": i.reason}
+                             for i in self.plan.items]
+        return data
 
 
 def _layout(cohort: Path, options: ExtractOptions) -> Layout:
@@ -411,6 +427,25 @@ def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
 
 def read_failures(out: Path | str) -> pd.DataFrame:
     return _store(Path(out)).read_failures()
+
+
+#: How ``scan_states`` names the plan's statuses (``radiomx.run.plan``) for a user looking at a cohort against OUT:
+#: ``retry`` (failed or partial last time) and ``invalid`` (a discovery problem: no mask, unknown tracer folder)
+#: are both "failed"; ``unchanged`` is "done", or "negative" when the stored scan has zero lesions.
+SCAN_STATES = {"new": "new", "changed": "changed", "retry": "failed", "invalid": "failed", "unchanged": "done"}
+
+
+def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
+    """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
+    summary = extract(cohort, out, replace(options or ExtractOptions(), dry_run=True))
+    stored = _stored_state(Path(out))
+    states = []
+    for item in summary.plan.items:  # type: ignore[union-attr]
+        state = SCAN_STATES[item.status]
+        if state == "done" and not stored[item.scan.key]["n_lesions"]:
+            state = "negative"
+        states.append((item.scan, state))
+    return states
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:

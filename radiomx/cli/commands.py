@@ -6,7 +6,6 @@ Exit codes: 0 every scan written; 1 some scans or lesions failed (each a failure
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
@@ -18,6 +17,8 @@ from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.inspect import scan, status, table
+from radiomx.cli.logs import LOG_FORMATS, cli_logging, log
+from radiomx.cli.params import params, tracers
 from radiomx.cli.publish import publish
 from radiomx.cli.qc import qc
 from radiomx.cli.report import report
@@ -35,29 +36,53 @@ class RadiomxGroup(click.Group):
                 traceback.print_exc(file=sys.stderr)
             err = click.ClickException(str(exc))
             err.exit_code = exc.exit_code
+            self._as_json(ctx, err)
             raise err from exc
+        except click.ClickException as err:  # usage errors of a subcommand (bad option, missing argument)
+            self._as_json(ctx, err)
+            raise
         except BrokenPipeError:
             # stdout reader went away (``radiomx table OUT | head -1``): quiet exit like DVC (128 + SIGPIPE).
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(141)
 
+    @staticmethod
+    def _as_json(ctx: click.Context, err: click.ClickException) -> None:
+        """With --log-format json the error line is a JSON object too (one format per stream)."""
+        if ctx.meta.get("radiomx.log_format") == "json":
+            log.error(err.format_message(), extra={"fields": {"exit_code": err.exit_code}})
+            raise SystemExit(err.exit_code)
 
-@click.group(cls=RadiomxGroup)
+
+@click.group(cls=RadiomxGroup, epilog="""\b
+Example:
+  radiomx scan cohort/ | grep FDG | radiomx extract cohort/ -o out/ --scans -
+  radiomx -q --log-format json extract cohort/ -o out/ --json   # cron: JSON logs, summary on stdout
+
+\b
+Shell completion (bash; zsh and fish alike):
+  eval "$(_RADIOMX_COMPLETE=bash_source radiomx)"
+""")
 @click.version_option(__version__, prog_name="radiomx")
 @click.option("--verbose", is_flag=True, help="Show tracebacks of unexpected errors on stderr.")
+@click.option("-q", "--quiet", is_flag=True, envvar="RADIOMX_QUIET",
+              help="Only warnings and errors on stderr (failures, not the summary or progress).")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              envvar="RADIOMX_LOG_FORMAT", help="stderr as text lines, or one JSON object a line (log shippers).")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> None:
     """PET/CT cohort folders -> keyed PyRadiomics feature tables (Parquet).
 
     Exit codes: 0 all scans ok, 1 some scans/lesions failed (rest written), 2 usage/configuration error.
+    Global options (--quiet, --log-format, --verbose) go before the command.
     """
-    ctx.meta["radiomx.verbose"] = verbose
+    ctx.meta.update({"radiomx.verbose": verbose, "radiomx.quiet": quiet, "radiomx.log_format": log_format})
+    ctx.with_resource(cli_logging(quiet, log_format))
 
 
 def main() -> None:
-    """Console-script entry. Warnings of libraries go through logging (to stderr), never onto stdout."""
-    logging.captureWarnings(True)
+    """Console-script entry."""
     cli(prog_name="radiomx")
 
 
@@ -70,3 +95,5 @@ cli.add_command(publish)
 cli.add_command(compare)
 cli.add_command(qc)
 cli.add_command(report)
+cli.add_command(params)
+cli.add_command(tracers)

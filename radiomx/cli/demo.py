@@ -6,16 +6,20 @@ from pathlib import Path
 
 import click
 
+from radiomx.cli.logs import log
 
-@click.command()
+
+@click.command(epilog="""\b
+Example:
+  radiomx demo demo-cohort/ && radiomx extract demo-cohort/ -o demo-out/""")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--patients", type=int, default=3, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--patients", type=int, default=3, show_default=True, help="Patients (a pentixafor + an FDG scan each).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed gives the same bytes.")
 def demo(directory: Path, patients: int, seed: int) -> None:
     """Write the small deterministic synthetic PET demo cohort to DIRECTORY."""
     from radiomx.cli.demo_cohort import write_demo_cohort
 
     scans = write_demo_cohort(directory, patients=patients, seed=seed)
-    click.echo(f"demo cohort: {len(scans)} scans in {directory}", err=True)
+    log.info(f"demo cohort: {len(scans)} scans in {directory}")
 
 

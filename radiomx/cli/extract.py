@@ -6,15 +6,19 @@ from pathlib import Path
 
 import click
 
-from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_keys
+from radiomx.cli.flags import cohort_options, extract_options_from
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  radiomx extract cohort/ -o out/
+  radiomx scan cohort/ --format jsonl | grep '"P00[12]"' | radiomx extract cohort/ -o out/ --scans -
+  radiomx -q extract cohort/ -o out/ --json | jq .failed_scans     # cron: a JSON summary on stdout""")
 @click.argument("cohort", type=click.Path(path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @cohort_options
 @click.option("--scans", "scans_file", type=click.File("r"), default=None,
-              help="Only the scans listed (lines of `radiomx scan`; - for stdin).")
+              help="Only the scans listed: `radiomx scan` output in tsv, csv or jsonl (detected); - for stdin.")
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes (default: usable cores).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--dask-scheduler", default=None, help="Dask scheduler address (tcp://...) or scheduler file.")
@@ -30,20 +34,29 @@ from radiomx.cli.flags import cohort_options, extract_options_from, read_scan_ke
 @click.option("--qc", is_flag=True, help="Also draw each computed scan's QC picture (OUT/qc/), in the same worker.")
 @click.option("--huge-pages", is_flag=True,
               help="Pool workers back their large buffers with transparent huge pages (glibc.malloc.hugetlb=1).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON run summary on stdout (counts, tables, failures).")
 @click.pass_context
-def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, **flags) -> None:
+def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, as_json: bool,
+            **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     options = extract_options_from(**flags)
     from radiomx import api
+    from radiomx.cli.logs import adopt
     from radiomx.cli.output import print_plan, print_summary, progress_printer
+    from radiomx.cli.scanlist import read_from
 
-    only = read_scan_keys(scans_file) if scans_file is not None else None
-    with progress_printer() as progress:
+    only = read_from(scans_file) if scans_file is not None else None
+    adopt("radiomics", *(("distributed",) if options.engine == "dask" or options.dask_scheduler else ()))
+    quiet = ctx.meta.get("radiomx.quiet") or ctx.meta.get("radiomx.log_format") == "json"
+    with progress_printer(enabled=not quiet) as progress:
         summary = api.extract(cohort, out, options, only=only, progress=progress)
     if options.dry_run:
-        print_plan(summary)
+        if as_json:
+            import json
+
+            click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
+        else:
+            print_plan(summary)
         raise SystemExit(0)
-    print_summary(summary, log_file, verbose=bool(ctx.meta.get("radiomx.verbose")))
+    print_summary(summary, log_file, verbose=bool(ctx.meta.get("radiomx.verbose")), as_json=as_json)
     raise SystemExit(summary.exit_code)
-
-

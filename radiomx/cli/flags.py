@@ -35,15 +35,9 @@ def extract_options_from(**flags):
     return ExtractOptions.from_flags(flags)
 
 
-def read_scan_keys(stream) -> list:
-    """Keys from ``radiomx scan`` lines (patient, session, tracer are the first three tab-separated fields)."""
-    from radiomx.records import ScanKey
-
-    keys = []
-    for line in stream:
-        fields = line.rstrip("\n").split("\t")
-        if len(fields) >= 3 and line.strip():
-            keys.append(ScanKey(fields[0], fields[1], fields[2]))
-    return keys
-
-
+def format_option(choices: tuple[str, ...], default: str | None = "", help: str = "Output format."):
+    """``--format``, one spelling for every command (the value reaches the command as ``fmt``). ``default`` ""
+    means the first choice; None means "not given", for a command whose default depends on the terminal."""
+    value = choices[0] if default == "" else default
+    return click.option("--format", "fmt", type=click.Choice(choices), default=value,
+                        show_default=value is not None, help=help)

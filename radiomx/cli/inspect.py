@@ -7,30 +7,48 @@ from pathlib import Path
 
 import click
 
-from radiomx.cli.flags import cohort_options, extract_options_from
+from radiomx.cli.flags import cohort_options, extract_options_from, format_option
+from radiomx.cli.scanlist import COLUMNS, FORMATS, STATE_COLUMN
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  radiomx scan cohort/                          # aligned table on a terminal, TSV in a pipe
+  radiomx scan cohort/ -o out/ | grep -v 'done$' | radiomx extract cohort/ -o out/ --scans -
+  radiomx scan cohort/ --format jsonl | jq -c 'select(.tracer == "18F-FDG")'""")
 @click.argument("cohort", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="Add each scan's state against OUT: new, changed, done, failed or negative.")
+@format_option(FORMATS, default=None, help="tsv (default; no header), csv (header row) or jsonl. "
+               "Default on a terminal: an aligned table.")
 @cohort_options
-def scan(cohort: Path, **flags) -> None:
-    """List discovered scans, one tab-separated line each: patient, session, tracer, image, mask, status."""
+def scan(cohort: Path, out: Path | None, fmt: str | None, **flags) -> None:
+    """List the discovered scans: patient, session, tracer, image, mask, status [, state]."""
     from radiomx import api
+    from radiomx.cli.scanlist import aligned, write_rows
     from radiomx.records import CohortPaths
 
+    options = extract_options_from(**flags)
     paths = CohortPaths(cohort)
-    for s in api.scan(cohort, extract_options_from(**flags)):
-        status = "ok" if s.problem is None else "error: " + paths.text(s.problem[2])
-        fields = [s.key.patient_id, s.key.session, s.key.tracer, paths.relative(s.image) if s.image else "",
-                  paths.relative(s.mask) if s.mask else "", status]
-        click.echo("\t".join(f.replace("\t", " ") for f in fields))
+    pairs = api.scan_states(cohort, out, options) if out else [(s, "") for s in api.scan(cohort, options)]
+    columns = (*COLUMNS, STATE_COLUMN) if out else COLUMNS
+    rows = [{"patient_id": s.key.patient_id, "session": s.key.session, "tracer": s.key.tracer,
+             "image": paths.relative(s.image), "mask": paths.relative(s.mask),
+             "status": "ok" if s.problem is None else "error: " + paths.text(s.problem[2]), STATE_COLUMN: state}
+            for s, state in pairs]
+    if fmt is None and sys.stdout.isatty():
+        click.echo(aligned(rows, columns), nl=False)
+    else:
+        write_rows(rows, fmt or "tsv", click.get_text_stream("stdout"), columns)
 
 
-@click.command()
+@click.command(epilog="""\b
+Example:
+  radiomx status cohort/ -o out/""")
 @click.argument("cohort", type=click.Path(path_type=Path))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @cohort_options
 def status(cohort: Path, out: Path, **flags) -> None:
     """Per tracer: scans done, negative (no lesion in mask), pending, changed, failed; then the failures' messages."""
@@ -45,24 +63,39 @@ def status(cohort: Path, out: Path, **flags) -> None:
             click.echo(f"FAILED {row.patient_id}/{row.session}/{row.tracer}{lesion} [{row.stage}] {row.message}")
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  radiomx table out/ | head -3
+  radiomx table out/ --patient P001 --columns 'original_firstorder_*' --format tsv
+  radiomx table out/ --long > features-long.csv      # keys, feature, value (tidy)
+  radiomx table out/ --format parquet | duckdb -c "SELECT count(*) FROM read_parquet('/dev/stdin')"
+""")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--tracer", default=None,
               help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
 @click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
               default="features", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="csv", show_default=True)
-def table(out: Path, tracer: str | None, which: str, fmt: str) -> None:
-    """Print a table of OUT to stdout (csv, tsv, jsonl or parquet bytes) for shell pipelines."""
+@click.option("--patient", "patients", multiple=True, help="Only this patient (repeatable).")
+@click.option("--columns", "columns", multiple=True,
+              help="Only columns matching these globs (comma-separated or repeated); the keys are always kept.")
+@click.option("--long", "long_form", is_flag=True, help="Long form: keys, feature, value (numeric columns).")
+@format_option(TABLE_FORMATS, default="csv",
+               help="csv, tsv, jsonl, or parquet (binary: to a file or a pipe, refused on a terminal).")
+def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], columns: tuple[str, ...],
+          long_form: bool, fmt: str) -> None:
+    """Print a table of OUT to stdout, sorted by key, for shell pipelines."""
     from radiomx.api import load_table, stale_tracers
+    from radiomx.cli.logs import log
     from radiomx.cli.output import write_frame
+    from radiomx.store.views import select
 
     if which == "features":
         lagging = [t for t in stale_tracers(out) if tracer in (None, t)]
         if lagging:
-            click.echo(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run "
-                       "ended early); reading the committed parts instead; `radiomx publish OUT` refreshes it",
-                       err=True)
-    write_frame(load_table(out, which, tracer), fmt, sys.stdout)
-
-
+            log.info(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run ended "
+                     "early); reading the committed parts instead; `radiomx publish OUT` refreshes it")
+    globs = [g.strip() for item in columns for g in item.split(",") if g.strip()]
+    frame = select(load_table(out, which, tracer), which, patients, globs, long_form)
+    for missing in sorted(set(patients) - set(frame.get("patient_id", ()))):
+        log.warning(f"--patient {missing}: no rows in this table")
+    write_frame(frame, fmt, sys.stdout)

@@ -1,33 +1,37 @@
-"""Human-facing output of the CLI: progress bar (TTY only), plan, summary line, table writers. All to stderr
-except table data, so that stdout stays clean for pipes."""
+"""Human-facing output of the CLI: progress bar (TTY only), plan, summary, table writers. Messages go through the
+``radiomx.cli`` logger (text or JSON lines on stderr, see logs.py); only data goes to stdout, so pipes stay clean."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
 from radiomx.api import RunSummary
+from radiomx.cli.logs import log
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
     import pandas as pd
 
 
 @contextlib.contextmanager
-def progress_printer() -> Iterator:
-    """A rich progress bar on an interactive stderr; nothing (no control characters) in cron or pipes."""
-    if not sys.stderr.isatty():
+def progress_printer(enabled: bool = True) -> Iterator:
+    """A rich progress bar on an interactive stderr; nothing (no control characters) in cron, pipes, --quiet or
+    JSON logs. rich honours NO_COLOR (a bar without colours)."""
+    if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.description}"), transient=True) as bar:
+                  TextColumn("{task.description}"), transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("", total=None)
 
         def update(done: int, total: int, outcome) -> None:
@@ -41,48 +45,56 @@ def print_plan(summary: RunSummary) -> None:
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
     counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
-    click.echo(f"radiomx: plan: {counts} (dry run, nothing written)", err=True)
+    log.info(f"plan: {counts} (dry run, nothing written)", extra={"fields": {"plan": summary.plan_counts}})
 
 
 def _failure_line(f) -> str:
     """One line: scan, stage, the file (relative to the cohort) and the problem."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
     where = f"{f.file}: " if f.file else ""
-    return f"radiomx: FAILED {f.key}{lesion} [{f.stage}] {where}{f.message}"
+    return f"FAILED {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
-def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False) -> None:
-    """One line per failure and a summary line on stderr; tracebacks only with --verbose or into the log file."""
+def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False,
+                  as_json: bool = False) -> None:
+    """A warning per failure and a summary line on stderr (tracebacks only with --verbose or into the log file);
+    with ``as_json`` the machine-readable summary on stdout as well."""
     for failure in summary.failures:
-        click.echo(_failure_line(failure), err=True)
-        if verbose and failure.traceback:
-            click.echo(failure.traceback.rstrip(), err=True)
+        log.warning(_failure_line(failure), extra={"fields": failure.as_row(),
+                                                   "traceback": failure.traceback if verbose else ""})
     for warning in summary.warnings:
-        click.echo(_failure_line(warning).replace(": FAILED ", ": WARNING ", 1), err=True)
-    line = (f"radiomx: {summary.computed} scans computed, {summary.skipped} unchanged, "
+        log.warning(_failure_line(warning).replace("FAILED ", "WARNING ", 1), extra={"fields": warning.as_row()})
+    line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
-            f"{summary.rows_written} lesion rows written; tables in "
-            f"{summary.out}")
-    click.echo(line, err=True)
+            f"{summary.rows_written} lesion rows written; tables in {summary.out}")
+    counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
+    log.info(line, extra={"fields": counts})
     if summary.qc_missing:
-        click.echo(f"radiomx: {summary.qc_missing} unchanged scans have no QC picture; draw them with "
-                   f"`radiomx qc {summary.out}`", err=True)
+        log.info(f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc {summary.out}`")
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
     if log_file is not None:
         with open(log_file, "a", encoding="utf-8") as fh:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            for warning in summary.warnings:
+                fh.write(f"{stamp} radiomx: {_failure_line(warning).replace('FAILED ', 'WARNING ', 1)}\n")
             for failure in summary.failures:
-                fh.write(f"{stamp} {_failure_line(failure)}\n")
+                fh.write(f"{stamp} radiomx: {_failure_line(failure)}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
-            fh.write(f"{stamp} {line}\n")
+            fh.write(f"{stamp} radiomx: {line}\n")
 
 
 def write_frame(frame: pd.DataFrame, fmt: str, stream: TextIO) -> None:
+    """csv, tsv, jsonl text, or Parquet bytes (refused on a terminal: binary would garble it)."""
     if fmt == "parquet":
-        buffer = stream.buffer if hasattr(stream, "buffer") else stream
+        if stream.isatty():
+            raise click.UsageError("Parquet is binary: redirect it (> table.parquet) or pipe it, or use --format csv")
+        buffer: BinaryIO = stream.buffer if hasattr(stream, "buffer") else stream  # type: ignore[assignment]
         frame.to_parquet(buffer, index=False)
+        buffer.flush()
     elif fmt == "jsonl":
         frame.to_json(stream, orient="records", lines=True, date_format="iso", double_precision=15)
     else:
-        frame.to_csv(stream, index=False, sep="," if fmt == "csv" else "\t")
+        frame.to_csv(stream, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
     stream.flush()

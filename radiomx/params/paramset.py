@@ -112,7 +112,10 @@ def _schema_error_text(exc: Exception) -> str:
 
 
 def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate with PyRadiomics' own schema (the contract), raising ConfigError naming the file and key."""
+    """Validate with PyRadiomics' own schema (the contract), raising ConfigError naming the file and key.
+
+    pykwalify also logs each violation at ERROR; its logger is the caller's to configure (the CLI holds it at
+    CRITICAL, see radiomx.cli.logs), never set from here."""
     import pykwalify.core
     from radiomics import getParameterValidationFiles
 
