@@ -38,7 +38,10 @@ def cohort_from_runs(out: Path) -> Path | None:
     return None
 
 
-@click.command()
+@click.command(short_help="Write the A-vs-B cross-tracer table of OUT.", epilog="""\b
+Examples:
+  radiomx compare out/ --tracers pentixafor,fdg
+  radiomx table out/ --which compare --tracer 68Ga-pentixafor,18F-FDG | head -3""")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--tracers", required=True, help="Two tracers, A,B (canonical names or folder aliases).")
 @click.option("--cohort", type=click.Path(path_type=Path), default=None,

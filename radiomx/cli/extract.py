@@ -9,7 +9,7 @@ import click
 from radiomx.cli.flags import cohort_options, extract_options_from
 
 
-@click.command(epilog="""\b
+@click.command(short_help="Extract features of new, changed or failed scans.", epilog="""\b
 Examples:
   radiomx extract cohort/ -o out/
   radiomx scan cohort/ --format jsonl | grep '"P00[12]"' | radiomx extract cohort/ -o out/ --scans -

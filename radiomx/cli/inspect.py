@@ -41,7 +41,7 @@ def scan(cohort: Path, out: Path | None, fmt: str | None, **flags) -> None:
     if fmt is None and sys.stdout.isatty():
         click.echo(aligned(rows, columns), nl=False)
     else:
-        write_rows(rows, fmt or "tsv", click.get_text_stream("stdout"), columns)
+        write_rows(rows, fmt or "tsv", sys.stdout, columns)
 
 
 @click.command(epilog="""\b

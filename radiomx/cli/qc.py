@@ -7,7 +7,11 @@ from pathlib import Path
 import click
 
 
-@click.command("qc")
+@click.command("qc", short_help="Draw the missing or stale QC pictures of OUT.", epilog="""\b
+Examples:
+  radiomx qc out/
+  radiomx qc out/ --patient P001 --tracer fdg --force
+  radiomx qc out/ --cohort /data/cohort    # when the cohort's path was not recorded""")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--patient", default=None, help="Only this patient's scans.")
 @click.option("--tracer", default=None, help="Only this tracer (canonical name or alias, e.g. fdg).")

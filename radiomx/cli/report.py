@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 
-@click.command("report")
+@click.command("report", short_help="Write OUT/report.html (counts, failures, QC).", epilog="""\b
+Example:
+  radiomx qc out/ && radiomx report out/ && xdg-open out/report.html""")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 def report(out: Path, wait: float) -> None:

@@ -15,7 +15,9 @@ from radiomx.errors import ConfigError
 from radiomx.store.tables import LESION_KEY, SCAN_KEY
 
 #: The key columns of each table: always kept by ``columns``, the sort order, the id columns of the long form.
-KEYS = {"features": LESION_KEY, "failures": LESION_KEY, "scans": SCAN_KEY, "runs": ["run_id"]}
+#: Derived tables (radiomx.derive): burden per scan, the patient table per patient, compare per patient+session.
+KEYS = {"features": LESION_KEY, "failures": LESION_KEY, "scans": SCAN_KEY, "runs": ["run_id"], "burden": SCAN_KEY,
+        "patients": ["patient_id"], "compare": ["patient_id", "session"]}
 
 
 def select(frame: pd.DataFrame, which: str = "features", patients: Sequence[str] = (),
