@@ -13,13 +13,14 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "extract": "api", "scan": "api", "status": "api", "read_table": "api", "read_failures": "api",
+    "compare": "api", "publish": "api",
     "RunSummary": "api", "Scan": "records", "ScanKey": "records", "ExtractOptions": "options",
     "RadiomxError": "errors", "ConfigError": "errors", "ScanError": "errors",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from radiomx.api import RunSummary, extract, read_failures, read_table, scan, status  # noqa: F401
+    from radiomx.api import RunSummary, compare, extract, publish, read_failures, read_table, scan, status  # noqa: F401
     from radiomx.errors import ConfigError, RadiomxError, ScanError  # noqa: F401
     from radiomx.options import ExtractOptions  # noqa: F401
     from radiomx.records import Scan, ScanKey  # noqa: F401

@@ -28,7 +28,7 @@ from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
-from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome
+from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.plan import Plan, make_plan
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
@@ -121,10 +121,7 @@ def _check_writable(out: Path) -> None:
 def _invalid_outcome(scan: Scan) -> ScanOutcome:
     stage, path, message = scan.problem  # type: ignore[misc]
     outcome = ScanOutcome(scan.key, failures=[Failure(scan.key, stage, path, message)])
-    outcome.state = {"patient_id": scan.key.patient_id, "session": scan.key.session, "tracer": scan.key.tracer,
-                     "image_file": "", "mask_file": "", "image_stat": "", "mask_stat": "", "image_sha256": "",
-                     "mask_sha256": "", "params_version": "", "params_sha256": "", "work_key": "", "n_lesions": 0,
-                     "n_failed": 1}
+    outcome.state = new_state_row(scan.key, n_failed=1)
     return outcome
 
 

@@ -165,8 +165,8 @@ def test_progress_bar_on_a_terminal_only_and_stdout_stays_clean(tmp_path, no_col
     assert piped.returncode == 0 and piped.stdout == b""
     assert b"\x1b" not in piped.stderr and "━".encode() not in piped.stderr
     assert piped.stderr.decode().splitlines() == [
-        f"radiomx: 2 scans computed, 0 unchanged, 0 negative (no lesion in mask), 0 with failures; 2 lesion rows written; tables in "
-        f"{tmp_path / 'pipe'}"]
+        "radiomx: 2 scans computed, 0 unchanged, 0 negative (no lesion in mask), 0 with failures; 2 lesion rows "
+        f"written; tables in {tmp_path / 'pipe'}"]
 
 
 def test_scan_is_an_aligned_table_on_a_terminal_and_tsv_in_a_pipe(tmp_path):

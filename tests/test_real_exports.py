@@ -234,7 +234,7 @@ def test_mixed_folder_picks_the_attenuation_corrected_pet(tmp_path: Path) -> Non
     mixed = read_series(folder, "PT")
     assert [f.name for f in mixed.files] == [f.name for f in alone.files]
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mixed.image), sitk.GetArrayFromImage(alone.image))
-    assert read_series(folder, "CT").modality == "CT"
+    assert {str(h.Modality) for h in read_series(folder, "CT").headers} == {"CT"}
 
 
 def test_two_attenuation_corrected_pets_are_refused_by_number_and_description(tmp_path: Path) -> None:

@@ -36,9 +36,10 @@ from radiomx.derive.distances import dmax_bulk, dmax_centroid
 from radiomx.derive.files import schema, typed, write_if_changed
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
+from radiomx.records import REFERENCE_REGIONS
 from radiomx.store.tables import SCAN_KEY
 
-REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+REGIONS = REFERENCE_REGIONS
 CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
 LESION_COLUMNS = ["suv_max", "suv_peak", "mtv_ml", "tlg", *CENTROID]
 FEWER_THAN_TWO = "fewer than 2 lesions"

@@ -8,7 +8,7 @@ regions, not lesions. Any non-zero voxel of a reference mask belongs to the regi
 
 Why these four: the trials' papers report lesion-to-liver and lesion-to-blood-pool ratios (FDG, CXCR4),
 lesion-to-contralateral-adrenal ratios (adrenal CXCR4/SSTR imaging in Cushing's syndrome) and bone marrow uptake
-(myeloma, lymphoma). This module imports numpy only: discovery uses ``region_of``.
+(myeloma, lymphoma). This module imports numpy and the records only: discovery uses ``region_of``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Regions with columns in the tables (keep equal to radiomx.store.tables.REFERENCE_REGIONS; a test checks).
-REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+from radiomx.records import REFERENCE_REGIONS
+
+#: Regions with columns in the tables (radiomx.records.REFERENCE_REGIONS).
+REGIONS = REFERENCE_REGIONS
 PREFIX = "ref-"
 _BY_TOKEN = {re.sub(r"[^a-z0-9]", "", r): r for r in REGIONS}
 

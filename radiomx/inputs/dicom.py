@@ -66,7 +66,6 @@ class DicomSeries:
     #: One header per slice, in image z order (pixel data included).
     headers: tuple[Dataset, ...]
     files: tuple[Path, ...]
-    modality: str
     #: The slices' true positions against the uniform grid of ``image``.
     layout: SliceLayout
 
@@ -295,4 +294,4 @@ def read_series(folder: Path, modality: str) -> DicomSeries:
     voxels = np.stack([_rescaled(ds, name) for ds, name in zip(headers, files, strict=True)])
     image = sitk.GetImageFromArray(voxels)
     image.CopyInformation(geometry)
-    return DicomSeries(image, tuple(headers), tuple(Path(f) for f in files), modality, layout)
+    return DicomSeries(image, tuple(headers), tuple(Path(f) for f in files), layout)

@@ -32,6 +32,7 @@ import yaml
 
 from radiomx.errors import ConfigError
 from radiomx.quiet import records_dropped
+from radiomx.records import REFERENCE_REGIONS
 from radiomx.tracers import Tracer
 
 #: Units a parameter file may declare.
@@ -48,7 +49,7 @@ _VERSION_RE = re.compile(r"^v(\d+)\.ya?ml$")
 SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
 VOI_METHODS = ("none", "relative", "absolute", "percist")
 #: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
-RANGE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+RANGE_REGIONS = REFERENCE_REGIONS
 _RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc"}
 
 

@@ -42,7 +42,7 @@ from radiomx.features.voi import threshold_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
-from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome
+from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
@@ -185,13 +185,8 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     outcome = ScanOutcome(key)
     prepared = PreparedScan(task, outcome)
     paths = CohortPaths(task.cohort)
-    outcome.state = {
-        **_key_columns(task), "image_file": paths.relative(scan.image),
-        "mask_file": paths.relative(scan.mask), "params_version": task.params.version,
-        "params_sha256": task.params.sha256, "work_key": "", "image_sha256": "", "mask_sha256": "",
-        "image_stat": "", "mask_stat": "", "n_lesions": 0, "n_failed": 0, **state_columns({}),
-        "tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"), "weight_kg": float("nan"),
-    }
+    outcome.state = new_state_row(key, image_file=paths.relative(scan.image), mask_file=paths.relative(scan.mask),
+                                  params_version=task.params.version, params_sha256=task.params.sha256)
     try:
         image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
     except OSError as exc:

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radiomx.records import ScanKey, ScanOutcome
+from radiomx.records import REFERENCE_REGIONS, ScanKey, ScanOutcome
 from radiomx.store.atomic import atomic_path, fault_point
 from radiomx.store.outdir import state_path
 from radiomx.store.parts import TracerParts, parts_root
@@ -52,7 +52,6 @@ from radiomx.store.schema import (  # noqa: F401  (re-exported: the names other 
 _to_table = to_table
 
 #: Reference regions with columns in the state table (radiomx.features.references.REGIONS, kept equal by a test).
-REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
 #: Per-scan indices in the state row (docs/lesions-and-indices.md): reference-region statistics, total metabolic
 #: tumour volume, Dmax over lesion voxels, height and weight.
 SCAN_INDEX_FIELDS = (

@@ -1,0 +1,73 @@
+"""This radiomx against an earlier one, side by side on the `make bench` cohort, and both against the stock CLI.
+
+Why: a reshape or a new column must not cost speed unnoticed. The stock PyRadiomics CLI is the same code in both
+legs, so "radiomx's ratio to stock stays within 5 %" is "radiomx's time stays within 5 %"; measuring the two
+radiomx versions alternately (before, after, before, after, ...) in one time window gives each the same draws from
+this VM's drifting speed. The stock CLI runs once per configuration, for the ratio.
+
+    git worktree add ../rx-before <REV> && make -C ../rx-before .venv/bin/radiomx
+    python benchmarks/bench_before_after.py --before ../rx-before/.venv/bin/radiomx --configs original,filters
+
+Prints a Markdown table (best of ``--reps`` per leg) and writes it to ``--results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_extract as bench  # noqa: E402 - the benchmark's own cohort, params and timing
+
+
+def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg: str, rep: int) -> dict:
+    out = work / f"{leg}-{config}-{rep}"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(executable), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / config),
+           "--jobs", str(jobs)]
+    return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=Path, required=True, help="the earlier radiomx executable")
+    parser.add_argument("--after", type=Path, default=bench.BIN / "radiomx", help="this radiomx (default: this venv)")
+    parser.add_argument("--configs", default="original", help="comma-separated subset of: " + ", ".join(bench.CONFIGS))
+    parser.add_argument("--reps", type=int, default=3, help="before/after pairs per configuration")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--patients", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--work", type=Path, default=HERE / ".work")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS-before-after.md")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    cohort, scans = bench.write_inputs(args.work, args.patients, args.seed)
+    lesions = bench.lesion_count(scans)
+    lines = [f"radiomx before ({args.before}) vs after ({args.after}); {args.patients} patients, {lesions} lesions, "
+             f"--jobs {args.jobs}, best of {args.reps} alternated pairs; stock CLI once per configuration.", "",
+             "| configuration | stock s | before s | after s | after / before | stock/before | stock/after |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for config in args.configs.split(","):
+        stock = bench.run_stock(args.work, config, args.jobs, "ba")["seconds"]
+        times: dict[str, list[float]] = {"before": [], "after": []}
+        for rep in range(args.reps):
+            for leg, exe in (("before", args.before), ("after", args.after)):
+                seconds = run(exe, args.work, cohort, config, args.jobs, leg, rep)["seconds"]
+                times[leg].append(seconds)
+                print(f"{config} {leg} rep {rep}: {seconds:.2f} s", flush=True)
+        before, after = min(times["before"]), min(times["after"])
+        lines.append(f"| {config} | {stock:.1f} | {before:.2f} | {after:.2f} | {after / before:.3f} | "
+                     f"{stock / before:.1f}x | {stock / after:.1f}x |")
+        lines.append(f"<!-- {config} all runs (s): before {times['before']}, after {times['after']} -->")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.results.write_text("# radiomx before / after\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
