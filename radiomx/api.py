@@ -35,6 +35,8 @@ from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import get_tracer, resolve_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
+    from concurrent.futures import ProcessPoolExecutor
+
     import pandas as pd
 
     from radiomx.derive.compare import CompareSummary
@@ -126,30 +128,53 @@ def _invalid_outcome(scan: Scan) -> ScanOutcome:
 
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
-            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
+            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None,
+            workers: ProcessPoolExecutor | None = None) -> RunSummary:
     """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
-    Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.
+    ``workers``: a pool from ``workers_ahead`` (started by the caller before its own set-up); by default
+    ``extract`` calls ``workers_ahead`` itself. Raises ConfigError (exit 2) before any work for configuration
+    problems; per-scan problems are failures.
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    scans = scan(cohort, options)
-    if only is not None:
-        wanted = set(only)
-        scans = [s for s in scans if s.key in wanted]
-    params = _resolve_all_params(scans, options)
-    derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
-    lesion_options = (options.lesions, options.labels)
-    layout = _layout(cohort, options)
-    summary = RunSummary(out=out, dry_run=options.dry_run)
-    if options.dry_run:
-        return _planned(summary, scans, params, cohort, layout, options)
-    _check_writable(out)
-    with output_lock(out, options.wait):
-        summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress)
-        _derive_if_changed(cohort, out, derive_settings, summary)
-        return summary
+    ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
+    with ahead as pool:
+        scans = scan(cohort, options)
+        if only is not None:
+            wanted = set(only)
+            scans = [s for s in scans if s.key in wanted]
+        params = _resolve_all_params(scans, options)
+        derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
+        lesion_options = (options.lesions, options.labels)
+        layout = _layout(cohort, options)
+        summary = RunSummary(out=out, dry_run=options.dry_run)
+        if options.dry_run:
+            return _planned(summary, scans, params, cohort, layout, options)
+        _check_writable(out)
+        with output_lock(out, options.wait):
+            summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
+                                  pool)
+            _derive_if_changed(cohort, out, derive_settings, summary)
+            return summary
+
+
+@contextlib.contextmanager
+def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[ProcessPoolExecutor | None]:
+    """The local pool of ``extract(out, options)``, started now when that run will surely compute (a fresh OUT,
+    or ``--force``), so that the workers' start (a fresh interpreter each, ~0.5 s of imports) overlaps the
+    caller's set-up, discovery, parameter validation and planning instead of following them. Yields None otherwise
+    (the engine then starts a pool only if there is work: a no-change nightly rerun starts none). The pool is shut
+    down when the block ends; nothing else in the caller's process changes. Measured:
+    ``benchmarks/RESULTS-before-after.md``."""
+    if not options.uses_local_pool or not (options.force or not state_path(Path(out)).exists()):
+        yield None
+        return
+    from radiomx.run.engine import local_pool
+
+    with local_pool(options.jobs, options.huge_pages, options.start_method) as pool:
+        yield pool
 
 
 def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
@@ -185,7 +210,8 @@ def _store(out: Path) -> Store:
     return Store(out)
 
 
-def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress) -> RunSummary:
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None
+                ) -> RunSummary:
     prepare_out(out)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -219,7 +245,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     tasks = [dataclasses.replace(i.task, qc=options.qc) for i in plan.to_compute]
     if tasks:
         _import_store_in_background()
-    for outcome in _run(tasks, options):
+    for outcome in _run(tasks, options, pool):
         outcome = paths.outcome(outcome)
         batch.append(outcome)
         summary.computed += 1
@@ -347,14 +373,14 @@ def _output_errors(out: Path) -> Iterator[None]:
                           "completed commit: free space or fix the output folder, then rerun") from exc
 
 
-def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
+def _run(tasks: list, options: ExtractOptions, pool: ProcessPoolExecutor | None = None) -> Iterator[ScanOutcome]:
     """The engine, imported only when there is work: a no-change rerun never loads the readers or feature code."""
     if not tasks:
         return iter(())
     from radiomx.run.engine import run_tasks
 
     return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages,
-                     options.dask_timeout)
+                     options.dask_timeout, pool, options.start_method)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:

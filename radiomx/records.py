@@ -55,6 +55,21 @@ class Layout:
 
 #: Reference regions, in the order of every table's columns (``ref-<region>`` files; docs/lesions-and-indices.md).
 REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+#: What names a reference-region file, SEG segment or RTSTRUCT ROI (``ref-liver.nii.gz``, ``ref-bloodpool``).
+REFERENCE_PREFIX = "ref-"
+_REGION_BY_TOKEN = {re.sub(r"[^a-z0-9]", "", r): r for r in REFERENCE_REGIONS}
+
+
+def region_of(label: str) -> str:
+    """``ref-adrenal-contralateral`` / ``ref_Adrenal_Contralateral`` / ``refadrenalcontralateral`` ->
+    ``adrenal_contralateral``; an unknown name comes back as its lower-case token (the worker warns about it).
+
+    Why here and not with the statistics (``features.references``): discovery names regions too, and must stay
+    free of numpy (``radiomx scan`` and ``--help`` start light)."""
+    token = re.sub(r"[^a-z0-9]", "", label.lower())
+    token = token[3:] if token.startswith("ref") else token
+    return _REGION_BY_TOKEN.get(token, token)
+
 
 
 def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:

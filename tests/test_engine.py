@@ -7,6 +7,7 @@ engine must still yield exactly one ScanOutcome per scan with rows in lesion ord
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import SimpleITK as sitk
 
 from radiomx.discover.cohort import discover, layout_for
+from radiomx.errors import ConfigError
 from radiomx.params.paramset import default_params_root, resolve_params
 from radiomx.run.engine import Submitter, run_dask, run_pool, run_serial, schedule
 from radiomx.run.worker import ScanTask, run_lesion
@@ -69,6 +71,30 @@ def serial(cohort) -> dict:
 
 def test_pool_equals_serial(cohort, serial) -> None:
     assert comparable(run_pool(tasks_for(cohort), 2)) == serial
+
+
+def test_forkserver_pool_equals_serial_and_its_workers_are_forks_of_one_server(cohort, serial) -> None:
+    """The ``radiomx`` command's pool (``start_method="forkserver"``): same outcomes; the workers are forks of one
+    server process (a spawn pool's workers are this process's own children)."""
+    from radiomx.run.engine import local_pool
+
+    assert comparable(run_pool(tasks_for(cohort), 2, start_method="forkserver")) == serial
+    with local_pool(2, start_method="forkserver") as pool:
+        parents = {pool.submit(os.getppid).result() for _ in range(4)}
+    with local_pool(1) as pool:
+        spawned_parent = pool.submit(os.getppid).result()
+    assert len(parents) == 1 and parents != {os.getpid()}
+    assert spawned_parent == os.getpid()
+
+
+def test_the_command_uses_the_forkserver_and_the_library_spawn() -> None:
+    from radiomx.cli.flags import extract_options_from
+    from radiomx.options import ExtractOptions
+
+    assert ExtractOptions().start_method == "spawn"
+    assert extract_options_from(jobs=2).start_method == "forkserver"
+    with pytest.raises(ConfigError, match="start_method"):
+        ExtractOptions(start_method="fork")
 
 
 def test_dask_local_cluster_equals_serial(cohort, serial) -> None:

@@ -45,11 +45,14 @@ def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: P
     from radiomx.cli.output import print_plan, print_summary, progress_printer
     from radiomx.cli.scanlist import read_from
 
-    only = read_from(scans_file) if scans_file is not None else None
-    adopt("radiomics", *(("distributed",) if options.engine == "dask" or options.dask_scheduler else ()))
-    quiet = ctx.meta.get("radiomx.quiet") or ctx.meta.get("radiomx.log_format") == "json"
-    with progress_printer(enabled=not quiet) as progress:
-        summary = api.extract(cohort, out, options, only=only, progress=progress)
+    # The workers start first, so their imports overlap reading --scans (an upstream `radiomx scan | grep`) and
+    # this process's own imports.
+    with api.workers_ahead(out, options) as workers:
+        only = read_from(scans_file) if scans_file is not None else None
+        adopt("radiomics", *(("distributed",) if options.engine == "dask" or options.dask_scheduler else ()))
+        quiet = ctx.meta.get("radiomx.quiet") or ctx.meta.get("radiomx.log_format") == "json"
+        with progress_printer(enabled=not quiet) as progress:
+            summary = api.extract(cohort, out, options, only=only, progress=progress, workers=workers)
     if options.dry_run:
         if as_json:
             import json

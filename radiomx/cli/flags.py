@@ -32,6 +32,8 @@ def extract_options_from(**flags):
     from radiomx.options import ExtractOptions
 
     flags["labels"] = tuple(flags.get("labels") or ()) or None
+    # This process is the command's own: its pool may use the forkserver (radiomx/run/warmup.py says why).
+    flags.setdefault("start_method", "forkserver")
     return ExtractOptions.from_flags(flags)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,8 +32,29 @@ def typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).to_pandas()
 
 
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
+    """``frame`` as an Arrow table: with ``schema``, exactly ``Table.from_pandas``; without one, float64 columns go
+    straight from numpy (as ``from_pandas`` does them: NaN becomes null), because ``from_pandas`` costs ~0.15 ms a
+    column and the patient table carries two PyRadiomics blocks per tracer (over 2,000 columns with filters)."""
+    if schema is not None:
+        return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    floats = [c for c, dtype in frame.dtypes.items() if dtype == np.float64]
+    if not floats or frame.columns.has_duplicates:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    float_names = set(floats)
+    others = [c for c in frame.columns if c not in float_names]
+    table = pa.Table.from_pandas(frame[others], preserve_index=False)
+    block = np.ascontiguousarray(frame[floats].to_numpy(dtype=np.float64).T)
+    columns = dict(zip(table.column_names, table.columns, strict=True))
+    columns.update((name, pa.array(values, from_pandas=True)) for name, values in zip(floats, block, strict=True))
+    fields = {f.name: f for f in table.schema}
+    schema = pa.schema([fields.get(str(c), pa.field(str(c), pa.float64())) for c in frame.columns],
+                       metadata=table.schema.metadata)
+    return pa.Table.from_arrays([columns[str(c)] for c in frame.columns], schema=schema)
+
+
 def parquet_bytes(frame: pd.DataFrame, schema: pa.Schema | None = None) -> bytes:
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    table = to_arrow(frame, schema)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()

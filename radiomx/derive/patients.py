@@ -41,12 +41,20 @@ def patients_path(out: Path) -> Path:
     return Path(out) / "patients.parquet"
 
 
-def _lesion_block(out: Path, tracer: str, burden: pd.DataFrame, id_column: str, name: str) -> pd.DataFrame:
+def _lesion_columns(out: Path, tracer: str) -> tuple[pd.DataFrame, list[str]]:
+    """The lesion rows of one tracer with the columns the hottest/largest blocks carry (read once per tracer: with
+    filters a feature table has over a thousand columns)."""
     path = features_path(out, tracer)
     if not path.is_file():
-        return pd.DataFrame(columns=PATIENT_KEY)
+        return pd.DataFrame(columns=[*PATIENT_KEY, "lesion_id"]), []
     columns = [c for c in pq.read_schema(path).names if is_feature_column(c) or LESION_INDEX.match(c)]
-    lesions = pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns]).to_pandas()
+    return pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns]).to_pandas(), columns
+
+
+def _lesion_block(tracer: str, lesions: pd.DataFrame, columns: list[str], burden: pd.DataFrame, id_column: str,
+                  name: str) -> pd.DataFrame:
+    if not columns:
+        return pd.DataFrame(columns=PATIENT_KEY)
     wanted = burden[[*PATIENT_KEY, id_column]].dropna().rename(columns={id_column: "lesion_id"})
     wanted["lesion_id"] = wanted["lesion_id"].astype("int64")
     chosen = wanted.merge(lesions, on=[*PATIENT_KEY, "lesion_id"], how="inner").drop(columns="lesion_id")
@@ -62,8 +70,10 @@ def build_patients(out: Path) -> pd.DataFrame:
         block = scans[[*PATIENT_KEY, "status", *NUMERIC_FIELDS]]
         block = block.rename(columns={c: f"{tracer}{SEPARATOR}{c}" for c in ["status", *NUMERIC_FIELDS]})
         table = table.merge(block, on=PATIENT_KEY, how="left")
+        lesions, columns = _lesion_columns(out, str(tracer))
         for id_column, name in (("hottest_lesion_id", "hottest"), ("largest_lesion_id", "largest")):
-            table = table.merge(_lesion_block(out, str(tracer), scans, id_column, name), on=PATIENT_KEY, how="left")
+            chosen = _lesion_block(str(tracer), lesions, columns, scans, id_column, name)
+            table = table.merge(chosen, on=PATIENT_KEY, how="left")
     for a, b in existing_pairs(out):
         pair = pd.read_parquet(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS])
         table = table.merge(pair.rename(columns={c: f"{a}_vs_{b}{SEPARATOR}{c}" for c in PAIR_FIELDS}),

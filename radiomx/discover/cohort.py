@@ -27,9 +27,9 @@ from pathlib import Path
 from radiomx.discover import bids
 from radiomx.discover.references import find_references
 from radiomx.errors import ConfigError, ScanError
-from radiomx.features.references import PREFIX
 from radiomx.inputs.paths import has_image_suffix
 from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS, Layout, Scan, ScanKey
+from radiomx.records import REFERENCE_PREFIX as PREFIX
 from radiomx.tracers import resolve_tracer
 
 CONFIG_NAME = "radiomx.toml"

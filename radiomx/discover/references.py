@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from radiomx.features.references import region_of
 from radiomx.inputs.paths import IMAGE_SUFFIXES
+from radiomx.records import region_of
 
 _DESC = re.compile(r"(?:^|_)desc-([A-Za-z0-9]+)(?:_|$)")
 

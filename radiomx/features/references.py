@@ -8,36 +8,20 @@ regions, not lesions. Any non-zero voxel of a reference mask belongs to the regi
 
 Why these four: the trials' papers report lesion-to-liver and lesion-to-blood-pool ratios (FDG, CXCR4),
 lesion-to-contralateral-adrenal ratios (adrenal CXCR4/SSTR imaging in Cushing's syndrome) and bone marrow uptake
-(myeloma, lymphoma). This module imports numpy and the records only: discovery uses ``region_of``.
+(myeloma, lymphoma). Region names (``region_of``) live in ``radiomx.records``: discovery needs them without numpy.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from radiomx.records import REFERENCE_REGIONS
 
-#: Regions with columns in the tables (radiomx.records.REFERENCE_REGIONS).
+#: Regions with columns in the tables (radiomx.records.REFERENCE_REGIONS); naming lives with them in records.
 REGIONS = REFERENCE_REGIONS
-PREFIX = "ref-"
-_BY_TOKEN = {re.sub(r"[^a-z0-9]", "", r): r for r in REGIONS}
-
-
-def region_of(label: str) -> str:
-    """``ref-adrenal-contralateral`` / ``ref_Adrenal_Contralateral`` / ``refadrenalcontralateral`` ->
-    ``adrenal_contralateral``; an unknown name comes back as its lower-case token (the worker warns about it)."""
-    token = re.sub(r"[^a-z0-9]", "", label.lower())
-    token = token[3:] if token.startswith("ref") else token
-    return _BY_TOKEN.get(token, token)
-
-
-def is_reference_label(label: str) -> bool:
-    """A SEG segment label / RTSTRUCT ROI name / file stem that names a reference region (``ref-...``)."""
-    return label.strip().lower().startswith(PREFIX)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from radiomx.errors import ClusterError
 from radiomx.records import Failure, ScanOutcome
-from radiomx.run.warmup import init_pool_worker, launch_environment, ready
+from radiomx.run.warmup import init_pool_worker, launch_environment, pool_context, ready, start_forkserver
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
     from radiomx.run.worker import LesionJob, LesionResult, PreparedScan, ScanTask
@@ -178,33 +177,49 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
 
 
 @contextlib.contextmanager
-def local_pool(jobs: int, huge_pages: bool = False) -> Iterator[ProcessPoolExecutor]:
-    """A process pool of ``jobs`` spawned workers, all launched before it is handed out.
+def local_pool(jobs: int, huge_pages: bool = False, start_method: str = "spawn") -> Iterator[ProcessPoolExecutor]:
+    """A process pool of ``jobs`` workers, all launched before it is handed out.
 
-    A context object of its own (``spawn``): nothing process-wide is set and no forkserver is left running
-    (``warmup.py``). Launching every worker at once lets ``launch_environment`` (huge pages, opt-in) cover all of
-    them; each ``submit`` that finds no idle worker launches one."""
-    context = multiprocessing.get_context("spawn")
+    ``spawn`` (default): a context object of its own, nothing process-wide is set and no forkserver is left
+    running. ``forkserver``: for the ``radiomx`` command's own process only (``warmup.py`` says why and what it
+    sets). Launching every worker at once lets ``launch_environment`` cover all of them; each ``submit`` that finds
+    no idle worker launches one."""
+    context = pool_context(start_method)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker) as pool:
-        with launch_environment(huge_pages):
-            for _ in range(jobs):
-                pool.submit(ready)
+        with launch_environment(huge_pages, single_threaded=start_method == "forkserver"):
+            if start_method == "forkserver":
+                # The server starts now and imports the worker code while this process goes on; the workers are
+                # forked from it at the first submits (a fork blocks until the server has finished importing).
+                start_forkserver()
+            else:
+                for _ in range(jobs):
+                    pool.submit(ready)
         yield pool
 
 
-def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False) -> Iterator[ScanOutcome]:
-    """Local process pool, two tasks in flight per worker."""
+def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False,
+             pool: ProcessPoolExecutor | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
+    """Local process pool, two tasks in flight per worker: ``pool`` when given (started ahead of the run by
+    ``local_pool``, owned and closed by the caller), else one of ``jobs`` workers for this call alone.
+
+    Once the last result is in, the pool is told to shut down without waiting: its workers end (interpreter
+    teardown, ~0.1 s) while the writer commits the last batch; the pool's owner joins them afterwards."""
     from radiomx.run.worker import call_in_worker
 
     caller_pid = os.getpid()
-    with local_pool(jobs, huge_pages) as pool:
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(local_pool(jobs, huge_pages, start_method))
+        workers = pool
+
         def submit(fn, arg):
-            return pool.submit(call_in_worker, fn, arg, caller_pid)
+            return workers.submit(call_in_worker, fn, arg, caller_pid)
 
         def wait_any(futures: set) -> set:
             return wait(futures, return_when=FIRST_COMPLETED).done
 
         yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs))
+        workers.shutdown(wait=False)
 
 
 def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False,
@@ -244,13 +259,14 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages
 
 
 def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None,
-              huge_pages: bool = False, dask_timeout: float = 30.0) -> Iterator[ScanOutcome]:
+              huge_pages: bool = False, dask_timeout: float = 30.0,
+              pool: ProcessPoolExecutor | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
     """``huge_pages`` applies to workers radiomx starts (local pool, LocalCluster); ``-j 1`` computes in this
-    process, whose allocator was chosen when it started."""
+    process, whose allocator was chosen when it started. ``pool``: a local pool started ahead (``local_pool``)."""
     if not tasks:
         return iter(())
     if engine == "dask" or scheduler:
         return run_dask(tasks, scheduler, jobs, huge_pages, dask_timeout)
     if jobs <= 1:
         return run_serial(tasks)
-    return run_pool(tasks, jobs, huge_pages)
+    return run_pool(tasks, jobs, huge_pages, pool, start_method)

@@ -15,9 +15,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomx.errors import ScanError
-from radiomx.features.references import REGIONS, RegionStats, region_of, region_stats
+from radiomx.features.references import REGIONS, RegionStats, region_stats
 from radiomx.inputs.loader import LoadedScan, load_reference
-from radiomx.records import CohortPaths, Failure, Scan, ScanOutcome
+from radiomx.records import CohortPaths, Failure, Scan, ScanOutcome, region_of
 from radiomx.run.tasks import ScanTask
 
 

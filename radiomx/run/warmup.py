@@ -5,11 +5,19 @@ reference, so the process that starts the pool imports only this module; the wor
 and radiomx's readers itself, after it has set its own thread variables (OpenMP and OpenBLAS read them when they
 load).
 
-Why ``spawn`` and not a forkserver: ``multiprocessing``'s forkserver is one per process, shared by every caller,
-and its preload list and environment are process-wide (``set_forkserver_preload`` has no per-context form). A
-library call that started it with radiomx's preload and allocator setting would leave both behind for the user's
-own pools. A spawn context starts each worker from a fresh interpreter, owned by this pool alone, and leaves nothing
-behind once the pool is shut down. Cost, measured on the benchmark cohort: see ``benchmarks/RESULTS.md``.
+Why ``spawn`` by default and not a forkserver: ``multiprocessing``'s forkserver is one per process, shared by
+every caller, and its preload list and environment are process-wide (``set_forkserver_preload`` has no per-context
+form). A library call that started it with radiomx's preload would leave both behind for the user's own pools. A
+spawn context starts each worker from a fresh interpreter, owned by this pool alone, and leaves nothing behind once
+the pool is shut down.
+
+Why the ``radiomx`` command uses the forkserver all the same (``ExtractOptions(start_method="forkserver")``): its
+process is radiomx's own and ends with the command, so there is no one else's pool to leave anything to (as with
+the logging set-up in ``radiomx.cli.logs``). The server imports the worker modules once (``FORKSERVER_PRELOAD``)
+and every worker is a fork of it, where spawn pays a fresh interpreter and ~0.45 s of imports per worker: on a
+2-core machine that is a quarter of a second of wall time per run (``benchmarks/RESULTS-before-after.md``). The
+server is started with one thread per numeric library (``THREAD_VARIABLES``: OpenBLAS and OpenMP read them when
+they load, which is in the server, not in the worker) and, with huge pages asked for, the tunable below.
 
 Huge pages (opt-in, ``ExtractOptions(huge_pages=True)``): a worker allocates several whole-body buffers per scan
 (the inflated file, ITK's image, a mask), each 12-48 MB, and glibc serves each with a fresh ``mmap`` whose 4 KiB
@@ -25,6 +33,8 @@ after. With the option off (the default) nothing here writes ``os.environ``.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.context
 import os
 import threading
 from collections.abc import Iterator
@@ -36,6 +46,9 @@ HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1"
 #: workers already use every core; a multi-threaded BLAS inside N workers oversubscribes the machine).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
+
+#: What the forkserver imports once, before it forks any worker.
+FORKSERVER_PRELOAD = ["radiomx.run.worker"]
 
 _LAUNCH_LOCK = threading.Lock()
 
@@ -65,15 +78,36 @@ def restored_environ() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def launch_environment(huge_pages: bool) -> Iterator[None]:
-    """The environment worker processes launched inside this block start with: the caller's own, plus the huge-page
-    tunable when asked for (then restored on exit). Does nothing at all when ``huge_pages`` is false."""
-    if not huge_pages:
+def launch_environment(huge_pages: bool, single_threaded: bool = False) -> Iterator[None]:
+    """The environment worker processes (or the forkserver) launched inside this block start with: the caller's
+    own, plus the huge-page tunable when asked for and one thread per numeric library with ``single_threaded``
+    (then restored on exit). Does nothing at all when both are false (the spawn default)."""
+    if not huge_pages and not single_threaded:
         yield
         return
     with _LAUNCH_LOCK, restored_environ():
-        os.environ["GLIBC_TUNABLES"] = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
+        if huge_pages:
+            os.environ["GLIBC_TUNABLES"] = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
+        if single_threaded:
+            os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
         yield
+
+
+def pool_context(start_method: str) -> multiprocessing.context.BaseContext:
+    """The multiprocessing context of a local pool; for ``forkserver``, with radiomx's preload (process-wide:
+    only for a process radiomx owns, see the module docstring)."""
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
+def start_forkserver() -> None:
+    """Start this process's forkserver now (with the current environment) without waiting for its imports; a
+    no-op when it runs already."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def init_pool_worker() -> None:
