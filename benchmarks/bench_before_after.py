@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -24,11 +25,12 @@ sys.path.insert(0, str(HERE))
 import bench_extract as bench  # noqa: E402 - the benchmark's own cohort, params and timing
 
 
-def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg: str, rep: int) -> dict:
-    out = work / f"{leg}-{config}-{rep}"
+def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg: str, rep: int,
+        extra: tuple[str, ...] = ()) -> dict:
+    out = work / f"{leg.replace(' ', '')}-{config}-{rep}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(executable), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / config),
-           "--jobs", str(jobs)]
+           "--jobs", str(jobs), *extra]
     return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort)
 
 
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=Path, default=bench.BIN / "radiomx", help="this radiomx (default: this venv)")
     parser.add_argument("--configs", default="original", help="comma-separated subset of: " + ", ".join(bench.CONFIGS))
     parser.add_argument("--reps", type=int, default=3, help="before/after pairs per configuration")
+    parser.add_argument("--after-flags", default="",
+                        help="also time this radiomx with these extract flags, as a third leg (e.g. --huge-pages)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--patients", type=int, default=10)
     parser.add_argument("--seed", type=int, default=2024)
@@ -47,22 +51,29 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     cohort, scans = bench.write_inputs(args.work, args.patients, args.seed)
     lesions = bench.lesion_count(scans)
+    legs = [("before", args.before, ()), ("after", args.after, ())]
+    if args.after_flags:
+        legs.append((f"after {args.after_flags}", args.after, tuple(args.after_flags.split())))
     lines = [f"radiomx before ({args.before}) vs after ({args.after}); {args.patients} patients, {lesions} lesions, "
-             f"--jobs {args.jobs}, best of {args.reps} alternated pairs; stock CLI once per configuration.", "",
-             "| configuration | stock s | before s | after s | after / before | stock/before | stock/after |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"--jobs {args.jobs}, best and median of {args.reps} alternated rounds; stock CLI once per "
+             "configuration.", "",
+             "| configuration | stock s | radiomx | best s | median s | / before (best) | / before (median) "
+             "| stock/radiomx |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for config in args.configs.split(","):
         stock = bench.run_stock(args.work, config, args.jobs, "ba")["seconds"]
-        times: dict[str, list[float]] = {"before": [], "after": []}
+        times: dict[str, list[float]] = {leg: [] for leg, _, _ in legs}
         for rep in range(args.reps):
-            for leg, exe in (("before", args.before), ("after", args.after)):
-                seconds = run(exe, args.work, cohort, config, args.jobs, leg, rep)["seconds"]
+            for leg, exe, extra in legs:
+                seconds = run(exe, args.work, cohort, config, args.jobs, leg, rep, extra)["seconds"]
                 times[leg].append(seconds)
                 print(f"{config} {leg} rep {rep}: {seconds:.2f} s", flush=True)
-        before, after = min(times["before"]), min(times["after"])
-        lines.append(f"| {config} | {stock:.1f} | {before:.2f} | {after:.2f} | {after / before:.3f} | "
-                     f"{stock / before:.1f}x | {stock / after:.1f}x |")
-        lines.append(f"<!-- {config} all runs (s): before {times['before']}, after {times['after']} -->")
+        base_best, base_median = min(times["before"]), statistics.median(times["before"])
+        for leg, _, _ in legs:
+            best, median = min(times[leg]), statistics.median(times[leg])
+            lines.append(f"| {config} | {stock:.1f} | {leg} | {best:.2f} | {median:.2f} | {best / base_best:.3f} | "
+                         f"{median / base_median:.3f} | {stock / best:.1f}x |")
+        lines.append(f"<!-- {config} all runs (s): {times} -->")
     text = "\n".join(lines) + "\n"
     print(text)
     args.results.write_text("# radiomx before / after\n\n" + text)

@@ -6,6 +6,7 @@ Exit codes: 0 every scan written; 1 some scans or lesions failed (each a failure
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -82,8 +83,18 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> None
 
 
 def main() -> None:
-    """Console-script entry."""
-    cli(prog_name="radiomx")
+    """Console-script entry.
+
+    Why ``gc.freeze()`` on the way out: the process ends right after, and the interpreter's shutdown would otherwise
+    run the cyclic garbage collector over every object pandas, pyarrow, SimpleITK and PyRadiomics created at
+    import (~0.1-0.2 s, measured in ``benchmarks/RESULTS-before-after.md``). Frozen objects are still freed by
+    reference counting as modules are torn down; atexit handlers, thread joins and the flushing of stdout/stderr
+    all run as usual. Only the command's own process does this (``cli`` itself, as CliRunner and programs call it,
+    does not)."""
+    try:
+        cli(prog_name="radiomx")
+    finally:
+        gc.freeze()
 
 
 cli.add_command(extract)
