@@ -133,7 +133,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
-    ``workers``: a pool from ``workers_ahead`` (started by the caller before its own set-up); by default
+    ``workers``: the pool ``workers_ahead(out, options)`` started for this one call (by a caller that starts it
+    before its own set-up, as the CLI does; it is shut down once the last scan is in); by default
     ``extract`` calls ``workers_ahead`` itself. Raises ConfigError (exit 2) before any work for configuration
     problems; per-scan problems are failures.
     """

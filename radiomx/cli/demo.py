@@ -9,7 +9,7 @@ import click
 from radiomx.cli.logs import log
 
 
-@click.command(epilog="""\b
+@click.command(short_help="Write the small synthetic PET demo cohort to DIRECTORY.", epilog="""\b
 Example:
   radiomx demo demo-cohort/ && radiomx extract demo-cohort/ -o demo-out/""")
 @click.argument("directory", type=click.Path(path_type=Path))

@@ -13,7 +13,7 @@ from radiomx.cli.scanlist import COLUMNS, FORMATS, STATE_COLUMN
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
-@click.command(epilog="""\b
+@click.command(short_help="List the discovered scans (tsv, csv or jsonl).", epilog="""\b
 Examples:
   radiomx scan cohort/                          # aligned table on a terminal, TSV in a pipe
   radiomx scan cohort/ -o out/ | grep -v 'done$' | radiomx extract cohort/ -o out/ --scans -
@@ -44,7 +44,7 @@ def scan(cohort: Path, out: Path | None, fmt: str | None, **flags) -> None:
         write_rows(rows, fmt or "tsv", sys.stdout, columns)
 
 
-@click.command(epilog="""\b
+@click.command(short_help="Per tracer: scans done, negative, pending, changed, failed.", epilog="""\b
 Example:
   radiomx status cohort/ -o out/""")
 @click.argument("cohort", type=click.Path(path_type=Path))
@@ -63,7 +63,7 @@ def status(cohort: Path, out: Path, **flags) -> None:
             click.echo(f"FAILED {row.patient_id}/{row.session}/{row.tracer}{lesion} [{row.stage}] {row.message}")
 
 
-@click.command(epilog="""\b
+@click.command(short_help="Print a table of OUT to stdout, sorted by key.", epilog="""\b
 Examples:
   radiomx table out/ | head -3
   radiomx table out/ --patient P001 --columns 'original_firstorder_*' --format tsv

@@ -30,7 +30,7 @@ def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(epilog="""\b
+@click.group(short_help="List, show, compare and validate parameter files.", epilog="""\b
 Example:
   radiomx params list
   radiomx params show FDG@v1 --format json > methods/fdg-v1.json""")
@@ -153,7 +153,7 @@ def new(tracer: str, params_dir: Path, fmt: str) -> None:
     log.info(f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate {target}`")
 
 
-@click.command(epilog="""\b
+@click.command(short_help="List tracer names and their folder aliases.", epilog="""\b
 Example:
   radiomx tracers
   radiomx tracers --format json | jq -r '.[].name'""")
