@@ -22,11 +22,11 @@ sys.path.insert(0, str(HERE))
 
 import synth  # noqa: E402
 
-from radiomx.features.extractor import extract_lesion, prepare_image  # noqa: E402
+from radiomx.features.extractor import extract_input, lesion_inputs, prepare_image  # noqa: E402
 from radiomx.features.indices import lesion_indices, scan_indices  # noqa: E402
 from radiomx.features.lesions import split_lesions  # noqa: E402
 from radiomx.params.paramset import default_params_root, resolve_params  # noqa: E402
-from radiomx.run.worker import pin_threads  # noqa: E402
+from radiomx.run.worker import init_worker_process  # noqa: E402
 from radiomx.tracers import get_tracer  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    pin_threads()
+    init_worker_process()  # one thread per library, as a pool worker
     params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
     rows, index_total, pyrad_total, scan_total = [], 0.0, 0.0, 0.0
     for patient in range(1, args.patients + 1):
@@ -56,11 +56,12 @@ def main() -> None:
         prepared = prepare_image(params, image)
         scan_total += timed(lambda lm=lesion_map, im=image: scan_indices(im, lm.labels, lm.lesions), args.repeats)
         for lesion in lesion_map.lesions:
-            extract_lesion(params, image, lesion_map.labels, lesion)  # warm the extractor once
+            item = lesion_inputs(params, prepared, lesion_map.labels, lesion)
+            extract_input(params, item)  # warm the extractor once
             t_index = timed(lambda le=lesion, lm=lesion_map, im=image: lesion_indices(
                 im, lm.labels, le, "SUVbw", params.indices.suv_peak), args.repeats)
-            t_pyrad = timed(lambda le=lesion, lm=lesion_map, im=prepared: extract_lesion(
-                params, im, lm.labels, le), args.repeats)
+            t_pyrad = timed(lambda le=lesion, lm=lesion_map, im=prepared: extract_input(
+                params, lesion_inputs(params, im, lm.labels, le)), args.repeats)
             index_total, pyrad_total = index_total + t_index, pyrad_total + t_pyrad
             rows.append((f"P{patient:03d}", lesion.lesion_id, lesion.voxel_count, t_index, t_pyrad))
     print(f"params {params.tracer} {params.version}, grid {synth.SPACING_XYZ} mm, {len(rows)} lesions, "
