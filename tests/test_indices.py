@@ -240,3 +240,32 @@ def test_sphere_voxel_table_in_the_docs_is_what_the_code_counts():
         spacing = [float(v) for v in grid.split(" (")[0].split(" × ")]
         assert len(sphere_offsets(spacing[::-1])) == int(count), grid
         assert float(volume) == pytest.approx(int(count) * np.prod(spacing) / 1000, abs=0.006), grid
+
+
+def test_qc_labels_use_the_table_definitions_of_suv_max_and_mtv():
+    """The QC picture labels every outline with ``lesion_values`` (all labels at once); its numbers must be the
+    lesion rows' ``suv_max`` and ``mtv_ml`` (``lesion_indices``), on an anisotropic grid with touching lesions."""
+    import SimpleITK as sitk
+
+    from radiomx.features.indices import lesion_indices, lesion_values
+    from radiomx.features.lesions import split_lesions
+
+    rng = np.random.default_rng(7)
+    values = rng.gamma(2.0, 1.5, size=(20, 24, 28)).astype(np.float32)
+    labels = np.zeros(values.shape, np.uint8)
+    labels[2:6, 3:9, 4:7] = 1
+    labels[6:9, 3:9, 4:10] = 2  # touches lesion 1
+    labels[12:19, 15:22, 18:27] = 3
+    labels[labels == 3] *= (rng.random((labels == 3).sum()) > 0.3).astype(np.uint8)  # ragged
+    spacing = (4.07, 4.07, 3.27)
+    image = sitk.GetImageFromArray(values)
+    image.SetSpacing(spacing)
+    mask = sitk.GetImageFromArray(labels)
+    mask.CopyInformation(image)
+    lesion_map = split_lesions(mask)
+    rows = {le.lesion_id: lesion_indices(image, lesion_map.labels, le, "SUVbw") for le in lesion_map.lesions}
+    drawn = {v.lesion_id: v for v in lesion_values(values, sitk.GetArrayFromImage(lesion_map.labels), spacing)}
+    assert set(drawn) == set(rows) == {1, 2, 3}
+    for lesion_id, row in rows.items():
+        assert drawn[lesion_id].suv_max == row["suv_max"]
+        assert drawn[lesion_id].mtv_ml == pytest.approx(row["mtv_ml"], rel=1e-12)

@@ -132,7 +132,7 @@ def test_caption_and_legend_carry_keys_and_values_never_names(drawn):
     _, _, out = drawn
     features = pd.read_parquet(out / "features" / "18F-FDG.parquet")
     assert sorted(features["lesion_id"]) == [1, 2, 3]
-    from radiomx.qc.interim_indices import lesion_values
+    from radiomx.features.indices import lesion_values
 
     image, mask = synthetic_scan()
     values = {v.lesion_id: v for v in lesion_values(image, mask, SPACING)}

@@ -16,10 +16,10 @@ import SimpleITK as sitk
 
 from radiomx import __version__
 from radiomx.errors import ScanError
+from radiomx.features.indices import lesion_values
 from radiomx.inputs.imaging import align_mask, as_label_map, read_volume
 from radiomx.params.paramset import ParamSet
 from radiomx.qc.files import reference_files, region_name, render_key
-from radiomx.qc.interim_indices import lesion_values
 from radiomx.qc.picture import Scene, render
 from radiomx.qc.windows import display_window
 from radiomx.records import QcPicture, ScanKey

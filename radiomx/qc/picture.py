@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +32,9 @@ from matplotlib.patheffects import withStroke
 from PIL import Image, PngImagePlugin
 
 from radiomx.qc.files import KEY_CHUNK
-from radiomx.qc.interim_indices import LesionValues
+
+if TYPE_CHECKING:  # the lesion figures come from the feature code; drawing needs only their fields
+    from radiomx.features.indices import LesionValues
 
 #: Distinct lesion colours (matplotlib's tab10 and tab20 light shades, greys removed: grey is the image's own
 #: colour). A scan with more lesions than colours reuses them in order; the ids beside the outlines tell them apart.
