@@ -14,10 +14,13 @@ the pool is shut down.
 Why the ``radiomx`` command uses the forkserver all the same (``ExtractOptions(start_method="forkserver")``): its
 process is radiomx's own and ends with the command, so there is no one else's pool to leave anything to (as with
 the logging set-up in ``radiomx.cli.logs``). The server imports the worker modules once (``FORKSERVER_PRELOAD``)
-and every worker is a fork of it, where spawn pays a fresh interpreter and ~0.45 s of imports per worker: on a
-2-core machine that is a quarter of a second of wall time per run (``benchmarks/RESULTS-before-after.md``). The
+and every worker is a fork of it, where spawn pays a fresh interpreter and ~0.45 s of imports per worker (the
+whole run, measured side by side with the last wave's: ``benchmarks/RESULTS-before-after.md``). The
 server is started with one thread per numeric library (``THREAD_VARIABLES``: OpenBLAS and OpenMP read them when
-they load, which is in the server, not in the worker) and, with huge pages asked for, the tunable below.
+they load, which is in the server, not in the worker) and, with huge pages asked for, the tunable below. The
+server and its environment are those of its first start in the process, so the environment (huge pages, the test
+hooks of ``faults.py``) is fixed per process: right for a command, which runs one extraction; a program that calls
+the CLI in-process several times with different ``--huge-pages`` gets the first one's.
 
 Huge pages (opt-in, ``ExtractOptions(huge_pages=True)``): a worker allocates several whole-body buffers per scan
 (the inflated file, ITK's image, a mask), each 12-48 MB, and glibc serves each with a fresh ``mmap`` whose 4 KiB
