@@ -35,11 +35,10 @@ from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import get_tracer, resolve_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
-    from concurrent.futures import ProcessPoolExecutor
-
     import pandas as pd
 
     from radiomx.derive.compare import CompareSummary
+    from radiomx.run.engine import LocalPool
     from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
@@ -129,7 +128,7 @@ def _invalid_outcome(scan: Scan) -> ScanOutcome:
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
             only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None,
-            workers: ProcessPoolExecutor | None = None) -> RunSummary:
+            workers: LocalPool | None = None) -> RunSummary:
     """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
@@ -140,6 +139,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
+    if workers is not None and workers.closing:
+        raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
         scans = scan(cohort, options)
@@ -162,7 +163,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
 
 
 @contextlib.contextmanager
-def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[ProcessPoolExecutor | None]:
+def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[LocalPool | None]:
     """The local pool of ``extract(out, options)``, started now when that run will surely compute (a fresh OUT,
     or ``--force``), so that the workers' start (a fresh interpreter each, ~0.5 s of imports) overlaps the
     caller's set-up, discovery, parameter validation and planning instead of following them. Yields None otherwise
@@ -374,7 +375,7 @@ def _output_errors(out: Path) -> Iterator[None]:
                           "completed commit: free space or fix the output folder, then rerun") from exc
 
 
-def _run(tasks: list, options: ExtractOptions, pool: ProcessPoolExecutor | None = None) -> Iterator[ScanOutcome]:
+def _run(tasks: list, options: ExtractOptions, pool: LocalPool | None = None) -> Iterator[ScanOutcome]:
     """The engine, imported only when there is work: a no-change rerun never loads the readers or feature code."""
     if not tasks:
         return iter(())

@@ -186,3 +186,24 @@ def test_acquisition_date_from_dicom_headers_and_sidecars(tmp_path):
         assert acquisition_date(image) == expected, sidecar
     (tmp_path / "nifti" / "pet.json").unlink()
     assert acquisition_date(image) is None
+
+
+def test_derived_tables_go_to_arrow_as_from_pandas_would():
+    """``derive.files.to_arrow`` (float columns straight from numpy) gives ``Table.from_pandas``' columns and types:
+    NaN as null, -0.0 and inf kept, extension and float32 columns, strings with None, and frames it hands over."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from radiomx.derive.files import to_arrow
+
+    frame = pd.DataFrame({
+        "patient_id": ["P1", "P2", None], "n": [1, 2, 3], "a": [0.5, np.nan, -0.0], "b": [np.inf, 1.0, np.nan],
+        "ext": pd.array([1.5, None, 2.0], dtype="Float64"), "f32": np.array([1, 2, 3], np.float32),
+        "all_nan": [np.nan] * 3,
+    })
+    for case in (frame, frame[["a", "b"]], frame.rename(columns={"a": 0}), frame.iloc[:0]):
+        fast, reference = to_arrow(case), pa.Table.from_pandas(case, preserve_index=False)
+        assert fast.schema.remove_metadata().equals(reference.schema.remove_metadata())
+        assert all(fast.column(i).equals(reference.column(i)) for i in range(reference.num_columns))
+        pd.testing.assert_frame_equal(fast.to_pandas(), reference.to_pandas())

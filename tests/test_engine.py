@@ -87,16 +87,73 @@ def test_forkserver_pool_equals_serial_and_its_workers_are_forks_of_one_server(c
     assert spawned_parent == os.getpid()
 
 
-def test_the_command_uses_the_forkserver_and_the_library_spawn() -> None:
-    from radiomx.cli.flags import extract_options_from
+def test_only_the_console_scripts_own_process_uses_the_forkserver(tmp_path) -> None:
+    """The ``radiomx`` command (console script) forks its workers from a forkserver, a child of its process while
+    it runs; ``cli`` inside another program's process (CliRunner) and the library keep spawn."""
+    import shutil
+    import subprocess
+    import sys
+
+    import psutil
+    from click.testing import CliRunner
+
+    import radiomx.api
+    from radiomx.cli import cli
     from radiomx.options import ExtractOptions
 
     assert ExtractOptions().start_method == "spawn"
-    assert extract_options_from(jobs=2).start_method == "forkserver"
     with pytest.raises(ConfigError, match="start_method"):
         ExtractOptions(start_method="fork")
+    seen = {}
+
+    def capture(cohort, out, options, **kwargs):
+        seen["options"] = options
+        raise SystemExit(0)
+
+    cohort = make_cohort(tmp_path / "cohort", {f"P00{i}": {"FDG": 2} for i in range(1, 5)})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(radiomx.api, "extract", capture)
+        CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "a"), "-j", "2"])
+    assert seen["options"].start_method == "spawn"
+
+    script = shutil.which("radiomx", path=str(Path(sys.executable).parent))
+    proc = subprocess.Popen([script, "-q", "extract", str(cohort), "-o", str(tmp_path / "b"), "-j", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    command_lines = set()
+    try:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                command_lines.update(" ".join(c.cmdline()) for c in parent.children())
+            except psutil.Error:
+                pass
+    finally:
+        stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, stderr
+    assert any("forkserver" in line for line in command_lines), command_lines
+    assert not any("spawn_main" in line for line in command_lines), command_lines
 
 
+def test_a_pool_serves_one_extract_and_no_worker_outlives_it(tmp_path) -> None:
+    import psutil
+
+    from radiomx.api import extract, workers_ahead
+    from radiomx.options import ExtractOptions
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"FDG": 1}})
+    options = ExtractOptions(jobs=2)
+    earlier = {p.pid for p in psutil.Process().children()}  # e.g. an earlier test's forkserver, the resource tracker
+    with workers_ahead(tmp_path / "out", options) as workers:
+        assert workers is not None  # a fresh OUT: the run will compute
+        ours = {p.pid for p in psutil.Process().children()} - earlier
+        assert len(ours) >= 2, ours
+        assert extract(cohort, tmp_path / "out", options, workers=workers).exit_code == 0
+        with pytest.raises(ConfigError, match="earlier extract"):
+            extract(cohort, tmp_path / "other", options, workers=workers)
+    alive = [p for p in psutil.Process().children() if p.pid in ours and "resource_tracker" not in p.cmdline()[-1]]
+    assert not alive, alive
+    with workers_ahead(tmp_path / "out", options) as again:
+        assert again is None  # OUT has state now: a rerun starts workers only if there is work
 def test_dask_local_cluster_equals_serial(cohort, serial) -> None:
     pytest.importorskip("distributed")
     assert comparable(run_dask(tasks_for(cohort), None, 2)) == serial

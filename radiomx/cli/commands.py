@@ -17,6 +17,7 @@ from radiomx import __version__
 from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
+from radiomx.cli.flags import OWN_PROCESS
 from radiomx.cli.inspect import scan, status, table
 from radiomx.cli.logs import LOG_FORMATS, cli_logging, log
 from radiomx.cli.params import params, tracers
@@ -87,12 +88,12 @@ def main() -> None:
 
     Why ``gc.freeze()`` on the way out: the process ends right after, and the interpreter's shutdown would otherwise
     run the cyclic garbage collector over every object pandas, pyarrow, SimpleITK and PyRadiomics created at
-    import (~0.1-0.2 s, measured in ``benchmarks/RESULTS-before-after.md``). Frozen objects are still freed by
+    import (~0.2 s; docs/speed.md gives the measurement). Frozen objects are still freed by
     reference counting as modules are torn down; atexit handlers, thread joins and the flushing of stdout/stderr
     all run as usual. Only the command's own process does this (``cli`` itself, as CliRunner and programs call it,
-    does not)."""
+    does not), and only it starts its pool through the forkserver (``OWN_PROCESS``, ``radiomx/run/warmup.py``)."""
     try:
-        cli(prog_name="radiomx")
+        cli(prog_name="radiomx", obj={OWN_PROCESS: True})
     finally:
         gc.freeze()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from radiomx.cli.flags import cohort_options, extract_options_from
+from radiomx.cli.flags import cohort_options, extract_options_from, in_own_process
 
 
 @click.command(short_help="Extract features of new, changed or failed scans.", epilog="""\b
@@ -39,7 +39,7 @@ Examples:
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, as_json: bool,
             **flags) -> None:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
-    options = extract_options_from(**flags)
+    options = in_own_process(ctx, extract_options_from(**flags))
     from radiomx import api
     from radiomx.cli.logs import adopt
     from radiomx.cli.output import print_plan, print_summary, progress_printer

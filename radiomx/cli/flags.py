@@ -32,9 +32,22 @@ def extract_options_from(**flags):
     from radiomx.options import ExtractOptions
 
     flags["labels"] = tuple(flags.get("labels") or ()) or None
-    # This process is the command's own: its pool may use the forkserver (radiomx/run/warmup.py says why).
-    flags.setdefault("start_method", "forkserver")
     return ExtractOptions.from_flags(flags)
+
+
+#: ``ctx.obj`` key set by the console script (``radiomx.cli.commands.main``) only: the process is the command's own.
+OWN_PROCESS = "radiomx.own_process"
+
+
+def in_own_process(ctx: click.Context, options):
+    """``options`` with the forkserver start method when this process is the ``radiomx`` command's own (the
+    console script), where a process-wide forkserver leaves nothing behind for anyone (``radiomx/run/warmup.py``);
+    ``cli`` called inside another program's process (CliRunner, a script) keeps the library's spawn pools."""
+    import dataclasses
+
+    if not (ctx.obj or {}).get(OWN_PROCESS):
+        return options
+    return dataclasses.replace(options, start_method="forkserver")
 
 
 def format_option(choices: tuple[str, ...], default: str | None = "", help: str = "Output format."):

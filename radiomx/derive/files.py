@@ -39,7 +39,7 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     if schema is not None:
         return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     floats = [c for c, dtype in frame.dtypes.items() if dtype == np.float64]
-    if not floats or frame.columns.has_duplicates:
+    if not floats or frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
         return pa.Table.from_pandas(frame, preserve_index=False)
     float_names = set(floats)
     others = [c for c in frame.columns if c not in float_names]

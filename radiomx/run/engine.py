@@ -19,6 +19,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -176,34 +177,64 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             yield _crashed(task, broken)
 
 
+class LocalPool:
+    """A process pool of radiomx's own, and how it ends: ``close_soon`` (after the last result) lets the workers end
+    on a thread of this process while the writer commits the last batch; leaving ``local_pool`` joins them, so no
+    worker outlives the call that owns the pool. One pool serves one extraction."""
+
+    def __init__(self, executor: ProcessPoolExecutor) -> None:
+        self.executor = executor
+        self._closer: threading.Thread | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.executor.submit(fn, *args)
+
+    @property
+    def closing(self) -> bool:
+        """True once ``close_soon`` was called: no task can be submitted any more."""
+        return self._closer is not None
+
+    def close_soon(self) -> None:
+        if self._closer is None:
+            self._closer = threading.Thread(target=self.executor.shutdown, name="radiomx-pool-close")
+            self._closer.start()
+
+    def close(self) -> None:
+        """Shut the pool down and wait for every worker to have ended."""
+        if self._closer is None:
+            self.executor.shutdown(wait=True)
+        else:
+            self._closer.join()
+
+
 @contextlib.contextmanager
-def local_pool(jobs: int, huge_pages: bool = False, start_method: str = "spawn") -> Iterator[ProcessPoolExecutor]:
-    """A process pool of ``jobs`` workers, all launched before it is handed out.
+def local_pool(jobs: int, huge_pages: bool = False, start_method: str = "spawn") -> Iterator[LocalPool]:
+    """A process pool of ``jobs`` workers, launched before it is handed out, closed and joined on exit.
 
     ``spawn`` (default): a context object of its own, nothing process-wide is set and no forkserver is left
-    running. ``forkserver``: for the ``radiomx`` command's own process only (``warmup.py`` says why and what it
-    sets). Launching every worker at once lets ``launch_environment`` cover all of them; each ``submit`` that finds
-    no idle worker launches one."""
+    running; every worker is launched at once, so that ``launch_environment`` covers all of them. ``forkserver``:
+    for the ``radiomx`` command's own process only (``warmup.py`` says why and what it sets); the server starts now
+    and imports the worker code while this process goes on, and the workers are forked from it at the first
+    submits (a fork waits for the server to have finished importing)."""
     context = pool_context(start_method)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker) as pool:
+    pool = LocalPool(ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker))
+    try:
         with launch_environment(huge_pages, single_threaded=start_method == "forkserver"):
             if start_method == "forkserver":
-                # The server starts now and imports the worker code while this process goes on; the workers are
-                # forked from it at the first submits (a fork blocks until the server has finished importing).
                 start_forkserver()
             else:
                 for _ in range(jobs):
                     pool.submit(ready)
         yield pool
+    finally:
+        pool.close()
 
 
-def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False,
-             pool: ProcessPoolExecutor | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
+def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False, pool: LocalPool | None = None,
+             start_method: str = "spawn") -> Iterator[ScanOutcome]:
     """Local process pool, two tasks in flight per worker: ``pool`` when given (started ahead of the run by
-    ``local_pool``, owned and closed by the caller), else one of ``jobs`` workers for this call alone.
-
-    Once the last result is in, the pool is told to shut down without waiting: its workers end (interpreter
-    teardown, ~0.1 s) while the writer commits the last batch; the pool's owner joins them afterwards."""
+    ``local_pool``, joined by its owner), else one of ``jobs`` workers for this call alone. Once the last result is
+    in, the pool starts closing (``LocalPool.close_soon``), so its workers end while the writer commits."""
     from radiomx.run.worker import call_in_worker
 
     caller_pid = os.getpid()
@@ -219,7 +250,7 @@ def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False,
             return wait(futures, return_when=FIRST_COMPLETED).done
 
         yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs))
-        workers.shutdown(wait=False)
+        workers.close_soon()
 
 
 def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False,
@@ -260,7 +291,7 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages
 
 def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None,
               huge_pages: bool = False, dask_timeout: float = 30.0,
-              pool: ProcessPoolExecutor | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
+              pool: LocalPool | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
     """``huge_pages`` applies to workers radiomx starts (local pool, LocalCluster); ``-j 1`` computes in this
     process, whose allocator was chosen when it started. ``pool``: a local pool started ahead (``local_pool``)."""
     if not tasks:
