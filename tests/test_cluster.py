@@ -227,8 +227,14 @@ def test_driver_sigkilled_halfway_keeps_committed_batches(cluster, cohort, local
         assert 1 <= len(committed) < 4, committed  # the stalled scan cannot be among them
         _assert_each_scan_once(out, committed)
         kept = _values(out)
-        pd.testing.assert_frame_equal(kept, local_table[local_table["patient_id"].isin(committed)]
-                                      .reset_index(drop=True))
+        # The state is written last (docs/storage.md, "between-files"): a kill inside a later commit may leave that
+        # one scan's rows ahead of its state (with --batch-size 1, at most one scan). The next run recomputes it.
+        ahead = set(kept["patient_id"]) - committed
+        assert len(ahead) <= 1, ahead
+        for scans in (committed, committed | ahead):  # what is committed, and every row there is, are right
+            pd.testing.assert_frame_equal(
+                kept[kept["patient_id"].isin(scans)].reset_index(drop=True),
+                local_table[local_table["patient_id"].isin(scans)].reset_index(drop=True))
     finally:
         cluster.kill(staller)
     rerun = _extract(cohort, out, "--dask-scheduler", cluster.address)
