@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radiomx.store.atomic import atomic_path
+from radiomx.store.schema import float64_arrays
 
 _TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
 
@@ -44,9 +45,8 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     float_names = set(floats)
     others = [c for c in frame.columns if c not in float_names]
     table = pa.Table.from_pandas(frame[others], preserve_index=False)
-    block = np.ascontiguousarray(frame[floats].to_numpy(dtype=np.float64).T)
     columns = dict(zip(table.column_names, table.columns, strict=True))
-    columns.update((name, pa.array(values, from_pandas=True)) for name, values in zip(floats, block, strict=True))
+    columns.update(zip(floats, float64_arrays(frame, floats), strict=True))
     fields = {f.name: f for f in table.schema}
     schema = pa.schema([fields.get(str(c), pa.field(str(c), pa.float64())) for c in frame.columns],
                        metadata=table.schema.metadata)

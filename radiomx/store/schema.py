@@ -58,6 +58,13 @@ def read_parquet_checked(path: Path, schema: pa.Schema, added: frozenset[str] = 
     return check_fixed(pq.read_table(path), schema, path, added).to_pandas()
 
 
+def float64_arrays(frame: pd.DataFrame, names: list[str]) -> list[pa.Array]:
+    """``frame``'s columns ``names`` as float64 Arrow arrays, through one numpy block: NaN becomes null exactly as
+    ``Table.from_pandas`` does it, at a fraction of its ~0.15 ms per column (feature tables, the patient table)."""
+    block = np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64, na_value=np.nan).T)
+    return [pa.array(values, from_pandas=True) for values in block]
+
+
 def to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Table:
     """Fixed columns get their declared type; with ``extra_float`` feature columns are float64 and other extra
     columns (SUV inputs) keep their inferred type.
@@ -77,8 +84,7 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Ta
     table = pa.Table.from_pandas(frame.reindex(columns=others.names), schema=others, preserve_index=False)
     if not features:
         return table
-    block = np.ascontiguousarray(frame[features].to_numpy(dtype=np.float64, na_value=np.nan).T)
-    columns = table.columns + [pa.array(values, from_pandas=True) for values in block]
+    columns = table.columns + float64_arrays(frame, features)
     return pa.Table.from_arrays(columns, schema=pa.schema(list(others) + [pa.field(c, pa.float64()) for c in features]))
 
 
