@@ -183,3 +183,38 @@ def test_bad_index_settings_in_one_file(tmp_path, block, fragment):
     path.write_text(f"radiomx:\n{block}setting:\n  binWidth: 25\n")
     with pytest.raises(ConfigError, match=fragment):
         load_param_file(path)
+
+
+@pytest.mark.parametrize("case", ["relative-0.8", "percist"])
+def test_radiomx_qc_redraws_the_thresholded_lesions_the_extraction_drew(tmp_path, case):
+    """`radiomx qc --force` draws again what `extract --qc` drew: the thresholded lesions (outline, SUVmax and MTV
+    in the legend), not the VOIs as drawn; percist is cut at the liver statistics stored in the state row."""
+    from PIL import Image
+
+    from radiomx.qc.files import picture_path
+    from radiomx.qc.picture import read_panels
+    from radiomx.records import ScanKey
+
+    image, labels, liver = voi_scan()
+    cohort = cohort_with(tmp_path, image, labels, liver)
+    out = tmp_path / "out"
+    tree = params_with(tmp_path, CASES[case][0])
+    assert run("extract", cohort, "-o", out, "--params-dir", tree, "-j", "1", "--qc").exit_code == 0
+    picture = picture_path(out, ScanKey("P001", "", "18F-FDG"))
+    drawn_by_extract = picture.read_bytes()
+    assert read_panels(Image.open(picture).info)  # a real picture with its panel maps
+    picture.unlink()
+    redraw = run("qc", out, "--force", "--params-dir", tree)
+    assert redraw.exit_code == 0 and "1 pictures drawn" in redraw.stderr, redraw.stderr
+    assert picture.read_bytes() == drawn_by_extract
+
+
+def test_reference_statistics_round_trip_through_the_state_row():
+    """``stats_from_state`` inverts ``state_columns`` exactly, and reads absent regions in every null spelling."""
+    from radiomx.features.references import RegionStats, state_columns, stats_from_state
+
+    stats = {"liver": RegionStats("liver", "P001/FDG/ref-liver.nii.gz", 2.0 / 3.0, 0.1 + 0.2, 32)}
+    row = state_columns(stats)
+    assert stats_from_state(row) == stats
+    for null in (None, float("nan"), pd.NA):
+        assert stats_from_state({**row, "ref_liver_voxels": null}) == {}

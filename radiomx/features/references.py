@@ -54,6 +54,22 @@ def state_columns(stats: dict[str, RegionStats]) -> dict[str, float | int | str 
     return out
 
 
+def stats_from_state(row: dict) -> dict[str, RegionStats]:
+    """The regions as a stored state row holds them (the inverse of ``state_columns``; float64 round-trips
+    exactly through Parquet), for a later step that must see what the extraction saw (``radiomx qc``)."""
+    stats = {}
+    for region in REGIONS:
+        try:  # absent: None, NaN (an int column with nulls read by pandas) or pd.NA, none of which int() takes
+            voxels = int(row.get(f"ref_{region}_voxels"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if voxels > 0:
+            stats[region] = RegionStats(region, str(row.get(f"ref_{region}_file") or ""),
+                                        float(row[f"ref_{region}_suv_mean"]), float(row[f"ref_{region}_suv_sd"]),
+                                        voxels)
+    return stats
+
+
 def lesion_ratios(suv_max: float, suv_peak: float, stats: dict[str, RegionStats]) -> dict[str, float | str]:
     """``suv_max_to_<R>`` = lesion SUVmax / region SUVmean; ``suv_peak_to_liver`` = SUVpeak / liver SUVmean (qPET,
     Hasenclever et al. 2014); ``ref_missing`` lists absent regions ("" when none)."""

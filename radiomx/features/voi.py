@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from radiomx.errors import ScanError
 from radiomx.features.lesions import Lesion, LesionMap, split_lesions
+from radiomx.features.references import RegionStats, percist_threshold
 from radiomx.params.paramset import VoiSetting
+
+#: Why a percist scan without a liver region cannot go on (the failures row's message, stage ``voi``).
+PERCIST_NEEDS_LIVER = ("percist VOI threshold (1.5 x liver SUVmean + 2 x SD) needs the liver reference region; add "
+                       "ref-liver.nii.gz to the scan folder (or a ref-liver segment), or choose another radiomx.voi "
+                       "method")
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,23 @@ def threshold_lesions(image: sitk.Image, mask: sitk.Image, setting: VoiSetting, 
         thresholds[lesion.lesion_id] = per_voi[int(voi_ids[box][tuple(first)])]
     # ``present_labels`` describe the mask as drawn (for --label checks), not what survived the threshold.
     return VoiResult(LesionMap(lesions.labels, lesions.lesions, vois.present_labels), thresholds, tuple(emptied))
+
+
+def scan_lesions(image: sitk.Image, mask: sitk.Image, setting: VoiSetting, mode: str, only: tuple[int, ...] | None,
+                 unit: str, stats: dict[str, RegionStats]) -> VoiResult:
+    """The lesions of one scan as every index, feature and QC outline sees them: the mask split as drawn (CT, or
+    ``method: none``), else its VOIs thresholded on the SUV image.
+
+    The one place that decides, so that ``radiomx qc`` redraws the lesions the extraction measured (it passes the
+    reference statistics stored in the scan's state row; the worker passes those it has just computed).
+    Raises ScanError (stage ``voi``, no path: the caller names the mask) for percist without a liver region.
+    """
+    if unit != "SUVbw" or setting.method == "none":
+        return VoiResult(split_lesions(mask, mode, only))
+    fixed = percist_threshold(stats) if setting.method == "percist" else None
+    if setting.method == "percist" and fixed is None:
+        raise ScanError("voi", "", PERCIST_NEEDS_LIVER)
+    return threshold_lesions(image, mask, setting, mode, only, fixed)
 
 
 def voi_columns(setting: VoiSetting, threshold: float | None) -> dict[str, str | float]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, ScanError
+from radiomx.features.references import stats_from_state
 from radiomx.fingerprint import stat_signature
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
@@ -115,19 +116,24 @@ class DrawJob:
     work_key: str
     cohort: Path
     lesion_options: tuple
+    #: The reference regions as the extraction measured them (the state row's ``ref_*`` columns): a percist
+    #: threshold VOI is cut at the same SUV.
+    references: dict = field(default_factory=dict)
 
 
 def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
-    """Load one scan again and draw it (same loader and lesion split as the extraction); never raises for bad input:
-    a problem comes back as the failures-row message."""
-    from radiomx.features.lesions import split_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
+    """Load one scan again and draw it (same loader, threshold VOIs and lesion split as the extraction:
+    ``features.voi.scan_lesions``); never raises for bad input: a problem comes back as the failures-row message."""
+    from radiomx.features.voi import scan_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
     from radiomx.inputs.loader import load_scan
     from radiomx.qc.draw import draw_scan
 
     scan = job.scan
     try:
         loaded = load_scan(scan, job.layout)
-        lesion_map = split_lesions(loaded.mask, *job.lesion_options)
+        mode, only = job.lesion_options
+        lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, mode, only, loaded.unit,
+                                  job.references).lesion_map
         assert scan.image is not None
         drawn = draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, job.params,
                           scan.image, scan.folder, job.cohort, job.work_key)
@@ -190,7 +196,8 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                     key, "qc", row.get("image_file", ""),
                     "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
                 continue
-            todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options))
+            todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options,
+                                stats_from_state(row)))
         for index, (key, drawn, problem) in enumerate(_drawn(todo, jobs), start=1):
             if progress:
                 progress(index, len(todo), key)

@@ -36,9 +36,9 @@ from radiomx.features.extractor import (
 )
 from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
-from radiomx.features.lesions import Lesion, split_lesions
-from radiomx.features.references import implausible, lesion_ratios, percist_threshold, state_columns
-from radiomx.features.voi import threshold_lesions, voi_columns
+from radiomx.features.lesions import Lesion
+from radiomx.features.references import implausible, lesion_ratios, state_columns
+from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
@@ -288,19 +288,13 @@ def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
                                          f"params {task.params.version}"):
             outcome.warnings.append(Failure(key, "reference", file, message))
     voi = task.params.indices.voi
-    if not pet or voi.method == "none":
-        lesion_map, thresholds = split_lesions(loaded.mask, mode, only), {}
-    else:
-        fixed = percist_threshold(stats) if voi.method == "percist" else None
-        if voi.method == "percist" and fixed is None:
-            outcome.failures.append(Failure(key, "voi", str(scan.mask), (
-                "percist VOI threshold (1.5 x liver SUVmean + 2 x SD) needs the liver reference region; add "
-                "ref-liver.nii.gz to the scan folder (or a ref-liver segment), or choose another radiomx.voi "
-                "method")))
-            return None
-        result = threshold_lesions(loaded.image, loaded.mask, voi, mode, only, fixed)
-        lesion_map, thresholds = result.lesion_map, result.thresholds
-        outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
+    try:
+        result = scan_lesions(loaded.image, loaded.mask, voi, mode, only, loaded.unit, stats)
+    except ScanError as exc:  # percist without a liver region
+        outcome.failures.append(Failure(key, exc.stage, str(scan.mask), exc.detail))
+        return None
+    lesion_map, thresholds = result.lesion_map, result.thresholds
+    outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
 
     def per_row(lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
         """PET rows: the VOI that made the lesion, and its ratios to the reference regions."""
