@@ -197,8 +197,7 @@ def test_compare_finds_the_cohort_in_the_run_log(cohort, tmp_path):
 
 
 def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):
-    """NEEDS h14a's worker columns (suv_max, mtv_ml, centroid_*_mm, tmtv_ml): skipped until they are merged.
-    Two spheres of radius 4 voxels centred 12 voxels apart along y on a 2 mm grid: Dmax = 24 mm exactly."""
+    """Two spheres of radius 4 voxels centred 12 voxels apart along y on a 2 mm grid: Dmax = 24 mm exactly."""
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}})
     image, mask = sphere_scan(centres=((12, 8, 8), (12, 20, 8)), seed=3)
     write_volume(image, cohort / "P001" / "FDG" / "pet.nii.gz")
@@ -206,8 +205,6 @@ def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):
     out = tmp_path / "out"
     assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
     lesions = pd.read_parquet(out / "features" / f"{FDG}.parquet")
-    if "suv_max" not in lesions.columns:
-        pytest.skip("needs the worker's PET index columns (suv_max, mtv_ml, centroid_*_mm: h14a)")
     row = pd.read_parquet(out / "burden.parquet").iloc[0]
     assert row["lesion_count"] == 2 and row["dmax_centroid_mm"] == pytest.approx(24.0, abs=1e-9)
     assert row["dmax_bulk_mm"] == pytest.approx(24.0, abs=1e-9)
@@ -215,3 +212,23 @@ def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):
     assert row["tmtv_ml"] == pytest.approx(lesions["mtv_ml"].sum())
     assert row["ttlg"] == pytest.approx(lesions["tlg"].sum())
     assert row["burden_note"] == ""
+
+
+def test_a_ct_scan_has_its_volumes_and_dmax_bulk_and_no_suv_fields(tmp_path):
+    """A CT (HU) lesion table has volume_ml and no SUV columns: its burden row takes TMTV, the largest lesion and
+    Dmax_bulk from volume_ml, leaves SUV and TLG null and says why; never "rerun extract"."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"CT": 3}})
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    lesions = pd.read_parquet(out / "features" / "CT.parquet").sort_values("lesion_id")
+    assert "volume_ml" in lesions and "mtv_ml" not in lesions and "suv_max" not in lesions
+    row = pd.read_parquet(out / "burden.parquet").iloc[0]
+    largest = lesions.loc[lesions["volume_ml"] == lesions["volume_ml"].max(), "lesion_id"].min()
+    assert row["lesion_count"] == 3 and row["largest_lesion_id"] == largest
+    assert row["mtv_largest_ml"] == lesions["volume_ml"].max()
+    assert row["tmtv_ml"] == pytest.approx(lesions["volume_ml"].sum(), rel=1e-12)
+    points = lesions[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy()
+    bulk = points[lesions["lesion_id"].to_list().index(largest)]
+    assert row["dmax_bulk_mm"] == pytest.approx(np.sqrt(((points - bulk) ** 2).sum(axis=1)).max(), rel=1e-12)
+    assert pd.isna(row["suv_max_hottest"]) and pd.isna(row["ttlg"])
+    assert row["burden_note"].startswith("CT scan (HU)") and "rerun" not in row["burden_note"]

@@ -12,6 +12,8 @@ Definitions (sources in docs/burden-and-compare.md):
   ``suv_peak_hottest``: highest ``suv_peak`` (PERCIST's hottest lesion is the one with the highest SUVpeak, Wahl et
   al., J Nucl Med 2009;50:122S); the two may come from different lesions.
 * ``mtv_largest_ml`` / ``largest_lesion_id``: the largest lesion's MTV.
+* A CT scan (unit HU) has no SUV or TLG fields; its ``tmtv_ml``, ``mtv_largest_ml`` and Dmax_bulk's "largest lesion"
+  use the lesions' ``volume_ml`` (the same voxel count x voxel volume), and ``burden_note`` says so.
 * ``ref_<R>_suv_mean``: the scan's reference-region means (state), R in liver, bloodpool, adrenal_contralateral,
   marrow.
 * ``dmax_centroid_mm`` (REMARC, Cottereau 2020), ``dmax_voxel_mm`` (worker: any two lesion voxel centres),
@@ -42,6 +44,11 @@ from radiomx.store.tables import SCAN_KEY
 REGIONS = REFERENCE_REGIONS
 CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
 LESION_COLUMNS = ["suv_max", "suv_peak", "mtv_ml", "tlg", *CENTROID]
+#: What a CT (HU) scan's burden needs: its lesions have ``volume_ml`` (the same voxel count x voxel volume as
+#: ``mtv_ml``) and no SUV columns.
+CT_COLUMNS = ["volume_ml", *CENTROID]
+READ_COLUMNS = [*LESION_COLUMNS, "volume_ml"]
+CT_NOTE = "CT scan (HU): SUV and TLG fields are PET-only; tmtv_ml and mtv_largest_ml are lesion volumes (volume_ml)"
 FEWER_THAN_TWO = "fewer than 2 lesions"
 
 BURDEN_SCHEMA = schema(
@@ -96,21 +103,25 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     ids = lesions["lesion_id"]
     measured = len(ids)
     row.update(lesion_count=count, lesions_measured=measured)
-    notes = []
+    ct = "mtv_ml" in missing and "volume_ml" not in missing  # a CT (HU) lesion table: volume_ml, no SUV columns
+    volumes_ml = lesions["volume_ml" if ct else "mtv_ml"]
+    notes = [CT_NOTE] if ct else []
     if measured < count:
         notes.append(f"{count - measured} of {count} lesions failed: sums and maxima cover the measured lesions")
-    if count and missing & set(LESION_COLUMNS):
-        notes.append("lesion table lacks " + ", ".join(sorted(missing & set(LESION_COLUMNS)))
-                     + " (extracted before the PET indices): rerun extract --force")
+    lacking = missing & set(CT_COLUMNS if ct else LESION_COLUMNS)
+    if count and lacking:
+        notes.append("lesion table lacks " + ", ".join(sorted(lacking))
+                     + " (extracted before the lesion indices): rerun extract --force")
     if count == 0:
-        row.update(tmtv_ml=0.0, ttlg=0.0)
+        row.update(tmtv_ml=0.0, ttlg=None if ct else 0.0)
     else:
         stored_tmtv = _value(state, "tmtv_ml")
-        row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else _total(lesions["mtv_ml"])
-        row["ttlg"] = _total(lesions["tlg"])
-        row["suv_max_hottest"], row["hottest_lesion_id"] = _arg_max(lesions["suv_max"], ids)
-        row["suv_peak_hottest"] = _arg_max(lesions["suv_peak"], ids)[0]
-        row["mtv_largest_ml"], row["largest_lesion_id"] = _arg_max(lesions["mtv_ml"], ids)
+        row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else _total(volumes_ml)
+        if not ct:
+            row["ttlg"] = _total(lesions["tlg"])
+            row["suv_max_hottest"], row["hottest_lesion_id"] = _arg_max(lesions["suv_max"], ids)
+            row["suv_peak_hottest"] = _arg_max(lesions["suv_peak"], ids)[0]
+        row["mtv_largest_ml"], row["largest_lesion_id"] = _arg_max(volumes_ml, ids)
     row["dmax_voxel_mm"] = _value(state, "dmax_voxel_mm")
     centroids = np.stack([lesions[c] for c in CENTROID], axis=1)
     if count < 2 or measured < 2:
@@ -118,7 +129,7 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     elif np.isnan(centroids).any():
         row["dmax_note"] = "lesion centroids not stored (extracted before the PET indices): rerun extract --force"
     else:
-        volumes = np.nan_to_num(lesions["mtv_ml"], nan=-1.0)
+        volumes = np.nan_to_num(volumes_ml, nan=-1.0)
         row["dmax_centroid_mm"] = dmax_centroid(centroids)
         row["dmax_bulk_mm"] = dmax_bulk(centroids, volumes) if (volumes >= 0).any() else None
     bsa = body_surface_area(settings.bsa_formula, row["weight_kg"], row["height_m"])
@@ -139,8 +150,8 @@ def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
     state = read_state(out)
     rows = []
     for tracer, scans in state.groupby("tracer", sort=True) if len(state) else []:
-        lesions, missing = read_lesions(out, str(tracer), LESION_COLUMNS)
-        grouped, empty = by_scan(lesions, LESION_COLUMNS), no_lesions(LESION_COLUMNS)
+        lesions, missing = read_lesions(out, str(tracer), READ_COLUMNS)
+        grouped, empty = by_scan(lesions, READ_COLUMNS), no_lesions(READ_COLUMNS)
         for record in scans.to_dict("records"):
             mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
             rows.append(scan_burden(record, mine, settings, missing))
