@@ -413,27 +413,44 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def load_table(out: Path | str, which: str = "features", tracer: str | None = None) -> pd.DataFrame:
+def load_table(out: Path | str, which: str = "features", tracer: str | None = None,
+               nullable_integers: bool = False) -> pd.DataFrame:
     """Any table of an output folder by name: features (one tracer or all), failures, scans, runs, burden,
-    patients, compare (``tracer`` = ``A,B``; default: the only compare table)."""
-    import pandas as pd
+    patients, compare (``tracer`` = ``A,B``; default: the only compare table).
 
+    ``nullable_integers``: the derived and bookkeeping tables' integer columns come as pandas' nullable ``Int64``,
+    so that ``largest_lesion_id`` of a negative scan stays null and the others print as ``2``, not ``2.0`` (what
+    ``radiomx table`` prints and pipes). The default is ``pd.read_parquet``'s own mapping (float64 wherever a
+    column holds a null)."""
     out = Path(out)
     if which == "features":
         return read_table(out, tracer)
     store = _store(out)
     if which == "compare":
-        return _compare_table(out, tracer)
-    path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
-            "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
+        path = _compare_path(out, tracer)
+    else:
+        path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
+                "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
     if not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
-    return pd.read_parquet(path)
+    return _read_parquet(path, nullable_integers)
 
 
-def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
+def _read_parquet(path: Path, nullable_integers: bool) -> pd.DataFrame:
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    table = pq.read_table(path)
+    if not nullable_integers:
+        return table.to_pandas()
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
+def _compare_path(out: Path, tracers: str | None) -> Path:
     from radiomx.derive.compare import compare_path, existing_pairs
 
     pairs = existing_pairs(out)
@@ -447,7 +464,7 @@ def _compare_table(out: Path, tracers: str | None) -> pd.DataFrame:
     if len(pairs) != 1:
         have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
         raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
-    return pd.read_parquet(compare_path(out, *pairs[0]))
+    return compare_path(out, *pairs[0])
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:

@@ -95,7 +95,7 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
             log.info(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run ended "
                      "early); reading the committed parts instead; `radiomx publish OUT` refreshes it")
     globs = [g.strip() for item in columns for g in item.split(",") if g.strip()]
-    frame = select(load_table(out, which, tracer), which, patients, globs, long_form)
+    frame = select(load_table(out, which, tracer, nullable_integers=True), which, patients, globs, long_form)
     for missing in sorted(set(patients) - set(frame.get("patient_id", ()))):
         log.warning(f"--patient {missing}: no rows in this table")
     write_frame(frame, fmt, sys.stdout)
