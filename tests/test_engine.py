@@ -134,6 +134,28 @@ def test_only_the_console_scripts_own_process_uses_the_forkserver(tmp_path) -> N
     assert not any("spawn_main" in line for line in command_lines), command_lines
 
 
+def test_the_forkserver_imports_this_radiomx_not_one_in_the_working_folder(tmp_path) -> None:
+    """The ``radiomx`` command run from a folder holding another radiomx checkout: the forkserver (``python -c``,
+    working folder first on its path) must import the worker code this command runs, not the decoy, whose
+    worker module kills the process that imports it. Without PYTHONSAFEPATH every scan failed."""
+    import shutil
+    import subprocess
+    import sys
+
+    cohort = make_cohort(tmp_path / "cohort", {f"P00{i}": {"FDG": 1} for i in range(1, 4)})
+    decoy = tmp_path / "checkout" / "radiomx"
+    (decoy / "run").mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    (decoy / "run" / "__init__.py").write_text("")
+    (decoy / "run" / "worker.py").write_text("import os\nos._exit(7)  # a checkout's different worker code\n")
+    script = shutil.which("radiomx", path=str(Path(sys.executable).parent))
+    done = subprocess.run([script, "extract", str(cohort), "-o", str(tmp_path / "out"), "-j", "2"],
+                          cwd=decoy.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "3 scans computed" in done.stderr and "FAILED" not in done.stderr
+    assert "PYTHONSAFEPATH" not in os.environ  # set for the server's launch only, in the command's own process
+
+
 def test_a_pool_serves_one_extract_and_no_worker_outlives_it(tmp_path) -> None:
     import psutil
 

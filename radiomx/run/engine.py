@@ -219,7 +219,7 @@ def local_pool(jobs: int, huge_pages: bool = False, start_method: str = "spawn")
     context = pool_context(start_method)
     pool = LocalPool(ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker))
     try:
-        with launch_environment(huge_pages, single_threaded=start_method == "forkserver"):
+        with launch_environment(huge_pages, forkserver=start_method == "forkserver"):
             if start_method == "forkserver":
                 start_forkserver()
             else:

@@ -31,6 +31,13 @@ value can change), but it depends on glibc and on the kernel's THP setting, so i
 give it to a spawned worker is the environment at spawn time: with the option on, ``launch_environment`` sets it
 while the pool launches its workers (all of them at once, under a lock) and restores the caller's value right
 after. With the option off (the default) nothing here writes ``os.environ``.
+
+Why the forkserver may get ``PYTHONSAFEPATH=1`` (Python >= 3.11, ``man python``): the server is ``python -c ...``,
+so its ``sys.path`` starts with the working folder, and Python 3.11's ``forkserver.main`` accepts the parent's
+``sys_path`` but never sets it. Run from a folder that holds another radiomx checkout, the server would import that
+checkout's worker code while this process runs its own (seen: the last wave's ``radiomx`` run from this repository
+lost every worker). The variable keeps the working folder off the server's path exactly when it is off this
+process's path: the console script. ``python -m radiomx`` puts the folder first, and then the server keeps it too.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -81,19 +89,29 @@ def restored_environ() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def launch_environment(huge_pages: bool, single_threaded: bool = False) -> Iterator[None]:
+def launch_environment(huge_pages: bool, forkserver: bool = False) -> Iterator[None]:
     """The environment worker processes (or the forkserver) launched inside this block start with: the caller's
-    own, plus the huge-page tunable when asked for and one thread per numeric library with ``single_threaded``
-    (then restored on exit). Does nothing at all when both are false (the spawn default)."""
-    if not huge_pages and not single_threaded:
+    own, plus the huge-page tunable when asked for and, for a ``forkserver``, one thread per numeric library and
+    this process's import path (then restored on exit). Does nothing at all when both are false (the spawn
+    default)."""
+    if not huge_pages and not forkserver:
         yield
         return
     with _LAUNCH_LOCK, restored_environ():
         if huge_pages:
             os.environ["GLIBC_TUNABLES"] = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
-        if single_threaded:
+        if forkserver:
             os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+            if not working_folder_on_path():
+                os.environ["PYTHONSAFEPATH"] = "1"  # the forkserver imports what this process imports
         yield
+
+
+def working_folder_on_path() -> bool:
+    """Whether this process imports from its working folder (``python -m``, ``-c``, an interactive session), as a
+    ``python -c`` forkserver would (see the module docstring)."""
+    here = os.path.realpath(os.getcwd())
+    return any(os.path.realpath(entry or os.curdir) == here for entry in sys.path)
 
 
 def pool_context(start_method: str) -> multiprocessing.context.BaseContext:
