@@ -31,7 +31,9 @@ def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(executable), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / config),
            "--jobs", str(jobs), *extra]
-    return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort)
+    # From the work folder, never from a checkout: the last wave's forkserver imports from its working folder,
+    # and run from this repository it would import this checkout's radiomx (every worker lost).
+    return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort, cwd=work)
 
 
 def main(argv: list[str] | None = None) -> int:

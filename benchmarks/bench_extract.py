@@ -116,7 +116,7 @@ def _iowait_seconds() -> float:
 
 
 def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None,
-          tool: str | None = None) -> dict:
+          tool: str | None = None, cwd: Path | None = None) -> dict:
     env = {**os.environ, **(extra_env or {})}
     if warm is not None:
         warm_page_cache(warm)
@@ -125,7 +125,7 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
     iowait = _iowait_seconds()
     start = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         rss = PeakRss(proc.pid)
         code = proc.wait()
         rss.stop()
