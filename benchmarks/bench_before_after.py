@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=HERE / ".work")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-before-after.md")
     args = parser.parse_args(argv)
+    # Absolute before the legs run from the work folder (a relative executable would be looked up there).
+    args.before, args.after, args.work = (Path(p).absolute() for p in (args.before, args.after, args.work))
     args.work.mkdir(parents=True, exist_ok=True)
     cohort, scans = bench.write_inputs(args.work, args.patients, args.seed)
     lesions = bench.lesion_count(scans)

@@ -437,17 +437,13 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
 
 
 def _read_parquet(path: Path, nullable_integers: bool) -> pd.DataFrame:
-    import pandas as pd
-    import pyarrow as pa
+    """One table file as pandas: ``pd.read_parquet``'s mapping, or with nullable integer columns."""
     import pyarrow.parquet as pq
 
+    from radiomx.store.schema import with_nullable_integers
+
     table = pq.read_table(path)
-    if not nullable_integers:
-        return table.to_pandas()
-    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
-    return table.to_pandas(types_mapper=nullable.get)
+    return with_nullable_integers(table) if nullable_integers else table.to_pandas()
 
 
 def _compare_path(out: Path, tracers: str | None) -> Path:

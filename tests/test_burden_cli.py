@@ -190,6 +190,10 @@ def test_table_prints_derived_tables_and_they_round_trip(cohort, tmp_path, which
     assert list(printed.columns) == list(stored.columns)
     for name in (f.name for f in kept.schema if pa.types.is_integer(f.type)):
         assert not printed[name].str.contains(".", regex=False).any(), name  # 2, never 2.0
+    if which == "patients":  # a negative or missing scan must not turn a tracer's ids and counts into floats
+        types = {f.name: f.type for f in kept.schema}
+        for name in (f"{PENTIX}__largest_lesion_id", f"{PENTIX}__lesion_count", f"{PENTIX}__largest__voxel_count"):
+            assert types[name] == pa.int64(), (name, types[name])
     if which == "burden":
         by_patient = printed.set_index(["patient_id", "tracer"])["largest_lesion_id"]
         assert by_patient[("P003", PENTIX)] == "" and by_patient[("P001", FDG)] in {"1", "2"}
@@ -225,6 +229,17 @@ def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):
     assert row["tmtv_ml"] == pytest.approx(lesions["mtv_ml"].sum())
     assert row["ttlg"] == pytest.approx(lesions["tlg"].sum())
     assert row["burden_note"] == ""
+
+
+def test_an_all_negative_ct_cohort_reads_as_ct(tmp_path):
+    """No CT lesion table at all (every CT mask empty): the rows still say CT, with TTLG null, not 0."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"CT": 1}})
+    empty_mask(cohort / "P001" / "CT")
+    assert run("extract", cohort, "-o", tmp_path / "out", "-j", "1").exit_code == 0
+    assert not (tmp_path / "out" / "features" / "CT.parquet").exists()
+    row = pd.read_parquet(tmp_path / "out" / "burden.parquet").iloc[0]
+    assert row["status"] == "negative" and row["lesion_count"] == 0 and row["tmtv_ml"] == 0.0
+    assert pd.isna(row["ttlg"]) and row["burden_note"].startswith("CT scan (HU)")
 
 
 def test_a_ct_scan_has_its_volumes_and_dmax_bulk_and_no_suv_fields(tmp_path):

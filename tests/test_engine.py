@@ -153,7 +153,26 @@ def test_the_forkserver_imports_this_radiomx_not_one_in_the_working_folder(tmp_p
                           cwd=decoy.parent, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "3 scans computed" in done.stderr and "FAILED" not in done.stderr
-    assert "PYTHONSAFEPATH" not in os.environ  # set for the server's launch only, in the command's own process
+
+
+def test_the_forkserver_launch_sets_pythonsafepath_unless_radiomx_is_the_working_folders(tmp_path,
+                                                                                      monkeypatch) -> None:
+    """Inside the launch block only: set from any other folder, left unset from the folder holding this radiomx
+    (``python -m radiomx`` in a checkout, whose server must import the same code), and restored afterwards."""
+    import radiomx
+    from radiomx.run.warmup import launch_environment
+
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with launch_environment(False, forkserver=True):
+        assert os.environ.get("PYTHONSAFEPATH") == "1"
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert "PYTHONSAFEPATH" not in os.environ
+    with launch_environment(False, forkserver=False):  # spawn: children get the parent's path anyway
+        assert "PYTHONSAFEPATH" not in os.environ
+    monkeypatch.chdir(Path(radiomx.__file__).resolve().parents[1])
+    with launch_environment(False, forkserver=True):
+        assert "PYTHONSAFEPATH" not in os.environ
 
 
 def test_a_pool_serves_one_extract_and_no_worker_outlives_it(tmp_path) -> None:

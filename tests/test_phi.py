@@ -39,7 +39,7 @@ NEEDLES = ["ZZPHI", "19010203", "1901-02-03", UID_ROOT, PHI_FOLDER, "Smith"]
 #: The folder's year alone, as a token of its own: four digits turn up by chance inside SHA-256 digests, run ids and
 #: microsecond timestamps (a CI run failed on ``...1957...`` inside an ``image_sha256``), and in compressed bytes, so
 #: it is looked for only in text, bounded by non-alphanumerics. The full folder name and "Smith" cover the bytes.
-YEAR_TOKEN = re.compile(r"(?<![0-9A-Za-z])1957(?![0-9A-Za-z])")
+YEAR_TOKEN = re.compile(r"(?<![0-9A-Za-z.])1957(?![0-9A-Za-z.])")  # not inside 3.1957 or 1957.0 either
 
 
 def marked_series(dst: Path, weight: float) -> None:
@@ -103,7 +103,7 @@ def test_no_phi_reaches_any_output(tmp_path: Path) -> None:
     assert "P003/FDG/pet/slice0011.dcm" in texts[5] and "P004/FDG/mask.nii.gz" in texts[5]  # relative paths kept
     blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()] + [log.read_bytes()]
     assert len(blobs) >= 4
-    assert_no_needle(texts, blobs)
+    assert_no_needle([*texts, log.read_text()], blobs)
 
 
 def test_no_phi_in_a_real_subprocess_run_given_a_relative_cohort(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_no_phi_in_a_real_subprocess_run_given_a_relative_cohort(tmp_path: Path)
     assert "FAILED P003/18F-FDG [geometry] P003/FDG/pet/slice0011.dcm: slice gap" in proc.stderr
     blobs = [p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()] + [
         (tmp_path / "run.log").read_bytes()]
-    assert_no_needle([proc.stdout, proc.stderr], blobs)
+    assert_no_needle([proc.stdout, proc.stderr, (tmp_path / "run.log").read_text()], blobs)
 
 
 @pytest.mark.parametrize("keyword", ["StudyInstanceUID", "PatientName", "InstitutionName"])

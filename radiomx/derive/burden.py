@@ -40,6 +40,7 @@ from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
 from radiomx.records import REFERENCE_REGIONS
 from radiomx.store.tables import SCAN_KEY
+from radiomx.tracers import get_tracer
 
 REGIONS = REFERENCE_REGIONS
 CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
@@ -87,8 +88,19 @@ def _total(values: np.ndarray) -> float | None:
     return float(values[valid].sum()) if valid.any() else None
 
 
-def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str]) -> dict:
-    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order)."""
+def is_ct(tracer: str, missing: set[str]) -> bool:
+    """Whether ``tracer``'s scans are CT (HU): by the tracer's own unit, so that a cohort whose CT scans are all
+    negative (no lesion table at all) reads the same as one with lesions; for a name radiomx does not know, by its
+    lesion table (``volume_ml`` and no ``mtv_ml``)."""
+    try:
+        return get_tracer(tracer).unit == "HU"
+    except KeyError:
+        return "mtv_ml" in missing and "volume_ml" not in missing
+
+
+def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool = False) -> dict:
+    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order); ``ct``: the scan
+    is CT (HU), whose lesions have ``volume_ml`` and no SUV columns."""
     row: dict = {k: state[k] for k in SCAN_KEY}
     status = str(state.get("status", ""))
     row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
@@ -103,7 +115,6 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     ids = lesions["lesion_id"]
     measured = len(ids)
     row.update(lesion_count=count, lesions_measured=measured)
-    ct = "mtv_ml" in missing and "volume_ml" not in missing  # a CT (HU) lesion table: volume_ml, no SUV columns
     volumes_ml = lesions["volume_ml" if ct else "mtv_ml"]
     notes = [CT_NOTE] if ct else []
     if measured < count:
@@ -154,7 +165,7 @@ def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
         grouped, empty = by_scan(lesions, READ_COLUMNS), no_lesions(READ_COLUMNS)
         for record in scans.to_dict("records"):
             mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
-            rows.append(scan_burden(record, mine, settings, missing))
+            rows.append(scan_burden(record, mine, settings, missing, is_ct(str(tracer), missing)))
     frame = pd.DataFrame(rows, columns=BURDEN_SCHEMA.names)
     return typed(frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True), BURDEN_SCHEMA)
 

@@ -11,7 +11,9 @@ needs double quotes; R's ``read.csv`` needs ``check.names = FALSE``.
 
 Blocks per tracer: the burden figures and status; ``hottest__<column>`` and ``largest__<column>``: the PET indices
 and PyRadiomics features of the hottest lesion (highest SUVmax) and of the largest (highest MTV).
-A patient without a scan of a tracer has nulls in that block (``<tracer>__status`` null).
+A patient without a scan of a tracer has nulls in that block (``<tracer>__status`` null). Integer fields (lesion
+ids, counts, ``voxel_count``) stay int64 with nulls where a patient has no such lesion: the stored type never
+depends on whether some patient is negative.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 from radiomx.derive.burden import NUMERIC_FIELDS, burden_path
 from radiomx.derive.compare import CONTRASTED, compare_path, existing_pairs
 from radiomx.derive.files import write_if_changed
+from radiomx.store.schema import with_nullable_integers
 from radiomx.store.tables import features_path, is_feature_column
 
 PATIENT_KEY = ["patient_id", "session"]
@@ -48,7 +51,7 @@ def _lesion_columns(out: Path, tracer: str) -> tuple[pd.DataFrame, list[str]]:
     if not path.is_file():
         return pd.DataFrame(columns=[*PATIENT_KEY, "lesion_id"]), []
     columns = [c for c in pq.read_schema(path).names if is_feature_column(c) or LESION_INDEX.match(c)]
-    return pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns]).to_pandas(), columns
+    return with_nullable_integers(pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns])), columns
 
 
 def _lesion_block(tracer: str, lesions: pd.DataFrame, columns: list[str], burden: pd.DataFrame, id_column: str,
@@ -64,7 +67,7 @@ def _lesion_block(tracer: str, lesions: pd.DataFrame, columns: list[str], burden
 def build_patients(out: Path) -> pd.DataFrame:
     if not burden_path(out).is_file():
         return pd.DataFrame(columns=PATIENT_KEY)
-    burden = pd.read_parquet(burden_path(out))
+    burden = with_nullable_integers(pq.read_table(burden_path(out)))
     table = burden[PATIENT_KEY].drop_duplicates().sort_values(PATIENT_KEY).reset_index(drop=True)
     for tracer, scans in burden.groupby("tracer", sort=True):
         block = scans[[*PATIENT_KEY, "status", *NUMERIC_FIELDS]]
@@ -75,7 +78,7 @@ def build_patients(out: Path) -> pd.DataFrame:
             chosen = _lesion_block(str(tracer), lesions, columns, scans, id_column, name)
             table = table.merge(chosen, on=PATIENT_KEY, how="left")
     for a, b in existing_pairs(out):
-        pair = pd.read_parquet(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS])
+        pair = with_nullable_integers(pq.read_table(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS]))
         table = table.merge(pair.rename(columns={c: f"{a}_vs_{b}{SEPARATOR}{c}" for c in PAIR_FIELDS}),
                             on=PATIENT_KEY, how="left")
     return table

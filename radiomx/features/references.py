@@ -65,9 +65,17 @@ def stats_from_state(row: dict) -> dict[str, RegionStats]:
             continue
         if voxels > 0:
             stats[region] = RegionStats(region, str(row.get(f"ref_{region}_file") or ""),
-                                        float(row[f"ref_{region}_suv_mean"]), float(row[f"ref_{region}_suv_sd"]),
-                                        voxels)
+                                        _float(row.get(f"ref_{region}_suv_mean")),
+                                        _float(row.get(f"ref_{region}_suv_sd")), voxels)
     return stats
+
+
+def _float(value: object) -> float:
+    """A stored figure as float, NaN for a null in any spelling (None, NaN, pd.NA)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def lesion_ratios(suv_max: float, suv_peak: float, stats: dict[str, RegionStats]) -> dict[str, float | str]:

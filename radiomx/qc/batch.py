@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, ScanError
-from radiomx.features.references import stats_from_state
+from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
@@ -118,7 +118,7 @@ class DrawJob:
     lesion_options: tuple
     #: The reference regions as the extraction measured them (the state row's ``ref_*`` columns): a percist
     #: threshold VOI is cut at the same SUV.
-    references: dict = field(default_factory=dict)
+    references: dict[str, RegionStats] = field(default_factory=dict)
 
 
 def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:

@@ -34,10 +34,11 @@ after. With the option off (the default) nothing here writes ``os.environ``.
 
 Why the forkserver may get ``PYTHONSAFEPATH=1`` (Python >= 3.11, ``man python``): the server is ``python -c ...``,
 so its ``sys.path`` starts with the working folder, and Python 3.11's ``forkserver.main`` accepts the parent's
-``sys_path`` but never sets it. Run from a folder that holds another radiomx checkout, the server would import that
-checkout's worker code while this process runs its own (seen: the last wave's ``radiomx`` run from this repository
-lost every worker). The variable keeps the working folder off the server's path exactly when it is off this
-process's path: the console script. ``python -m radiomx`` puts the folder first, and then the server keeps it too.
+``sys_path`` but never sets it. Each forked worker gets the parent's path back, but only after the server has
+imported its preload (``FORKSERVER_PRELOAD``) with the working folder first. Run from a folder that holds another
+radiomx checkout, the server would import that checkout's worker code while this process runs its own (seen: the
+last wave's ``radiomx`` run from this repository lost every worker). So the variable is set unless this process's
+radiomx is the working folder's own (``python -m radiomx`` in a checkout: then the server imports that one too).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
-import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 #: glibc tunable given to the workers when huge pages are asked for (see the module docstring).
 HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -102,16 +103,18 @@ def launch_environment(huge_pages: bool, forkserver: bool = False) -> Iterator[N
             os.environ["GLIBC_TUNABLES"] = worker_tunables(os.environ.get("GLIBC_TUNABLES"))
         if forkserver:
             os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-            if not working_folder_on_path():
+            if not radiomx_from_working_folder():
                 os.environ["PYTHONSAFEPATH"] = "1"  # the forkserver imports what this process imports
         yield
 
 
-def working_folder_on_path() -> bool:
-    """Whether this process imports from its working folder (``python -m``, ``-c``, an interactive session), as a
-    ``python -c`` forkserver would (see the module docstring)."""
-    here = os.path.realpath(os.getcwd())
-    return any(os.path.realpath(entry or os.curdir) == here for entry in sys.path)
+def radiomx_from_working_folder() -> bool:
+    """Whether this process's radiomx is the one in its working folder (``python -m radiomx`` from a checkout),
+    which a ``python -c`` forkserver would import too; otherwise the server must not look there (module
+    docstring). Decided by where radiomx was imported from, not by the path's entries: the working folder may be on
+    ``sys.path`` behind the installed copy, and the server would still try it first."""
+    package_root = Path(__file__).resolve().parents[2]  # radiomx/run/warmup.py -> the folder holding radiomx/
+    return package_root == Path.cwd().resolve()
 
 
 def pool_context(start_method: str) -> multiprocessing.context.BaseContext:
