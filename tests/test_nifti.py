@@ -185,3 +185,25 @@ def test_gzip_members_padding_and_damage(tmp_path):
         with pytest.raises(ScanError, match=why) as err:
             read_volume(path, "image")
         assert name in str(err.value)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_large_read_gives_the_files_bytes_and_their_sha256(tmp_path, members, suffix):
+    """A volume of 1.6 MB, in one or several gzip members: the same bytes as ``gzip.decompress``, the sha256 of the
+    file as stored (recorded by the reader, no second read), and the image ITK reads."""
+    import hashlib
+
+    values = np.random.default_rng(7).normal(size=(40, 90, 110)).astype(np.float32)  # 1.6 MB of voxels
+    raw = nifti1_bytes(values, "<")
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".nii":
+        path.write_bytes(raw)
+    else:
+        cuts = np.linspace(0, len(raw), members + 1).astype(int)
+        pieces = zip(cuts[:-1], cuts[1:], strict=True)
+        path.write_bytes(b"".join(gzip.compress(raw[a:b], compresslevel=1) for a, b in pieces))
+    assert nifti.inflate(path, path.read_bytes(), "image") == raw
+    digests: dict = {}
+    assert_same_image(read_volume(path, "image", digests), sitk.ReadImage(str(path)))
+    assert digests == {path: hashlib.sha256(path.read_bytes()).hexdigest()}
