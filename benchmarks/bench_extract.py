@@ -136,6 +136,14 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
             "iowait": _iowait_seconds() - iowait}
 
 
+def cohort_arguments(parser: argparse.ArgumentParser, work: Path, patients: int, reps: int) -> None:
+    """The options every benchmark of the synthetic cohort takes: scratch folder, cohort size and seed, rounds."""
+    parser.add_argument("--work", type=Path, default=work, help="scratch folder (cohort, outputs, logs)")
+    parser.add_argument("--patients", type=int, default=patients)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--reps", type=int, default=reps, help="alternated rounds")
+
+
 def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
     cohort = synth.cached_cohort(work / "cohort", patients, seed)
     import SimpleITK as sitk

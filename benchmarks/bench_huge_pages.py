@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import write_inputs  # noqa: E402
+from bench_extract import cohort_arguments, write_inputs  # noqa: E402
 
 RUN = """
 import sys
@@ -33,15 +33,13 @@ raise SystemExit(summary.exit_code)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=HERE / ".work-huge-pages")
-    parser.add_argument("--patients", type=int, default=4)
-    parser.add_argument("--reps", type=int, default=3)
+    cohort_arguments(parser, HERE / ".work-huge-pages", patients=4, reps=3)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")
-    cohort, scans = write_inputs(args.work, args.patients, 2024)
+    cohort, scans = write_inputs(args.work, args.patients, args.seed)
     print(f"{len(scans)} scans, {sum(len(s[3]) for s in scans)} lesions, {args.jobs} workers", flush=True)
     times: dict[str, list[float]] = {"off": [], "on": []}
     for rep in range(args.reps):

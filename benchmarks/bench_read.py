@@ -36,7 +36,7 @@ from isal import igzip
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import write_inputs  # noqa: E402
+from bench_extract import cohort_arguments, write_inputs  # noqa: E402
 
 from radiomx.inputs import nifti  # noqa: E402
 from radiomx.inputs.imaging import read_volume  # noqa: E402
@@ -106,10 +106,7 @@ def measure(read, paths: list[Path]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=HERE / ".work")
-    parser.add_argument("--patients", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--reps", type=int, default=5)
+    cohort_arguments(parser, HERE / ".work", patients=10, reps=5)
     args = parser.parse_args(argv)
     cohort, _ = write_inputs(args.work, args.patients, args.seed)
     paths = sorted(cohort.glob("P*/FDG/pet.nii.gz"))
