@@ -195,6 +195,13 @@ def test_a_pool_serves_one_extract_and_no_worker_outlives_it(tmp_path) -> None:
     assert not alive, alive
     with workers_ahead(tmp_path / "out", options) as again:
         assert again is None  # OUT has state now: a rerun starts workers only if there is work
+    with workers_ahead(tmp_path / "fresh", ExtractOptions(jobs=2, dry_run=True)) as planned_only:
+        assert planned_only is None  # a dry run computes nothing, even on a fresh OUT
+        started = [p for p in psutil.Process().children() if p.pid not in earlier
+                   and "resource_tracker" not in p.cmdline()[-1]]
+        assert not started, started
+
+
 def test_dask_local_cluster_equals_serial(cohort, serial) -> None:
     pytest.importorskip("distributed")
     assert comparable(run_dask(tasks_for(cohort), None, 2)) == serial
