@@ -260,3 +260,23 @@ def test_a_ct_scan_has_its_volumes_and_dmax_bulk_and_no_suv_fields(tmp_path):
     assert row["dmax_bulk_mm"] == pytest.approx(np.sqrt(((points - bulk) ** 2).sum(axis=1)).max(), rel=1e-12)
     assert pd.isna(row["suv_max_hottest"]) and pd.isna(row["ttlg"])
     assert row["burden_note"].startswith("CT scan (HU)") and "rerun" not in row["burden_note"]
+
+
+def test_patient_table_keeps_the_session_key_in_every_form(tmp_path):
+    """One patient, two sessions: `--columns` and `--long` keep (patient_id, session), the key of the patient
+    table, so baseline and follow-up stay apart."""
+    for session, centres in (("baseline", ((12, 8, 8),)), ("followup", ((12, 8, 8), (12, 20, 8)))):
+        image, mask = sphere_scan(centres=centres, seed=5)
+        write_volume(image, tmp_path / "cohort" / "P001" / session / "FDG" / "pet.nii.gz")
+        write_volume(mask, tmp_path / "cohort" / "P001" / session / "FDG" / "mask.nii.gz")
+    (tmp_path / "cohort" / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    out = tmp_path / "out"
+    assert run("extract", tmp_path / "cohort", "-o", out, "-j", "1").exit_code == 0
+    picked = run("table", out, "--which", "patients", "--columns", f"{FDG}__lesion_count")
+    assert picked.exit_code == 0, picked.stderr
+    assert picked.stdout.splitlines() == ["patient_id,session,18F-FDG__lesion_count", "P001,baseline,1",
+                                          "P001,followup,2"]
+    long = pd.read_csv(io.StringIO(run("table", out, "--which", "patients", "--long").stdout), keep_default_na=False)
+    assert list(long.columns) == ["patient_id", "session", "feature", "value"]
+    counts = long[long["feature"] == f"{FDG}__lesion_count"]
+    assert counts["session"].tolist() == ["baseline", "followup"] and counts["value"].astype(float).tolist() == [1, 2]
