@@ -280,3 +280,25 @@ def test_patient_table_keeps_the_session_key_in_every_form(tmp_path):
     assert list(long.columns) == ["patient_id", "session", "feature", "value"]
     counts = long[long["feature"] == f"{FDG}__lesion_count"]
     assert counts["session"].tolist() == ["baseline", "followup"] and counts["value"].astype(float).tolist() == [1, 2]
+
+
+def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
+    """Lesion 2 is one voxel (PyRadiomics refuses it): TMTV and the voxel Dmax are the worker's, over every lesion
+    voxel of the mask; TTLG covers the measured lesion; the note says exactly that."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
+    mask_path = cohort / "P001" / "FDG" / "mask.nii.gz"
+    mask = sitk.ReadImage(str(mask_path))
+    labels = sitk.GetArrayFromImage(mask)
+    labels[2, 2, 2] = 2
+    edited = sitk.GetImageFromArray(labels)
+    edited.CopyInformation(mask)
+    sitk.WriteImage(edited, str(mask_path))
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    lesions = pd.read_parquet(out / "features" / f"{FDG}.parquet")
+    row = pd.read_parquet(out / "burden.parquet").iloc[0]
+    voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
+    assert row["lesion_count"] == 2 and row["lesions_measured"] == 1 == len(lesions)
+    assert row["tmtv_ml"] == pytest.approx((labels > 0).sum() * voxel_ml, rel=1e-12)  # the failed voxel included
+    assert row["ttlg"] == pytest.approx(lesions["tlg"].sum(), rel=1e-12)
+    assert "tmtv_ml and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]

@@ -118,7 +118,8 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     volumes_ml = lesions["volume_ml" if ct else "mtv_ml"]
     notes = [CT_NOTE] if ct else []
     if measured < count:
-        notes.append(f"{count - measured} of {count} lesions failed: sums and maxima cover the measured lesions")
+        notes.append(f"{count - measured} of {count} lesions failed: tmtv_ml and dmax_voxel_mm cover every lesion "
+                     "of the mask; ttlg, the hottest and largest lesion and dmax_centroid/bulk the measured ones")
     lacking = missing & set(CT_COLUMNS if ct else LESION_COLUMNS)
     if count and lacking:
         notes.append("lesion table lacks " + ", ".join(sorted(lacking))
