@@ -88,6 +88,10 @@ def test_missing_mask_is_still_a_failure(cohort, tmp_path):
     assert result.exit_code == 1 and "no mask found" in result.stderr
     burden = pd.read_parquet(tmp_path / "out" / "burden.parquet").set_index(["patient_id", "tracer"])
     assert burden.loc[("P003", PENTIX), "status"] == "failed" and pd.isna(burden.loc[("P003", PENTIX), "tmtv_ml"])
+    failures = pd.read_parquet(tmp_path / "out" / "failures.parquet")
+    assert list(failures["severity"]) == ["failure"]
+    failed = [line for line in run("status", cohort, "-o", tmp_path / "out").stdout.splitlines() if "P003" in line]
+    assert failed and failed[-1].startswith(f"FAILED P003/{PENTIX} [") and "no mask found" in failed[-1]
 
 
 def test_compare_lists_every_patient_with_days_between_and_no_date_in_out(cohort, tmp_path):

@@ -145,9 +145,21 @@ def test_implausible_liver_is_a_warning_row_not_a_failure(cohort, tmp_path):
     assert list(failures["stage"]) == ["reference"]
     assert failures.iloc[0]["file"] == "P001/FDG/ref-liver.nii.gz"
     assert "SUVmean 4.5 is outside the plausible 1.3-3 for 18F-FDG" in failures.iloc[0]["message"]
+    assert list(failures["severity"]) == ["warning"]  # a reader of the table can tell it from a failure
     state = pd.read_parquet(tmp_path / "out" / "scans.parquet").iloc[0]
     assert state["status"] == "ok" and state["n_failed"] == 0
     assert len(pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")) == 2
+    status = run("status", cohort, "-o", tmp_path / "out")
+    assert ("WARNING P001/18F-FDG [reference] P001/FDG/ref-liver.nii.gz: reference region liver: SUVmean 4.5"
+            in status.stdout) and "FAILED" not in status.stdout
+    # An OUT written before the severity column: read (null severity), and rewritten with it by the next commit.
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "out" / "failures.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["severity"]), path)
+    assert run("status", cohort, "-o", tmp_path / "out").exit_code == 0
+    assert run("extract", cohort, "-o", tmp_path / "out", "-j", "1", "--force").exit_code == 0
+    assert list(pd.read_parquet(path)["severity"]) == ["warning"]
     rerun = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")  # a warning does not make the scan a retry
     assert "0 scans computed, 1 unchanged" in rerun.stderr
 

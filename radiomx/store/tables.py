@@ -65,8 +65,12 @@ SCAN_INDEX_FIELDS = (
 FAILURES_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
     ("stage", pa.string()), ("file", pa.string()), ("message", pa.string()), ("run_id", pa.string()),
-    ("failed_at", pa.timestamp("us", tz="UTC")),
+    ("failed_at", pa.timestamp("us", tz="UTC")), ("severity", pa.string()),
 ])
+#: ``severity``: "failure" (the scan or lesion lacks rows, or a step failed: exit 1) or "warning" (the rows are
+#: complete; an implausible reference region, a VOI left empty by its threshold: exit 0). Added after files were
+#: written without it: those rows read as null (and were failures or warnings as their stage says).
+FAILURES_ADDED = frozenset({"severity"})
 SCANS_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("image_file", pa.string()),
     ("mask_file", pa.string()), ("image_stat", pa.string()), ("mask_stat", pa.string()),
@@ -102,7 +106,7 @@ def _key_index(frame: pd.DataFrame) -> pd.MultiIndex:
 def _upsert(path: Path, schema: pa.Schema, replaced: set[ScanKey], new: pd.DataFrame, sort_by: list[str],
             extra_float: bool = False) -> None:
     """Drop every row of the replaced scans, add the new rows, sort by key, replace the file atomically."""
-    added = SCANS_ADDED if schema is SCANS_SCHEMA else frozenset()
+    added = {id(SCANS_SCHEMA): SCANS_ADDED, id(FAILURES_SCHEMA): FAILURES_ADDED}.get(id(schema), frozenset())
     old = read_parquet_checked(path, schema, added) if path.exists() else _empty(schema)
     if len(old) and replaced:
         drop = _key_index(old).isin([tuple(k.__dict__.values()) for k in replaced])
@@ -172,8 +176,9 @@ class Store:
         return stale
 
     def read_failures(self) -> pd.DataFrame:
-        return read_parquet_checked(self.failures_path, FAILURES_SCHEMA) if self.failures_path.exists() else _empty(
-            FAILURES_SCHEMA)
+        if not self.failures_path.exists():
+            return _empty(FAILURES_SCHEMA)
+        return read_parquet_checked(self.failures_path, FAILURES_SCHEMA, FAILURES_ADDED)
 
     def commit(self, outcomes: list[ScanOutcome], run_id: str, now, state_only: Iterable[dict] = (),
                pruned: Iterable[ScanKey] = ()) -> None:
@@ -191,8 +196,8 @@ class Store:
             self._parts(tracer).upsert(keys, to_table(pd.DataFrame(rows), FEATURE_FIXED_SCHEMA, extra_float=True)
                                        if rows else None)
         fault_point("between-files")
-        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now} for o in outcomes
-                        for f in [*o.failures, *o.warnings]]
+        failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now, "severity": severity} for o in outcomes
+                        for severity, found in (("failure", o.failures), ("warning", o.warnings)) for f in found]
         failures = pd.DataFrame(failure_rows, columns=FAILURES_SCHEMA.names)
         _upsert(self.failures_path, FAILURES_SCHEMA, replaced, failures, [*LESION_KEY, "stage", "message"])
         state_rows = [{**o.state, "status": o.status, "updated_at": now} for o in outcomes if o.state]
@@ -219,8 +224,8 @@ class Store:
         the extraction's failures)."""
         keys = set(keys)
         old = self.read_failures()
-        new = pd.DataFrame([{**f.as_row(), "run_id": run_id, "failed_at": now} for f in failures],
-                           columns=FAILURES_SCHEMA.names)
+        new = pd.DataFrame([{**f.as_row(), "run_id": run_id, "failed_at": now, "severity": "failure"}
+                            for f in failures], columns=FAILURES_SCHEMA.names)
         mine = _key_index(old).isin([tuple(k.__dict__.values()) for k in keys]) & (old["stage"] == stage)
         if not mine.any() and not len(new):
             return  # nothing to replace: leave the file (and its mtime) alone
