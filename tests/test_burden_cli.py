@@ -306,3 +306,21 @@ def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
     assert row["tmtv_ml"] == pytest.approx((labels > 0).sum() * voxel_ml, rel=1e-12)  # the failed voxel included
     assert row["ttlg"] == pytest.approx(lesions["tlg"].sum(), rel=1e-12)
     assert "tmtv_ml and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]
+
+
+def test_a_session_holding_a_ct_folder_is_a_session(tmp_path):
+    """`P001/baseline/{FDG,CT}`: CT is a tracer folder, though `ct` is also a DICOM image-folder pattern; a tracer
+    folder holding a DICOM `ct/` folder (`P002/FDG/ct/`) is still a scan folder."""
+    from radiomx.discover.cohort import discover
+
+    root = tmp_path / "cohort"
+    for folder in ("P001/baseline/FDG", "P001/baseline/CT", "P002/FDG"):
+        image, mask = sphere_scan(centres=((12, 8, 8),), seed=1)
+        write_volume(image, root / folder / "pet.nii.gz")
+        write_volume(mask, root / folder / "mask.nii.gz")
+    (root / "P002" / "FDG" / "ct").mkdir()
+    (root / "P002" / "FDG" / "ct" / "IM0001.dcm").write_bytes(b"")
+    found = {str(s.key): s.problem for s in discover(root)}
+    assert found == {"P001/baseline/18F-FDG": None, "P001/baseline/CT": None, "P002/18F-FDG": found["P002/18F-FDG"]}
+    listing = run("scan", root)
+    assert "unknown tracer folder" not in listing.stdout + listing.stderr

@@ -2,9 +2,9 @@
 
 A folder is a *scan folder* when it directly holds a candidate image or mask (by the name patterns below).
 Under a patient folder, a scan folder is a tracer folder (no session); any other folder is a session whose
-sub-folders are tracer folders. Discovery never raises for a bad scan: the problem (unknown tracer, no mask,
-two candidate images) travels with the Scan and becomes a failures-table row. Walking is bounded to that fixed
-depth, so symlink loops cannot trap it.
+sub-folders are tracer folders (also when one of them is named like a DICOM image folder: ``baseline/CT/``).
+Discovery never raises for a bad scan: the problem (unknown tracer, no mask, two candidate images) travels with
+the Scan and becomes a failures-table row. Walking is bounded to that fixed depth, so symlink loops cannot trap it.
 
 Reference regions: files named ``ref-<region>.<image suffix>`` (or ``.dcm``) in a scan folder, e.g.
 ``ref-liver.nii.gz``, ``ref-bloodpool.nii.gz``, ``ref-adrenal-contralateral.nii.gz``, ``ref-marrow.nii.gz``; they
@@ -90,6 +90,22 @@ def _is_scan_folder(folder: Path, layout: Layout) -> bool:
     return bool(_candidates(folder, layout.image_patterns) or _candidates(folder, layout.mask_patterns))
 
 
+def _is_tracer_name(name: str) -> bool:
+    try:
+        resolve_tracer(name)
+    except ScanError:
+        return False
+    return True
+
+
+def _is_session_folder(folder: Path, layout: Layout) -> bool:
+    """A folder that is no tracer but holds a tracer folder with its own image or mask is a session, even when
+    that sub-folder's name is also an image pattern: ``baseline/CT/`` is session ``baseline`` with tracer CT, not a
+    scan folder ``baseline`` whose DICOM image folder is ``CT`` (``ct`` and ``pet`` are DICOM folder patterns)."""
+    return not _is_tracer_name(folder.name) and any(
+        _is_tracer_name(sub.name) and _is_scan_folder(sub, layout) for sub in _visible_dirs(folder))
+
+
 def _visible_dirs(folder: Path) -> list[Path]:
     try:
         entries = sorted(folder.iterdir())
@@ -171,7 +187,7 @@ def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
             if _is_loop(child):
                 scans.append(_loop_scan(child, patient_dir.name, child.name))
                 continue
-            if _is_scan_folder(child, layout):
+            if _is_scan_folder(child, layout) and not _is_session_folder(child, layout):
                 scans.append(_scan_from_folder(child, patient_dir.name, "", layout))
                 continue
             for tracer_dir in _visible_dirs(child):
