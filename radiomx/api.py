@@ -396,11 +396,12 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
 
 
 def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
-    """The feature table of one tracer, or all tracers stacked (columns unioned) when ``tracer`` is None."""
+    """The feature table of one tracer (its canonical name or an alias: ``fdg``), or all tracers stacked (columns
+    unioned) when ``tracer`` is None."""
     import pandas as pd
 
     store = _store(Path(out))
-    tracers = [tracer] if tracer else store.tracers()
+    tracers = [canonical_tracer(tracer)] if tracer else store.tracers()
     if not tracers:
         raise ConfigError(f"{out}: no feature tables found (run radiomx extract first)")
     frames = []
@@ -411,6 +412,15 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
             have = ", ".join(store.tracers())
             raise ConfigError(f"{out}: no feature table for tracer {t!r} (have: {have})") from None
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def canonical_tracer(name: str) -> str:
+    """A tracer's canonical name from any of its names (``fdg`` -> ``18F-FDG``), as the tables are keyed; a name
+    radiomx does not know is returned as given (the caller then reports it missing, with what OUT has)."""
+    try:
+        return resolve_tracer(name).name
+    except ScanError:
+        return name
 
 
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None,

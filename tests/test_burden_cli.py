@@ -324,3 +324,12 @@ def test_a_session_holding_a_ct_folder_is_a_session(tmp_path):
     assert found == {"P001/baseline/18F-FDG": None, "P001/baseline/CT": None, "P002/18F-FDG": found["P002/18F-FDG"]}
     listing = run("scan", root)
     assert "unknown tracer folder" not in listing.stdout + listing.stderr
+
+
+def test_table_takes_a_tracer_alias_as_compare_and_qc_do(cohort, tmp_path):
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    by_alias, by_name = run("table", out, "--tracer", "fdg"), run("table", out, "--tracer", FDG)
+    assert by_alias.exit_code == 0 and by_alias.stdout == by_name.stdout and by_alias.stdout.count("\n") == 5
+    unknown = run("table", out, "--tracer", "fdg-2nd-try")
+    assert unknown.exit_code == 2 and "no feature table for tracer 'fdg-2nd-try' (have: 18F-FDG" in unknown.stderr

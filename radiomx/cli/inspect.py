@@ -89,12 +89,13 @@ Examples:
 def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], columns: tuple[str, ...],
           long_form: bool, fmt: str) -> None:
     """Print a table of OUT to stdout, sorted by key, for shell pipelines."""
-    from radiomx.api import load_table, stale_tracers
+    from radiomx.api import canonical_tracer, load_table, stale_tracers
     from radiomx.cli.logs import log
     from radiomx.cli.output import write_frame
     from radiomx.store.views import select
 
     if which == "features":
+        tracer = canonical_tracer(tracer) if tracer else None
         lagging = [t for t in stale_tracers(out) if tracer in (None, t)]
         if lagging:
             log.info(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run ended "
