@@ -64,6 +64,19 @@ def test_diff_prints_what_differs_and_nothing_else():
     assert same.exit_code == 0 and same.stdout == "" and "same effective settings" in same.stderr
 
 
+def test_show_and_diff_name_radiomx_own_settings():
+    """v2 chose another SUVpeak definition and a liver range: values in the tables change, so diff must say so
+    (it said "same effective settings") and show must list them."""
+    changes = {c["key"]: (c["a"], c["b"])
+               for c in json.loads(run("params", "diff", "FDG@v1", "FDG@v2", "--format", "json").stdout)}
+    assert changes["radiomx.suv_peak"] == ("ibsi-local", "ibsi-global")
+    assert changes["radiomx.reference_suv_mean"] == ({}, {"liver": [1.3, 3.0]})
+    shown = json.loads(run("params", "show", "fdg@v2", "--format", "json").stdout)["radiomx"]
+    assert shown["voi"] == {"method": "none", "fraction": None, "threshold": None}
+    assert shown["suv_peak"] == "ibsi-global"
+    assert '  suv_peak: "ibsi-global"' in run("params", "show", "FDG@v2").stdout
+
+
 def _tree(tmp_path: Path) -> Path:
     root = tmp_path / "params"
     shutil.copytree(default_params_root(), root)

@@ -74,7 +74,7 @@ def show(ref: str, params_dir: Path | None, fmt: str) -> None:
     if fmt == "json":
         return _emit_json(settings)
     click.echo(f"{settings['tracer']} {settings['version']}  sha256 {settings['sha256']}  units {settings['units']}")
-    for section in ("setting", "imageType"):
+    for section in ("radiomx", "setting", "imageType"):
         click.echo(f"{section}:")
         for key, value in settings[section].items():
             click.echo(f"  {key}: {_value(value)}")

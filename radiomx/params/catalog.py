@@ -108,16 +108,27 @@ def effective(params: ParamSet) -> dict[str, Any]:
         features[name] = sorted(enabled) if enabled else sorted(f for f, old in known.items() if not old)
     return {
         "tracer": params.tracer, "version": params.version, "sha256": params.sha256, "units": params.units,
+        "radiomx": radiomx_settings(params),
         "setting": dict(sorted(extractor.settings.items())),
         "imageType": {k: dict(v) for k, v in sorted(extractor.enabledImagetypes.items())},
         "featureClass": features,
     }
 
 
+def radiomx_settings(params: ParamSet) -> dict[str, Any]:
+    """radiomx's own settings of the file (the ``radiomx:`` block beyond ``units``), defaults filled in: they change
+    index values (``suv_peak``, ``voi``) and the rows a run writes, so ``show`` and ``diff`` name them too."""
+    indices = params.indices
+    return {"suv_peak": indices.suv_peak,
+            "voi": {"method": indices.voi.method, "fraction": indices.voi.fraction, "threshold": indices.voi.threshold},
+            "reference_suv_mean": {region: list(bounds) for region, bounds in indices.reference_suv_mean},
+            "qc_window": list(params.qc_window) if params.qc_window else None}
+
+
 def flatten(settings: dict[str, Any]) -> dict[str, Any]:
     """``{"setting": {"binWidth": 0.25}}`` -> ``{"setting.binWidth": 0.25}`` (lists stay values)."""
     flat: dict[str, Any] = {}
-    for section in ("units", "setting", "imageType", "featureClass"):
+    for section in ("units", "radiomx", "setting", "imageType", "featureClass"):
         value = settings.get(section)
         if isinstance(value, dict) and value:
             for key, item in value.items():
