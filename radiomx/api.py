@@ -32,7 +32,7 @@ from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOut
 from radiomx.run.plan import Plan, make_plan
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
-from radiomx.tracers import get_tracer, resolve_tracer
+from radiomx.tracers import find_tracer, get_tracer, resolve_tracer
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
     import pandas as pd
@@ -417,10 +417,8 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
 def canonical_tracer(name: str) -> str:
     """A tracer's canonical name from any of its names (``fdg`` -> ``18F-FDG``), as the tables are keyed; a name
     radiomx does not know is returned as given (the caller then reports it missing, with what OUT has)."""
-    try:
-        return resolve_tracer(name).name
-    except ScanError:
-        return name
+    tracer = find_tracer(name)
+    return tracer.name if tracer else name
 
 
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None,

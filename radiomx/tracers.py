@@ -62,9 +62,14 @@ def known_names() -> list[str]:
     return [t.name for t in TRACERS]
 
 
+def find_tracer(name: str) -> Tracer | None:
+    """The tracer any of whose names (canonical or alias) is ``name``, or None: for callers that only ask."""
+    return _BY_ALIAS.get(_fold(name))
+
+
 def resolve_tracer(folder_name: str, path: str = "") -> Tracer:
     """Map a folder name (or BIDS ``trc-`` label) to its tracer, or raise a ScanError listing the known names."""
-    tracer = _BY_ALIAS.get(_fold(folder_name))
+    tracer = find_tracer(folder_name)
     if tracer is None:
         raise ScanError(
             "discover",

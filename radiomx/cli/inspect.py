@@ -57,15 +57,14 @@ def status(cohort: Path, out: Path, **flags) -> None:
     frame = api.status(cohort, out, extract_options_from(**flags))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
     if (out / "failures.parquet").exists():
-        from radiomx.records import ScanKey
+        from radiomx.cli.output import failure_line
+        from radiomx.records import Failure, ScanKey
 
-        failures = api.read_failures(out)
-        for row in failures.itertuples():  # the lines extract printed: key, stage, file (cohort-relative), message
-            lesion = "" if row.lesion_id is None or row.lesion_id != row.lesion_id else f" lesion {int(row.lesion_id)}"
-            label = "WARNING" if row.severity == "warning" else "FAILED"
-            where = f"{row.file}: " if row.file else ""
-            click.echo(f"{label} {ScanKey(row.patient_id, row.session, row.tracer)}{lesion} [{row.stage}] "
-                       f"{where}{row.message}")
+        for row in api.read_failures(out).itertuples():  # the lines extract printed
+            lesion = None if row.lesion_id is None or row.lesion_id != row.lesion_id else int(row.lesion_id)
+            failure = Failure(ScanKey(row.patient_id, row.session, row.tracer), row.stage, row.file or "",
+                              row.message, lesion_id=lesion)
+            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED"))
 
 
 @click.command(short_help="Print a table of OUT to stdout, sorted by key.", epilog="""\b

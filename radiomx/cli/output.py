@@ -48,11 +48,12 @@ def print_plan(summary: RunSummary) -> None:
     log.info(f"plan: {counts} (dry run, nothing written)", extra={"fields": {"plan": summary.plan_counts}})
 
 
-def _failure_line(f) -> str:
-    """One line: scan, stage, the file (relative to the cohort) and the problem."""
+def failure_line(f, label: str = "FAILED") -> str:
+    """One line: FAILED or WARNING, scan, stage, the file (relative to the cohort) and the problem (``extract``
+    prints it, ``status`` prints it again from the failures table)."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
     where = f"{f.file}: " if f.file else ""
-    return f"FAILED {f.key}{lesion} [{f.stage}] {where}{f.message}"
+    return f"{label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
 def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False,
@@ -60,10 +61,10 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
     """A warning per failure and a summary line on stderr (tracebacks only with --verbose or into the log file);
     with ``as_json`` the machine-readable summary on stdout as well."""
     for failure in summary.failures:
-        log.warning(_failure_line(failure), extra={"fields": failure.as_row(),
+        log.warning(failure_line(failure), extra={"fields": failure.as_row(),
                                                    "traceback": failure.traceback if verbose else ""})
     for warning in summary.warnings:
-        log.warning(_failure_line(warning).replace("FAILED ", "WARNING ", 1), extra={"fields": warning.as_row()})
+        log.warning(failure_line(warning, "WARNING"), extra={"fields": warning.as_row()})
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
@@ -77,9 +78,9 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
         with open(log_file, "a", encoding="utf-8") as fh:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for warning in summary.warnings:
-                fh.write(f"{stamp} radiomx: {_failure_line(warning).replace('FAILED ', 'WARNING ', 1)}\n")
+                fh.write(f"{stamp} radiomx: {failure_line(warning, 'WARNING')}\n")
             for failure in summary.failures:
-                fh.write(f"{stamp} radiomx: {_failure_line(failure)}\n")
+                fh.write(f"{stamp} radiomx: {failure_line(failure)}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
             fh.write(f"{stamp} radiomx: {line}\n")

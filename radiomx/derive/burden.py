@@ -40,7 +40,7 @@ from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
 from radiomx.records import REFERENCE_REGIONS
 from radiomx.store.tables import SCAN_KEY
-from radiomx.tracers import get_tracer
+from radiomx.tracers import find_tracer
 
 REGIONS = REFERENCE_REGIONS
 CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
@@ -92,10 +92,8 @@ def is_ct(tracer: str, missing: set[str]) -> bool:
     """Whether ``tracer``'s scans are CT (HU): by the tracer's own unit, so that a cohort whose CT scans are all
     negative (no lesion table at all) reads the same as one with lesions; for a name radiomx does not know, by its
     lesion table (``volume_ml`` and no ``mtv_ml``)."""
-    try:
-        return get_tracer(tracer).unit == "HU"
-    except KeyError:
-        return "mtv_ml" in missing and "volume_ml" not in missing
+    known = find_tracer(tracer)
+    return known.unit == "HU" if known else "mtv_ml" in missing and "volume_ml" not in missing
 
 
 def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool = False) -> dict:

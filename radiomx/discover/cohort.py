@@ -30,7 +30,7 @@ from radiomx.errors import ConfigError, ScanError
 from radiomx.inputs.paths import has_image_suffix
 from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS, Layout, Scan, ScanKey
 from radiomx.records import REFERENCE_PREFIX as PREFIX
-from radiomx.tracers import resolve_tracer
+from radiomx.tracers import find_tracer, resolve_tracer
 
 CONFIG_NAME = "radiomx.toml"
 
@@ -90,20 +90,12 @@ def _is_scan_folder(folder: Path, layout: Layout) -> bool:
     return bool(_candidates(folder, layout.image_patterns) or _candidates(folder, layout.mask_patterns))
 
 
-def _is_tracer_name(name: str) -> bool:
-    try:
-        resolve_tracer(name)
-    except ScanError:
-        return False
-    return True
-
-
 def _is_session_folder(folder: Path, layout: Layout) -> bool:
     """A folder that is no tracer but holds a tracer folder with its own image or mask is a session, even when
     that sub-folder's name is also an image pattern: ``baseline/CT/`` is session ``baseline`` with tracer CT, not a
     scan folder ``baseline`` whose DICOM image folder is ``CT`` (``ct`` and ``pet`` are DICOM folder patterns)."""
-    return not _is_tracer_name(folder.name) and any(
-        _is_tracer_name(sub.name) and _is_scan_folder(sub, layout) for sub in _visible_dirs(folder))
+    return find_tracer(folder.name) is None and any(
+        find_tracer(sub.name) is not None and _is_scan_folder(sub, layout) for sub in _visible_dirs(folder))
 
 
 def _visible_dirs(folder: Path) -> list[Path]:

@@ -103,10 +103,10 @@ def _key_index(frame: pd.DataFrame) -> pd.MultiIndex:
     return pd.MultiIndex.from_frame(frame[SCAN_KEY].astype(str))
 
 
-def _upsert(path: Path, schema: pa.Schema, replaced: set[ScanKey], new: pd.DataFrame, sort_by: list[str],
-            extra_float: bool = False) -> None:
-    """Drop every row of the replaced scans, add the new rows, sort by key, replace the file atomically."""
-    added = {id(SCANS_SCHEMA): SCANS_ADDED, id(FAILURES_SCHEMA): FAILURES_ADDED}.get(id(schema), frozenset())
+def _upsert(path: Path, schema: pa.Schema, added: frozenset[str], replaced: set[ScanKey], new: pd.DataFrame,
+            sort_by: list[str], extra_float: bool = False) -> None:
+    """Drop every row of the replaced scans, add the new rows, sort by key, replace the file atomically; ``added``:
+    the schema's columns that older files may lack."""
     old = read_parquet_checked(path, schema, added) if path.exists() else _empty(schema)
     if len(old) and replaced:
         drop = _key_index(old).isin([tuple(k.__dict__.values()) for k in replaced])
@@ -199,12 +199,13 @@ class Store:
         failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now, "severity": severity} for o in outcomes
                         for severity, found in (("failure", o.failures), ("warning", o.warnings)) for f in found]
         failures = pd.DataFrame(failure_rows, columns=FAILURES_SCHEMA.names)
-        _upsert(self.failures_path, FAILURES_SCHEMA, replaced, failures, [*LESION_KEY, "stage", "message"])
+        _upsert(self.failures_path, FAILURES_SCHEMA, FAILURES_ADDED, replaced, failures,
+                [*LESION_KEY, "stage", "message"])
         state_rows = [{**o.state, "status": o.status, "updated_at": now} for o in outcomes if o.state]
         state_rows += [dict(r) for r in state_only]
         state_replaced = replaced | {ScanKey(r["patient_id"], r["session"], r["tracer"]) for r in state_only}
         # A scan whose worker crashed has no state: drop its old state so that it is retried next time.
-        _upsert(self.scans_path, SCANS_SCHEMA, state_replaced,
+        _upsert(self.scans_path, SCANS_SCHEMA, SCANS_ADDED, state_replaced,
                 pd.DataFrame(state_rows, columns=SCANS_SCHEMA.names), SCAN_KEY)
 
     def read_runs(self) -> pd.DataFrame:
