@@ -89,7 +89,7 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
           long_form: bool, fmt: str) -> None:
     """Print a table of OUT to stdout, sorted by key, for shell pipelines."""
     from radiomx.api import canonical_tracer, load_table, stale_tracers
-    from radiomx.cli.logs import log
+    from radiomx.cli.logs import emit
     from radiomx.cli.output import write_frame
     from radiomx.store.views import select
 
@@ -97,10 +97,11 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
         tracer = canonical_tracer(tracer) if tracer else None
         lagging = [t for t in stale_tracers(out) if tracer in (None, t)]
         if lagging:
-            log.info(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run ended "
-                     "early); reading the committed parts instead; `radiomx publish OUT` refreshes it")
+            emit("table_stale", f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a "
+                 "run ended early); reading the committed parts instead; `radiomx publish OUT` refreshes it",
+                 tracers=lagging)
     globs = [g.strip() for item in columns for g in item.split(",") if g.strip()]
     frame = select(load_table(out, which, tracer, nullable_integers=True), which, patients, globs, long_form)
     for missing in sorted(set(patients) - set(frame.get("patient_id", ()))):
-        log.warning(f"--patient {missing}: no rows in this table")
+        emit("patient_missing", f"--patient {missing}: no rows in this table", "warning", patient_id=missing)
     write_frame(frame, fmt, sys.stdout)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 import click
 
 from radiomx.api import RunSummary
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
     import pandas as pd
@@ -45,7 +45,7 @@ def print_plan(summary: RunSummary) -> None:
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
     counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
-    log.info(f"plan: {counts} (dry run, nothing written)", extra={"fields": {"plan": summary.plan_counts}})
+    emit("plan", f"plan: {counts} (dry run, nothing written)", plan=summary.plan_counts)
 
 
 def failure_line(f, label: str = "FAILED") -> str:
@@ -56,22 +56,29 @@ def failure_line(f, label: str = "FAILED") -> str:
     return f"{label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
+def failure_fields(f) -> dict:
+    """A failures-table row as JSON log fields: its keys, stage and file, its message as ``detail``."""
+    row = f.as_row()
+    return {**{k: v for k, v in row.items() if k != "message"}, "detail": row["message"]}
+
+
 def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False,
                   as_json: bool = False) -> None:
     """A warning per failure and a summary line on stderr (tracebacks only with --verbose or into the log file);
     with ``as_json`` the machine-readable summary on stdout as well."""
     for failure in summary.failures:
-        log.warning(failure_line(failure), extra={"fields": failure.as_row(),
-                                                   "traceback": failure.traceback if verbose else ""})
+        emit("scan_failed", failure_line(failure), "failure", failure.traceback if verbose else "",
+             **failure_fields(failure))
     for warning in summary.warnings:
-        log.warning(failure_line(warning, "WARNING"), extra={"fields": warning.as_row()})
+        emit("scan_warning", failure_line(warning, "WARNING"), "warning", **failure_fields(warning))
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
-    log.info(line, extra={"fields": counts})
+    emit("run_summary", line, exit_code=summary.exit_code, **counts)
     if summary.qc_missing:
-        log.info(f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc {summary.out}`")
+        emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
+             f"{summary.out}`", scans=summary.qc_missing)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
     if log_file is not None:

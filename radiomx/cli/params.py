@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from radiomx.cli.flags import format_option
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 
 params_dir_option = click.option(
     "--params-dir", type=click.Path(path_type=Path), default=None,
@@ -102,7 +102,7 @@ def diff(a: str, b: str, params_dir: Path | None, fmt: str) -> None:
     if fmt == "json":
         return _emit_json([{"key": k, "a": va, "b": vb} for k, va, vb in changes])
     if not changes:
-        log.info(f"{a} and {b} have the same effective settings")
+        emit("params_same", f"{a} and {b} have the same effective settings")
     for key, va, vb in changes:
         click.echo(f"{key}\t{_value(va)}\t{_value(vb)}")
 
@@ -129,7 +129,7 @@ def validate(file: Path, fmt: str) -> None:
         return _emit_json({"file": str(file), "valid": True, "sha256": params.sha256, "units": params.units,
                            "notes": notes})
     for note in notes:
-        log.info(f"note: {note}")
+        emit("params_note", f"note: {note}")
     click.echo(f"{file}: valid ({params.units}, sha256 {params.sha256})")
 
 
@@ -150,7 +150,8 @@ def new(tracer: str, params_dir: Path, fmt: str) -> None:
     if fmt == "json":
         return _emit_json({"file": str(target), "copied_from": str(source)})
     click.echo(str(target))
-    log.info(f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate {target}`")
+    emit("params_copied", f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate "
+         f"{target}`", file=str(target))
 
 
 @click.command(short_help="List tracer names and their folder aliases.", epilog="""\b
