@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import json
 import os
 import shlex
 import sys
@@ -157,7 +156,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         _check_writable(out)
         with output_lock(out, options.wait):
             summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
-                                  pool)
+                                  pool, derive_settings)
             _derive_if_changed(cohort, out, derive_settings, summary)
             return summary
 
@@ -212,8 +211,8 @@ def _store(out: Path) -> Store:
     return Store(out)
 
 
-def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None
-                ) -> RunSummary:
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None,
+                derive: DeriveSettings | None = None) -> RunSummary:
     prepare_out(out)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -260,7 +259,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     commit()
     with _output_errors(out):
         _store(out).publish_stale()  # only tracers this run (or a killed earlier one) committed to
-        _append_run(_store(out), run_id, started, plan, summary, cohort, options)
+        _append_run(_store(out), run_id, started, plan, summary, cohort, options, derive or DeriveSettings())
     if options.qc:
         from radiomx.qc.files import picture_path
 
@@ -299,10 +298,12 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     """Write ``OUT/compare/<a>_vs_<b>.parquet`` (and refresh the patient table) from the stored rows.
 
     ``tracers`` may use folder aliases (``pentixafor``, ``fdg``). ``cohort`` gives the BSA setting, the
-    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; without it dates
-    and pairing are null with a reason. The compare table is kept fresh by every later extract.
+    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; by default the
+    cohort the last run recorded (``radiomx.store.runlog``), from whatever folder this is called. When no cohort can
+    be found, the settings the last run recorded are used, dates and pairs already computed for unchanged scans
+    are kept, and the others are null with a reason. The compare table is kept fresh by every later extract.
     """
-    from radiomx.derive.refresh import refresh
+    from radiomx.derive.refresh import refresh, refresh_inputs
 
     out = Path(out)
     try:
@@ -312,9 +313,9 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     cohort = Path(cohort) if cohort is not None else None
     if cohort is not None and not cohort.is_dir():
         raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
-    settings = settings_for(cohort)
     if not state_path(out).exists():
         raise ConfigError(f"{out}: no radiomx tables (run radiomx extract first)")
+    cohort, settings = refresh_inputs(out, cohort)
     with output_lock(out, wait), _output_errors(out):
         summaries = refresh(out, cohort, settings, add_pair=(a, b))
     return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
@@ -330,38 +331,25 @@ def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
             write_picture(out, outcome.key, outcome.picture)  # type: ignore[arg-type]
 
 
-def relative_to_out(path: Path, out: Path) -> str:
-    """``path`` as seen from OUT, for ``radiomx qc OUT`` to find it again, or "" when that would name a folder.
-
-    Recorded only when the relative path names no folder but the target's own: ``../cohort``, ``../../cohort``
-    (beside OUT or beside one of its parents); ``..`` says nothing. A path through other named folders
-    (``../Smith_John/cohort``) is not recorded: those names may identify a patient, and no absolute path is ever
-    stored. Then ``radiomx qc`` asks for ``--cohort``. Still valid when OUT and the cohort move together.
-    """
-    relative = os.path.relpath(Path(path).resolve(), Path(out).resolve())
-    named = [part for part in Path(relative).parts if part != ".."]
-    return relative if len(named) == 1 else ""
-
-
-def run_options_json(options: ExtractOptions, out: Path) -> str:
-    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings)."""
-    return json.dumps({
-        "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
-        "pet_units": options.pet_units, "lesions": options.lesions,
-        "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
-        "params_dir": relative_to_out(options.params_dir, out) if options.params_dir else None,
-    }, sort_keys=True)
-
-
 def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary, cohort: Path,
-                options: ExtractOptions) -> None:
+                options: ExtractOptions, derive: DeriveSettings) -> None:
+    from radiomx.store.runlog import options_json, relative_to_out
+
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
-        "command": shlex.join(sys.argv), "radiomx_version": __version__,
+        "command": _command_line(cohort), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
-        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out),
+        "cohort": relative_to_out(cohort, store.out), "options": options_json(options, store.out, derive.as_record()),
     })
+
+
+def _command_line(cohort: Path) -> str:
+    """The command as typed, for the run log: the program by its name (not the absolute path of its venv) and every
+    spelling of the cohort's path relative to itself, so that the folders above it (``/data/Smith_John/``) and
+    the cohort's own absolute path are not stored."""
+    argv = [Path(sys.argv[0]).name if sys.argv else "", *sys.argv[1:]]
+    return CohortPaths(cohort).text(shlex.join(argv))
 
 
 @contextlib.contextmanager
