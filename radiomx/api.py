@@ -65,6 +65,11 @@ class RunSummary:
     #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
     #: them; the extraction only draws what it computes, while the image is in memory).
     qc_missing: int = 0
+    #: Scans stored in OUT that the cohort no longer has (their rows are kept, unless pruned).
+    vanished: list[ScanKey] = field(default_factory=list)
+    #: With ``--prune``: the vanished scans whose rows, state, failures and QC pictures this run removed (a dry
+    #: run: would remove).
+    pruned: list[ScanKey] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -79,12 +84,26 @@ class RunSummary:
                 "plan": dict(self.plan_counts), "computed": self.computed, "skipped": self.skipped,
                 "failed_scans": self.failed_scans, "negative_scans": self.negative_scans,
                 "rows_written": self.rows_written, "tables": [] if self.dry_run else [str(p) for p in tables],
-                "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings]}
+                "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings],
+                "vanished": [_key_dict(k) for k in self.vanished], "pruned": [_key_dict(k) for k in self.pruned]}
         if self.dry_run and self.plan is not None:
             data["scans"] = [{"patient_id": i.scan.key.patient_id, "session": i.scan.key.session,
                               "tracer": i.scan.key.tracer, "status": i.status, "reason": i.reason}
                              for i in self.plan.items]
+            data["scans"] += [{**_key_dict(k), "status": "vanished", "reason": self.vanished_reason}
+                              for k in self.vanished]
         return data
+
+    @property
+    def vanished_reason(self) -> str:
+        """What happens to the rows of the scans that vanished from the cohort, in this run."""
+        if self.pruned:
+            return "no longer in the cohort; --prune drops its rows"
+        return "no longer in the cohort; its rows are kept (--prune drops them)"
+
+
+def _key_dict(key: ScanKey) -> dict[str, str]:
+    return {"patient_id": key.patient_id, "session": key.session, "tracer": key.tracer}
 
 
 def _layout(cohort: Path, options: ExtractOptions) -> Layout:
@@ -143,6 +162,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
         scans = scan(cohort, options)
+        in_cohort = {s.key for s in scans}
         if only is not None:
             wanted = set(only)
             scans = [s for s in scans if s.key in wanted]
@@ -152,11 +172,11 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         layout = _layout(cohort, options)
         summary = RunSummary(out=out, dry_run=options.dry_run)
         if options.dry_run:
-            return _planned(summary, scans, params, cohort, layout, options)
+            return _planned(summary, scans, params, cohort, layout, options, in_cohort)
         _check_writable(out)
         with output_lock(out, options.wait):
             summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
-                                  pool, derive_settings)
+                                  pool, derive_settings, in_cohort)
             _derive_if_changed(cohort, out, derive_settings, summary)
             return summary
 
@@ -179,11 +199,13 @@ def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[LocalPoo
 
 
 def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
-             options: ExtractOptions) -> RunSummary:
+             options: ExtractOptions, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     """A dry run: what the next run would do, from the stored state (nothing written)."""
     summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
-                             (options.lesions, options.labels), options.force)
+                             (options.lesions, options.labels), options.force, in_cohort)
     summary.plan_counts = summary.plan.counts()
+    summary.vanished = list(summary.plan.vanished)
+    summary.pruned = list(summary.plan.vanished) if options.prune else []
     return summary
 
 
@@ -212,16 +234,18 @@ def _store(out: Path) -> Store:
 
 
 def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None,
-                derive: DeriveSettings | None = None) -> RunSummary:
+                derive: DeriveSettings | None = None, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     prepare_out(out)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
+    plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force, in_cohort)
     summary.plan = plan
     summary.plan_counts = plan.counts()
     summary.skipped = plan.count("unchanged")
+    summary.vanished = list(plan.vanished)
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
-    pruned = plan.vanished if options.prune else []
+    pruned = list(plan.vanished) if options.prune else []
+    summary.pruned = list(pruned)
     # The one place every outcome passes before a table, the summary or the log: paths become cohort-relative here.
     paths = CohortPaths(cohort)
     batch: list[ScanOutcome] = [paths.outcome(_invalid_outcome(i.scan)) for i in plan.items if i.status == "invalid"]
@@ -236,6 +260,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
                 _write_pictures(out, batch)
+                _remove_pictures(out, pruned)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -319,6 +344,14 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     with output_lock(out, wait), _output_errors(out):
         summaries = refresh(out, cohort, settings, add_pair=(a, b))
     return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
+
+
+def _remove_pictures(out: Path, pruned: list[ScanKey]) -> None:
+    """A pruned scan's QC picture and thumbnail go with its rows (after the commit that dropped them)."""
+    if pruned:
+        from radiomx.qc.files import remove_pictures
+
+        remove_pictures(out, pruned)
 
 
 def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
@@ -484,7 +517,8 @@ def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | N
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
     """Per tracer: scans done, negative (done, no lesion in the mask), pending (new), changed, failed, as the next
-    run would see them. ``done`` and ``negative`` are disjoint."""
+    run would see them, and vanished (stored in OUT, no longer in the cohort: rows kept until ``extract
+    --prune``; their keys are in ``frame.attrs["vanished"]``). ``done`` and ``negative`` are disjoint."""
     options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
@@ -495,11 +529,14 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
     stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
+    columns = ("done", "negative", "pending", "changed", "failed", "vanished")
     for item in summary.plan.items:  # type: ignore[union-attr]
-        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "negative": 0, "pending": 0, "changed": 0,
-                                                        "failed": 0})
+        counts = rows.setdefault(item.scan.key.tracer, dict.fromkeys(columns, 0))
         name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
         negative = item.status == "unchanged" and stored.get(item.scan.key, {}).get("status") == "negative"
         counts["negative" if negative else name[item.status]] += 1
+    for key in summary.vanished:  # stored, no longer in the cohort: rows kept until extract --prune
+        rows.setdefault(key.tracer, dict.fromkeys(columns, 0))["vanished"] += 1
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
+    frame.attrs["vanished"] = list(summary.vanished)
     return frame

@@ -56,6 +56,10 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
     frame = api.status(cohort, out, extract_options_from(**flags))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
+    vanished = frame.attrs.get("vanished") or []
+    if vanished:
+        click.echo(f"{len(vanished)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract "
+                   f"--prune drops them): {', '.join(str(k) for k in vanished)}")
     if (out / "failures.parquet").exists():
         from radiomx.cli.output import failure_line
         from radiomx.records import Failure, ScanKey

@@ -44,8 +44,35 @@ def print_plan(summary: RunSummary) -> None:
     for item in summary.plan.items:  # type: ignore[union-attr]
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
+    for key in summary.vanished:
+        click.echo(f"vanished\t{key.patient_id}\t{key.session}\t{key.tracer}\t{summary.vanished_reason}")
     counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
     emit("plan", f"plan: {counts} (dry run, nothing written)", plan=summary.plan_counts)
+    _say_vanished(summary)
+
+
+def _keys(keys: list) -> str:
+    """``P001/18F-FDG, P002/18F-FDG`` (the first ten, then how many more)."""
+    shown = ", ".join(str(k) for k in keys[:10])
+    return shown + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+
+def _say_vanished(summary: RunSummary) -> str:
+    """Scans stored in OUT that the cohort no longer has: kept (a warning: OUT and the cohort disagree until
+    --prune), or pruned (what was removed). Returns the line ("" when none)."""
+    keys = [str(k) for k in summary.vanished]
+    if summary.pruned:
+        verb = "--prune would drop (dry run)" if summary.dry_run else "pruned"
+        line = (f"{verb} {len(summary.pruned)} scans no longer in the cohort (rows, state, failures, QC pictures): "
+                f"{_keys(summary.pruned)}")
+        emit("scans_pruned", line, scans=[str(k) for k in summary.pruned], dry_run=summary.dry_run)
+        return line
+    if keys:
+        line = (f"{len(keys)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract --prune "
+                f"drops them): {_keys(summary.vanished)}")
+        emit("scans_vanished", line, "warning", scans=keys)
+        return line
+    return ""
 
 
 def failure_line(f, label: str = "FAILED") -> str:
@@ -75,6 +102,7 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
+    vanished = _say_vanished(summary)
     emit("run_summary", line, exit_code=summary.exit_code, **counts)
     if summary.qc_missing:
         emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
@@ -90,6 +118,8 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
                 fh.write(f"{stamp} radiomx: {failure_line(failure)}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
+            if vanished:
+                fh.write(f"{stamp} radiomx: {vanished}\n")
             fh.write(f"{stamp} radiomx: {line}\n")
 
 
