@@ -416,9 +416,20 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
         summary.negative_scans += 1
 
 
-def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
-    """The feature table of one tracer (its canonical name or an alias: ``fdg``), or all tracers stacked (columns
-    unioned) when ``tracer`` is None."""
+def read_table(out: Path | str, tracer: str | None = None, which: str = "features") -> pd.DataFrame:
+    """A table of OUT, with the dtypes ``radiomx table`` prints: by default the feature table of one tracer (its
+    canonical name or an alias: ``fdg``), or all tracers stacked (columns unioned) when ``tracer`` is None.
+
+    ``which``: ``features``, ``burden``, ``patients``, ``compare``, ``failures``, ``scans`` or ``runs``, so that a
+    notebook needs no file paths. The derived and bookkeeping tables keep integer columns as nullable ``Int64`` (a
+    negative scan's ``largest_lesion_id`` is null, the others stay integers). ``tracer`` selects that tracer's rows
+    (its column block in ``patients``); for ``compare`` it names the pair, ``A,B``."""
+    if which != "features":
+        return load_table(out, which, tracer, nullable_integers=True)
+    return _read_features(out, tracer)
+
+
+def _read_features(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     store = _store(Path(out))
@@ -445,7 +456,8 @@ def canonical_tracer(name: str) -> str:
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None,
                nullable_integers: bool = False) -> pd.DataFrame:
     """Any table of an output folder by name: features (one tracer or all), failures, scans, runs, burden,
-    patients, compare (``tracer`` = ``A,B``; default: the only compare table).
+    patients, compare (``tracer`` = ``A,B``; default: the only compare table). ``tracer`` selects one tracer's rows
+    (burden, failures, scans) or column block (patients: ``<tracer>__*``, for the patients with a scan of it).
 
     ``nullable_integers``: the derived and bookkeeping tables' integer columns come as pandas' nullable ``Int64``,
     so that ``largest_lesion_id`` of a negative scan stays null and the others print as ``2``, not ``2.0`` (what
@@ -453,16 +465,36 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     column holds a null)."""
     out = Path(out)
     if which == "features":
-        return read_table(out, tracer)
+        return _read_features(out, tracer)
     store = _store(out)
     if which == "compare":
         path = _compare_path(out, tracer)
     else:
-        path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
-                "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
-    if not path.exists():
+        paths = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
+                 "burden": out / "burden.parquet", "patients": out / "patients.parquet"}
+        if which not in paths:
+            raise ConfigError(f"{which!r} is not a table (features, {', '.join(paths)} or compare)")
+        path = paths[which]
+    if which == "failures" and not path.exists() and store.scans_path.exists():
+        frame = _failures_frame(store, nullable_integers)  # a run with no failure writes no file: none, not an error
+    elif not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
-    return _read_parquet(path, nullable_integers)
+    else:
+        frame = _read_parquet(path, nullable_integers)
+    if tracer and which != "compare":
+        from radiomx.store.views import of_tracer
+
+        frame = of_tracer(frame, which, canonical_tracer(tracer))
+    return frame
+
+
+def _failures_frame(store: Store, nullable_integers: bool) -> pd.DataFrame:
+    """The (empty) failures table of an OUT whose runs had no failure, with the table's columns and types."""
+    from radiomx.store.schema import with_nullable_integers
+    from radiomx.store.tables import FAILURES_SCHEMA
+
+    empty = FAILURES_SCHEMA.empty_table()
+    return with_nullable_integers(empty) if nullable_integers else empty.to_pandas()
 
 
 def _read_parquet(path: Path, nullable_integers: bool) -> pd.DataFrame:

@@ -172,6 +172,52 @@ def test_no_change_rerun_rewrites_no_derived_file_and_a_changed_scan_updates_its
                                   new_compare[new_compare.patient_id != "P002"].reset_index(drop=True))
 
 
+def test_table_tracer_selects_one_tracers_rows_in_every_table(cohort, tmp_path):
+    """Issue 21.6: --tracer was ignored by --which burden and patients (every tracer's rows were printed). Burden,
+    scans and failures keep that tracer's rows; the patient table keeps its column block, for the patients with a
+    scan of it; a tracer the table lacks, or a table without tracers, is exit 2."""
+    (cohort / "P003" / "pentixafor" / "mask.nii.gz").unlink()  # one failure row, pentixafor
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    for which in ("burden", "scans", "failures"):
+        result = run("table", out, "--which", which, "--tracer", "pentixafor")
+        assert result.exit_code == 0, result.stderr
+        printed = pd.read_csv(io.StringIO(result.stdout))
+        assert len(printed) and set(printed["tracer"]) == {PENTIX}, which
+    fdg = pd.read_csv(io.StringIO(run("table", out, "--which", "burden", "--tracer", "fdg").stdout))
+    assert fdg["patient_id"].tolist() == ["P001", "P002", "P003"] and set(fdg["tracer"]) == {FDG}
+    patients = pd.read_csv(io.StringIO(run("table", out, "--which", "patients", "--tracer", "pentixafor").stdout))
+    assert patients["patient_id"].tolist() == ["P001", "P003"]  # P002 has no pentixafor scan
+    assert [c for c in patients.columns if not c.startswith(f"{PENTIX}__")] == ["patient_id", "session"]
+    assert f"{PENTIX}__lesion_count" in patients.columns
+    missing = run("table", out, "--which", "burden", "--tracer", "dotatate")
+    assert missing.exit_code == 2 and "no rows in the burden table (has: 18F-FDG, 68Ga-pentixafor)" in missing.stderr
+    assert run("table", out, "--which", "runs", "--tracer", "fdg").exit_code == 2
+
+
+@pytest.mark.parametrize("which", ["burden", "patients", "compare", "failures", "scans", "runs"])
+def test_read_table_reads_every_table_as_radiomx_table_prints_it(cohort, tmp_path, which):
+    """Issue 21 (also): ``radiomx.read_table`` reads the derived and bookkeeping tables too, with the dtypes of
+    ``radiomx table`` (integer columns stay Int64 with nulls), and the tracer selection alike."""
+    import radiomx
+
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg").exit_code == 0
+    frame = radiomx.read_table(out, which=which)
+    piped = subprocess.run([*RADIOMX, "table", str(out), "--which", which, "--format", "parquet"],
+                           capture_output=True, check=True)
+    printed = pd.read_parquet(io.BytesIO(piped.stdout))
+    keys = [c for c in ("run_id", "patient_id", "session", "tracer", "lesion_id") if c in frame.columns]
+    ordered = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ordered, printed, check_dtype=True)
+    if which in ("burden", "patients"):
+        assert any(str(t) == "Int64" for t in frame.dtypes), frame.dtypes
+    if which in ("burden", "scans"):
+        only = radiomx.read_table(out, "fdg", which=which)
+        assert set(only["tracer"]) == {FDG} and len(only) == 3
+
+
 @pytest.mark.parametrize("which", ["burden", "patients", "compare"])
 def test_table_prints_derived_tables_and_they_round_trip(cohort, tmp_path, which):
     out = tmp_path / "out"

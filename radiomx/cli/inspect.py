@@ -80,7 +80,7 @@ Examples:
 """)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--tracer", default=None,
-              help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
+              help="One tracer's rows (features: its table; patients: its column block); for --which compare: A,B.")
 @click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
               default="features", show_default=True)
 @click.option("--patient", "patients", multiple=True, help="Only this patient (repeatable).")
