@@ -65,6 +65,8 @@ class RunSummary:
     #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
     #: them; the extraction only draws what it computes, while the image is in memory).
     qc_missing: int = 0
+    #: Parameter files this run uses that are drafts (not frozen by their tree's LOCK.json): ``<tracer> <vN>``.
+    drafts: list[str] = field(default_factory=list)
     #: Scans stored in OUT that the cohort no longer has (their rows are kept, unless pruned).
     vanished: list[ScanKey] = field(default_factory=list)
     #: With ``--prune``: the vanished scans whose rows, state, failures and QC pictures this run removed (a dry
@@ -85,7 +87,8 @@ class RunSummary:
                 "failed_scans": self.failed_scans, "negative_scans": self.negative_scans,
                 "rows_written": self.rows_written, "tables": [] if self.dry_run else [str(p) for p in tables],
                 "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings],
-                "vanished": [_key_dict(k) for k in self.vanished], "pruned": [_key_dict(k) for k in self.pruned]}
+                "vanished": [_key_dict(k) for k in self.vanished], "pruned": [_key_dict(k) for k in self.pruned],
+                "drafts": list(self.drafts)}
         if self.dry_run and self.plan is not None:
             data["scans"] = [{"patient_id": i.scan.key.patient_id, "session": i.scan.key.session,
                               "tracer": i.scan.key.tracer, "status": i.status, "reason": i.reason}
@@ -118,11 +121,20 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan
 
 
 def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
+    """The parameter file of every tracer the run's scans use (a ``--scans`` selection: only its tracers); a
+    missing or invalid one is a ConfigError (exit 2) before any work."""
     root = options.params_dir or default_params_root()
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: --params-dir does not exist")
     tracers = sorted({s.key.tracer for s in scans if s.problem is None})
     return {t: resolve_params(Path(root), get_tracer(t), options.params_version, validate) for t in tracers}
+
+
+def _drafts(params: dict[str, ParamSet]) -> list[str]:
+    """``68Ga-pentixafor v3`` for each parameter file the run uses that its tree's LOCK.json does not freeze."""
+    from radiomx.params.paramset import is_released
+
+    return [f"{p.tracer} {p.version}" for _, p in sorted(params.items()) if not is_released(p)]
 
 
 def _check_writable(out: Path) -> None:
@@ -170,7 +182,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
         lesion_options = (options.lesions, options.labels)
         layout = _layout(cohort, options)
-        summary = RunSummary(out=out, dry_run=options.dry_run)
+        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params))
         if options.dry_run:
             return _planned(summary, scans, params, cohort, layout, options, in_cohort)
         _check_writable(out)
@@ -534,9 +546,35 @@ def read_failures(out: Path | str) -> pd.DataFrame:
 SCAN_STATES = {"new": "new", "changed": "changed", "retry": "failed", "invalid": "failed", "unchanged": "done"}
 
 
+def _reported_params(scans: list[Scan], options: ExtractOptions) -> tuple[list[Scan], dict[str, ParamSet]]:
+    """The parameter files of a report on the whole cohort (``status``, ``scan -o``): a tracer whose file
+    ``--params-dir`` lacks (or cannot read) does not stop the report, as it would stop a run that uses it; its
+    scans are reported failed with the reason (a ``--scans`` selection without them runs). No PyRadiomics schema
+    check: a report needs each file's version and hash, and stays light."""
+    root = Path(options.params_dir or default_params_root())
+    if not root.is_dir():
+        raise ConfigError(f"{root}: --params-dir does not exist")
+    params: dict[str, ParamSet] = {}
+    problems: dict[str, str] = {}
+    for tracer in sorted({s.key.tracer for s in scans if s.problem is None}):
+        try:
+            params[tracer] = resolve_params(root, get_tracer(tracer), options.params_version, validate=False)
+        except ConfigError as exc:
+            problems[tracer] = f"{exc}; a run needs it for these scans (or a --scans selection without them)"
+    return [replace(s, problem=("params", "", problems[s.key.tracer])) if s.key.tracer in problems
+            and s.problem is None else s for s in scans], params
+
+
+def _reported_plan(cohort: Path, out: Path, options: ExtractOptions) -> RunSummary:
+    """What the next run would do with the whole cohort, for a report (nothing written, nothing imported heavy)."""
+    options = replace(options, dry_run=True)
+    scans, params = _reported_params(scan(cohort, options), options)
+    return _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+
+
 def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
     """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
-    summary = extract(cohort, out, replace(options or ExtractOptions(), dry_run=True))
+    summary = _reported_plan(Path(cohort), Path(out), options or ExtractOptions())
     stored = _stored_state(Path(out))
     states = []
     for item in summary.plan.items:  # type: ignore[union-attr]
@@ -551,14 +589,10 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     """Per tracer: scans done, negative (done, no lesion in the mask), pending (new), changed, failed, as the next
     run would see them, and vanished (stored in OUT, no longer in the cohort: rows kept until ``extract
     --prune``; their keys are in ``frame.attrs["vanished"]``). ``done`` and ``negative`` are disjoint."""
-    options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
     import pandas as pd
 
     cohort, out = Path(cohort), Path(out)
-    scans = scan(cohort, options)
-    # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
-    params = _resolve_all_params(scans, options, validate=False)
-    summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+    summary = _reported_plan(cohort, out, options or ExtractOptions())
     stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
     columns = ("done", "negative", "pending", "changed", "failed", "vanished")
@@ -571,4 +605,6 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
         rows.setdefault(key.tracer, dict.fromkeys(columns, 0))["vanished"] += 1
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
     frame.attrs["vanished"] = list(summary.vanished)
+    frame.attrs["params_problems"] = sorted({i.scan.problem[2] for i in summary.plan.items  # type: ignore[union-attr]
+                                             if i.scan.problem and i.scan.problem[0] == "params"})
     return frame

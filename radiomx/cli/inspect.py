@@ -56,6 +56,8 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
     frame = api.status(cohort, out, extract_options_from(**flags))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
+    for problem in frame.attrs.get("params_problems") or []:
+        click.echo(f"NOTE {problem}")
     vanished = frame.attrs.get("vanished") or []
     if vanished:
         click.echo(f"{len(vanished)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract "

@@ -48,7 +48,18 @@ def print_plan(summary: RunSummary) -> None:
         click.echo(f"vanished\t{key.patient_id}\t{key.session}\t{key.tracer}\t{summary.vanished_reason}")
     counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
     emit("plan", f"plan: {counts} (dry run, nothing written)", plan=summary.plan_counts)
+    say_drafts(summary)
     _say_vanished(summary)
+
+
+def say_drafts(summary: RunSummary) -> str:
+    """One line when the run uses unreleased parameter files: their values cannot be cited by version alone."""
+    if not summary.drafts:
+        return ""
+    line = (f"note: this run uses draft parameter files (not in their tree's LOCK.json): {', '.join(summary.drafts)}; "
+            "rows record each file's sha256; release a draft before citing its values")
+    emit("params_draft", line, "warning", drafts=summary.drafts)
+    return line
 
 
 def _keys(keys: list) -> str:
@@ -102,7 +113,7 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
-    vanished = _say_vanished(summary)
+    notes = [note for note in (say_drafts(summary), _say_vanished(summary)) if note]
     emit("run_summary", line, exit_code=summary.exit_code, **counts)
     if summary.qc_missing:
         emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
@@ -118,8 +129,8 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
                 fh.write(f"{stamp} radiomx: {failure_line(failure)}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
-            if vanished:
-                fh.write(f"{stamp} radiomx: {vanished}\n")
+            for note in notes:
+                fh.write(f"{stamp} radiomx: {note}\n")
             fh.write(f"{stamp} radiomx: {line}\n")
 
 
