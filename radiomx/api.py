@@ -29,6 +29,7 @@ from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.plan import Plan, make_plan
+from radiomx.store.acknowledged import Acknowledgements, read_acknowledgements
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import find_tracer, get_tracer, resolve_tracer
@@ -65,6 +66,8 @@ class RunSummary:
     #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
     #: them; the extraction only draws what it computes, while the image is in memory).
     qc_missing: int = 0
+    #: Failures the team acknowledged in ``OUT/acknowledged.tsv``: shown, but they do not make the exit code 1.
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     #: Parameter files this run uses that are drafts (not frozen by their tree's LOCK.json): ``<tracer> <vN>``.
     drafts: list[str] = field(default_factory=list)
     #: Scans stored in OUT that the cohort no longer has (their rows are kept, unless pruned).
@@ -75,7 +78,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures else 0
+        """1 when a failure is not acknowledged (``OUT/acknowledged.tsv``), else 0."""
+        return 1 if any(self.acknowledgements.of(f) is None for f in self.failures) else 0
 
     def as_dict(self) -> dict:
         """The machine-readable summary (``radiomx extract --json``): counts, the tables in OUT, the failures."""
@@ -86,7 +90,8 @@ class RunSummary:
                 "plan": dict(self.plan_counts), "computed": self.computed, "skipped": self.skipped,
                 "failed_scans": self.failed_scans, "negative_scans": self.negative_scans,
                 "rows_written": self.rows_written, "tables": [] if self.dry_run else [str(p) for p in tables],
-                "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings],
+                "failures": [{**f.as_row(), "acknowledged": self.acknowledgements.of(f)} for f in self.failures],
+                "warnings": [w.as_row() for w in self.warnings],
                 "vanished": [_key_dict(k) for k in self.vanished], "pruned": [_key_dict(k) for k in self.pruned],
                 "drafts": list(self.drafts)}
         if self.dry_run and self.plan is not None:
@@ -182,7 +187,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
         lesion_options = (options.lesions, options.labels)
         layout = _layout(cohort, options)
-        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params))
+        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
+                             acknowledgements=read_acknowledgements(out))
         if options.dry_run:
             return _planned(summary, scans, params, cohort, layout, options, in_cohort)
         _check_writable(out)
@@ -493,11 +499,25 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
     else:
         frame = _read_parquet(path, nullable_integers)
+    if which == "failures":
+        frame = _acknowledged_column(out, frame)
     if tracer and which != "compare":
         from radiomx.store.views import of_tracer
 
         frame = of_tracer(frame, which, canonical_tracer(tracer))
     return frame
+
+
+def _acknowledged_column(out: Path, failures: pd.DataFrame) -> pd.DataFrame:
+    """The failures table with ``acknowledged``: the reason from ``OUT/acknowledged.tsv`` for a failure the team
+    accepted, null otherwise (and for warnings, which never fail a run)."""
+    import pandas as pd
+
+    acks = read_acknowledgements(out)
+    reasons = [acks.reason(ScanKey(p, s, t), stage) if severity != "warning" else None
+               for p, s, t, stage, severity in zip(failures["patient_id"], failures["session"], failures["tracer"],
+                                                   failures["stage"], failures["severity"], strict=True)]
+    return failures.assign(acknowledged=pd.Series(reasons, index=failures.index, dtype=object))
 
 
 def _failures_frame(store: Store, nullable_integers: bool) -> pd.DataFrame:
@@ -536,8 +556,17 @@ def _compare_path(out: Path, tracers: str | None) -> Path:
     return compare_path(out, *pairs[0])
 
 
+def stale_acknowledgements(out: Path | str, failures: pd.DataFrame) -> list:
+    """Entries of ``OUT/acknowledged.tsv`` that match no failure of the table (fixed since, or mistyped)."""
+    current = [(ScanKey(p, s, t), stage) for p, s, t, stage, severity in zip(
+        failures["patient_id"], failures["session"], failures["tracer"], failures["stage"], failures["severity"],
+        strict=True) if severity != "warning"]
+    return read_acknowledgements(out).unmatched(current)
+
+
 def read_failures(out: Path | str) -> pd.DataFrame:
-    return _store(Path(out)).read_failures()
+    """The failures table with its ``acknowledged`` column (see ``load_table``)."""
+    return _acknowledged_column(Path(out), _store(Path(out)).read_failures())
 
 
 #: How ``scan_states`` names the plan's statuses (``radiomx.run.plan``) for a user looking at a cohort against OUT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -163,6 +164,42 @@ def test_a_scans_selection_with_prune_drops_only_scans_the_cohort_lost(extracted
     assert "no longer in the cohort" not in result.stderr and "vanished from the cohort" not in result.stderr
     assert set(pd.read_parquet(out / "scans.parquet")["patient_id"]) == {"P001", "P002"}
     assert "P002" in set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"])
+
+
+def test_an_acknowledged_failure_shows_everywhere_but_no_longer_fails_the_night(small_cohort, tmp_path):
+    """Issue 21.11: a failure listed in OUT/acknowledged.tsv (key, stage, reason) is printed ACKNOWLEDGED with the
+    reason, marked in status, the failures table and --json, and exit 0; a new failure still exits 1; a malformed
+    file is exit 2 naming the line; an entry that matches nothing any more is pointed out by status."""
+    cohort, out = small_cohort, tmp_path / "out"
+    (cohort / "P002" / "FDG" / "pet.nii.gz").write_bytes(b"not an image")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    reason = "export truncated at the site, cannot be re-sent (ticket 812)"
+    (out / "acknowledged.tsv").write_text(f"patient_id\tsession\ttracer\tstage\treason\nP002\t\tfdg\tload\t{reason}\n")
+    night = run("extract", cohort, "-o", out, "-j", "1", "--json")
+    assert night.exit_code == 0, night.stderr
+    assert "ACKNOWLEDGED P002/18F-FDG [load] P002/FDG/pet.nii.gz: " in night.stderr
+    assert f"(acknowledged: {reason})" in night.stderr and "FAILED" not in night.stderr
+    assert "1 with failures (1 acknowledged)" in night.stderr
+    summary = json.loads(night.stdout)
+    assert summary["exit_code"] == 0 and [f["acknowledged"] for f in summary["failures"]] == [reason]
+    assert pd.read_parquet(out / "runs.parquet")["exit_code"].tolist() == [1, 0]
+    table = pd.read_csv(io.StringIO(run("table", out, "--which", "failures").stdout))
+    assert table["acknowledged"].tolist() == [reason]
+    status = run("status", cohort, "-o", out)
+    assert any(line.startswith("ACKNOWLEDGED P002/18F-FDG [load]") and reason in line
+               for line in status.stdout.splitlines())
+    (cohort / "P001" / "pentixafor" / "mask.nii.gz").unlink()  # a new failure: the night fails again
+    new = run("extract", cohort, "-o", out, "-j", "1")
+    assert new.exit_code == 1 and "FAILED P001/68Ga-pentixafor [discover]" in new.stderr
+    assert "ACKNOWLEDGED P002/18F-FDG" in new.stderr
+    shutil.copy(cohort / "P001" / "FDG" / "pet.nii.gz", cohort / "P002" / "FDG" / "pet.nii.gz")  # fixed
+    shutil.copy(cohort / "P001" / "FDG" / "mask.nii.gz", cohort / "P001" / "pentixafor" / "mask.nii.gz")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert "NOTE acknowledged.tsv line 2 (P002/18F-FDG [load]) matches no failure now" in run(
+        "status", cohort, "-o", out).stdout
+    (out / "acknowledged.tsv").write_text("patient_id\ttracer\tstage\nP002\tfdg\tload\n")
+    bad = run("extract", cohort, "-o", out, "-j", "1")
+    assert bad.exit_code == 2 and "acknowledged.tsv: header must name" in bad.stderr
 
 
 def test_force_and_dry_run(extracted, execute_calls):

@@ -66,11 +66,16 @@ def status(cohort: Path, out: Path, **flags) -> None:
         from radiomx.cli.output import failure_line
         from radiomx.records import Failure, ScanKey
 
-        for row in api.read_failures(out).itertuples():  # the lines extract printed
+        failures = api.read_failures(out)
+        for row in failures.itertuples():  # the lines extract printed
             lesion = None if row.lesion_id is None or row.lesion_id != row.lesion_id else int(row.lesion_id)
             failure = Failure(ScanKey(row.patient_id, row.session, row.tracer), row.stage, row.file or "",
                               row.message, lesion_id=lesion)
-            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED"))
+            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED",
+                                    row.acknowledged))
+        for entry in api.stale_acknowledgements(out, failures):
+            click.echo(f"NOTE acknowledged.tsv line {entry.line} ({entry.key} [{entry.stage}]) matches no failure "
+                       "now: remove it once the scan is fixed")
 
 
 @click.command(short_help="Print a table of OUT to stdout, sorted by key.", epilog="""\b

@@ -86,11 +86,14 @@ def _say_vanished(summary: RunSummary) -> str:
     return ""
 
 
-def failure_line(f, label: str = "FAILED") -> str:
+def failure_line(f, label: str = "FAILED", acknowledged: str | None = None) -> str:
     """One line: FAILED or WARNING, scan, stage, the file (relative to the cohort) and the problem (``extract``
-    prints it, ``status`` prints it again from the failures table)."""
+    prints it, ``status`` prints it again from the failures table); ACKNOWLEDGED with the team's reason for a
+    failure listed in ``OUT/acknowledged.tsv``."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
     where = f"{f.file}: " if f.file else ""
+    if acknowledged is not None:
+        return f"ACKNOWLEDGED {f.key}{lesion} [{f.stage}] {where}{f.message} (acknowledged: {acknowledged})"
     return f"{label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
@@ -104,17 +107,25 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
                   as_json: bool = False) -> None:
     """A warning per failure and a summary line on stderr (tracebacks only with --verbose or into the log file);
     with ``as_json`` the machine-readable summary on stdout as well."""
+    reasons = {id(f): summary.acknowledgements.of(f) for f in summary.failures}
     for failure in summary.failures:
-        emit("scan_failed", failure_line(failure), "failure", failure.traceback if verbose else "",
-             **failure_fields(failure))
+        reason, detail = reasons[id(failure)], failure.traceback if verbose else ""
+        if reason is None:
+            emit("scan_failed", failure_line(failure), "failure", detail, **failure_fields(failure))
+        else:  # known and accepted: shown, but it is not what a cron alert is for
+            emit("failure_acknowledged", failure_line(failure, acknowledged=reason), "info", detail,
+                 **failure_fields(failure), reason=reason)
     for warning in summary.warnings:
         emit("scan_warning", failure_line(warning, "WARNING"), "warning", **failure_fields(warning))
+    counting = {f.key for f in summary.failures if reasons[id(f)] is None}
+    accepted = len({f.key for f in summary.failures if reasons[id(f)] is not None} - counting)
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
-            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
+            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures"
+            f"{f' ({accepted} acknowledged)' if accepted else ''}; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
     notes = [note for note in (say_drafts(summary), _say_vanished(summary)) if note]
-    emit("run_summary", line, exit_code=summary.exit_code, **counts)
+    emit("run_summary", line, exit_code=summary.exit_code, acknowledged_scans=accepted, **counts)
     if summary.qc_missing:
         emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
              f"{summary.out}`", scans=summary.qc_missing)
@@ -126,7 +137,7 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             for warning in summary.warnings:
                 fh.write(f"{stamp} radiomx: {failure_line(warning, 'WARNING')}\n")
             for failure in summary.failures:
-                fh.write(f"{stamp} radiomx: {failure_line(failure)}\n")
+                fh.write(f"{stamp} radiomx: {failure_line(failure, acknowledged=reasons[id(failure)])}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
             for note in notes:
