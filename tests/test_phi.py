@@ -53,6 +53,9 @@ from .corpus import (
 )
 from .corpus.dicom_pet import rectangle_contours, write_pet_series, write_rtstruct, write_seg
 
+#: The malformed injection date-time this test writes on purpose makes pydicom warn when the test itself reads it.
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR DT:UserWarning")
+
 UID_ROOT = "1.2.826.0.1.3680043.10.543.777"
 MARKERS = {
     "PatientName": "ZZPHINAME^ZZPHIGIVEN", "PatientID": "ZZPHIPID", "OtherPatientIDs": "ZZPHIOTHERID",
