@@ -513,10 +513,7 @@ def _acknowledged_column(out: Path, failures: pd.DataFrame) -> pd.DataFrame:
     accepted, null otherwise (and for warnings, which never fail a run)."""
     import pandas as pd
 
-    acks = read_acknowledgements(out)
-    reasons = [acks.reason(ScanKey(p, s, t), stage) if severity != "warning" else None
-               for p, s, t, stage, severity in zip(failures["patient_id"], failures["session"], failures["tracer"],
-                                                   failures["stage"], failures["severity"], strict=True)]
+    reasons = read_acknowledgements(out).column(failures)
     return failures.assign(acknowledged=pd.Series(reasons, index=failures.index, dtype=object))
 
 
@@ -554,14 +551,6 @@ def _compare_path(out: Path, tracers: str | None) -> Path:
         have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
         raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
     return compare_path(out, *pairs[0])
-
-
-def stale_acknowledgements(out: Path | str, failures: pd.DataFrame) -> list:
-    """Entries of ``OUT/acknowledged.tsv`` that match no failure of the table (fixed since, or mistyped)."""
-    current = [(ScanKey(p, s, t), stage) for p, s, t, stage, severity in zip(
-        failures["patient_id"], failures["session"], failures["tracer"], failures["stage"], failures["severity"],
-        strict=True) if severity != "warning"]
-    return read_acknowledgements(out).unmatched(current)
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:

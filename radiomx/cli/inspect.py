@@ -73,7 +73,9 @@ def status(cohort: Path, out: Path, **flags) -> None:
                               row.message, lesion_id=lesion)
             click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED",
                                     row.acknowledged))
-        for entry in api.stale_acknowledgements(out, failures):
+        from radiomx.store.acknowledged import read_acknowledgements
+
+        for entry in read_acknowledgements(out).unmatched(failures):
             click.echo(f"NOTE acknowledged.tsv line {entry.line} ({entry.key} [{entry.stage}]) matches no failure "
                        "now: remove it once the scan is fixed")
 

@@ -58,9 +58,20 @@ class Acknowledgements:
     def of(self, failure: Failure) -> str | None:
         return self.reason(failure.key, failure.stage)
 
-    def unmatched(self, failures: list[tuple[ScanKey, str]]) -> list[Acknowledgement]:
-        """Entries that match none of ``failures`` (key, stage): fixed since, or mistyped; worth removing."""
-        return [e for e in self.entries if not any(k == e.key and e.stage in (s, ANY_STAGE) for k, s in failures)]
+    def column(self, failures) -> list[str | None]:
+        """The ``acknowledged`` column of a failures table (a DataFrame): each row's reason, None for a failure
+        that counts and for a warning (which never fails a run)."""
+        return [self.reason(key, stage) if severity != "warning" else None for key, stage, severity in _rows(failures)]
+
+    def unmatched(self, failures) -> list[Acknowledgement]:
+        """Entries that match no failure of the failures table: fixed since, or mistyped; worth removing."""
+        current = [(key, stage) for key, stage, severity in _rows(failures) if severity != "warning"]
+        return [e for e in self.entries if not any(k == e.key and e.stage in (s, ANY_STAGE) for k, s in current)]
+
+
+def _rows(failures) -> list[tuple[ScanKey, str, str]]:
+    columns = [failures[c] for c in ("patient_id", "session", "tracer", "stage", "severity")]
+    return [(ScanKey(p, s, t), stage, severity) for p, s, t, stage, severity in zip(*columns, strict=True)]
 
 
 def read_acknowledgements(out: Path | str) -> Acknowledgements:
