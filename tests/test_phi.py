@@ -267,7 +267,7 @@ class Haystack:
         elif path.suffix == ".png":
             with Image.open(path) as picture:
                 self.text(f"{path} (text chunks)", json.dumps(picture.info, default=str))
-        else:
+        elif b"\0" not in data:  # text (logs, HTML, TSV, the lock); a JPEG thumbnail is searched as bytes only
             text = data.decode("utf-8", errors="replace")
             self.text(str(path), text)
             for mime, payload in re.findall(r"data:([\w/+.-]+);base64,([A-Za-z0-9+/=]+)", text):
