@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import json
 import os
 import shlex
 import sys
@@ -30,6 +29,7 @@ from radiomx.options import ExtractOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.plan import Plan, make_plan
+from radiomx.store.acknowledged import Acknowledgements, read_acknowledgements
 from radiomx.store.lock import output_lock
 from radiomx.store.outdir import prepare_out, state_path
 from radiomx.tracers import find_tracer, get_tracer, resolve_tracer
@@ -66,10 +66,20 @@ class RunSummary:
     #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
     #: them; the extraction only draws what it computes, while the image is in memory).
     qc_missing: int = 0
+    #: Failures the team acknowledged in ``OUT/acknowledged.tsv``: shown, but they do not make the exit code 1.
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
+    #: Parameter files this run uses that are drafts (not frozen by their tree's LOCK.json): ``<tracer> <vN>``.
+    drafts: list[str] = field(default_factory=list)
+    #: Scans stored in OUT that the cohort no longer has (their rows are kept, unless pruned).
+    vanished: list[ScanKey] = field(default_factory=list)
+    #: With ``--prune``: the vanished scans whose rows, state, failures and QC pictures this run removed (a dry
+    #: run: would remove).
+    pruned: list[ScanKey] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures else 0
+        """1 when a failure is not acknowledged (``OUT/acknowledged.tsv``), else 0."""
+        return 1 if any(self.acknowledgements.of(f) is None for f in self.failures) else 0
 
     def as_dict(self) -> dict:
         """The machine-readable summary (``radiomx extract --json``): counts, the tables in OUT, the failures."""
@@ -80,12 +90,28 @@ class RunSummary:
                 "plan": dict(self.plan_counts), "computed": self.computed, "skipped": self.skipped,
                 "failed_scans": self.failed_scans, "negative_scans": self.negative_scans,
                 "rows_written": self.rows_written, "tables": [] if self.dry_run else [str(p) for p in tables],
-                "failures": [f.as_row() for f in self.failures], "warnings": [w.as_row() for w in self.warnings]}
+                "failures": [{**f.as_row(), "acknowledged": self.acknowledgements.of(f)} for f in self.failures],
+                "warnings": [w.as_row() for w in self.warnings],
+                "vanished": [_key_dict(k) for k in self.vanished], "pruned": [_key_dict(k) for k in self.pruned],
+                "drafts": list(self.drafts)}
         if self.dry_run and self.plan is not None:
             data["scans"] = [{"patient_id": i.scan.key.patient_id, "session": i.scan.key.session,
                               "tracer": i.scan.key.tracer, "status": i.status, "reason": i.reason}
                              for i in self.plan.items]
+            data["scans"] += [{**_key_dict(k), "status": "vanished", "reason": self.vanished_reason}
+                              for k in self.vanished]
         return data
+
+    @property
+    def vanished_reason(self) -> str:
+        """What happens to the rows of the scans that vanished from the cohort, in this run."""
+        if self.pruned:
+            return "no longer in the cohort; --prune drops its rows"
+        return "no longer in the cohort; its rows are kept (--prune drops them)"
+
+
+def _key_dict(key: ScanKey) -> dict[str, str]:
+    return {"patient_id": key.patient_id, "session": key.session, "tracer": key.tracer}
 
 
 def _layout(cohort: Path, options: ExtractOptions) -> Layout:
@@ -100,11 +126,20 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan
 
 
 def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
+    """The parameter file of every tracer the run's scans use (a ``--scans`` selection: only its tracers); a
+    missing or invalid one is a ConfigError (exit 2) before any work."""
     root = options.params_dir or default_params_root()
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: --params-dir does not exist")
     tracers = sorted({s.key.tracer for s in scans if s.problem is None})
     return {t: resolve_params(Path(root), get_tracer(t), options.params_version, validate) for t in tracers}
+
+
+def _drafts(params: dict[str, ParamSet]) -> list[str]:
+    """``68Ga-pentixafor v3`` for each parameter file the run uses that its tree's LOCK.json does not freeze."""
+    from radiomx.params.paramset import is_released
+
+    return [f"{p.tracer} {p.version}" for _, p in sorted(params.items()) if not is_released(p)]
 
 
 def _check_writable(out: Path) -> None:
@@ -144,6 +179,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
         scans = scan(cohort, options)
+        in_cohort = {s.key for s in scans}
         if only is not None:
             wanted = set(only)
             scans = [s for s in scans if s.key in wanted]
@@ -151,13 +187,14 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
         lesion_options = (options.lesions, options.labels)
         layout = _layout(cohort, options)
-        summary = RunSummary(out=out, dry_run=options.dry_run)
+        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
+                             acknowledgements=read_acknowledgements(out))
         if options.dry_run:
-            return _planned(summary, scans, params, cohort, layout, options)
+            return _planned(summary, scans, params, cohort, layout, options, in_cohort)
         _check_writable(out)
         with output_lock(out, options.wait):
             summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
-                                  pool)
+                                  pool, derive_settings, in_cohort)
             _derive_if_changed(cohort, out, derive_settings, summary)
             return summary
 
@@ -180,11 +217,13 @@ def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[LocalPoo
 
 
 def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
-             options: ExtractOptions) -> RunSummary:
+             options: ExtractOptions, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     """A dry run: what the next run would do, from the stored state (nothing written)."""
     summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
-                             (options.lesions, options.labels), options.force)
+                             (options.lesions, options.labels), options.force, in_cohort)
     summary.plan_counts = summary.plan.counts()
+    summary.vanished = list(summary.plan.vanished)
+    summary.pruned = list(summary.plan.vanished) if options.prune else []
     return summary
 
 
@@ -212,17 +251,19 @@ def _store(out: Path) -> Store:
     return Store(out)
 
 
-def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None
-                ) -> RunSummary:
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None,
+                derive: DeriveSettings | None = None, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     prepare_out(out)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force)
+    plan = make_plan(scans, _stored_state(out), params, cohort, layout, lesion_options, options.force, in_cohort)
     summary.plan = plan
     summary.plan_counts = plan.counts()
     summary.skipped = plan.count("unchanged")
+    summary.vanished = list(plan.vanished)
     refreshed = [i.refreshed_state for i in plan.items if i.refreshed_state]
-    pruned = plan.vanished if options.prune else []
+    pruned = list(plan.vanished) if options.prune else []
+    summary.pruned = list(pruned)
     # The one place every outcome passes before a table, the summary or the log: paths become cohort-relative here.
     paths = CohortPaths(cohort)
     batch: list[ScanOutcome] = [paths.outcome(_invalid_outcome(i.scan)) for i in plan.items if i.status == "invalid"]
@@ -237,6 +278,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
             with _output_errors(out):
                 _store(out).commit(batch, run_id, datetime.now(UTC), refreshed, pruned)
                 _write_pictures(out, batch)
+                _remove_pictures(out, pruned)
         batch, refreshed, pruned, last_commit = [], [], [], time.monotonic()
 
     for outcome in batch:
@@ -260,7 +302,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     commit()
     with _output_errors(out):
         _store(out).publish_stale()  # only tracers this run (or a killed earlier one) committed to
-        _append_run(_store(out), run_id, started, plan, summary, cohort, options)
+        _append_run(_store(out), run_id, started, plan, summary, cohort, options, derive or DeriveSettings())
     if options.qc:
         from radiomx.qc.files import picture_path
 
@@ -299,10 +341,12 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     """Write ``OUT/compare/<a>_vs_<b>.parquet`` (and refresh the patient table) from the stored rows.
 
     ``tracers`` may use folder aliases (``pentixafor``, ``fdg``). ``cohort`` gives the BSA setting, the
-    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; without it dates
-    and pairing are null with a reason. The compare table is kept fresh by every later extract.
+    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; by default the
+    cohort the last run recorded (``radiomx.store.runlog``), from whatever folder this is called. When no cohort can
+    be found, the settings the last run recorded are used, dates and pairs already computed for unchanged scans
+    are kept, and the others are null with a reason. The compare table is kept fresh by every later extract.
     """
-    from radiomx.derive.refresh import refresh
+    from radiomx.derive.refresh import refresh, refresh_inputs
 
     out = Path(out)
     try:
@@ -312,12 +356,20 @@ def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None
     cohort = Path(cohort) if cohort is not None else None
     if cohort is not None and not cohort.is_dir():
         raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
-    settings = settings_for(cohort)
     if not state_path(out).exists():
         raise ConfigError(f"{out}: no radiomx tables (run radiomx extract first)")
+    cohort, settings = refresh_inputs(out, cohort)
     with output_lock(out, wait), _output_errors(out):
         summaries = refresh(out, cohort, settings, add_pair=(a, b))
     return next(s for s in summaries if (s.tracer_a, s.tracer_b) == (a, b))
+
+
+def _remove_pictures(out: Path, pruned: list[ScanKey]) -> None:
+    """A pruned scan's QC picture and thumbnail go with its rows (after the commit that dropped them)."""
+    if pruned:
+        from radiomx.qc.files import remove_pictures
+
+        remove_pictures(out, pruned)
 
 
 def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
@@ -330,38 +382,25 @@ def _write_pictures(out: Path, batch: list[ScanOutcome]) -> None:
             write_picture(out, outcome.key, outcome.picture)  # type: ignore[arg-type]
 
 
-def relative_to_out(path: Path, out: Path) -> str:
-    """``path`` as seen from OUT, for ``radiomx qc OUT`` to find it again, or "" when that would name a folder.
-
-    Recorded only when the relative path names no folder but the target's own: ``../cohort``, ``../../cohort``
-    (beside OUT or beside one of its parents); ``..`` says nothing. A path through other named folders
-    (``../Smith_John/cohort``) is not recorded: those names may identify a patient, and no absolute path is ever
-    stored. Then ``radiomx qc`` asks for ``--cohort``. Still valid when OUT and the cohort move together.
-    """
-    relative = os.path.relpath(Path(path).resolve(), Path(out).resolve())
-    named = [part for part in Path(relative).parts if part != ".."]
-    return relative if len(named) == 1 else ""
-
-
-def run_options_json(options: ExtractOptions, out: Path) -> str:
-    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings)."""
-    return json.dumps({
-        "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
-        "pet_units": options.pet_units, "lesions": options.lesions,
-        "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
-        "params_dir": relative_to_out(options.params_dir, out) if options.params_dir else None,
-    }, sort_keys=True)
-
-
 def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summary: RunSummary, cohort: Path,
-                options: ExtractOptions) -> None:
+                options: ExtractOptions, derive: DeriveSettings) -> None:
+    from radiomx.store.runlog import options_json, relative_to_out
+
     store.append_run({
         "run_id": run_id, "started_at": started, "ended_at": datetime.now(UTC),
-        "command": shlex.join(sys.argv), "radiomx_version": __version__,
+        "command": _command_line(cohort), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
-        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out),
+        "cohort": relative_to_out(cohort, store.out), "options": options_json(options, store.out, derive.as_record()),
     })
+
+
+def _command_line(cohort: Path) -> str:
+    """The command as typed, for the run log: the program by its name (not the absolute path of its venv) and every
+    spelling of the cohort's path relative to itself, so that the folders above it (``/data/Smith_John/``) and
+    the cohort's own absolute path are not stored."""
+    argv = [Path(sys.argv[0]).name if sys.argv else "", *sys.argv[1:]]
+    return CohortPaths(cohort).text(shlex.join(argv))
 
 
 @contextlib.contextmanager
@@ -395,9 +434,20 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
         summary.negative_scans += 1
 
 
-def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
-    """The feature table of one tracer (its canonical name or an alias: ``fdg``), or all tracers stacked (columns
-    unioned) when ``tracer`` is None."""
+def read_table(out: Path | str, tracer: str | None = None, which: str = "features") -> pd.DataFrame:
+    """A table of OUT, with the dtypes ``radiomx table`` prints: by default the feature table of one tracer (its
+    canonical name or an alias: ``fdg``), or all tracers stacked (columns unioned) when ``tracer`` is None.
+
+    ``which``: ``features``, ``burden``, ``patients``, ``compare``, ``failures``, ``scans`` or ``runs``, so that a
+    notebook needs no file paths. The derived and bookkeeping tables keep integer columns as nullable ``Int64`` (a
+    negative scan's ``largest_lesion_id`` is null, the others stay integers). ``tracer`` selects that tracer's rows
+    (its column block in ``patients``); for ``compare`` it names the pair, ``A,B``."""
+    if which != "features":
+        return load_table(out, which, tracer, nullable_integers=True)
+    return _read_features(out, tracer)
+
+
+def _read_features(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     store = _store(Path(out))
@@ -424,7 +474,8 @@ def canonical_tracer(name: str) -> str:
 def load_table(out: Path | str, which: str = "features", tracer: str | None = None,
                nullable_integers: bool = False) -> pd.DataFrame:
     """Any table of an output folder by name: features (one tracer or all), failures, scans, runs, burden,
-    patients, compare (``tracer`` = ``A,B``; default: the only compare table).
+    patients, compare (``tracer`` = ``A,B``; default: the only compare table). ``tracer`` selects one tracer's rows
+    (burden, failures, scans) or column block (patients: ``<tracer>__*``, for the patients with a scan of it).
 
     ``nullable_integers``: the derived and bookkeeping tables' integer columns come as pandas' nullable ``Int64``,
     so that ``largest_lesion_id`` of a negative scan stays null and the others print as ``2``, not ``2.0`` (what
@@ -432,16 +483,47 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     column holds a null)."""
     out = Path(out)
     if which == "features":
-        return read_table(out, tracer)
+        return _read_features(out, tracer)
     store = _store(out)
     if which == "compare":
         path = _compare_path(out, tracer)
     else:
-        path = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
-                "burden": out / "burden.parquet", "patients": out / "patients.parquet"}[which]
-    if not path.exists():
+        paths = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
+                 "burden": out / "burden.parquet", "patients": out / "patients.parquet"}
+        if which not in paths:
+            raise ConfigError(f"{which!r} is not a table (features, {', '.join(paths)} or compare)")
+        path = paths[which]
+    if which == "failures" and not path.exists() and store.scans_path.exists():
+        frame = _failures_frame(store, nullable_integers)  # a run with no failure writes no file: none, not an error
+    elif not path.exists():
         raise ConfigError(f"{path}: no {which} table (run radiomx extract first)")
-    return _read_parquet(path, nullable_integers)
+    else:
+        frame = _read_parquet(path, nullable_integers)
+    if which == "failures":
+        frame = _acknowledged_column(out, frame)
+    if tracer and which != "compare":
+        from radiomx.store.views import of_tracer
+
+        frame = of_tracer(frame, which, canonical_tracer(tracer))
+    return frame
+
+
+def _acknowledged_column(out: Path, failures: pd.DataFrame) -> pd.DataFrame:
+    """The failures table with ``acknowledged``: the reason from ``OUT/acknowledged.tsv`` for a failure the team
+    accepted, null otherwise (and for warnings, which never fail a run)."""
+    import pandas as pd
+
+    reasons = read_acknowledgements(out).column(failures)
+    return failures.assign(acknowledged=pd.Series(reasons, index=failures.index, dtype=object))
+
+
+def _failures_frame(store: Store, nullable_integers: bool) -> pd.DataFrame:
+    """The (empty) failures table of an OUT whose runs had no failure, with the table's columns and types."""
+    from radiomx.store.schema import with_nullable_integers
+    from radiomx.store.tables import FAILURES_SCHEMA
+
+    empty = FAILURES_SCHEMA.empty_table()
+    return with_nullable_integers(empty) if nullable_integers else empty.to_pandas()
 
 
 def _read_parquet(path: Path, nullable_integers: bool) -> pd.DataFrame:
@@ -472,7 +554,8 @@ def _compare_path(out: Path, tracers: str | None) -> Path:
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:
-    return _store(Path(out)).read_failures()
+    """The failures table with its ``acknowledged`` column (see ``load_table``)."""
+    return _acknowledged_column(Path(out), _store(Path(out)).read_failures())
 
 
 #: How ``scan_states`` names the plan's statuses (``radiomx.run.plan``) for a user looking at a cohort against OUT:
@@ -481,9 +564,35 @@ def read_failures(out: Path | str) -> pd.DataFrame:
 SCAN_STATES = {"new": "new", "changed": "changed", "retry": "failed", "invalid": "failed", "unchanged": "done"}
 
 
+def _reported_params(scans: list[Scan], options: ExtractOptions) -> tuple[list[Scan], dict[str, ParamSet]]:
+    """The parameter files of a report on the whole cohort (``status``, ``scan -o``): a tracer whose file
+    ``--params-dir`` lacks (or cannot read) does not stop the report, as it would stop a run that uses it; its
+    scans are reported failed with the reason (a ``--scans`` selection without them runs). No PyRadiomics schema
+    check: a report needs each file's version and hash, and stays light."""
+    root = Path(options.params_dir or default_params_root())
+    if not root.is_dir():
+        raise ConfigError(f"{root}: --params-dir does not exist")
+    params: dict[str, ParamSet] = {}
+    problems: dict[str, str] = {}
+    for tracer in sorted({s.key.tracer for s in scans if s.problem is None}):
+        try:
+            params[tracer] = resolve_params(root, get_tracer(tracer), options.params_version, validate=False)
+        except ConfigError as exc:
+            problems[tracer] = f"{exc}; a run needs it for these scans (or a --scans selection without them)"
+    return [replace(s, problem=("params", "", problems[s.key.tracer])) if s.key.tracer in problems
+            and s.problem is None else s for s in scans], params
+
+
+def _reported_plan(cohort: Path, out: Path, options: ExtractOptions) -> RunSummary:
+    """What the next run would do with the whole cohort, for a report (nothing written, nothing imported heavy)."""
+    options = replace(options, dry_run=True)
+    scans, params = _reported_params(scan(cohort, options), options)
+    return _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+
+
 def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
     """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
-    summary = extract(cohort, out, replace(options or ExtractOptions(), dry_run=True))
+    summary = _reported_plan(Path(cohort), Path(out), options or ExtractOptions())
     stored = _stored_state(Path(out))
     states = []
     for item in summary.plan.items:  # type: ignore[union-attr]
@@ -496,22 +605,24 @@ def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | N
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
     """Per tracer: scans done, negative (done, no lesion in the mask), pending (new), changed, failed, as the next
-    run would see them. ``done`` and ``negative`` are disjoint."""
-    options = ExtractOptions(**{**options.__dict__, "dry_run": True}) if options else ExtractOptions(dry_run=True)
+    run would see them, and vanished (stored in OUT, no longer in the cohort: rows kept until ``extract
+    --prune``; their keys are in ``frame.attrs["vanished"]``). ``done`` and ``negative`` are disjoint."""
     import pandas as pd
 
     cohort, out = Path(cohort), Path(out)
-    scans = scan(cohort, options)
-    # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
-    params = _resolve_all_params(scans, options, validate=False)
-    summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+    summary = _reported_plan(cohort, out, options or ExtractOptions())
     stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
+    columns = ("done", "negative", "pending", "changed", "failed", "vanished")
     for item in summary.plan.items:  # type: ignore[union-attr]
-        counts = rows.setdefault(item.scan.key.tracer, {"done": 0, "negative": 0, "pending": 0, "changed": 0,
-                                                        "failed": 0})
+        counts = rows.setdefault(item.scan.key.tracer, dict.fromkeys(columns, 0))
         name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
         negative = item.status == "unchanged" and stored.get(item.scan.key, {}).get("status") == "negative"
         counts["negative" if negative else name[item.status]] += 1
+    for key in summary.vanished:  # stored, no longer in the cohort: rows kept until extract --prune
+        rows.setdefault(key.tracer, dict.fromkeys(columns, 0))["vanished"] += 1
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
+    frame.attrs["vanished"] = list(summary.vanished)
+    frame.attrs["params_problems"] = sorted({i.scan.problem[2] for i in summary.plan.items  # type: ignore[union-attr]
+                                             if i.scan.problem and i.scan.problem[0] == "params"})
     return frame

@@ -153,3 +153,31 @@ def test_bids_scan_without_body_weight_fails_naming_the_tsv(tmp_path: Path) -> N
     assert (failure["patient_id"], failure["stage"]) == ("02", "suv")
     assert failure["file"].endswith("participants.tsv")
     assert "body_weight is 0; SUVbw needs it (add body_weight to participants.tsv" in failure["message"]
+
+
+@pytest.mark.parametrize("units", ["g/ml", "g/mL", "SUVbw"])
+def test_a_sidecar_declaring_suv_records_its_units_not_a_weight_file(tmp_path: Path, units: str) -> None:
+    """``"Units": "g/ml"`` is a declaration, not a path: the row and the QC caption say ``sidecar Units g/ml`` (the
+    weight-file rewrite read it as a path and wrote ``ml body_weight``), and a Bq/mL sidecar still names its TSV."""
+    from radiomx.params.paramset import default_params_root, resolve_params
+    from radiomx.qc.draw import caption
+    from radiomx.records import ScanKey
+    from radiomx.tracers import get_tracer
+
+    cohort = tmp_path / "cohort"
+    image, mask = sphere_scan(seed=4)
+    write_volume(image, cohort / "P001" / "FDG" / "pet.nii.gz")
+    write_volume(mask, cohort / "P001" / "FDG" / "mask.nii.gz")
+    (cohort / "P001" / "FDG" / "pet.json").write_text(json.dumps({"Units": units}))
+    write_pet(cohort / "P002" / "FDG" / "pet.nii.gz", cohort / "P002" / "FDG" / "mask.nii.gz", 70.0, 6586.2, "F18", 5)
+    (cohort / "participants.tsv").write_text("participant_id\tbody_weight\nP002\t70\n")
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "out"), "--params-dir",
+                                      str(params_dir(tmp_path / "params")), "--jobs", "1", "--qc"])
+    assert result.exit_code == 0, result.stderr
+    rows = features(tmp_path / "out").groupby("patient_id").first()
+    assert rows.loc["P001", "suv_source"] == "declared"
+    assert rows.loc["P001", "suv_weight_source"] == f"sidecar Units {units}"
+    assert rows.loc["P002", "suv_weight_source"] == "participants.tsv body_weight"
+    params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
+    text = caption(ScanKey("P001", "", "18F-FDG"), params, "SUVbw", rows.loc["P001"].to_dict(), 2, (0.0, 10.0))
+    assert f"source declared (sidecar Units {units})" in text and "body_weight" not in text

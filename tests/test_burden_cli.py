@@ -78,8 +78,8 @@ def test_negative_scan_is_data_not_a_failure(cohort, tmp_path):
     assert rerun.exit_code == 0 and "0 scans computed, 5 unchanged" in rerun.stderr
     status = run("status", cohort, "-o", out)
     lines = [ln.split() for ln in status.stdout.splitlines()]
-    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed"]
-    assert [PENTIX, "1", "1", "0", "0", "0"] in lines and [FDG, "3", "0", "0", "0", "0"] in lines
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed", "vanished"]
+    assert [PENTIX, "1", "1", "0", "0", "0", "0"] in lines and [FDG, "3", "0", "0", "0", "0", "0"] in lines
 
 
 def test_missing_mask_is_still_a_failure(cohort, tmp_path):
@@ -172,6 +172,52 @@ def test_no_change_rerun_rewrites_no_derived_file_and_a_changed_scan_updates_its
                                   new_compare[new_compare.patient_id != "P002"].reset_index(drop=True))
 
 
+def test_table_tracer_selects_one_tracers_rows_in_every_table(cohort, tmp_path):
+    """Issue 21.6: --tracer was ignored by --which burden and patients (every tracer's rows were printed). Burden,
+    scans and failures keep that tracer's rows; the patient table keeps its column block, for the patients with a
+    scan of it; a tracer the table lacks, or a table without tracers, is exit 2."""
+    (cohort / "P003" / "pentixafor" / "mask.nii.gz").unlink()  # one failure row, pentixafor
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    for which in ("burden", "scans", "failures"):
+        result = run("table", out, "--which", which, "--tracer", "pentixafor")
+        assert result.exit_code == 0, result.stderr
+        printed = pd.read_csv(io.StringIO(result.stdout))
+        assert len(printed) and set(printed["tracer"]) == {PENTIX}, which
+    fdg = pd.read_csv(io.StringIO(run("table", out, "--which", "burden", "--tracer", "fdg").stdout))
+    assert fdg["patient_id"].tolist() == ["P001", "P002", "P003"] and set(fdg["tracer"]) == {FDG}
+    patients = pd.read_csv(io.StringIO(run("table", out, "--which", "patients", "--tracer", "pentixafor").stdout))
+    assert patients["patient_id"].tolist() == ["P001", "P003"]  # P002 has no pentixafor scan
+    assert [c for c in patients.columns if not c.startswith(f"{PENTIX}__")] == ["patient_id", "session"]
+    assert f"{PENTIX}__lesion_count" in patients.columns
+    missing = run("table", out, "--which", "burden", "--tracer", "dotatate")
+    assert missing.exit_code == 2 and "no rows in the burden table (has: 18F-FDG, 68Ga-pentixafor)" in missing.stderr
+    assert run("table", out, "--which", "runs", "--tracer", "fdg").exit_code == 2
+
+
+@pytest.mark.parametrize("which", ["burden", "patients", "compare", "failures", "scans", "runs"])
+def test_read_table_reads_every_table_as_radiomx_table_prints_it(cohort, tmp_path, which):
+    """Issue 21 (also): ``radiomx.read_table`` reads the derived and bookkeeping tables too, with the dtypes of
+    ``radiomx table`` (integer columns stay Int64 with nulls), and the tracer selection alike."""
+    import radiomx
+
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg").exit_code == 0
+    frame = radiomx.read_table(out, which=which)
+    piped = subprocess.run([*RADIOMX, "table", str(out), "--which", which, "--format", "parquet"],
+                           capture_output=True, check=True)
+    printed = pd.read_parquet(io.BytesIO(piped.stdout))
+    keys = [c for c in ("run_id", "patient_id", "session", "tracer", "lesion_id") if c in frame.columns]
+    ordered = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ordered, printed, check_dtype=True)
+    if which in ("burden", "patients"):
+        assert any(str(t) == "Int64" for t in frame.dtypes), frame.dtypes
+    if which in ("burden", "scans"):
+        only = radiomx.read_table(out, "fdg", which=which)
+        assert set(only["tracer"]) == {FDG} and len(only) == 3
+
+
 @pytest.mark.parametrize("which", ["burden", "patients", "compare"])
 def test_table_prints_derived_tables_and_they_round_trip(cohort, tmp_path, which):
     out = tmp_path / "out"
@@ -215,6 +261,68 @@ def test_compare_finds_the_cohort_in_the_run_log(cohort, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert pd.read_parquet(tmp_path / "out" / COMPARE).set_index("patient_id").loc["P001", "days_between"] == 12
+
+
+def test_the_readme_says_what_compare_gives(cohort, tmp_path):
+    """Issue 21.10: compare lists every patient with a scan of either tracer (P002 has FDG only); the README said
+    "one row per patient with both scans"."""
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg").exit_code == 0
+    table = pd.read_parquet(out / COMPARE).set_index("patient_id")
+    assert table.loc["P002", "missing_reason"] == f"no {PENTIX} scan"  # listed, though it has one scan only
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    lines = [line for line in readme.splitlines() if "radiomx compare OUT" in line or "OUT/compare/" in line]
+    assert lines and all("both scans" not in line for line in lines)
+    assert all("either" in line for line in lines), lines
+
+
+def _days(out: Path) -> int:
+    return pd.read_parquet(out / COMPARE).set_index("patient_id").loc["P001", "days_between"]
+
+
+def test_compare_run_from_another_folder_keeps_days_between(cohort, tmp_path):
+    """Issue 21.4: compare started from another folder (OUT given absolute) finds the cohort the run recorded
+    (relative to OUT), not relative to the working folder; it used to rewrite every date as null and exit 0."""
+    subprocess.run([*RADIOMX, "extract", "cohort", "-o", "out", "-j", "1"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    (tmp_path / "elsewhere").mkdir()
+    done = subprocess.run([*RADIOMX, "compare", str(tmp_path / "out"), "--tracers", "pentixafor,fdg"],
+                          cwd=tmp_path / "elsewhere", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 dated" in done.stderr and _days(tmp_path / "out") == 12
+
+
+def test_compare_on_an_out_written_by_the_library_finds_its_cohort(cohort, tmp_path):
+    """An OUT written by ``radiomx.extract()`` (no command line to parse) has its cohort in the run log too."""
+    from radiomx import api
+    from radiomx.options import ExtractOptions
+
+    assert api.extract(cohort, tmp_path / "out", ExtractOptions(jobs=1)).exit_code == 0
+    result = run("compare", tmp_path / "out", "--tracers", "pentixafor,fdg")
+    assert result.exit_code == 0, result.stderr
+    assert _days(tmp_path / "out") == 12
+
+
+def test_a_refresh_without_the_cohort_loses_no_value(tmp_path):
+    """A cohort the run log cannot record (its path from OUT names other folders) and a cohort moved away: compare
+    without --cohort keeps the days of unchanged images and the cohort's BSA formula, instead of nulls and the
+    default."""
+    root = make_cohort(tmp_path / "data" / "cohort", {"P001": {"FDG": 1, "pentixafor": 1}})
+    dated(root / "P001" / "pentixafor", "2024-03-01T09:30:00")
+    dated(root / "P001" / "FDG", "2024-03-13T14:00:00")
+    (root / "radiomx.toml").write_text('[derive]\nbsa_formula = "mosteller"\n')
+    out = tmp_path / "results" / "out"
+    assert run("extract", root, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", root).exit_code == 0
+    assert pd.read_parquet(out / "runs.parquet")["cohort"].tolist() == [""]  # ../../data/cohort names "data"
+    before = pd.read_parquet(out / "burden.parquet")["bsa_formula"].unique().tolist()
+    result = run("compare", out, "--tracers", "pentixafor,fdg")
+    assert result.exit_code == 0, result.stderr
+    assert _days(out) == 12 and before == ["mosteller"]
+    assert pd.read_parquet(out / "burden.parquet")["bsa_formula"].unique().tolist() == ["mosteller"]
+    shutil.move(str(tmp_path / "data"), str(tmp_path / "moved"))
+    assert run("compare", out, "--tracers", "pentixafor,fdg").exit_code == 0 and _days(out) == 12
 
 
 def test_burden_end_to_end_with_the_worker_pet_indices(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from radiomx.derive.bsa import body_surface_area, bsa_mosteller_m2
@@ -128,6 +129,31 @@ def test_compare_lists_one_sided_patients_with_a_reason(stored):
     assert p1.lesion_pairing.startswith("not declared:") and "cohort not known" in p1.days_between_note
     assert p2.missing_reason == f"no {PENTIX} scan" and pd.isna(p2.positive_on) and p2.lesion_count_b == 1
     assert p3.positive_on == "only_b" and p3.status_a == "negative" and p3.lesion_count_ratio == 0.0
+
+
+def test_a_refresh_that_cannot_read_the_dates_keeps_them_for_unchanged_images_only(stored):
+    """days_between read earlier is kept by a refresh without the cohort while both images are the same (by
+    sha256); once an image changes, the old value is not carried to it."""
+    import pyarrow.parquet as pq
+
+    from radiomx.derive.compare import compare_path
+
+    refresh(stored, None, DeriveSettings(), add_pair=(PENTIX, FDG))
+    path = compare_path(stored, PENTIX, FDG)
+    table = pq.read_table(path)
+    days = [5 if p == "P001" else None for p in table["patient_id"].to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("days_between"), "days_between",
+                                    pa.array(days, pa.int64())), path)  # as a build with the cohort wrote it
+    refresh(stored, None, DeriveSettings())
+    kept = pd.read_parquet(path).set_index("patient_id").loc["P001"]
+    assert (kept.days_between, kept.days_between_note, kept.image_sha256_a) == (5, "", "i")
+    state = pd.read_parquet(stored / "scans.parquet")
+    state.loc[(state["patient_id"] == "P001") & (state["tracer"] == FDG), "image_sha256"] = "j"  # recomputed scan
+    state.to_parquet(stored / "scans.parquet", index=False)
+    refresh(stored, None, DeriveSettings())
+    changed = pd.read_parquet(path).set_index("patient_id").loc["P001"]
+    assert pd.isna(changed.days_between) and changed.days_between_note.startswith("cohort not known")
+    assert changed.image_sha256_b == "j"
 
 
 def test_patient_table_blocks_and_duckdb_round_trip(stored):

@@ -91,7 +91,11 @@ def test_all_17_dros_give_the_reference_suv_through_extract(tmp_path: Path) -> N
     assert rows.loc["DRO_3_1", "suv_decay_correction"] == "ADMIN"
     assert rows.loc["DRO_3_3", "suv_reference_time_source"].startswith("GE private")
     assert rows.loc["DRO_3_2", "suv_reference_time_source"].startswith("back-computed")
-    assert rows.loc["DRO_4_2", "suv_injection_time"] == "2025-01-01T23:30:00"
+    # Times of day, never a date (DRO_4_2: injected 23:30 on the day before the scan).
+    assert rows.loc["DRO_4_2", "suv_injection_time"] == "23:30:00"
+    assert rows.loc["DRO_4_2", "suv_reference_time"].endswith("(+1 day)")
+    assert rows.loc["DRO_4_2", "suv_decay_factor"] == pytest.approx(
+        np.exp(-np.log(2) * rows.loc["DRO_4_2", "suv_uptake_s"] / rows.loc["DRO_4_2", "suv_half_life_s"]))
     assert rows.loc["DRO_3_0", "suv_dose_bq"] == pytest.approx(368.08e6)
     assert rows.loc["DRO_5_0", "suv_radionuclide"] == "Ga-68"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -119,6 +121,87 @@ def test_vanished_scan_keeps_rows_unless_prune(extracted):
     assert set(pd.read_parquet(out / "scans.parquet")["patient_id"]) == {"P001"}
 
 
+def test_vanished_scans_are_said_and_prune_says_what_it_dropped_pictures_included(small_cohort, tmp_path):
+    """Issue 21.8: a removed patient folder is named by --dry-run, the summary (text and --json) and status, with
+    "rows kept"; --prune says what it dropped and removes the scan's QC picture and thumbnail too."""
+    cohort, out = small_cohort, tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1", "--qc").exit_code == 0
+    picture = out / "qc" / "P002" / "18F-FDG.png"
+    assert picture.is_file() and picture.with_name("18F-FDG.thumb.jpg").is_file()
+    shutil.rmtree(cohort / "P002")
+    kept = "1 scans vanished from the cohort; their rows are kept in OUT (radiomx extract --prune drops them): " \
+           "P002/18F-FDG"
+    dry = run("extract", cohort, "-o", out, "--dry-run")
+    assert dry.exit_code == 0
+    assert "vanished\tP002\t\t18F-FDG\tno longer in the cohort; its rows are kept (--prune drops them)" in dry.stdout
+    assert "1 vanished (dry run" in dry.stderr and kept in dry.stderr
+    result = run("extract", cohort, "-o", out, "-j", "1", "--json")
+    assert result.exit_code == 0 and kept in result.stderr
+    assert json.loads(result.stdout)["vanished"] == [{"patient_id": "P002", "session": "", "tracer": "18F-FDG"}]
+    status = run("status", cohort, "-o", out)
+    header, fdg = (line.split() for line in status.stdout.splitlines()[:3] if "FDG" in line or "tracer" in line)
+    assert header[-1] == "vanished" and fdg[header.index("vanished")] == "1"
+    assert kept in status.stdout and picture.is_file()
+    pruned = run("extract", cohort, "-o", out, "-j", "1", "--prune")
+    assert pruned.exit_code == 0
+    assert ("pruned 1 scans no longer in the cohort (rows, state, failures, QC pictures): P002/18F-FDG"
+            in pruned.stderr)
+    assert not (out / "qc" / "P002").exists() and (out / "qc" / "P001" / "18F-FDG.png").is_file()
+    assert set(pd.read_parquet(out / "scans.parquet")["patient_id"]) == {"P001"}
+    after = run("status", cohort, "-o", out)
+    assert "vanished from the cohort" not in after.stdout
+    assert "vanished from the cohort" not in run("extract", cohort, "-o", out, "-j", "1").stderr
+
+
+def test_a_scans_selection_with_prune_drops_only_scans_the_cohort_lost(extracted, tmp_path):
+    """``--scans`` selects what to compute, not what exists: P002, left out of the selection but still in the
+    cohort, is not vanished and keeps its rows (--prune used to drop every scan outside the selection)."""
+    cohort, out = extracted
+    selection = tmp_path / "p001.tsv"
+    selection.write_text("P001\t\t18F-FDG\n")
+    result = run("extract", cohort, "-o", out, "-j", "1", "--scans", selection, "--prune")
+    assert result.exit_code == 0, result.stderr
+    assert "no longer in the cohort" not in result.stderr and "vanished from the cohort" not in result.stderr
+    assert set(pd.read_parquet(out / "scans.parquet")["patient_id"]) == {"P001", "P002"}
+    assert "P002" in set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["patient_id"])
+
+
+def test_an_acknowledged_failure_shows_everywhere_but_no_longer_fails_the_night(small_cohort, tmp_path):
+    """Issue 21.11: a failure listed in OUT/acknowledged.tsv (key, stage, reason) is printed ACKNOWLEDGED with the
+    reason, marked in status, the failures table and --json, and exit 0; a new failure still exits 1; a malformed
+    file is exit 2 naming the line; an entry that matches nothing any more is pointed out by status."""
+    cohort, out = small_cohort, tmp_path / "out"
+    (cohort / "P002" / "FDG" / "pet.nii.gz").write_bytes(b"not an image")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    reason = "export truncated at the site, cannot be re-sent (ticket 812)"
+    (out / "acknowledged.tsv").write_text(f"patient_id\tsession\ttracer\tstage\treason\nP002\t\tfdg\tload\t{reason}\n")
+    night = run("extract", cohort, "-o", out, "-j", "1", "--json")
+    assert night.exit_code == 0, night.stderr
+    assert "ACKNOWLEDGED P002/18F-FDG [load] P002/FDG/pet.nii.gz: " in night.stderr
+    assert f"(acknowledged: {reason})" in night.stderr and "FAILED" not in night.stderr
+    assert "1 with failures (1 acknowledged)" in night.stderr
+    summary = json.loads(night.stdout)
+    assert summary["exit_code"] == 0 and [f["acknowledged"] for f in summary["failures"]] == [reason]
+    assert pd.read_parquet(out / "runs.parquet")["exit_code"].tolist() == [1, 0]
+    table = pd.read_csv(io.StringIO(run("table", out, "--which", "failures").stdout))
+    assert table["acknowledged"].tolist() == [reason]
+    status = run("status", cohort, "-o", out)
+    assert any(line.startswith("ACKNOWLEDGED P002/18F-FDG [load]") and reason in line
+               for line in status.stdout.splitlines())
+    (cohort / "P001" / "pentixafor" / "mask.nii.gz").unlink()  # a new failure: the night fails again
+    new = run("extract", cohort, "-o", out, "-j", "1")
+    assert new.exit_code == 1 and "FAILED P001/68Ga-pentixafor [discover]" in new.stderr
+    assert "ACKNOWLEDGED P002/18F-FDG" in new.stderr
+    shutil.copy(cohort / "P001" / "FDG" / "pet.nii.gz", cohort / "P002" / "FDG" / "pet.nii.gz")  # fixed
+    shutil.copy(cohort / "P001" / "FDG" / "mask.nii.gz", cohort / "P001" / "pentixafor" / "mask.nii.gz")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert "NOTE acknowledged.tsv line 2 (P002/18F-FDG [load]) matches no failure now" in run(
+        "status", cohort, "-o", out).stdout
+    (out / "acknowledged.tsv").write_text("patient_id\ttracer\tstage\nP002\tfdg\tload\n")
+    bad = run("extract", cohort, "-o", out, "-j", "1")
+    assert bad.exit_code == 2 and "acknowledged.tsv: header must name" in bad.stderr
+
+
 def test_force_and_dry_run(extracted, execute_calls):
     cohort, out = extracted
     before = _files(out)
@@ -175,8 +258,9 @@ def test_status_shows_done_pending_changed_failed(extracted):
     result = run("status", cohort, "-o", out)
     assert result.exit_code == 0
     lines = [ln.split() for ln in result.stdout.splitlines()]
-    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed"]
-    assert ["18F-FDG", "1", "0", "0", "1", "1"] in lines and ["68Ga-pentixafor", "1", "0", "0", "0", "0"] in lines
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed", "vanished"]
+    assert ["18F-FDG", "1", "0", "0", "1", "1", "0"] in lines
+    assert ["68Ga-pentixafor", "1", "0", "0", "0", "0", "0"] in lines
 
 
 def test_output_is_sorted_and_identical_for_serial_and_pool(small_cohort, tmp_path):

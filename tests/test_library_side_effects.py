@@ -1,6 +1,10 @@
 """A library call (``radiomx.extract`` from a notebook) leaves the caller's process as it found it: environment,
 BLAS/OpenMP thread limits, SimpleITK's global thread count, multiprocessing's start method, no process left
-running, and every logger's level, handlers and filters."""
+running, and every logger's level, handlers and filters.
+
+The environment is compared in a fresh interpreter whose snapshot is taken before radiomx or any dependency is
+imported: in this test process threadpoolctl (imported by pytest plugins and by the tests below) has already set
+``KMP_DUPLICATE_LIB_OK``, which hid that radiomx's own import set it in every caller."""
 
 from __future__ import annotations
 
@@ -18,6 +22,44 @@ from radiomx.api import extract
 from radiomx.options import ExtractOptions
 
 from .conftest import make_cohort
+
+#: Run as a script in a fresh interpreter: the environment before any import, then after ``radiomx.extract``.
+FRESH_CALLER = """
+import json, os, sys
+
+before = dict(os.environ)
+loaded_before = sorted(m for m in ("radiomx", "numpy", "threadpoolctl", "SimpleITK") if m in sys.modules)
+if __name__ == "__main__":
+    from radiomx.api import extract
+    from radiomx.options import ExtractOptions
+
+    summary = extract(sys.argv[1], sys.argv[2], ExtractOptions(jobs=int(sys.argv[3])))
+    after = dict(os.environ)
+    changed = {k: [before.get(k), after.get(k)] for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    print(json.dumps({"exit_code": summary.exit_code, "changed": changed, "loaded_before": loaded_before,
+                      "threadpoolctl_loaded": "threadpoolctl" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_extract_leaves_a_fresh_callers_environment_unchanged(tmp_path, jobs):
+    """Issue 21.2: ``radiomx.extract()`` left ``KMP_DUPLICATE_LIB_OK=True`` in the caller's ``os.environ`` (set by
+    importing threadpoolctl). Checked in a fresh interpreter, snapshot first, with no inherited value."""
+    import json
+    import subprocess
+    import sys
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}})
+    script = tmp_path / "caller.py"
+    script.write_text(FRESH_CALLER)
+    env = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}  # this process has it set
+    done = subprocess.run([sys.executable, str(script), str(cohort), str(tmp_path / "out"), str(jobs)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["loaded_before"] == [] and report["exit_code"] == 0
+    assert report["threadpoolctl_loaded"] or jobs > 1  # -j 1 computes here, through threadpoolctl's limits
+    assert report["changed"] == {}
 
 
 def _logging_state(names: set[str] | None = None) -> dict:

@@ -132,6 +132,28 @@ def test_new_copies_the_latest_to_the_next_number_without_touching_released_file
     assert missing.exit_code == 2 and "--params-dir" in missing.stderr
 
 
+def test_a_draft_is_diffed_against_its_released_parent_where_it_lives(tmp_path):
+    """Issue 21.9: after ``params new pentixafor --params-dir mine``, ``params diff pentixafor@v2 pentixafor@v3
+    --params-dir mine`` exited 2 (no v2.yaml in mine): the parent is taken from radiomx's released tree, with a
+    note, and the edit shows."""
+    mine = tmp_path / "mine"
+    versions = available_versions(default_params_root(), "68Ga-pentixafor")
+    parent, draft_version = versions[-1], f"v{int(versions[-1][1:]) + 1}"
+    assert run("params", "new", "pentixafor", "--params-dir", mine).exit_code == 0
+    draft = mine / "68Ga-pentixafor" / f"{draft_version}.yaml"
+    text = draft.read_text()
+    width = re.search(r"binWidth: ([0-9.]+)\n", text).group(1)
+    draft.write_text(text.replace(f"binWidth: {width}\n", f"binWidth: {float(width) * 2:g}\n"))
+    result = run("params", "diff", f"pentixafor@{parent}", f"pentixafor@{draft_version}", "--params-dir", mine)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [f"setting.binWidth\t{width}\t{float(width) * 2:g}"]
+    assert f"note: pentixafor@{parent} is not in {mine}: radiomx's released 68Ga-pentixafor {parent} is used" \
+        in result.stderr
+    shown = run("params", "show", f"pentixafor@{parent}", "--params-dir", mine, "--format", "json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["version"] == parent
+    assert run("params", "diff", "pentixafor@v99", f"pentixafor@{draft_version}", "--params-dir", mine).exit_code == 2
+
+
 def test_unknown_tracer_or_version_is_exit_2():
     assert run("params", "show", "FLT").exit_code == 2
     result = run("params", "show", "FDG@v99")

@@ -81,6 +81,37 @@ def test_scan_with_out_adds_each_scans_state(tmp_path):
     assert str(out / "features" / "18F-FDG.parquet") in summary["tables"]
 
 
+def test_a_params_dir_is_needed_only_for_the_tracers_a_run_uses_and_a_draft_is_said(tmp_path):
+    """Issue 21.9: a tree holding only a pentixafor draft serves ``scan -o | grep pentixafor | extract --scans -``
+    (``scan -o`` and ``status`` demanded FDG files for their report, exit 2); FDG's scans are reported failed with
+    the reason, a run that uses FDG still refuses (exit 2), and a run on the draft says so in one line."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1, "pentixafor": 1}, "P002": {"FDG": 1}})
+    out, mine = tmp_path / "out", tmp_path / "mine"
+    assert sh(f"{RADIOMX} params new pentixafor --params-dir {mine}").returncode == 0
+    draft = sorted((mine / "68Ga-pentixafor").glob("v*.yaml"))[-1].stem
+    proc = sh(f"{RADIOMX} scan {cohort} -o {out} --params-dir {mine} | grep pentixafor "
+              f"| {RADIOMX} extract {cohort} -o {out} -j 1 --params-dir {mine} --scans -", text=True)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if "draft parameter files" in line]
+    assert notes == [f"radiomx: note: this run uses draft parameter files (not in their tree's LOCK.json): "
+                     f"68Ga-pentixafor {draft}; rows record each file's sha256; release a draft before citing "
+                     "its values"]
+    rows = pd.read_parquet(out / "features" / "68Ga-pentixafor.parquet")
+    assert rows["params_version"].tolist() == [draft] and not (out / "features" / "18F-FDG.parquet").exists()
+    listed = sh(f"{RADIOMX} scan {cohort} -o {out} --params-dir {mine} --format jsonl", text=True)
+    assert listed.returncode == 0, listed.stderr
+    states = {(r["patient_id"], r["tracer"]): r for r in map(json.loads, listed.stdout.splitlines())}
+    assert states[("P001", "68Ga-pentixafor")]["state"] == "done"
+    fdg = states[("P002", "18F-FDG")]
+    assert fdg["state"] == "failed" and "no parameter files for tracer 18F-FDG" in fdg["status"]
+    status = sh(f"{RADIOMX} status {cohort} -o {out} --params-dir {mine}", text=True)
+    assert status.returncode == 0 and "NOTE " in status.stdout and "18F-FDG" in status.stdout
+    refused = sh(f"{RADIOMX} extract {cohort} -o {out} -j 1 --params-dir {mine}", text=True)
+    assert refused.returncode == 2 and "no parameter files for tracer 18F-FDG" in refused.stderr
+    released = sh(f"{RADIOMX} extract {cohort} -o {tmp_path / 'out2'} -j 1", text=True)
+    assert released.returncode == 0 and "draft" not in released.stderr
+
+
 def test_table_into_head_exits_quietly(extracted):
     _, out = extracted
     size = sh(f"{RADIOMX} table {out} --long --format jsonl | wc -c", text=True)

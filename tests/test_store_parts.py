@@ -161,10 +161,10 @@ def test_table_command_notes_a_stale_published_file_and_publish_refreshes_it(tmp
     assert stale.exit_code == 0 and "radiomx publish" in stale.stderr and len(stale.stderr.splitlines()) == 1
     assert sorted(pd.read_csv(pd.io.common.StringIO(stale.stdout))["patient_id"]) == ["P01", "P01", "P02"]
     published = runner.invoke(cli, ["publish", str(out)])
-    assert published.exit_code == 0 and published.stderr.strip() == f"published: {TRACER}"
+    assert published.exit_code == 0 and published.stderr.strip() == f"radiomx: published: {TRACER}"
     fresh = runner.invoke(cli, ["table", str(out)])
     assert fresh.exit_code == 0 and fresh.stderr == "" and fresh.stdout == stale.stdout
-    assert runner.invoke(cli, ["publish", str(out)]).stderr.strip() == "every published table is current"
+    assert runner.invoke(cli, ["publish", str(out)]).stderr.strip() == "radiomx: every published table is current"
 
 
 # ------------------------------------------------------------------------------------ OUT written before parts

@@ -19,7 +19,7 @@ from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
 from radiomx.cli.flags import OWN_PROCESS
 from radiomx.cli.inspect import scan, status, table
-from radiomx.cli.logs import LOG_FORMATS, cli_logging, log
+from radiomx.cli.logs import LOG_FORMATS, cli_logging, emit
 from radiomx.cli.params import params, tracers
 from radiomx.cli.publish import publish
 from radiomx.cli.qc import qc
@@ -53,7 +53,7 @@ class RadiomxGroup(click.Group):
     def _as_json(ctx: click.Context, err: click.ClickException) -> None:
         """With --log-format json the error line is a JSON object too (one format per stream)."""
         if ctx.meta.get("radiomx.log_format") == "json":
-            log.error(err.format_message(), extra={"fields": {"exit_code": err.exit_code}})
+            emit("error", err.format_message(), "failure", exit_code=err.exit_code)
             raise SystemExit(err.exit_code)
 
 

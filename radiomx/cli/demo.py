@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 
 
 @click.command(short_help="Write the small synthetic PET demo cohort to DIRECTORY.", epilog="""\b
@@ -20,6 +20,6 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     from radiomx.cli.demo_cohort import write_demo_cohort
 
     scans = write_demo_cohort(directory, patients=patients, seed=seed)
-    log.info(f"demo cohort: {len(scans)} scans in {directory}")
+    emit("demo_written", f"demo cohort: {len(scans)} scans in {directory}", scans=len(scans))
 
 

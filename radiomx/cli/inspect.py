@@ -56,15 +56,28 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
     frame = api.status(cohort, out, extract_options_from(**flags))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
+    for problem in frame.attrs.get("params_problems") or []:
+        click.echo(f"NOTE {problem}")
+    vanished = frame.attrs.get("vanished") or []
+    if vanished:
+        click.echo(f"{len(vanished)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract "
+                   f"--prune drops them): {', '.join(str(k) for k in vanished)}")
     if (out / "failures.parquet").exists():
         from radiomx.cli.output import failure_line
         from radiomx.records import Failure, ScanKey
 
-        for row in api.read_failures(out).itertuples():  # the lines extract printed
+        failures = api.read_failures(out)
+        for row in failures.itertuples():  # the lines extract printed
             lesion = None if row.lesion_id is None or row.lesion_id != row.lesion_id else int(row.lesion_id)
             failure = Failure(ScanKey(row.patient_id, row.session, row.tracer), row.stage, row.file or "",
                               row.message, lesion_id=lesion)
-            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED"))
+            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED",
+                                    row.acknowledged))
+        from radiomx.store.acknowledged import read_acknowledgements
+
+        for entry in read_acknowledgements(out).unmatched(failures):
+            click.echo(f"NOTE acknowledged.tsv line {entry.line} ({entry.key} [{entry.stage}]) matches no failure "
+                       "now: remove it once the scan is fixed")
 
 
 @click.command(short_help="Print a table of OUT to stdout, sorted by key.", epilog="""\b
@@ -76,7 +89,7 @@ Examples:
 """)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--tracer", default=None,
-              help="One tracer's table (default: all, columns unioned); for --which compare: A,B.")
+              help="One tracer's rows (features: its table; patients: its column block); for --which compare: A,B.")
 @click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
               default="features", show_default=True)
 @click.option("--patient", "patients", multiple=True, help="Only this patient (repeatable).")
@@ -89,7 +102,7 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
           long_form: bool, fmt: str) -> None:
     """Print a table of OUT to stdout, sorted by key, for shell pipelines."""
     from radiomx.api import canonical_tracer, load_table, stale_tracers
-    from radiomx.cli.logs import log
+    from radiomx.cli.logs import emit
     from radiomx.cli.output import write_frame
     from radiomx.store.views import select
 
@@ -97,10 +110,11 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
         tracer = canonical_tracer(tracer) if tracer else None
         lagging = [t for t in stale_tracers(out) if tracer in (None, t)]
         if lagging:
-            log.info(f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a run ended "
-                     "early); reading the committed parts instead; `radiomx publish OUT` refreshes it")
+            emit("table_stale", f"note: {out}/features/ is older than the last commit for {', '.join(lagging)} (a "
+                 "run ended early); reading the committed parts instead; `radiomx publish OUT` refreshes it",
+                 tracers=lagging)
     globs = [g.strip() for item in columns for g in item.split(",") if g.strip()]
     frame = select(load_table(out, which, tracer, nullable_integers=True), which, patients, globs, long_form)
     for missing in sorted(set(patients) - set(frame.get("patient_id", ()))):
-        log.warning(f"--patient {missing}: no rows in this table")
+        emit("patient_missing", f"--patient {missing}: no rows in this table", "warning", patient_id=missing)
     write_frame(frame, fmt, sys.stdout)

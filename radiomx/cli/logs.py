@@ -31,6 +31,29 @@ _undo: list = []
 
 log = logging.getLogger("radiomx.cli")
 
+#: What a line means for the run, the field a cron alert keys on (docs/cli.md, "JSON log lines"): ``failure`` (the
+#: command exits non-zero because of it: a scan or lesion failed, a picture was not drawn, a usage or configuration
+#: error), ``warning`` (worth a look, the exit code stays 0: an implausible reference region, scans that vanished, a
+#: draft parameter file), ``info`` (progress and summaries). The level follows: ERROR, WARNING, INFO.
+SEVERITY_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
+#: Keys every JSON line has; an event's own fields never replace them.
+RESERVED = ("ts", "level", "severity", "event", "logger", "message", "traceback")
+
+
+def emit(event: str, message: str, severity: str = "info", traceback: str = "", **fields) -> None:
+    """One line on stderr: ``message`` as text, or a JSON object with ``event`` (a name from docs/cli.md),
+    ``severity`` and the event's ``fields``."""
+    log.log(SEVERITY_LEVELS[severity], message,
+            extra={"event": event, "severity": severity, "fields": fields, "traceback": traceback})
+
+
+def severity_of(record: logging.LogRecord) -> str:
+    """The record's declared severity; another library's record gets one from its level."""
+    declared = getattr(record, "severity", None)
+    if declared:
+        return declared
+    return "failure" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else "info"
+
 
 class StderrHandler(logging.Handler):
     """Writes to whatever ``sys.stderr`` is at the time (CliRunner swaps it), never to a stream captured once."""
@@ -52,12 +75,16 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One object per line: ts (UTC), level, logger, message, plus the record's structured ``fields``."""
+    """One object per line: ts (UTC), level, severity, event, logger, message, plus the event's own fields (the
+    schema is in docs/cli.md). Another library's record is event ``library``."""
 
     def format(self, record: logging.LogRecord) -> str:
+        ours = record.name.startswith("radiomx")
         data = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        data.update(getattr(record, "fields", {}))
+                "level": record.levelname.lower(), "severity": severity_of(record),
+                "event": getattr(record, "event", None) or ("message" if ours else "library"),
+                "logger": record.name, "message": record.getMessage()}
+        data.update({k: v for k, v in getattr(record, "fields", {}).items() if k not in RESERVED})
         if getattr(record, "traceback", ""):
             data["traceback"] = record.traceback  # type: ignore[attr-defined]
         return json.dumps(data, default=str)

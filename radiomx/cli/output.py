@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 import click
 
 from radiomx.api import RunSummary
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
     import pandas as pd
@@ -44,34 +44,91 @@ def print_plan(summary: RunSummary) -> None:
     for item in summary.plan.items:  # type: ignore[union-attr]
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
+    for key in summary.vanished:
+        click.echo(f"vanished\t{key.patient_id}\t{key.session}\t{key.tracer}\t{summary.vanished_reason}")
     counts = ", ".join(f"{n} {s}" for s, n in summary.plan_counts.items())
-    log.info(f"plan: {counts} (dry run, nothing written)", extra={"fields": {"plan": summary.plan_counts}})
+    emit("plan", f"plan: {counts} (dry run, nothing written)", plan=summary.plan_counts)
+    say_drafts(summary)
+    _say_vanished(summary)
 
 
-def failure_line(f, label: str = "FAILED") -> str:
+def say_drafts(summary: RunSummary) -> str:
+    """One line when the run uses unreleased parameter files: their values cannot be cited by version alone."""
+    if not summary.drafts:
+        return ""
+    line = (f"note: this run uses draft parameter files (not in their tree's LOCK.json): {', '.join(summary.drafts)}; "
+            "rows record each file's sha256; release a draft before citing its values")
+    emit("params_draft", line, "warning", drafts=summary.drafts)
+    return line
+
+
+def _keys(keys: list) -> str:
+    """``P001/18F-FDG, P002/18F-FDG`` (the first ten, then how many more)."""
+    shown = ", ".join(str(k) for k in keys[:10])
+    return shown + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+
+def _say_vanished(summary: RunSummary) -> str:
+    """Scans stored in OUT that the cohort no longer has: kept (a warning: OUT and the cohort disagree until
+    --prune), or pruned (what was removed). Returns the line ("" when none)."""
+    keys = [str(k) for k in summary.vanished]
+    if summary.pruned:
+        verb = "--prune would drop (dry run)" if summary.dry_run else "pruned"
+        line = (f"{verb} {len(summary.pruned)} scans no longer in the cohort (rows, state, failures, QC pictures): "
+                f"{_keys(summary.pruned)}")
+        emit("scans_pruned", line, scans=[str(k) for k in summary.pruned], dry_run=summary.dry_run)
+        return line
+    if keys:
+        line = (f"{len(keys)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract --prune "
+                f"drops them): {_keys(summary.vanished)}")
+        emit("scans_vanished", line, "warning", scans=keys)
+        return line
+    return ""
+
+
+def failure_line(f, label: str = "FAILED", acknowledged: str | None = None) -> str:
     """One line: FAILED or WARNING, scan, stage, the file (relative to the cohort) and the problem (``extract``
-    prints it, ``status`` prints it again from the failures table)."""
+    prints it, ``status`` prints it again from the failures table); ACKNOWLEDGED with the team's reason for a
+    failure listed in ``OUT/acknowledged.tsv``."""
     lesion = f" lesion {f.lesion_id}" if f.lesion_id is not None else ""
     where = f"{f.file}: " if f.file else ""
+    if acknowledged is not None:
+        return f"ACKNOWLEDGED {f.key}{lesion} [{f.stage}] {where}{f.message} (acknowledged: {acknowledged})"
     return f"{label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
+
+
+def failure_fields(f) -> dict:
+    """A failures-table row as JSON log fields: its keys, stage and file, its message as ``detail``."""
+    row = f.as_row()
+    return {**{k: v for k, v in row.items() if k != "message"}, "detail": row["message"]}
 
 
 def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bool = False,
                   as_json: bool = False) -> None:
     """A warning per failure and a summary line on stderr (tracebacks only with --verbose or into the log file);
     with ``as_json`` the machine-readable summary on stdout as well."""
+    reasons = {id(f): summary.acknowledgements.of(f) for f in summary.failures}
     for failure in summary.failures:
-        log.warning(failure_line(failure), extra={"fields": failure.as_row(),
-                                                   "traceback": failure.traceback if verbose else ""})
+        reason, detail = reasons[id(failure)], failure.traceback if verbose else ""
+        if reason is None:
+            emit("scan_failed", failure_line(failure), "failure", detail, **failure_fields(failure))
+        else:  # known and accepted: shown, but it is not what a cron alert is for
+            emit("failure_acknowledged", failure_line(failure, acknowledged=reason), "info", detail,
+                 **failure_fields(failure), reason=reason)
     for warning in summary.warnings:
-        log.warning(failure_line(warning, "WARNING"), extra={"fields": warning.as_row()})
+        emit("scan_warning", failure_line(warning, "WARNING"), "warning", **failure_fields(warning))
+    counting = {f.key for f in summary.failures if reasons[id(f)] is None}
+    accepted = len({f.key for f in summary.failures if reasons[id(f)] is not None} - counting)
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
-            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
+            f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures"
+            f"{f' ({accepted} acknowledged)' if accepted else ''}; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
-    log.info(line, extra={"fields": counts})
+    notes = [note for note in (say_drafts(summary), _say_vanished(summary)) if note]
+    emit("run_summary", line, exit_code=summary.exit_code, acknowledged_scans=accepted, **counts)
     if summary.qc_missing:
-        log.info(f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc {summary.out}`")
+        emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
+             f"{summary.out}`", scans=summary.qc_missing)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
     if log_file is not None:
@@ -80,9 +137,11 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             for warning in summary.warnings:
                 fh.write(f"{stamp} radiomx: {failure_line(warning, 'WARNING')}\n")
             for failure in summary.failures:
-                fh.write(f"{stamp} radiomx: {failure_line(failure)}\n")
+                fh.write(f"{stamp} radiomx: {failure_line(failure, acknowledged=reasons[id(failure)])}\n")
                 if failure.traceback:
                     fh.write(failure.traceback.rstrip() + "\n")
+            for note in notes:
+                fh.write(f"{stamp} radiomx: {note}\n")
             fh.write(f"{stamp} radiomx: {line}\n")
 
 

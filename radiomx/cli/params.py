@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from radiomx.cli.flags import format_option
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 
 params_dir_option = click.option(
     "--params-dir", type=click.Path(path_type=Path), default=None,
@@ -20,6 +20,15 @@ def _root(params_dir: Path | None) -> Path:
     from radiomx.params.paramset import default_params_root
 
     return params_dir if params_dir is not None else default_params_root()
+
+
+def _say_where(ref: str, params, params_dir: Path | None) -> None:
+    """A note when ``--params-dir`` lacked the version and radiomx's released file was taken (a draft's parent)."""
+    from radiomx.params.paramset import default_params_root
+
+    if params_dir is not None and params.path.parent.parent.resolve() == default_params_root().resolve():
+        emit("params_note", f"note: {ref} is not in {params_dir}: radiomx's released {params.tracer} "
+             f"{params.version} is used", file=f"{params.tracer}/{params.path.name}")
 
 
 def _value(value) -> str:
@@ -66,11 +75,11 @@ Example:
 @format_option(("text", "json"))
 def show(ref: str, params_dir: Path | None, fmt: str) -> None:
     """Print the effective settings of a parameter file, PyRadiomics' defaults filled in."""
-    from radiomx.params.catalog import effective, parse_ref
-    from radiomx.params.paramset import resolve_params
+    from radiomx.params.catalog import effective, find_params, parse_ref
 
-    tracer, version = parse_ref(ref)
-    settings = effective(resolve_params(_root(params_dir), tracer, version))
+    found = find_params(_root(params_dir), *parse_ref(ref))
+    _say_where(ref, found, params_dir)
+    settings = effective(found)
     if fmt == "json":
         return _emit_json(settings)
     click.echo(f"{settings['tracer']} {settings['version']}  sha256 {settings['sha256']}  units {settings['units']}")
@@ -94,15 +103,17 @@ Example:
 def diff(a: str, b: str, params_dir: Path | None, fmt: str) -> None:
     """Print the effective settings that differ between two parameter files (exit 0 either way)."""
     from radiomx.params import catalog
-    from radiomx.params.paramset import resolve_params
 
     root = _root(params_dir)
-    sides = [catalog.effective(resolve_params(root, *catalog.parse_ref(ref))) for ref in (a, b)]
+    found = [catalog.find_params(root, *catalog.parse_ref(ref)) for ref in (a, b)]
+    for ref, params in zip((a, b), found, strict=True):
+        _say_where(ref, params, params_dir)
+    sides = [catalog.effective(params) for params in found]
     changes = catalog.diff(*sides)
     if fmt == "json":
         return _emit_json([{"key": k, "a": va, "b": vb} for k, va, vb in changes])
     if not changes:
-        log.info(f"{a} and {b} have the same effective settings")
+        emit("params_same", f"{a} and {b} have the same effective settings")
     for key, va, vb in changes:
         click.echo(f"{key}\t{_value(va)}\t{_value(vb)}")
 
@@ -129,7 +140,7 @@ def validate(file: Path, fmt: str) -> None:
         return _emit_json({"file": str(file), "valid": True, "sha256": params.sha256, "units": params.units,
                            "notes": notes})
     for note in notes:
-        log.info(f"note: {note}")
+        emit("params_note", f"note: {note}")
     click.echo(f"{file}: valid ({params.units}, sha256 {params.sha256})")
 
 
@@ -150,7 +161,8 @@ def new(tracer: str, params_dir: Path, fmt: str) -> None:
     if fmt == "json":
         return _emit_json({"file": str(target), "copied_from": str(source)})
     click.echo(str(target))
-    log.info(f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate {target}`")
+    emit("params_copied", f"copied {source.parent.name}/{source.name}; edit it, then `radiomx params validate "
+         f"{target}`", file=str(target))
 
 
 @click.command(short_help="List tracer names and their folder aliases.", epilog="""\b

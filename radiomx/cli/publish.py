@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from radiomx.cli.logs import emit
+
 
 @click.command(short_help="Refresh OUT's published feature files after a killed run.", epilog="""\b
 Example:
@@ -20,4 +22,5 @@ def publish(out: Path, wait: float) -> None:
     from radiomx import api
 
     done = api.publish(out, wait)
-    click.echo(f"published: {', '.join(done)}" if done else "every published table is current", err=True)
+    emit("published", f"published: {', '.join(done)}" if done else "every published table is current",
+         tracers=done)

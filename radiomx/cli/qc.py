@@ -25,6 +25,8 @@ Examples:
 def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, params_dir: Path | None, force: bool,
        jobs: int, wait: float) -> None:
     """Draw OUT/qc/<patient>/[<session>/]<tracer>.png for every scan of OUT whose picture is missing or stale."""
+    from radiomx.cli.logs import emit
+    from radiomx.cli.output import failure_fields, failure_line
     from radiomx.errors import ScanError
     from radiomx.options import usable_cores
     from radiomx.qc.batch import render_out
@@ -37,7 +39,8 @@ def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, 
     summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait, jobs=jobs or usable_cores(),
                          cohort=cohort, params_dir=params_dir)
     for failure in summary.failures:
-        click.echo(f"radiomx: FAILED {failure.key} [qc] {failure.file}: {failure.message}", err=True)
-    click.echo(f"radiomx: qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "
-               f"{len(summary.failures)} problems; pictures in {out / 'qc'}", err=True)
+        emit("qc_failed", failure_line(failure), "failure", **failure_fields(failure))
+    emit("qc_summary", f"qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "
+         f"{len(summary.failures)} problems; pictures in {out / 'qc'}", drawn=summary.drawn,
+         unchanged=summary.unchanged, problems=len(summary.failures))
     raise SystemExit(summary.exit_code)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from radiomx.cli.logs import emit
+
 
 @click.command("report", short_help="Write OUT/report.html (counts, failures, QC).", epilog="""\b
 Example:
@@ -18,4 +20,5 @@ def report(out: Path, wait: float) -> None:
 
     summary = write_report(out, wait=wait)
     state = "written" if summary.written else "unchanged"
-    click.echo(f"radiomx: report {state}: {summary.path} ({summary.size_bytes / 1024:.0f} KiB)", err=True)
+    emit("report_written", f"report {state}: {summary.path} ({summary.size_bytes / 1024:.0f} KiB)",
+         written=summary.written, path=str(summary.path), size_bytes=summary.size_bytes)

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import click
 
-from radiomx.cli.logs import log
+from radiomx.cli.logs import emit
 from radiomx.records import ScanKey
 
 FORMATS = ("tsv", "csv", "jsonl")
@@ -116,13 +116,13 @@ def read_from(stream: TextIO) -> list[ScanKey]:
     parsed (an empty input, as after a ``grep`` that matched nothing, selects no scan and is not an error)."""
     keys, bad, fmt = read_scan_keys(stream)
     for item in bad[:20]:
-        log.warning(f"--scans line {item.line_no}: cannot parse {item.text[:80]!r}: {item.reason}",
-                    extra={"fields": {"line": item.line_no, "format": fmt}})
+        emit("scans_input", f"--scans line {item.line_no}: cannot parse {item.text[:80]!r}: {item.reason}",
+             "warning", line=item.line_no, format=fmt)
     if len(bad) > 20:
-        log.warning(f"--scans: {len(bad) - 20} more lines could not be parsed")
+        emit("scans_input", f"--scans: {len(bad) - 20} more lines could not be parsed", "warning")
     if bad and not keys:
         raise click.UsageError(f"--scans: none of the {len(bad)} lines names a scan (read as {fmt}); give the "
                                "output of `radiomx scan` (tsv, csv or jsonl)")
     if not keys:
-        log.warning("--scans: the input lists no scan; nothing to extract")
+        emit("scans_input", "--scans: the input lists no scan; nothing to extract", "warning")
     return keys

@@ -9,7 +9,9 @@ Columns (documented in docs/burden-and-compare.md):
 * ``positive_on``: "both" | "only_a" | "only_b" | "neither" (a scan is positive with at least one lesion; a negative
   scan counts as not positive); null when a scan is missing or failed.
 * ``days_between``: date(B) - date(A) in days, read at compare time from the inputs (``radiomx.inputs.dates``);
-  never a date in OUT. ``days_between_note`` says why it is null.
+  never a date in OUT. ``days_between_note`` says why it is null. ``image_sha256_a``/``_b`` name the images it was
+  read from: when a refresh cannot read the inputs (no cohort known, an image not found from here), the value of
+  the last build is kept for the same two images, so that no value is lost because of where a refresh ran.
 * ``lesion_pairing``: how lesions were paired, or "not declared: ..." when the cohort does not declare a shared
   frame of reference (``[compare] same_frame`` in radiomx.toml); with the declaration, ``lesions_paired``,
   ``lesions_only_a``, ``lesions_only_b``, ``dice_mean`` (over pairs) and ``dice_union`` (all lesions), and the
@@ -44,7 +46,8 @@ NOT_DECLARED = ("not declared: the cohort does not declare that both scans share
 
 COMPARE_SCHEMA = schema(
     "patient_id:str session:str tracer_a:str tracer_b:str missing_reason:str status_a:str status_b:str "
-    "positive_on:str days_between:int days_between_note:str lesion_pairing:str lesions_paired:int "
+    "positive_on:str days_between:int days_between_note:str image_sha256_a:str image_sha256_b:str "
+    "lesion_pairing:str lesions_paired:int "
     "lesions_only_a:int lesions_only_b:int dice_mean:float dice_union:float",
     *[(f"{f}_{side}", BURDEN_SCHEMA.field(f).type) for f in NUMERIC_FIELDS for side in ("a", "b")],
     *[(f"{f}_{kind}", pa.float64()) for f in CONTRASTED for kind in ("diff", "ratio")])
@@ -110,18 +113,46 @@ def _missing_reason(a: dict | None, b: dict | None, tracer_a: str, tracer_b: str
 def _days_between(cohort: Path | None, state_a: dict, state_b: dict, tracer_a: str, tracer_b: str
                   ) -> tuple[int | None, str]:
     if cohort is None:
-        return None, "cohort not known (pass --cohort): dates are read from the inputs at compare time"
+        return None, (f"{UNREADABLE[0]} (pass --cohort, or keep it beside OUT): dates are read from the inputs at "
+                      "compare time")
     dates = []
     for state, tracer in ((state_a, tracer_a), (state_b, tracer_b)):
         relative = str(state.get("image_file") or "")
         image = Path(cohort) / relative
         if not relative or not image.exists():
-            return None, f"{tracer} image {relative or '(none)'} not found under the cohort"
+            return None, f"{UNREADABLE[1]}: {tracer} image {relative or '(none)'} is not under the cohort"
         found = acquisition_date(image)
         if found is None:
             return None, f"no acquisition date in the {tracer} image headers or sidecar"
         dates.append(found)
     return (dates[1] - dates[0]).days, ""
+
+
+#: Notes of a ``days_between`` the inputs could not give from where the refresh ran (the last value is kept).
+UNREADABLE = ("cohort not known", "image not found")
+
+
+class _DateCache:
+    """``days_between`` of the last build, by (patient, session, image sha256 A, image sha256 B): what a refresh
+    that cannot read the inputs keeps for unchanged images."""
+
+    def __init__(self, path: Path) -> None:
+        self.days: dict[tuple, int] = {}
+        names = set(pq.read_schema(path).names) if path.is_file() else set()
+        if {"image_sha256_a", "image_sha256_b", "days_between"} <= names:
+            columns = ["patient_id", "session", "image_sha256_a", "image_sha256_b", "days_between"]
+            for r in pq.read_table(path, columns=columns).to_pylist():
+                if r["days_between"] is not None and r["image_sha256_a"] and r["image_sha256_b"]:
+                    self.days[(r["patient_id"], r["session"], r["image_sha256_a"], r["image_sha256_b"])] = \
+                        r["days_between"]
+
+    def kept(self, key: tuple[str, str], shas: tuple[str, str], found: tuple[int | None, str]
+             ) -> tuple[int | None, str]:
+        """``found``, or the last build's value when the inputs could not be read (a note, no value) from here."""
+        if found[0] is not None or not found[1].startswith(UNREADABLE):
+            return found
+        days = self.days.get((*key, *shas))
+        return (days, "") if days is not None else found
 
 
 def _contrast(row: dict) -> None:
@@ -205,6 +236,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
     burden = pd.read_parquet(burden_path(out))
     state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out).to_dict("records")}
     cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
+    dates = _DateCache(compare_path(out, tracer_a, tracer_b))
     lesions = _LesionsOnDemand(out, (tracer_a, tracer_b))
     patients: dict[tuple[str, str], dict[str, dict]] = {}
     for record in burden[burden["tracer"].isin([tracer_a, tracer_b])].to_dict("records"):
@@ -226,7 +258,10 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
             rows.append(row)
             continue
         scan_a, scan_b = state[(patient, session, tracer_a)], state[(patient, session, tracer_b)]
-        row["days_between"], row["days_between_note"] = _days_between(cohort, scan_a, scan_b, tracer_a, tracer_b)
+        shas = (str(scan_a.get("image_sha256") or ""), str(scan_b.get("image_sha256") or ""))
+        row["image_sha256_a"], row["image_sha256_b"] = shas
+        row["days_between"], row["days_between_note"] = dates.kept(
+            (patient, session), shas, _days_between(cohort, scan_a, scan_b, tracer_a, tracer_b))
         if not settings.shares_frame(patient):
             row["lesion_pairing"] = NOT_DECLARED
         elif row["positive_on"] is None:

@@ -10,8 +10,9 @@ import pandas as pd
 from radiomx.derive.burden import burden_path, write_burden
 from radiomx.derive.compare import CompareSummary, existing_pairs, write_compare
 from radiomx.derive.patients import write_patients
-from radiomx.derive.settings import DeriveSettings
+from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.store.outdir import state_path
+from radiomx.store.runlog import last_run
 
 
 def is_stale(out: Path, settings: DeriveSettings) -> bool:
@@ -22,6 +23,19 @@ def is_stale(out: Path, settings: DeriveSettings) -> bool:
         return True
     recorded = set(pd.read_parquet(burden_path(out), columns=["bsa_formula"])["bsa_formula"])
     return bool(recorded - {settings.bsa_formula})
+
+
+def refresh_inputs(out: Path, cohort: Path | None = None) -> tuple[Path | None, DeriveSettings]:
+    """The cohort and settings a refresh of OUT uses: ``cohort`` when given, else the one the last run recorded
+    (``radiomx.store.runlog``), wherever the command runs from. When neither can be read, the settings the last run
+    recorded: a derived table is never rebuilt with other settings because of the folder it was refreshed from
+    (values read from the inputs, such as ``days_between``, are then kept from the last build: ``compare.py``)."""
+    run = last_run(out)
+    if cohort is None and run is not None:
+        cohort = run.cohort
+    if cohort is not None:
+        return cohort, settings_for(cohort)
+    return None, DeriveSettings.from_record(run.derive) if run is not None else DeriveSettings()
 
 
 def refresh(out: Path, cohort: Path | None, settings: DeriveSettings,

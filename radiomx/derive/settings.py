@@ -40,6 +40,17 @@ class DeriveSettings:
             return self.same_frame
         return patient_id in self.same_frame
 
+    def as_record(self) -> dict:
+        """The settings as the run log records them (``radiomx.store.runlog``)."""
+        same = self.same_frame if isinstance(self.same_frame, bool) else list(self.same_frame)
+        return {"bsa_formula": self.bsa_formula, "same_frame": same}
+
+    @classmethod
+    def from_record(cls, record: dict) -> DeriveSettings:
+        """Settings as a run recorded them; the defaults for a run log older than the record."""
+        same = record.get("same_frame", False)
+        return cls(record.get("bsa_formula", DEFAULT_BSA_FORMULA), same if isinstance(same, bool) else tuple(same))
+
 
 def settings_for(cohort: Path | None) -> DeriveSettings:
     """Settings from the cohort's radiomx.toml (defaults without a cohort or without the sections)."""

@@ -16,7 +16,10 @@ from importlib import metadata
 #: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
 #: "3": radiomx index columns (SUV statistics, SUVpeak, MTV, TLG, centroids, reference ratios, threshold VOIs) in
 #: lesion rows; reference statistics, TMTV, Dmax, height and weight in the state row.
-FEATURE_LOGIC_VERSION = "3"
+#: "4": no date in the SUV inputs (``suv_injection_time``/``suv_reference_time`` hold times of day, DICOM gave full
+#: date-times), ``suv_decay_factor``; a sidecar declaring SUV records ``sidecar Units g/ml`` as ``suv_weight_source``
+#: (it read ``ml body_weight``). Recomputing also rewrites the dated rows of older output folders.
+FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).
 PYRADIOMICS_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")

@@ -51,8 +51,10 @@ def _dicom_date(path: Path) -> date | None:
         header = pydicom.dcmread(first, stop_before_pixels=True, specific_tags=list(DICOM_DATE_KEYWORDS))
     except Exception:  # noqa: BLE001 - an unreadable header means "date unknown", which the table says
         return None
+    from radiomx.inputs.suv import header_text  # raw: a malformed date is never echoed by pydicom's warnings
+
     for keyword in DICOM_DATE_KEYWORDS:
-        found = parse_date(header.get(keyword, ""))
+        found = parse_date(header_text(header, keyword))
         if found is not None:
             return found
     return None

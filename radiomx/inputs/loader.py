@@ -139,8 +139,10 @@ def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
 
 def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
     """Record the weight's file by kind only (participants.tsv / sessions.tsv): the same data in the BIDS and the
-    default layout must give the same row, and absolute paths do not belong in a table."""
-    if not inputs.weight_source:
+    default layout must give the same row, and absolute paths do not belong in a table. Only a sidecar in Bq/mL
+    takes a weight from a file; a sidecar that declares SUV keeps its reason (``sidecar Units g/ml``), which is
+    text, not a path."""
+    if inputs.source != "bids-sidecar" or not inputs.weight_source:
         return inputs
     name = Path(inputs.weight_source).name
     name = "sessions.tsv" if name.endswith("sessions.tsv") else name

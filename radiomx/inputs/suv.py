@@ -8,6 +8,12 @@ needs to recompute it by hand; or a one-line ``ScanError("suv", file, ...)`` nam
 Nothing falls back to a factor of 1.0 (MIRP's behaviour): Bq/mL must never meet an SUV bin width.
 
 SUVbw = Ac [Bq/mL] x W [g] / D [Bq], D the administered dose decayed to the time the voxel values refer to.
+
+No date leaves this module. Dates of service are identifiers (DICOM PS3.15 Annex E lists every DA/DT attribute),
+so the recorded inputs keep what a reviewer needs to recompute the factor and nothing more: the injection and
+reference times of day (``time_of_day``; "+1 day" when the reference falls on the next calendar day), the uptake
+interval in seconds and the decay factor. Error messages name times of day too, and show a malformed date-time
+with its digits masked (``masked``).
 """
 
 from __future__ import annotations
@@ -80,6 +86,9 @@ class SuvInputs:
     half_life_source: str = ""
     radionuclide: str = ""
     decay_correction: str = ""  # START, ADMIN, NONE
+    #: exp(-ln2 x uptake_s / half_life_s): the share of the dose left at the reference time (1 for ADMIN); NaN
+    #: when no decay entered the factor (GML, declared SUV, Philips SUV scale factor).
+    decay_factor: float = NAN
     vendor_factor: float = NAN
     vendor_factor_source: str = ""
     #: stored value x factor = SUVbw; NaN when it differs per slice (DecayCorrection NONE with per-slice times).
@@ -92,6 +101,31 @@ class SuvInputs:
 def declared_inputs(reason: str) -> SuvInputs:
     """Images the user (or a sidecar) declares to be SUVbw already: nothing to compute, the claim is recorded."""
     return SuvInputs(source="declared", units="SUVbw", weight_source=reason, factor=1.0)
+
+
+def time_of_day(moment: datetime, since: datetime | None = None) -> str:
+    """``moment`` as its time of day (``09:30:00``, ``09:30:00.250000``), never its date; with ``since``, the days
+    it falls after ``since``'s calendar day are added (``00:20:00 (+1 day)``: an uptake across midnight). The
+    exact interval is ``uptake_s``."""
+    text = moment.time().replace(tzinfo=None).isoformat()
+    days = (moment.date() - since.date()).days if since is not None else 0
+    return f"{text} ({days:+d} day{'s' if abs(days) != 1 else ''})" if days else text
+
+
+def masked(value: str) -> str:
+    """A header value as it is shaped, its digits shown as 9 (``'9999-99-99'``): enough to see why it does not
+    parse, without writing the date it may hold into a table or a log."""
+    return repr(re.sub(r"\d", "9", value))
+
+
+#: A date at the start of a text that should hold a time of day (``2023-08-15T09:00:00``, ``20230815 090000``).
+_LEADING_DATE = re.compile(r"^\s*\d{4}-?\d{2}-?\d{2}(?:[T\s]+|$)")
+
+
+def without_date(text: str) -> str:
+    """A time-of-day field (BIDS ``TimeZero`` is ``hh:mm:ss``) with a leading date removed, as some converters
+    write a full date-time there."""
+    return _LEADING_DATE.sub("", text).strip()
 
 
 # --- plain arithmetic (Manual sections in brackets) -------------------------------------------------------------
@@ -224,9 +258,9 @@ def check_uptake(injection: datetime, reference: datetime, half_life_s: float, p
     """Seconds from injection to the reference time; negative or absurdly long means a wrong date or time."""
     seconds = (reference - injection).total_seconds()
     if seconds < 0:
-        raise ScanError("suv", path, f"{injection_field} {injection.isoformat()} is after the reference time "
-                                     f"{reference.isoformat()} ({reference_source}); uptake time would be negative, "
-                                     "fix the injection or scan time")
+        raise ScanError("suv", path, f"{injection_field} {time_of_day(injection)} is after the reference time "
+                                     f"{time_of_day(reference, injection)} ({reference_source}); uptake time would "
+                                     "be negative, fix the injection or scan time")
     if seconds > MAX_UPTAKE_HALF_LIVES * half_life_s:
         raise ScanError("suv", path, f"uptake time {seconds / 3600:.1f} h from {injection_field} to "
                                      f"{reference_source} exceeds {MAX_UPTAKE_HALF_LIVES:g} half-lives; fix the dates")
@@ -235,9 +269,16 @@ def check_uptake(injection: datetime, reference: datetime, half_life_s: float, p
 
 # --- DICOM headers --------------------------------------------------------------------------------------------------
 
-def _text(ds: Dataset, tag: tuple[int, int] | str) -> str:
-    """A (possibly private, possibly UN-encoded) attribute as stripped text; "" when absent or empty."""
-    element = ds[tag] if tag in ds else None
+def header_text(ds: Dataset, tag: tuple[int, int] | str) -> str:
+    """A (possibly private, possibly UN-encoded) attribute as stripped text; "" when absent or empty.
+
+    Read raw (``get_item``), not through pydicom's value conversion: converting a malformed DA/DT warns with the
+    value (``Invalid value for VR DT: '2023-08-15T09:00'``), through the logging and warnings machinery, onto
+    stderr and into log shippers; the value may be a date. We check the shape ourselves and say it masked."""
+    from pydicom.datadict import tag_for_keyword
+
+    key = tag_for_keyword(tag) if isinstance(tag, str) else tag
+    element = ds.get_item(key) if key is not None and key in ds else None
     if element is None or element.value is None:
         return ""
     value = element.value
@@ -246,8 +287,13 @@ def _text(ds: Dataset, tag: tuple[int, int] | str) -> str:
     return str(value).strip()
 
 
+#: DICOM DT (PS3.5 6.2) down to the minute at least, as an injection or scan time needs: YYYYMMDDHHMM[SS[.F]][&ZZXX].
+#: pydicom's DT parses a non-conformant ``2023-08-15T09:00`` as 2023-01-01 00:00 without an error.
+_DICOM_DT = re.compile(r"^\d{12}(?:\d{2}(?:\.\d{1,6})?)?(?:[+-]\d{4})?$")
+
+
 def _number(ds: Dataset, tag: tuple[int, int] | str, path: str, field: str) -> float | None:
-    text = _text(ds, tag)
+    text = header_text(ds, tag)
     if not text:
         return None
     try:
@@ -263,15 +309,18 @@ def _as_datetime(value: str, path: str, field: str) -> datetime | None:
     from pydicom.valuerep import DT
 
     try:
+        if not _DICOM_DT.match(value):
+            raise ValueError(value)
         parsed = DT(value)
     except ValueError:
-        raise ScanError("suv", path, f"{field} is {value!r}, not a DICOM date-time; fix the header") from None
+        raise ScanError("suv", path, f"{field} is {masked(value)} (digits masked), not a DICOM date-time "
+                                     "(YYYYMMDDHHMMSS); fix the header") from None
     return datetime.combine(parsed.date(), parsed.time().replace(tzinfo=None))
 
 
 def _date_time(ds: Dataset, date_kw: str, time_kw: str, path: str, fields: str) -> datetime | None:
     """DA + TM pair (e.g. SeriesDate/SeriesTime) -> datetime; None when either is absent."""
-    d, t = _text(ds, date_kw), _text(ds, time_kw)
+    d, t = header_text(ds, date_kw), header_text(ds, time_kw)
     if not d or not t:
         return None
     from pydicom.valuerep import DA, TM
@@ -279,11 +328,12 @@ def _date_time(ds: Dataset, date_kw: str, time_kw: str, path: str, fields: str) 
     try:
         return datetime.combine(date(*DA(d).timetuple()[:3]), TM(t).replace(tzinfo=None))
     except (ValueError, TypeError):
-        raise ScanError("suv", path, f"{fields} is {d!r} {t!r}, not a DICOM date and time; fix it") from None
+        raise ScanError("suv", path, f"{fields} is {masked(d)} {masked(t)} (digits masked), not a DICOM date "
+                                     "(YYYYMMDD) and time (HHMMSS); fix it") from None
 
 
 def _time_only(ds: Dataset, keyword: str, path: str, field: str) -> time | None:
-    text = _text(ds, keyword)
+    text = header_text(ds, keyword)
     if not text:
         return None
     from pydicom.valuerep import TM
@@ -291,7 +341,8 @@ def _time_only(ds: Dataset, keyword: str, path: str, field: str) -> time | None:
     try:
         return TM(text).replace(tzinfo=None)
     except ValueError:
-        raise ScanError("suv", path, f"{field} is {text!r}, not a DICOM time; fix the header") from None
+        raise ScanError("suv", path, f"{field} is {masked(text)} (digits masked), not a DICOM time (HHMMSS); fix "
+                                     "the header") from None
 
 
 def _radiopharmaceutical(ds: Dataset, path: str) -> Dataset:
@@ -305,7 +356,7 @@ def _radiopharmaceutical(ds: Dataset, path: str) -> Dataset:
 def _injection(rp: Dataset, on_date: date, reference: datetime, path: str) -> tuple[datetime, str]:
     """Injection datetime [Radiopharmaceutical start time]: (0018,1078) DateTime if present, else (0018,1072) Time on
     the scan's date, one day earlier when that would fall after the scan (uptake across midnight)."""
-    stamp = _as_datetime(_text(rp, "RadiopharmaceuticalStartDateTime"), path,
+    stamp = _as_datetime(header_text(rp, "RadiopharmaceuticalStartDateTime"), path,
                          "Radiopharmaceutical Start DateTime (0018,1078)")
     if stamp is not None:
         return stamp, "Radiopharmaceutical Start DateTime (0018,1078)"
@@ -321,7 +372,7 @@ def _injection(rp: Dataset, on_date: date, reference: datetime, path: str) -> tu
 
 def _acquisition(ds: Dataset, path: str) -> datetime | None:
     return (_date_time(ds, "AcquisitionDate", "AcquisitionTime", path, "Acquisition Date/Time (0008,0022/0032)")
-            or _as_datetime(_text(ds, "AcquisitionDateTime"), path, "Acquisition DateTime (0008,002A)"))
+            or _as_datetime(header_text(ds, "AcquisitionDateTime"), path, "Acquisition DateTime (0008,002A)"))
 
 
 def _frame_ms(ds: Dataset, keyword: str, path: str, field: str) -> float:
@@ -351,16 +402,16 @@ def _backcomputed_reference(headers: Sequence[Dataset], paths: Sequence[str], ha
         refs.append(acq + timedelta(seconds=average_count_time(duration, half_life_s) - offset))
     if (max(refs) - min(refs)).total_seconds() > REFERENCE_SPREAD_S:
         raise ScanError("suv", paths[0], "slices back-compute to decay-correction reference times "
-                                         f"{min(refs).isoformat()} to {max(refs).isoformat()}; mixed frames in one "
-                                         "series (keep one frame per folder)")
+                                         f"{time_of_day(min(refs))} to {time_of_day(max(refs), min(refs))}; mixed "
+                                         "frames in one series (keep one frame per folder)")
     return min(refs) + (max(refs) - min(refs)) / 2
 
 
 def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> tuple[datetime, str]:
     """Reference time of DecayCorrection START, in the Manual's (QIBA) order of priority."""
     first, path = headers[0], paths[0]
-    if "GE" in _text(first, "Manufacturer").upper().split():
-        ge = _as_datetime(_text(first, (0x0009, 0x100D)), path, "GE private PET scan datetime (0009,100D)")
+    if "GE" in header_text(first, "Manufacturer").upper().split():
+        ge = _as_datetime(header_text(first, (0x0009, 0x100D)), path, "GE private PET scan datetime (0009,100D)")
         if ge is not None:
             return ge, "GE private PET scan datetime (0009,100D)"
     series = _date_time(first, "SeriesDate", "SeriesTime", path, "Series Date/Time (0008,0021/0031)")
@@ -381,7 +432,8 @@ def _dicom_half_life(rp: Dataset, path: str, expected: str | None) -> tuple[floa
     codes = rp.get("RadionuclideCodeSequence") or []
     nuclide = ""
     for item in codes:
-        nuclide = normalise_radionuclide(_text(item, "CodeValue")) or normalise_radionuclide(_text(item, "CodeMeaning"))
+        nuclide = (normalise_radionuclide(header_text(item, "CodeValue"))
+                   or normalise_radionuclide(header_text(item, "CodeMeaning")))
     return resolve_half_life(_number(rp, "RadionuclideHalfLife", path, "Radionuclide Half Life (0018,1075)"),
                              nuclide, expected, path, "Radionuclide Half Life (0018,1075)",
                              "Radionuclide Code Sequence (0054,0300)")
@@ -389,7 +441,7 @@ def _dicom_half_life(rp: Dataset, path: str, expected: str | None) -> tuple[floa
 
 def _gml_inputs(first: Dataset, path: str, units: str) -> SuvInputs:
     """GML (and CM2ML) images are already normalised; back-convert to BW [Units = GML, Units = CM2ML]."""
-    suv_type = _text(first, "SUVType").upper() or ("BSA" if units == "CM2ML" else "BW")
+    suv_type = header_text(first, "SUVType").upper() or ("BSA" if units == "CM2ML" else "BW")
     if units == "CM2ML" and suv_type != "BSA":
         raise ScanError("suv", path, f"Units (0054,1001) CM2ML with SUV Type (0054,1006) {suv_type}; expected BSA")
     if units == "GML" and suv_type not in ("BW", "LBM", "LBMJAMES128", "LBMJANMA", "IBW"):
@@ -401,7 +453,7 @@ def _gml_inputs(first: Dataset, path: str, units: str) -> SuvInputs:
     if height is None or not 0.3 <= height <= 2.6:
         raise ScanError("suv", path, f"Patient Size (0010,1020) is {height if height is not None else 'missing'}; "
                                      f"back-converting {suv_type} to SUVbw needs the height in m (fix the header)")
-    sex = _text(first, "PatientSex").upper()
+    sex = header_text(first, "PatientSex").upper()
     if suv_type != "BSA" and sex not in ("M", "F", "O"):
         raise ScanError("suv", path, f"Patient's Sex (0010,0040) is {sex or 'missing'}; back-converting {suv_type} "
                                      "to SUVbw needs M, F or O (fix the header)")
@@ -439,7 +491,7 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
     the tracer folder (``F-18`` for FDG) and is checked against the header.
     """
     first, path = headers[0], paths[0]
-    units = _text(first, "Units").upper()
+    units = header_text(first, "Units").upper()
     if units in ("GML", "CM2ML"):
         inputs = _gml_inputs(first, path, units)
         return np.full(len(headers), inputs.factor), inputs
@@ -476,22 +528,24 @@ def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuc
     weight = _dicom_weight(first, path)
     dose, dose_source = _dose(rp, path)
     half_life, half_life_source, nuclide = _dicom_half_life(rp, path, expected_nuclide)
-    mode = _text(first, "DecayCorrection").upper()
+    mode = header_text(first, "DecayCorrection").upper()
     common = {"source": "dicom", "units": "BQML", "weight_kg": weight, "weight_source": "Patient Weight (0010,1030)",
               "dose_bq": dose, "dose_source": dose_source, "half_life_s": half_life,
               "half_life_source": half_life_source, "radionuclide": nuclide, "decay_correction": mode}
     if mode == "ADMIN":
         # Images are decay-corrected to the injection: the administered dose is the dose at the reference time.
         return np.full(len(headers), suvbw_factor(weight, dose)), SuvInputs(
-            **common, reference_time_source="ADMIN: injection time", uptake_s=0.0, factor=suvbw_factor(weight, dose))
+            **common, reference_time_source="ADMIN: injection time", uptake_s=0.0, decay_factor=1.0,
+            factor=suvbw_factor(weight, dose))
     if mode == "START":
         reference, reference_source = _start_reference(headers, paths, half_life)
         injection, injection_source = _injection(rp, reference.date(), reference, path)
         uptake = check_uptake(injection, reference, half_life, path, injection_source, reference_source)
-        factor = suvbw_factor(weight, dose * decay_factor(uptake, half_life))
+        decay = decay_factor(uptake, half_life)
+        factor = suvbw_factor(weight, dose * decay)
         return np.full(len(headers), factor), SuvInputs(
-            **common, injection_time=injection.isoformat(), reference_time=reference.isoformat(),
-            reference_time_source=reference_source, uptake_s=uptake, factor=factor)
+            **common, injection_time=time_of_day(injection), reference_time=time_of_day(reference, injection),
+            reference_time_source=reference_source, uptake_s=uptake, decay_factor=decay, factor=factor)
     if mode == "NONE":
         return _undecayed_factors(headers, paths, rp, weight, dose, half_life, common)
     raise ScanError("suv", path, f"Decay Correction (0054,1102) is {mode or 'missing'}; expected START, ADMIN or "
@@ -517,9 +571,10 @@ def _undecayed_factors(headers: Sequence[Dataset], paths: Sequence[str], rp: Dat
         factors.append(suvbw_factor(weight, dose) * frame_average_factor(duration, half_life)
                        / decay_factor(elapsed, half_life))
     array = np.asarray(factors)
-    return array, SuvInputs(**common, injection_time=injection.isoformat(), reference_time=earliest.isoformat(),
-                            reference_time_source=reference_source,
-                            uptake_s=(earliest - injection).total_seconds(),
+    uptake = (earliest - injection).total_seconds()
+    return array, SuvInputs(**common, injection_time=time_of_day(injection),
+                            reference_time=time_of_day(earliest, injection), reference_time_source=reference_source,
+                            uptake_s=uptake, decay_factor=decay_factor(uptake, half_life),
                             factor=float(array[0]) if np.ptp(array) == 0 else NAN)
 
 
@@ -593,15 +648,17 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
     common = {"source": "bids-sidecar", "units": str(sidecar["Units"]), "weight_kg": weight,
               "weight_source": weight_source, "dose_bq": dose, "dose_source": dose_source, "half_life_s": half_life,
               "half_life_source": half_life_source, "radionuclide": nuclide,
-              "injection_time": f"InjectionStart {injection:g} s after TimeZero {sidecar.get('TimeZero', '')}".strip()}
+              "injection_time": f"InjectionStart {injection:g} s after TimeZero "
+                                f"{without_date(str(sidecar.get('TimeZero', '')))}".strip()}
     if corrected:
         key = "ImageDecayCorrectionTime" if "ImageDecayCorrectionTime" in sidecar else "ScanStart"
         reference = _sidecar_number(sidecar, key, path, "seconds from TimeZero; add it to the sidecar")
         uptake = _sidecar_uptake(reference - injection, half_life, path, key)
-        factor = scale * suvbw_factor(weight, dose * decay_factor(uptake, half_life))
+        decay = decay_factor(uptake, half_life)
+        factor = scale * suvbw_factor(weight, dose * decay)
         return SuvInputs(**common, decay_correction="START" if key == "ScanStart" else "ImageDecayCorrectionTime",
                          reference_time=f"{key} {reference:g} s", reference_time_source=key, uptake_s=uptake,
-                         factor=factor)
+                         decay_factor=decay, factor=factor)
     start = _sidecar_number(sidecar, "ScanStart", path, "seconds from TimeZero; add it to the sidecar")
     start += _sidecar_number(sidecar, "FrameTimesStart", path, "add it to the sidecar", first=True)
     duration = _sidecar_number(sidecar, "FrameDuration", path, "add it to the sidecar", first=True)
@@ -610,7 +667,7 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
         uptake, half_life)
     return SuvInputs(**common, decay_correction="NONE", reference_time=f"frame start {start:g} s, {duration:g} s",
                      reference_time_source="ScanStart + FrameTimesStart, FrameDuration", uptake_s=uptake,
-                     factor=factor)
+                     decay_factor=decay_factor(uptake, half_life), factor=factor)
 
 
 def _sidecar_uptake(seconds: float, half_life_s: float, path: str, reference_key: str) -> float:

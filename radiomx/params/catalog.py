@@ -18,6 +18,7 @@ from radiomx.errors import ConfigError, ScanError
 from radiomx.params.paramset import (
     ParamSet,
     available_versions,
+    default_params_root,
     load_param_file,
     read_lock,
     resolve_params,
@@ -54,6 +55,19 @@ def parse_ref(text: str) -> tuple[Tracer, str | None]:
     if version and not _VERSION_NUMBER.match(version):
         raise ConfigError(f"{text}: version must look like v1, v2, ... (got {version!r})")
     return tracer, version or None
+
+
+def find_params(root: Path, tracer: Tracer, version: str | None = None) -> ParamSet:
+    """``TRACER@vN`` in ``root`` (``--params-dir``), or in radiomx's released tree when ``root`` lacks that version
+    (or the tracer): a draft made by ``params new`` lives in your tree and its parent in radiomx's, and ``show`` and
+    ``diff`` take each where it lives. ``params.path`` says which."""
+    released = default_params_root()
+    own = available_versions(root, tracer.name)
+    if Path(root).resolve() != released.resolve() and (version not in own if version else not own):
+        theirs = available_versions(released, tracer.name)
+        if version in theirs if version else theirs:
+            return resolve_params(released, tracer, version)
+    return resolve_params(root, tracer, version)
 
 
 def summary_line(params: ParamSet) -> str:

@@ -298,6 +298,12 @@ def resolve_params(root: Path, tracer: Tracer, version: str | None = None, valid
     return params
 
 
+def is_released(params: ParamSet) -> bool:
+    """True when the file is frozen by its tree's LOCK.json (with this sha256); a draft is not: it may still be
+    edited, so values computed with it cannot be cited by version alone."""
+    return read_lock(params.path.parent.parent).get(f"{params.path.parent.name}/{params.path.name}") == params.sha256
+
+
 def read_lock(root: Path) -> dict[str, str]:
     """``LOCK.json``: ``{"<tracer>/<version>.yaml": sha256}`` for every released file."""
     lock = root / "LOCK.json"

@@ -1,8 +1,8 @@
 """``radiomx qc OUT``: draw the pictures of a past output folder without recomputing any feature.
 
 How the scans are found again: the run log (``OUT/runs.parquet``) records the cohort path relative to OUT and the
-options that decide how scans were found and split (``api.run_options_json``); the latest run that recorded them
-is used. Each scan's recorded state (``scans.parquet``) gives its work key and the stat signatures of its inputs:
+options that decide how scans were found and split; ``radiomx.store.runlog`` gives the latest run that recorded
+them. Each scan's recorded state (``scans.parquet``) gives its work key and the stat signatures of its inputs:
 a scan whose image or mask changed since it was extracted is not drawn (the picture would show something else
 than the table), it gets a ``qc`` failures row telling to run ``radiomx extract`` first.
 
@@ -12,7 +12,6 @@ inputs give now (``radiomx.qc.files``); a no-change rerun reads the PNG headers 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,6 +28,7 @@ from radiomx.params.paramset import ParamSet, default_params_root, resolve_param
 from radiomx.qc.files import render_key, stored_key, write_picture
 from radiomx.records import Failure, Layout, Scan, ScanKey
 from radiomx.store.lock import output_lock
+from radiomx.store.runlog import RecordedRun, recorded_run
 from radiomx.store.tables import Store
 from radiomx.tracers import get_tracer
 
@@ -46,41 +46,6 @@ class QcSummary:
     @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
-
-
-@dataclass(frozen=True)
-class RecordedRun:
-    cohort: Path
-    options: dict
-
-
-def recorded_run(out: Path, cohort: Path | None = None, params_dir: Path | None = None) -> RecordedRun:
-    """The cohort and reading options of the latest run that recorded them (``cohort``/``params_dir`` given by the
-    user take precedence), or a ConfigError saying what to pass."""
-    runs = Store(out).read_runs()
-    usable = runs[runs["options"].fillna("") != ""] if len(runs) else runs
-    if not len(usable):
-        raise ConfigError(f"{out}: no run in runs.parquet records how its scans were read (run `radiomx extract` "
-                          "with this radiomx version once; it skips unchanged scans)")
-    last = usable.sort_values("started_at").iloc[-1]
-    options = json.loads(last["options"])
-    if params_dir is not None:
-        options["params_dir"] = str(Path(params_dir).resolve())
-    elif options.get("params_dir") == "":
-        raise ConfigError(f"{out}: the last run's --params-dir was not recorded (its path names other folders); "
-                          "pass --params-dir")
-    elif options.get("params_dir"):
-        options["params_dir"] = str((Path(out) / options["params_dir"]).resolve())
-    if cohort is None:
-        if not last["cohort"]:
-            raise ConfigError(f"{out}: the cohort's path was not recorded (it is not beside OUT or beside one of its "
-                              "parents, and other folder names are never stored); pass --cohort")
-        cohort = Path(out) / str(last["cohort"])
-    cohort = Path(cohort).resolve()
-    if not cohort.is_dir():
-        raise ConfigError(f"{out}: the cohort ({last['cohort'] or cohort.name}) is not a folder; pass --cohort or "
-                          "move it back beside OUT")
-    return RecordedRun(cohort, options)
 
 
 def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:

@@ -95,3 +95,19 @@ def write_picture(out: Path, key: ScanKey, picture: QcPicture) -> None:
         tmp.write_bytes(picture.thumbnail)
     with atomic_path(picture_path(out, key)) as tmp:
         tmp.write_bytes(picture.png)
+
+
+def remove_pictures(out: Path, keys: list[ScanKey]) -> int:
+    """Delete the pictures and thumbnails of ``keys`` (pruned scans) and the folders left empty; returns how many
+    pictures were removed."""
+    removed = 0
+    for key in keys:
+        for path in (picture_path(out, key), thumbnail_path(out, key)):
+            if path.is_file():
+                path.unlink()
+                removed += path.suffix == ".png"
+        folder = picture_path(out, key).parent
+        while folder != qc_folder(out) and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+    return removed

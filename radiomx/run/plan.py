@@ -32,14 +32,15 @@ class PlanItem:
 @dataclass
 class Plan:
     items: list[PlanItem] = field(default_factory=list)
+    #: Scans stored in OUT that the cohort no longer has: their rows are kept unless ``--prune`` drops them.
     vanished: list[ScanKey] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for i in self.items if i.status == status)
 
     def counts(self) -> dict[str, int]:
-        """Scans per status, every status present (0 when none)."""
-        return {s: self.count(s) for s in STATUSES}
+        """Scans per status, every status present (0 when none), and the stored scans that vanished."""
+        return {**{s: self.count(s) for s in STATUSES}, "vanished": len(self.vanished)}
 
     @property
     def to_compute(self) -> list[PlanItem]:
@@ -51,7 +52,10 @@ def _hash_if_moved(path: Path | None, stat: str, old_stat: str, old_sha: str) ->
 
 
 def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, ParamSet], cohort: Path,
-              layout: Layout, lesion_options: tuple, force: bool) -> Plan:
+              layout: Layout, lesion_options: tuple, force: bool, in_cohort: set[ScanKey] | None = None) -> Plan:
+    """``scans``: those to plan (a ``--scans`` selection, or the whole cohort); ``in_cohort``: every scan the cohort
+    has (default: ``scans``). A stored scan has vanished only when the cohort lacks it, not when a selection left
+    it out: ``--scans P001 --prune`` must not drop every other patient."""
     plan = Plan()
     seen = set()
     for scan in scans:
@@ -86,5 +90,5 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             if (image_stat, mask_stat) != (old["image_stat"], old["mask_stat"]):
                 refreshed = {**old, "image_stat": image_stat, "mask_stat": mask_stat}
             plan.items.append(PlanItem(scan, "unchanged", "", None, refreshed))
-    plan.vanished = sorted(k for k in state if k not in seen)
+    plan.vanished = sorted(k for k in state if k not in (seen if in_cohort is None else in_cohort | seen))
     return plan

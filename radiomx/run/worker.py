@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
-from threadpoolctl import threadpool_limits
 
 from radiomx import __version__
 from radiomx.errors import ScanError
@@ -46,6 +45,7 @@ from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_stat
 from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
+from radiomx.run.threads import threadpool_limits
 
 _INITIALISED = False
 

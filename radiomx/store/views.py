@@ -34,6 +34,33 @@ def select(frame: pd.DataFrame, which: str = "features", patients: Sequence[str]
     return _long(frame, keys) if long else frame
 
 
+#: The patient table's column blocks: ``<tracer>__<field>`` (``radiomx.derive.patients``).
+BLOCK_SEPARATOR = "__"
+
+
+def of_tracer(frame: pd.DataFrame, which: str, tracer: str) -> pd.DataFrame:
+    """One tracer's part of a table: its rows (burden, failures, scans: the ``tracer`` column), or in the patient
+    table its column block (``<tracer>__*``) for the patients with a scan of it. A tracer the table does not hold
+    is an error naming those it has (never a silently empty table)."""
+    if which == "patients":
+        blocks = sorted({c.split(BLOCK_SEPARATOR, 1)[0] for c in frame.columns if BLOCK_SEPARATOR in c
+                         and "_vs_" not in c.split(BLOCK_SEPARATOR, 1)[0]})
+        if tracer not in blocks:
+            raise ConfigError(f"--tracer {tracer}: not in the patient table (has: {', '.join(blocks) or 'none'})")
+        prefix = f"{tracer}{BLOCK_SEPARATOR}"
+        mine = [c for c in frame.columns if c.startswith(prefix)]
+        keys = [k for k in KEYS[which] if k in frame.columns]
+        status = f"{prefix}status"
+        rows = frame[status].notna() if status in frame.columns else frame[mine].notna().any(axis=1)
+        return frame.loc[rows, keys + mine].reset_index(drop=True)
+    if "tracer" not in frame.columns:
+        raise ConfigError(f"--tracer does not apply to the {which} table (it has no tracer column)")
+    have = sorted(frame["tracer"].dropna().unique())
+    if tracer not in have and len(frame):
+        raise ConfigError(f"--tracer {tracer}: no rows in the {which} table (has: {', '.join(have)})")
+    return frame[frame["tracer"] == tracer].reset_index(drop=True)
+
+
 def _matching(frame: pd.DataFrame, keys: list[str], patterns: Sequence[str]) -> list[str]:
     chosen: list[str] = []
     for pattern in patterns:
