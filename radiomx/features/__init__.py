@@ -16,7 +16,9 @@ from importlib import metadata
 #: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
 #: "3": radiomx index columns (SUV statistics, SUVpeak, MTV, TLG, centroids, reference ratios, threshold VOIs) in
 #: lesion rows; reference statistics, TMTV, Dmax, height and weight in the state row.
-FEATURE_LOGIC_VERSION = "3"
+#: "4": a lesion PyRadiomics refuses keeps its row (PET indices, null features) with a warning; rows and the
+#: state record the image's storage orientation; the ``reorient`` parameter-file setting.
+FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).
 PYRADIOMICS_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")

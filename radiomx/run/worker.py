@@ -38,6 +38,7 @@ from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion
 from radiomx.features.references import implausible, lesion_ratios, state_columns
+from radiomx.features.refusal import RoiSize, refusal_hint, roi_size
 from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
@@ -104,10 +105,17 @@ def _unexpected(lesion: Lesion, exc: Exception) -> LesionResult:
         "rerun with --verbose or --log-file for the traceback and report it"), traceback=traceback.format_exc())
 
 
-def _pyradiomics_refusal(exc: Exception, lesion_id: int, voxels: int) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return (f"lesion {lesion_id} ({voxels} voxels) refused by PyRadiomics: {text}; fix or remove this label, or "
-            "relax minimumROIDimensions/minimumROISize in a new parameter file version")
+def _refusal(exc: Exception, params: ParamSet, lesion: Lesion, spacing: tuple[float, ...],
+             item: LesionInput | None) -> LesionResult:
+    """PyRadiomics refused the lesion: a warning (its row keeps the PET indices) whose hint names the lesion's size
+    where PyRadiomics checked it (``item``, its input; None when it could not be cut) and the setting that would
+    really change the outcome (``features.refusal``)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    as_read = RoiSize(lesion.voxel_count, tuple(lesion.bbox_size), spacing)
+    seen = roi_size(item.mask, lesion.lesion_id) if item is not None else None
+    resampled = item is not None and item.mode == "resample" and tuple(item.mask.GetSpacing()) != spacing
+    hint = refusal_hint(lesion.lesion_id, reason, seen, as_read, params.settings, resampled)
+    return LesionResult(lesion.lesion_id, error=hint, extracted_at=datetime.now(UTC), refused=True)
 
 
 @dataclass
@@ -117,6 +125,8 @@ class LesionJob:
     params: ParamSet
     lesion: Lesion
     item: LesionInput
+    #: The image's own spacing (x, y, z mm): the lesion's size as read, for a refusal's hint.
+    spacing: tuple[float, ...] = ()
 
     @property
     def cost(self) -> int:
@@ -133,6 +143,9 @@ class LesionResult:
     extracted_at: datetime | None = None
     stage: str = "features"
     traceback: str = ""
+    #: PyRadiomics refused the ROI (too small, label lost after resampling, ...): the lesion keeps its row with
+    #: its PET indices and null PyRadiomics columns, and ``error`` becomes a warning row, not a failure.
+    refused: bool = False
 
 
 @dataclass
@@ -156,8 +169,7 @@ def run_lesion(job: LesionJob) -> LesionResult:
     try:
         values = extract_input(job.params, job.item)
     except ValueError as exc:  # PyRadiomics' way of refusing an ROI (too small, too flat, label lost, ...)
-        return LesionResult(job.lesion.lesion_id, error=_pyradiomics_refusal(exc, job.lesion.lesion_id,
-                                                                             job.lesion.voxel_count))
+        return _refusal(exc, job.params, job.lesion, job.spacing, job.item)
     except Exception as exc:  # noqa: BLE001 - a bug (ours or PyRadiomics'): record it, keep the cohort going
         return _unexpected(job.lesion, exc)
     return LesionResult(job.lesion.lesion_id, values, extracted_at=datetime.now(UTC))
@@ -257,11 +269,12 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
             stage, message = refused[lesion.lesion_id]
             prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
             continue
+        spacing = tuple(float(s) for s in loaded.image.GetSpacing())
         try:
-            job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion))
-        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals (label lost after resampling)
-            prepared.results[lesion.lesion_id] = LesionResult(
-                lesion.lesion_id, error=_pyradiomics_refusal(exc, lesion.lesion_id, lesion.voxel_count))
+            job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion),
+                            spacing)
+        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals
+            prepared.results[lesion.lesion_id] = _refusal(exc, task.params, lesion, spacing, None)
             continue
         except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
             prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
@@ -324,6 +337,13 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
     outcome.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
 
 
+def _row(prepared: PreparedScan, lesion: Lesion, result: LesionResult) -> dict[str, Any]:
+    """One lesion row: keys, provenance, PET indices and (unless PyRadiomics refused the lesion) its features."""
+    return {**_key_columns(prepared.task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
+            "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
+            "extracted_at": result.extracted_at, **(result.values or {})}
+
+
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:
     """One ScanOutcome from the lesion results, in lesion order whatever order they finished in."""
     task, outcome = prepared.task, prepared.outcome
@@ -335,15 +355,15 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
             outcome.failures.append(Failure(key, "worker", str(task.scan.mask),
                                             f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
                                             lesion_id=lesion.lesion_id))
+        elif result.refused and lesion.lesion_id in prepared.indices:
+            outcome.rows.append(_row(prepared, lesion, result))
+            outcome.warnings.append(Failure(key, result.stage, str(task.scan.mask), result.error,
+                                            lesion_id=lesion.lesion_id))
         elif result.values is None:
             outcome.failures.append(Failure(key, result.stage, str(task.scan.mask), result.error,
                                             lesion_id=lesion.lesion_id, traceback=result.traceback))
         else:
-            outcome.rows.append({
-                **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-                "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
-                "extracted_at": result.extracted_at, **result.values,
-            })
+            outcome.rows.append(_row(prepared, lesion, result))
     if outcome.state.get("work_key"):
         outcome.state.update(n_lesions=len(prepared.lesions), n_failed=len(outcome.failures))
     return outcome
