@@ -31,12 +31,14 @@ from radiomx.features.extractor import (
     extract_input,
     lesion_inputs,
     prepare_image,
+    prepare_labels,
     pyradiomics_silenced,
     quiet_pyradiomics,
 )
 from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion
+from radiomx.features.orientation import orientation_code
 from radiomx.features.references import implausible, lesion_ratios, state_columns
 from radiomx.features.refusal import RoiSize, refusal_hint, roi_size
 from radiomx.features.voi import scan_lesions, voi_columns
@@ -231,7 +233,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         outcome.failures.append(load_failure)
         return prepared
     mode, only = task.lesion_options
-    outcome.state.update(body_columns(scan, loaded))
+    outcome.state.update(body_columns(scan, loaded), image_orientation=orientation_code(loaded.image))
     split = _lesions(task, loaded, outcome)
     if split is None:
         return prepared
@@ -250,12 +252,16 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
         "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
+        "image_orientation": outcome.state["image_orientation"],
         **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
     }
     inline = crop_plan(task.params).mode == "full"
     refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
     outcome.state.update(scan_indices(loaded.image, lesion_map.labels, lesion_map.lesions))
-    for lesion in lesion_map.lesions:
+    # PET indices on the image as read; PyRadiomics on the grid the parameter file asks for (``reorient``).
+    labels, on_grid = prepare_labels(task.params, lesion_map.labels, lesion_map.lesions)
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    for lesion, grid_lesion in zip(lesion_map.lesions, on_grid, strict=True):
         if lesion.lesion_id not in refused:
             try:
                 values = lesion_indices(loaded.image, lesion_map.labels, lesion, loaded.unit,
@@ -269,12 +275,10 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
             stage, message = refused[lesion.lesion_id]
             prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
             continue
-        spacing = tuple(float(s) for s in loaded.image.GetSpacing())
         try:
-            job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion),
-                            spacing)
+            job = LesionJob(task.params, grid_lesion, lesion_inputs(task.params, image, labels, grid_lesion), spacing)
         except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals
-            prepared.results[lesion.lesion_id] = _refusal(exc, task.params, lesion, spacing, None)
+            prepared.results[lesion.lesion_id] = _refusal(exc, task.params, grid_lesion, spacing, None)
             continue
         except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
             prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
@@ -324,10 +328,9 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
     never a lost feature (the scan's rows and state are already complete)."""
     scan, key = task.scan, task.scan.key
     try:
-        from radiomx.qc.draw import draw_scan  # matplotlib: loaded only by runs that draw
+        from radiomx.qc.draw import draw_loaded  # matplotlib: loaded only by runs that draw
 
-        drawn = draw_scan(key, loaded.image, labels, loaded.unit, loaded.unit_inputs, task.params, scan.image,
-                          scan.folder, task.cohort, outcome.state["work_key"])
+        drawn = draw_loaded(scan, loaded, labels, task.params, task.cohort, outcome.state["work_key"])
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
         outcome.failures.append(Failure(key, "qc", str(scan.image),
                                         f"QC picture not drawn: {type(exc).__name__}: "
