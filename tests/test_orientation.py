@@ -149,6 +149,12 @@ def test_released_files_keep_the_grid_as_stored_and_v3_reorients():
     assert load_param_file(root / "CT" / "v2.yaml").reorient == "LPS"
 
 
+def test_params_diff_names_the_setting():
+    result = CliRunner().invoke(cli, ["params", "diff", "fdg@v2", "fdg@v3"])
+    assert result.exit_code == 0, result.stderr
+    assert "radiomx.reorient" in result.stdout and "LPS" in result.stdout
+
+
 @pytest.mark.parametrize("code", ["LPR", "XYZ", "LP", 3, "LPSS"])
 def test_a_bad_orientation_code_is_refused_naming_the_file(tmp_path, code):
     path = tmp_path / "v1.yaml"

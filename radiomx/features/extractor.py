@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
-from radiomx.features.orientation import lesion_on, reoriented
+from radiomx.features.orientation import lesion_on, orientation_code, reoriented
 from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
 from radiomx.quiet import records_dropped
@@ -92,7 +92,10 @@ def prepare_labels(params: ParamSet, labels: sitk.Image, lesions: tuple[Lesion, 
 
 
 def lesion_inputs(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> LesionInput:
-    """One lesion's small input; ``image`` must come from ``prepare_image``."""
+    """One lesion's small input; ``image`` must come from ``prepare_image``. ``labels`` and ``lesion`` should come
+    from ``prepare_labels`` (once per scan); on the grid as read they are reoriented here, for this lesion."""
+    if orientation_code(labels) != orientation_code(image):
+        labels, (lesion,) = prepare_labels(params, labels, (lesion,))
     return lesion_input(crop_plan(params), image, labels, lesion)
 
 
