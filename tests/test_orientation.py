@@ -1,7 +1,8 @@
 """Storage orientation (issue 21, point 16): the same scan stored LPS and stored with x and y flipped (RAS, with a
 matching direction matrix) is the same image in patient space. Its PET indices are identical either way; its
-PyRadiomics texture features differ under the released v2 files (stock PyRadiomics' behaviour, kept), and are
-equal under v3 (``radiomx: reorient: LPS``). Each row and the scan state record the storage orientation."""
+PyRadiomics features differ under the released v2 files (stock PyRadiomics' behaviour, kept: the 2 x 2 x 3 mm scan is
+resampled to 4 mm onto a grid PyRadiomics anchors in index space), and are equal under v3 (``radiomx: reorient:
+LPS``). Each row and the scan state record the storage orientation."""
 
 from __future__ import annotations
 

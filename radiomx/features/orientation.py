@@ -1,10 +1,11 @@
 """How an image stores its axes, and reorienting image and lesions to one orientation before PyRadiomics.
 
-Why: PyRadiomics' texture matrices (GLCM, GLRLM, GLSZM, NGTDM) walk the voxel *array*, and its resampling grid is
-aligned to the lesion's bounding box in index space. Two files of the same patient, one stored LPS (DICOM's order)
-and one RAS (x and y flipped in storage, with a matching direction matrix, as NIfTI writers often do), are the same
-image in patient space, give identical PET indices, yet most texture features differ by more than 1 %, as they do
-in stock PyRadiomics. A multi-centre trial mixes such files, so radiomx records each image's storage orientation
+Why: PyRadiomics anchors its ``resampledPixelSpacing`` grid at the lesion's bounding box in *index* space
+(``imageoperations.resampleImage``). Two files of the same patient, one stored LPS (DICOM's order) and one RAS (x
+and y flipped in storage, with a matching direction matrix, as NIfTI writers often do), are the same image in
+patient space and give identical PET indices, yet they are resampled onto grids shifted against each other, and most
+features differ by more than 1 %, as they do in stock PyRadiomics. (Without resampling they agree to rounding: the
+texture matrices pool directions that a flip maps onto each other.) A multi-centre trial mixes such files, so radiomx records each image's storage orientation
 (``image_orientation`` in the lesion rows and the scan state) and a parameter file may ask
 (``radiomx: reorient: LPS``) that every image and label map be reoriented to one orientation before features.
 
