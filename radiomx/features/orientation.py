@@ -5,9 +5,10 @@ Why: PyRadiomics anchors its ``resampledPixelSpacing`` grid at the lesion's boun
 and y flipped in storage, with a matching direction matrix, as NIfTI writers often do), are the same image in
 patient space and give identical PET indices, yet they are resampled onto grids shifted against each other, and most
 features differ by more than 1 %, as they do in stock PyRadiomics. (Without resampling they agree to rounding: the
-texture matrices pool directions that a flip maps onto each other.) A multi-centre trial mixes such files, so radiomx records each image's storage orientation
-(``image_orientation`` in the lesion rows and the scan state) and a parameter file may ask
-(``radiomx: reorient: LPS``) that every image and label map be reoriented to one orientation before features.
+texture matrices pool directions that a flip maps onto each other.) A multi-centre trial mixes such files, so
+radiomx records each image's storage orientation (``image_orientation`` in the lesion rows and the scan state) and a
+parameter file may ask (``radiomx: reorient: LPS``) that every image and label map be reoriented to one orientation
+before features.
 
 The orientation code names the patient direction each index axis points *to*, in ITK's (and DICOMOrient's)
 convention: an identity direction matrix is ``LPS``, NIfTI's usual diag(-1, -1, 1) in ITK is ``RAS``. An oblique
