@@ -78,10 +78,9 @@ def _relaxed(size: RoiSize, failing: list[str], settings: dict[str, Any]) -> str
     if "minimumROIDimensions" in failing:
         parts.append(f"minimumROIDimensions {size.dimensions} (now "
                      f"{settings.get('minimumROIDimensions') or DEFAULT_MIN_DIMENSIONS})")
-    if "minimumROISize" in failing:
-        now = settings.get("minimumROISize")
-        parts.append(f"minimumROISize {size.voxels - 1} (now {now}; PyRadiomics needs more voxels than it)"
-                     if size.voxels > 1 else f"no minimumROISize (now {now})")
+    if "minimumROISize" in failing:  # a size that fails only this has 2 or more voxels (one voxel has no setting)
+        parts.append(f"minimumROISize {size.voxels - 1} (now {settings.get('minimumROISize')}; PyRadiomics needs "
+                     "more voxels than it)")
     return " and ".join(parts)
 
 
