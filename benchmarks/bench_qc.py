@@ -5,7 +5,7 @@ the default 4 patients. Measures, on ``benchmarks/synth.py``'s cohort (200 x 200
 
 * ``radiomx extract`` without and with ``--qc`` (fresh OUT each time, runs alternating A B A B, best of each): the
   wall-clock difference per scan, which is what a user waits for (drawing overlaps other workers' scans);
-* the drawing alone, in this process, per scan (``radiomx.qc.draw.draw_scan`` on the loaded scan): the CPU cost;
+* the drawing alone, in this process, per scan (``radiomx.qc.draw.draw_loaded`` on the loaded scan): the CPU cost;
 * ``radiomx report`` (time, size) and a no-change ``radiomx qc`` + ``radiomx report`` rerun (time, files written);
 * ``radiomx report`` on the same output replicated to 600 scans (300 patients x 2 tracers): time and size.
 Writes ``benchmarks/RESULTS-qc.md``.
@@ -43,7 +43,7 @@ def draw_seconds(cohort: Path, out: Path) -> list[float]:
     from radiomx.inputs.loader import load_scan
     from radiomx.options import ExtractOptions
     from radiomx.params.paramset import default_params_root, resolve_params
-    from radiomx.qc.draw import draw_scan
+    from radiomx.qc.draw import draw_loaded
     from radiomx.records import Layout
     from radiomx.tracers import get_tracer
 
@@ -54,8 +54,7 @@ def draw_seconds(cohort: Path, out: Path) -> list[float]:
         loaded = load_scan(s, layout)
         labels = split_lesions(loaded.mask).labels
         start = time.perf_counter()
-        draw_scan(s.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, s.image, s.folder, cohort,
-                  "bench")
+        draw_loaded(s, loaded, labels, params, cohort, "bench")
         seconds.append(time.perf_counter() - start)
     return seconds
 

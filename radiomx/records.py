@@ -87,7 +87,7 @@ def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
         row.update({f"ref_{region}_suv_mean": float("nan"), f"ref_{region}_suv_sd": float("nan"),
                     f"ref_{region}_voxels": None, f"ref_{region}_file": ""})
     row.update({"tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
-                "weight_kg": float("nan")})
+                "weight_kg": float("nan"), "image_orientation": ""})
     unknown = set(values) - set(row)
     if unknown:
         raise KeyError(f"not a state column: {sorted(unknown)}")
@@ -143,8 +143,10 @@ class CohortPaths:
                        traceback=self.text(failure.traceback))
 
     def outcome(self, outcome: ScanOutcome) -> ScanOutcome:
-        """The outcome with relative paths in its failures and in every text value of its rows and state."""
+        """The outcome with relative paths in its failures, its warnings and every text value of its rows and
+        state."""
         outcome.failures = [self.failure(f) for f in outcome.failures]
+        outcome.warnings = [self.failure(f) for f in outcome.warnings]
         outcome.rows = [self._values(row) for row in outcome.rows]
         outcome.state = self._values(outcome.state)
         return outcome

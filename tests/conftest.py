@@ -66,6 +66,14 @@ def make_cohort(root: Path, spec: dict[str, dict[str, int]], pet_units: bool = T
     return root
 
 
+def next_version_file(tree: Path, tracer: str) -> Path:
+    """The file a new version of ``tracer`` goes in (``v<latest + 1>.yaml``): never a released file, whatever the
+    shipped tree holds now."""
+    from radiomx.params.paramset import available_versions
+
+    return tree / tracer / f"v{int(available_versions(tree, tracer)[-1][1:]) + 1}.yaml"
+
+
 @pytest.fixture
 def small_cohort(tmp_path: Path) -> Path:
     return make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2, "pentixafor": 1}, "P002": {"FDG": 1}})

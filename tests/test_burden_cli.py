@@ -394,17 +394,24 @@ def test_patient_table_keeps_the_session_key_in_every_form(tmp_path):
     assert counts["session"].tolist() == ["baseline", "followup"] and counts["value"].astype(float).tolist() == [1, 2]
 
 
+def _set_voxel(path: Path, value: float) -> tuple[sitk.Image, np.ndarray]:
+    """Write ``value`` into voxel (2, 2, 2) of an image file; the file as it was and its new values."""
+    image = sitk.ReadImage(str(path))
+    values = sitk.GetArrayFromImage(image)
+    values[2, 2, 2] = value
+    edited = sitk.GetImageFromArray(values)
+    edited.CopyInformation(image)
+    sitk.WriteImage(edited, str(path))
+    return image, values
+
+
 def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
-    """Lesion 2 is one voxel (PyRadiomics refuses it): TMTV and the voxel Dmax are the worker's, over every lesion
-    voxel of the mask; TTLG covers the measured lesion; the note says exactly that."""
+    """Lesion 2 holds a negative SUV (the input guard fails it: no row): TMTV and the voxel Dmax are the worker's,
+    over every lesion voxel of the mask; TTLG covers the measured lesion; the note says exactly that. (A lesion
+    PyRadiomics refuses is measured: it keeps its row, tests/test_refused_lesions.py.)"""
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
-    mask_path = cohort / "P001" / "FDG" / "mask.nii.gz"
-    mask = sitk.ReadImage(str(mask_path))
-    labels = sitk.GetArrayFromImage(mask)
-    labels[2, 2, 2] = 2
-    edited = sitk.GetImageFromArray(labels)
-    edited.CopyInformation(mask)
-    sitk.WriteImage(edited, str(mask_path))
+    mask, labels = _set_voxel(cohort / "P001" / "FDG" / "mask.nii.gz", 2)
+    _set_voxel(cohort / "P001" / "FDG" / "pet.nii.gz", -3.0)
     out = tmp_path / "out"
     assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
     lesions = pd.read_parquet(out / "features" / f"{FDG}.parquet")

@@ -116,19 +116,11 @@ def _truncated_image(cohort: Path) -> None:
     path.write_bytes(path.read_bytes()[:200])
 
 
-def _one_voxel_lesion(cohort: Path) -> None:
-    image, mask = sphere_scan(centres=((12, 12, 12),))
-    mask[:] = 0
-    mask[5, 5, 5] = 1
-    write_volume(mask, cohort / "P002" / "FDG" / "mask.nii.gz")
-
-
 BAD_INPUTS = [
     (_break_geometry, "geometry", "mask origin"),
     (_unknown_tracer, "discover", "unknown tracer folder 'FDG-2nd-try'"),
     (_missing_mask, "discover", "no mask found"),
     (_truncated_image, "load", "image file is truncated"),
-    (_one_voxel_lesion, "features", "lesion 1 (1 voxels) refused by PyRadiomics"),
 ]
 
 

@@ -52,12 +52,16 @@ def test_each_broken_case_gives_its_exact_failure(corpus_run, case):
     assert len(mine) >= 1, f"no failure row for {case.name}"
     row = mine.iloc[0]
     assert row["stage"] == case.stage, row["message"]
+    assert row["severity"] == case.severity
+    if case.severity == "warning":
+        assert sorted(features.loc[features["patient_id"] == case.name, "lesion_id"]) == list(case.rows)
     assert case.message in row["message"]
     assert row["file"].startswith(case.name) or f"{case.name}/" in row["message"]  # relative to the cohort
     assert str(cohort) not in row["file"] + row["message"]
     assert case.file in row["file"], row["file"]
     assert "\n" not in row["message"]
-    line = [ln for ln in result.stderr.splitlines() if f"FAILED {case.name}" in ln]
+    word = "WARNING" if case.severity == "warning" else "FAILED"
+    line = [ln for ln in result.stderr.splitlines() if f"{word} {case.name}" in ln]
     assert line and case.message in line[0]
 
 

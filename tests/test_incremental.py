@@ -18,7 +18,7 @@ from radiomics.featureextractor import RadiomicsFeatureExtractor
 from radiomx.cli import cli
 from radiomx.params.paramset import default_params_root
 
-from .conftest import sphere_scan, write_volume
+from .conftest import next_version_file, sphere_scan, write_volume
 
 KEY = ["patient_id", "session", "tracer", "lesion_id"]
 
@@ -240,14 +240,14 @@ def test_failed_scan_is_retried_and_its_failure_row_removed_once_fixed(extracted
 def test_new_parameter_version_recomputes_that_tracer(extracted, tmp_path):
     cohort, out = extracted
     tree = shutil.copytree(default_params_root(), tmp_path / "params")
-    v3 = tree / "18F-FDG" / "v3.yaml"  # the next version after the released ones
-    v3.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
+    newest = next_version_file(tree, "18F-FDG")
+    newest.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
     plan = run("extract", cohort, "-o", out, "--params-dir", tree, "--dry-run")
     assert [ln.split("\t")[0] for ln in plan.stdout.splitlines()] == ["changed", "unchanged", "changed"]
     assert plan.stdout.count("parameters changed") == 2
     result = run("extract", cohort, "-o", out, "--params-dir", tree, "-j", "1")
     assert "2 scans computed, 1 unchanged" in result.stderr
-    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["params_version"]) == {"v3"}
+    assert set(pd.read_parquet(out / "features" / "18F-FDG.parquet")["params_version"]) == {newest.stem}
 
 
 def test_status_shows_done_pending_changed_failed(extracted):

@@ -15,7 +15,7 @@ from radiomx.fingerprint import file_sha256
 from radiomx.params.paramset import available_versions, default_params_root, read_lock, resolve_params
 from radiomx.tracers import TRACERS, get_tracer
 
-from .conftest import make_cohort
+from .conftest import make_cohort, next_version_file
 
 ROOT = default_params_root()
 
@@ -96,8 +96,8 @@ def test_hu_parameter_file_for_pet_tracer_is_refused(tmp_path):
 def test_params_version_pins_and_unknown_version_is_exit_2(tmp_path):
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
     tree = shutil.copytree(ROOT, tmp_path / "params")
-    v3 = tree / "18F-FDG" / "v3.yaml"  # the next version after the released ones
-    v3.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
+    newest = next_version_file(tree, "18F-FDG")
+    newest.write_text((tree / "18F-FDG" / "v1.yaml").read_text().replace("binWidth: 0.25", "binWidth: 0.5"))
     runner = CliRunner()
     latest = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "a"), "--params-dir", str(tree)])
     pinned = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "b"), "--params-dir", str(tree),
@@ -107,7 +107,7 @@ def test_params_version_pins_and_unknown_version_is_exit_2(tmp_path):
 
     a = pd.read_parquet(tmp_path / "a" / "features" / "18F-FDG.parquet")
     b = pd.read_parquet(tmp_path / "b" / "features" / "18F-FDG.parquet")
-    assert set(a["params_version"]) == {"v3"} and set(b["params_version"]) == {"v1"}
+    assert set(a["params_version"]) == {newest.stem} and set(b["params_version"]) == {"v1"}
     assert (a["original_glcm_Contrast"] != b["original_glcm_Contrast"]).all()
     missing = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "c"), "--params-version", "v9"])
     assert missing.exit_code == 2 and "no parameter file v9.yaml" in missing.stderr

@@ -125,7 +125,9 @@ def test_each_outline_bounding_box_matches_the_lesion_within_a_pixel(drawn, view
     c_lo, r_hi = panels[view].pixel(box[axis].start * du, box[0].start * SPACING[2])
     c_hi, r_lo = panels[view].pixel(box[axis].stop * du, box[0].stop * SPACING[2])
     for got, expected in ((cols.min(), c_lo), (cols.max(), c_hi), (rows.min(), r_lo), (rows.max(), r_hi)):
-        assert abs(got - expected) <= 1.5, (view, label, got, expected)  # within a pixel (+ half the line width)
+        # within a pixel, plus half the 1 pt (1.4 px) line width, plus Agg's snap of unantialiased lines to pixel
+        # centres (0.5 px): the panels' scale is whatever fits the field of view, so edges fall between pixels
+        assert abs(got - expected) <= 2.0, (view, label, got, expected)
 
 
 def test_caption_and_legend_carry_keys_and_values_never_names(drawn):
@@ -148,7 +150,7 @@ def test_negative_scan_is_drawn_and_marked(tmp_path):
     api.extract(cohort, out, ExtractOptions(qc=True, jobs=1))
     pixels = imread(out / "qc" / "P001" / "18F-FDG.png")[..., :3]
     red = np.abs(pixels - _rgb(NEGATIVE_COLOUR)).max(axis=2) < 0.02
-    assert red.sum() > 100  # the NEGATIVE mark, on both panels
+    assert red.sum() > 100  # the NEGATIVE mark, beside the panels (tests/test_qc_layout.py: never on them)
 
 
 def test_reference_regions_are_drawn_and_a_bad_one_is_a_qc_warning(tmp_path):
@@ -346,9 +348,9 @@ def test_a_flipped_grid_gives_the_same_picture_as_its_lps_twin(tmp_path):
             if flipped:
                 volume.SetDirection((-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
                 volume.SetOrigin(((SHAPE[2] - 1) * SPACING[0], 0.0, 0.0))
-        drawn = draw_scan(ScanKey("P001", "", "18F-FDG"), pet, labels, "SUVbw", {"suv_source": "declared"}, params,
-                          tmp_path / "pet.nii.gz", tmp_path, tmp_path, "same")
+        picture = draw_scan(ScanKey("P001", "", "18F-FDG"), pet, labels, "SUVbw", {"suv_source": "declared"},
+                            params, (), "same")
         path = tmp_path / f"flipped-{flipped}.png"
-        path.write_bytes(drawn.picture.png)
+        path.write_bytes(picture.png)
         pictures.append(imread(path))
     assert np.array_equal(pictures[0], pictures[1])

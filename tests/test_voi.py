@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from radiomx.cli import cli
 from radiomx.params.paramset import default_params_root, load_param_file
 
-from .conftest import write_volume
+from .conftest import next_version_file, write_volume
 from .reference import extract_lesion_reference
 
 SPACING = (2.0, 3.0, 4.0)
@@ -55,12 +55,14 @@ def as_image(array: np.ndarray) -> sitk.Image:
     return image
 
 
-def params_with(tmp_path: Path, voi: str) -> Path:
-    """The shipped tree plus an FDG v3 = v2 with another ``voi`` block (a new version, never an edit)."""
+def params_with(tmp_path: Path, voi: str) -> tuple[Path, Path]:
+    """The shipped tree plus a new FDG version = v2 with another ``voi`` block (a new version, never an edit):
+    the tree and the new file."""
     tree = shutil.copytree(default_params_root(), tmp_path / "params")
     v2 = (tree / "18F-FDG" / "v2.yaml").read_text()
-    (tree / "18F-FDG" / "v3.yaml").write_text(v2.replace("  voi:\n    method: none\n", voi))
-    return tree
+    newest = next_version_file(tree, "18F-FDG")
+    newest.write_text(v2.replace("  voi:\n    method: none\n", voi))
+    return tree, newest
 
 
 def cohort_with(tmp_path: Path, image: np.ndarray, labels: np.ndarray, liver: np.ndarray | None) -> Path:
@@ -87,7 +89,7 @@ def test_threshold_keeps_exactly_the_voxels_above_it(tmp_path, case):
     block, voxels, threshold, fraction = CASES[case]
     image, labels, liver = voi_scan()
     cohort = cohort_with(tmp_path, image, labels, liver)
-    tree = params_with(tmp_path, block)
+    tree, newest = params_with(tmp_path, block)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir", tree, "-j", "1")
     assert result.exit_code == 0, result.stderr
     row = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet").iloc[0]
@@ -100,7 +102,7 @@ def test_threshold_keeps_exactly_the_voxels_above_it(tmp_path, case):
     assert row["mtv_ml"] == pytest.approx(voxels * 0.024, rel=1e-12)
     # PyRadiomics got the thresholded mask: its values equal a plain PyRadiomics call on that mask.
     mask = ((labels == 1) & (image >= threshold)).astype(np.uint8)
-    reference = extract_lesion_reference(load_param_file(tree / "18F-FDG" / "v3.yaml", "18F-FDG", "v3"),
+    reference = extract_lesion_reference(load_param_file(newest, "18F-FDG", newest.stem),
                                          as_image(image), as_image(mask), 1)
     for name in ("original_shape_VoxelVolume", "original_firstorder_Mean", "original_glcm_Contrast"):
         assert row[name] == pytest.approx(reference[name], rel=1e-9), name
@@ -110,7 +112,7 @@ def test_percist_without_liver_fails_the_scan_with_a_clear_message(tmp_path):
     image, labels, _ = voi_scan()
     cohort = cohort_with(tmp_path, image, labels, None)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir",
-                 params_with(tmp_path, "  voi:\n    method: percist\n"), "-j", "1")
+                 params_with(tmp_path, "  voi:\n    method: percist\n")[0], "-j", "1")
     assert result.exit_code == 1
     failures = pd.read_parquet(tmp_path / "out" / "failures.parquet")
     assert list(failures["stage"]) == ["voi"]
@@ -124,7 +126,7 @@ def test_a_voi_below_an_absolute_threshold_is_a_warning(tmp_path):
     labels[12:16, 2:6, 2:6] = 2  # a second VOI of background (SUV 1)
     cohort = cohort_with(tmp_path, image, labels, liver)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir",
-                 params_with(tmp_path, "  voi:\n    method: absolute\n    threshold: 2.5\n"), "-j", "1")
+                 params_with(tmp_path, "  voi:\n    method: absolute\n    threshold: 2.5\n")[0], "-j", "1")
     assert result.exit_code == 0, result.stderr
     rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")
     assert list(rows["lesion_id"]) == [1]
@@ -141,7 +143,7 @@ def test_components_split_after_thresholding(tmp_path, mode, expected):
                             (np.s_[10:14, 2:6, 12:16], 8.0))
     cohort = cohort_with(tmp_path, image, labels, None)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir",
-                 params_with(tmp_path, "  voi:\n    method: relative\n    fraction: 0.5\n"), "-j", "1",
+                 params_with(tmp_path, "  voi:\n    method: relative\n    fraction: 0.5\n")[0], "-j", "1",
                  "--lesions", mode)
     assert result.exit_code == 0, result.stderr
     rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet").set_index("lesion_id")
@@ -164,10 +166,10 @@ def test_bad_index_settings_are_exit_2_naming_file_and_key(tmp_path, name):
     block, fragment = BAD_BLOCKS[name]
     image, labels, liver = voi_scan()
     cohort = cohort_with(tmp_path, image, labels, liver)
-    tree = params_with(tmp_path, block)
+    tree, newest = params_with(tmp_path, block)
     result = run("extract", cohort, "-o", tmp_path / "out", "--params-dir", tree)
     assert result.exit_code == 2, result.output
-    assert str(tree / "18F-FDG" / "v3.yaml") in result.stderr and fragment in result.stderr
+    assert str(newest) in result.stderr and fragment in result.stderr
 
 
 @pytest.mark.parametrize("block, fragment", [
@@ -198,7 +200,7 @@ def test_radiomx_qc_redraws_the_thresholded_lesions_the_extraction_drew(tmp_path
     image, labels, liver = voi_scan()
     cohort = cohort_with(tmp_path, image, labels, liver)
     out = tmp_path / "out"
-    tree = params_with(tmp_path, CASES[case][0])
+    tree, newest = params_with(tmp_path, CASES[case][0])
     assert run("extract", cohort, "-o", out, "--params-dir", tree, "-j", "1", "--qc").exit_code == 0
     picture = picture_path(out, ScanKey("P001", "", "18F-FDG"))
     drawn_by_extract = picture.read_bytes()

@@ -19,6 +19,8 @@ from importlib import metadata
 #: "4": no date in the SUV inputs (``suv_injection_time``/``suv_reference_time`` hold times of day, DICOM gave full
 #: date-times), ``suv_decay_factor``; a sidecar declaring SUV records ``sidecar Units g/ml`` as ``suv_weight_source``
 #: (it read ``ml body_weight``). Recomputing also rewrites the dated rows of older output folders.
+#: "4" also: a lesion PyRadiomics refuses keeps its row (PET indices, null features) with a warning; rows and the
+#: state record the image's storage orientation; the ``reorient`` parameter-file setting.
 FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).

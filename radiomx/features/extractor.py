@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
+from radiomx.features.orientation import lesion_on, orientation_code, reoriented
 from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
 from radiomx.quiet import records_dropped
@@ -78,12 +79,23 @@ def crop_plan(params: ParamSet) -> CropPlan:
 
 
 def prepare_image(params: ParamSet, image: sitk.Image) -> sitk.Image:
-    """The full image as every lesion of the scan needs it (normalized once when the parameter file asks)."""
-    return normalized(image, extractor_for(params).settings)
+    """The full image as every lesion of the scan needs it: reoriented when the parameter file asks
+    (``radiomx: reorient``, ``features.orientation``), then normalized once when it asks."""
+    return normalized(reoriented(image, params.reorient), extractor_for(params).settings)
+
+
+def prepare_labels(params: ParamSet, labels: sitk.Image, lesions: tuple[Lesion, ...]
+                   ) -> tuple[sitk.Image, tuple[Lesion, ...]]:
+    """The label map and its lesions on the grid of ``prepare_image`` (the same voxels, reordered axes)."""
+    target = reoriented(labels, params.reorient)
+    return target, tuple(lesion_on(labels, target, lesion) for lesion in lesions)
 
 
 def lesion_inputs(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> LesionInput:
-    """One lesion's small input; ``image`` must come from ``prepare_image``."""
+    """One lesion's small input; ``image`` must come from ``prepare_image``. ``labels`` and ``lesion`` should come
+    from ``prepare_labels`` (once per scan); on the grid as read they are reoriented here, for this lesion."""
+    if orientation_code(labels) != orientation_code(image):
+        labels, (lesion,) = prepare_labels(params, labels, (lesion,))
     return lesion_input(crop_plan(params), image, labels, lesion)
 
 

@@ -136,7 +136,8 @@ def radiomx_settings(params: ParamSet) -> dict[str, Any]:
     return {"suv_peak": indices.suv_peak,
             "voi": {"method": indices.voi.method, "fraction": indices.voi.fraction, "threshold": indices.voi.threshold},
             "reference_suv_mean": {region: list(bounds) for region, bounds in indices.reference_suv_mean},
-            "qc_window": list(params.qc_window) if params.qc_window else None}
+            "qc_window": list(params.qc_window) if params.qc_window else None,
+            "reorient": params.reorient}
 
 
 def flatten(settings: dict[str, Any]) -> dict[str, Any]:

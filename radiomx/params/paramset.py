@@ -16,6 +16,8 @@ block, removed before validation::
         liver: [1.3, 3.0]
       qc:              # optional: the QC pictures' fixed display window, in the file's unit (radiomx.qc.windows)
         window: [0, 10]
+      reorient: LPS    # [absent: as stored] reorient image and mask to this orientation before PyRadiomics
+                       # (any PET or CT file; radiomx.features.orientation). From the v3 files on.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
 VOI_METHODS = ("none", "relative", "absolute", "percist")
 #: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
 RANGE_REGIONS = REFERENCE_REGIONS
-_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc"}
+_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc", "reorient"}
+#: radiomx keys that apply to any unit (PET and CT); the others are PET index settings (``index_settings``).
+_ANY_UNIT_KEYS = {"units", "reorient"}
+#: Opposite patient directions: an orientation code takes one letter of each pair (``LPS``, ``RAS``, ``ASL``).
+_AXIS_PAIRS = ("LR", "PA", "SI")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class ParamSet:
     indices: IndexSettings = field(default=IndexSettings(), hash=False, compare=False)
     #: ``radiomx: qc: window: [low, high]``: the QC pictures' display window; None = radiomx's default per tracer.
     qc_window: tuple[float, float] | None = None
+    #: ``radiomx: reorient: LPS``: the orientation images and masks are reoriented to before PyRadiomics; None =
+    #: as stored (stock PyRadiomics' behaviour, the v1/v2 files).
+    reorient: str | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -179,6 +188,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "", validate: b
         pyradiomics=validated,
         indices=indices,
         qc_window=qc_window,
+        reorient=_orientation(path, block.get("reorient")),
     )
 
 
@@ -224,7 +234,7 @@ def _ranges(path: Path, raw: Any) -> tuple[tuple[str, tuple[float, float]], ...]
 
 def index_settings(path: Path, block: dict[str, Any]) -> IndexSettings:
     """Validate the PET index keys of the radiomx block; HU (CT) files may not set them (no SUV there)."""
-    keys = set(block) - {"units"}
+    keys = set(block) - _ANY_UNIT_KEYS
     if keys and block["units"] != "SUVbw":
         raise ConfigError(f"{path}: radiomx.{sorted(keys)[0]} applies to SUVbw (PET) parameter files only")
     peak = block.get("suv_peak", "ibsi-local")
@@ -234,6 +244,19 @@ def index_settings(path: Path, block: dict[str, Any]) -> IndexSettings:
     ranges = _ranges(path, block["reference_suv_mean"]) if "reference_suv_mean" in block else ()
     return IndexSettings(peak, voi, ranges)
 
+
+
+def _orientation(path: Path, code: Any) -> str | None:
+    """``radiomx: reorient: LPS`` -> "LPS"; absent -> None. A code names, per index axis, the patient direction it
+    points to: three letters, one of each pair L/R, P/A, S/I (ITK's DICOMOrient convention)."""
+    if code is None:
+        return None
+    letters = str(code).upper() if isinstance(code, str) else ""
+    if len(letters) != 3 or sorted(next((i for i, p in enumerate(_AXIS_PAIRS) if c in p), -1)
+                                   for c in letters) != [0, 1, 2]:
+        raise ConfigError(f"{path}: radiomx.reorient is {code!r}; expected an orientation code of three letters, one "
+                          "of each pair L/R, P/A, S/I (e.g. LPS, DICOM's patient axes)")
+    return letters
 
 
 def _qc_window(path: Path, block: Any) -> tuple[float, float] | None:

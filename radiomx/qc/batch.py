@@ -91,7 +91,7 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
     ``features.voi.scan_lesions``); never raises for bad input: a problem comes back as the failures-row message."""
     from radiomx.features.voi import scan_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
     from radiomx.inputs.loader import load_scan
-    from radiomx.qc.draw import draw_scan
+    from radiomx.qc.draw import draw_loaded
 
     scan = job.scan
     try:
@@ -99,9 +99,7 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
         mode, only = job.lesion_options
         lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, mode, only, loaded.unit,
                                   job.references).lesion_map
-        assert scan.image is not None
-        drawn = draw_scan(scan.key, loaded.image, lesion_map.labels, loaded.unit, loaded.unit_inputs, job.params,
-                          scan.image, scan.folder, job.cohort, job.work_key)
+        drawn = draw_loaded(scan, loaded, lesion_map.labels, job.params, job.cohort, job.work_key)
     except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
         detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
         detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
@@ -152,7 +150,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                                                 "scan not found in the cohort any more; QC picture not drawn"))
                 continue
             params = _params_for(run, out, key.tracer, row["params_version"], cache)
-            if not force and stored_key(out, key) == render_key(row["work_key"], params, scan.folder):
+            if not force and stored_key(out, key) == render_key(row["work_key"], params, scan):
                 summary.unchanged += 1
                 continue
             touched.append(key)

@@ -1,13 +1,16 @@
-"""From a loaded scan (SimpleITK image in its unit + lesion label map) to its QC picture: the one entry point used
-by the extraction worker (image already in memory) and by ``radiomx qc`` (image read again from the cohort).
+"""From a loaded scan (SimpleITK image in its unit + lesion label map) to its QC picture: ``draw_loaded`` is the one
+entry point used by the extraction worker (image already in memory) and by ``radiomx qc`` (image read again from the
+cohort); ``draw_scan`` draws given arrays.
 
-Reference regions are the ``ref-<region>.nii.gz`` files of the scan folder (the convention of issue 14): drawn when
-present, dashed grey. One that cannot be read or is not on the image grid is left out of the picture, and said so
-as a ``qc`` warning; the picture is still drawn.
+Reference regions are the ones the extraction measures: the scan's reference files as discovery found them
+(``ref-liver.nii.gz``, ``.nrrd``, a SEG/RTSTRUCT ``.dcm``, BIDS ``desc-ref<region>``) and the ``ref-*`` segments or
+ROIs inside a DICOM SEG/RTSTRUCT mask. Each is drawn dashed and listed with its SUVmean. One that cannot be read or
+is not on the image grid is left out of the picture, and said so as a ``qc`` warning; the picture is still drawn.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,12 +20,13 @@ import SimpleITK as sitk
 from radiomx import __version__
 from radiomx.errors import ScanError
 from radiomx.features.indices import lesion_values
-from radiomx.inputs.imaging import align_mask, as_label_map, read_volume
+from radiomx.features.orientation import reoriented
+from radiomx.inputs.loader import LoadedScan, load_reference
 from radiomx.params.paramset import ParamSet
-from radiomx.qc.files import reference_files, region_name, render_key
+from radiomx.qc.files import render_key
 from radiomx.qc.picture import Scene, render
 from radiomx.qc.windows import display_window
-from radiomx.records import QcPicture, ScanKey
+from radiomx.records import QcPicture, Scan, ScanKey, region_of
 
 
 @dataclass
@@ -47,32 +51,40 @@ def suv_source(unit: str, unit_inputs: dict) -> str:
     return source or "unknown"
 
 
-IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-
-
 def _lps(image: sitk.Image) -> sitk.Image:
-    """The image with its axes along L, P, S (a permutation/flip only; an oblique grid goes to the nearest axes).
-    Most PET/CT grids already are: then no copy (a whole-body reorientation costs ~70 ms)."""
-    if np.allclose(image.GetDirection(), IDENTITY):
-        return image
-    return sitk.DICOMOrient(image, "LPS")
+    """The image with its axes along L, P, S (``features.orientation``: a permutation/flip only; an oblique grid goes
+    to the nearest axes). Most PET/CT grids already are: then no copy."""
+    return reoriented(image, "LPS")
 
 
 def _oriented(image: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(_lps(image))
 
 
-def _references(image: sitk.Image, image_path: Path, folder: Path, cohort: Path
-                ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+def _on_grid(mask: np.ndarray, image: sitk.Image) -> sitk.Image:
+    """A (z, y, x) array on ``image``'s grid as an image with its geometry (to reorient it like the image)."""
+    out = sitk.GetImageFromArray(np.asarray(mask, dtype=np.uint8))
+    out.CopyInformation(image)
+    return out
+
+
+def reference_regions(scan: Scan, loaded: LoadedScan, cohort: Path
+                      ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """(region, boolean (z, y, x) array on the image grid) for every reference region of the scan, files first,
+    then those embedded in a DICOM mask; and (file, message) for each one left out."""
     regions, warnings = [], []
-    for path in reference_files(folder):
+    for region, path in scan.references:
         try:
-            mask = align_mask(image, as_label_map(read_volume(path, "reference region"), path), image_path, path)
+            mask = load_reference(path, loaded.image, scan.image, loaded.positions)
         except ScanError as exc:
-            detail = exc.detail.replace(f"{cohort}/", "")
-            warnings.append((_relative(path, cohort), f"reference region not drawn: {detail}"))
+            warnings.append((_relative(path, cohort), f"reference region not drawn: "
+                                                      f"{exc.detail.replace(f'{cohort}/', '')}"))
             continue
-        regions.append((region_name(path), _oriented(mask) > 0))
+        except OSError as exc:
+            warnings.append((_relative(path, cohort), f"reference region not drawn: cannot read ({exc.strerror})"))
+            continue
+        regions.append((region, np.asarray(mask)))
+    regions += [(region_of(label), mask) for label, mask in loaded.embedded_references.items()]
     return regions, warnings
 
 
@@ -93,14 +105,14 @@ def caption(key: ScanKey, params: ParamSet, unit: str, unit_inputs: dict, lesion
 
 
 def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, unit_inputs: dict, params: ParamSet,
-              image_path: Path, folder: Path, cohort: Path, work_key: str) -> Drawn:
-    """The scan's picture; ``labels`` holds lesion_id per voxel (``radiomx.features.lesions.LesionMap.labels``)."""
+              references: Sequence[tuple[str, np.ndarray]], picture_key: str) -> QcPicture:
+    """The scan's picture; ``labels`` holds lesion_id per voxel (``radiomx.features.lesions.LesionMap.labels``),
+    ``references`` the reference regions as boolean (z, y, x) arrays on the image grid as stored."""
     window = display_window(params)
-    key_now = render_key(work_key, params, folder)
-    regions, warnings = _references(image, image_path, folder, cohort)
     oriented = _lps(image)
     values = sitk.GetArrayFromImage(oriented)
     label_values = _oriented(labels)
+    regions = tuple((name, _oriented(_on_grid(mask, image)) > 0) for name, mask in references)
     spacing = tuple(float(s) for s in oriented.GetSpacing())
     lesions = tuple(lesion_values(values, label_values, spacing))  # type: ignore[arg-type]
     session = f" / {key.session}" if key.session else ""
@@ -108,6 +120,15 @@ def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, un
         title=f"{key.patient_id}{session} / {key.tracer}" + ("   NEGATIVE" if not lesions else ""),
         caption=caption(key, params, unit, unit_inputs, len(lesions), window),
         image=values, spacing_xyz=spacing, labels=label_values, lesions=lesions, unit=unit, window=window,
-        references=tuple(regions), cmap="gray" if unit == "HU" else "gray_r")
-    rendered = render(scene, key_now)
-    return Drawn(QcPicture(key_now, rendered.png, rendered.thumbnail), warnings)
+        references=regions, cmap="gray" if unit == "HU" else "gray_r")
+    rendered = render(scene, picture_key)
+    return QcPicture(picture_key, rendered.png, rendered.thumbnail)
+
+
+def draw_loaded(scan: Scan, loaded: LoadedScan, labels: sitk.Image, params: ParamSet, cohort: Path,
+                work_key: str) -> Drawn:
+    """The picture of a loaded scan with its reference regions, and the warnings about regions left out."""
+    regions, warnings = reference_regions(scan, loaded, cohort)
+    picture = draw_scan(scan.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, regions,
+                        render_key(work_key, params, scan))
+    return Drawn(picture, warnings)

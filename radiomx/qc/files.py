@@ -19,11 +19,13 @@ from pathlib import Path
 from radiomx.fingerprint import canonical_sha256, stat_signature
 from radiomx.params.paramset import ParamSet
 from radiomx.qc.windows import display_window
-from radiomx.records import QcPicture, ScanKey
+from radiomx.records import QcPicture, Scan, ScanKey
 from radiomx.store.atomic import atomic_path
 
 #: Bump when the picture's content changes for the same inputs (layout, colours, caption): re-renders everything.
-QC_VERSION = "1"
+#: "2": one mm-per-pixel scale for both panels, DICOM-embedded reference regions drawn, the NEGATIVE banner beside
+#: the panels (issue 21, point 15).
+QC_VERSION = "2"
 KEY_CHUNK = "radiomx-qc-key"
 
 
@@ -49,31 +51,16 @@ def picture_key(work_key: str, window: tuple[float, float], references: dict[str
                              "references": dict(sorted(references.items()))})
 
 
-#: Reference-region masks beside a scan (issue 14's convention): drawn dashed when present.
-REFERENCE_PATTERNS = ("ref-*.nii.gz", "ref-*.nii")
+def reference_signatures(scan: Scan) -> dict[str, str]:
+    """The scan's reference-region files (as discovery found them) -> stat signature; regions inside a DICOM mask
+    are covered by the work key (the mask's hash)."""
+    return {path.name: stat_signature(path) for _, path in scan.references}
 
 
-def reference_files(folder: Path) -> list[Path]:
-    found = {p for pattern in REFERENCE_PATTERNS for p in folder.glob(pattern) if p.is_file()}
-    return sorted(found)
-
-
-def region_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name[len("ref-"):]
-
-
-def reference_signatures(folder: Path) -> dict[str, str]:
-    return {p.name: stat_signature(p) for p in reference_files(folder)}
-
-
-def render_key(work_key: str, params: ParamSet, folder: Path) -> str:
+def render_key(work_key: str, params: ParamSet, scan: Scan) -> str:
     """What this scan's picture would be drawn from now (without importing matplotlib or SimpleITK: a no-change
     ``radiomx qc`` rerun only compares keys)."""
-    return picture_key(work_key, display_window(params), reference_signatures(folder))
+    return picture_key(work_key, display_window(params), reference_signatures(scan))
 
 
 def stored_key(out: Path, key: ScanKey) -> str:

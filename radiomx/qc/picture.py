@@ -8,9 +8,12 @@ masks: the uptake under the mask stays visible.
 
 Geometry: the arrays are (z, y, x) in LPS order (``radiomx.qc.draw`` reorients), so the coronal view (max over y)
 shows the patient's right on the viewer's left, and the sagittal view (max over x) shows anterior on the left;
-head at the top in both. Axes are in mm, so voxels are square on screen whatever the slice thickness. Outlines are
-the 0.5 iso-line of each lesion's projection on its voxel-centre grid: they run along the voxel edges, so an
-outline's extent is the lesion's projected extent exactly. They are drawn without anti-aliasing, in exact palette
+head at the top in both. Axes are in mm, so voxels are square on screen whatever the slice thickness, and both
+panels share one mm-per-pixel scale and one vertical placement (``panel_boxes``): a lesion sits at the same height
+in both, and a 5 cm lesion is as wide in one as in the other, whatever the field of view's width and depth.
+Nothing is drawn over the image but the outlines and their ids: a negative scan's banner stands beside the panels.
+Outlines are the 0.5 iso-line of each lesion's projection on its voxel-centre grid: they run along the voxel edges,
+so an outline's extent is the lesion's projected extent exactly. They are drawn without anti-aliasing, in exact palette
 colours, so a reader (or a test) can find each one by colour; the MIP is the only grey in a panel (labels are dark
 indigo on a white halo, reference regions slate blue), so its brightest voxel is its darkest grey pixel.
 
@@ -50,6 +53,9 @@ THUMBNAIL_WIDTH = 280
 #: Lesions listed beside the panels; more are summarised in one line (their ids are still on the outlines).
 LEGEND_ROWS = 30
 PANELS_CHUNK = "radiomx-qc-panels"
+#: Where the two MIPs go (figure fractions: left, bottom, width, height) and the gap between them.
+PANELS_AREA = (0.01, 0.13, 0.69, 0.78)
+PANELS_GAP = 0.01
 
 
 @dataclass(frozen=True)
@@ -153,9 +159,6 @@ def _panel(ax, scene: Scene, view: str, colours: dict[int, str], projections: di
         u, v = _label_position(projected, du, sz)
         ax.text(u, v, str(lesion.lesion_id), color=LABEL_COLOUR, fontsize=7, fontweight="bold", va="top",
                 path_effects=halo, clip_on=True)
-    if not scene.lesions:
-        ax.text(0.5, 0.97, "NEGATIVE\nno lesion voxels", transform=ax.transAxes, ha="center", va="top",
-                color=NEGATIVE_COLOUR, fontsize=15, fontweight="bold", path_effects=halo)
     ax.set_xlim(0, width * du)
     ax.set_ylim(0, height * sz)
     ax.set_aspect("equal")
@@ -175,13 +178,21 @@ def _legend(ax, scene: Scene, colours: dict[int, str]) -> None:
                      colours[lesion.lesion_id]))
     if len(scene.lesions) > LEGEND_ROWS:
         rows.append((f"... and {len(scene.lesions) - LEGEND_ROWS} more (ids on the outlines)", "black"))
+    top = 1.0
     if not scene.lesions:
-        rows.append(("no lesions (negative scan)", NEGATIVE_COLOUR))
-    for name, _ in scene.references:
-        rows.append((f"ref  {name} (dashed)", REFERENCE_COLOUR))
+        # The banner stands here, beside the panels: drawn on a MIP it would hide the head.
+        ax.text(0.0, 1.0, "NEGATIVE", color=NEGATIVE_COLOUR, fontsize=15, fontweight="bold", va="top",
+                transform=ax.transAxes)
+        top = 0.93
+        rows.append(("no lesion voxels (negative scan)", NEGATIVE_COLOUR))
+    mean = "SUVmean" if scene.unit != "HU" else "HUmean"
+    for name, region in scene.references:
+        inside = scene.image[region]
+        figure = f"{mean} {float(inside.astype(np.float64).mean()):.2f}" if inside.size else "no voxel"
+        rows.append((f"ref  {name}: {figure} (dashed)", REFERENCE_COLOUR))
     step = min(0.032, 0.98 / max(len(rows), 1))
     for i, (text, colour) in enumerate(rows):
-        ax.text(0.0, 1.0 - i * step, text, color=colour, fontsize=7.5, family="monospace", va="top",
+        ax.text(0.0, top - i * step, text, color=colour, fontsize=7.5, family="monospace", va="top",
                 transform=ax.transAxes, fontweight="bold" if i == 0 else "normal")
 
 
@@ -199,21 +210,42 @@ def _panels_only(picture: Image.Image, axes, height_px: int) -> Image.Image:
                          min(picture.height, int(height_px - bottom) + 2)))
 
 
+def panel_boxes(scene: Scene) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Figure-fraction rectangles of the coronal and sagittal panels at one mm-per-pixel scale: the largest scale at
+    which both fit side by side in ``PANELS_AREA``, their tops aligned (so equal z is at equal height). Corners sit
+    on whole pixels, so that outlines drawn without anti-aliasing land where the voxel edges are."""
+    sx, sy, sz = scene.spacing_xyz
+    nz, ny, nx = scene.image.shape
+    left, bottom, width, height = PANELS_AREA
+    fig_w, fig_h = FIGSIZE_IN[0] * DPI, FIGSIZE_IN[1] * DPI  # pixels
+    coronal_mm, sagittal_mm, height_mm = nx * sx, ny * sy, nz * sz
+    px_per_mm = min(height * fig_h / height_mm, (width - PANELS_GAP) * fig_w / (coronal_mm + sagittal_mm))
+    top = round((bottom + height) * fig_h)
+    low = top - height_mm * px_per_mm
+    coronal_left = round(left * fig_w)
+    sagittal_left = round(coronal_left + coronal_mm * px_per_mm + PANELS_GAP * fig_w)
+    return ((coronal_left / fig_w, low / fig_h, coronal_mm * px_per_mm / fig_w, height_mm * px_per_mm / fig_h),
+            (sagittal_left / fig_w, low / fig_h, sagittal_mm * px_per_mm / fig_w, height_mm * px_per_mm / fig_h))
+
+
 def render(scene: Scene, key: str = "") -> Rendered:
     """Draw the scene once on an Agg canvas; encode the PNG (with ``key`` and the panel maps) and a JPEG thumbnail
     from the same pixels."""
     figure = Figure(figsize=FIGSIZE_IN, dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(figure)
     colours = lesion_colours([lesion.lesion_id for lesion in scene.lesions])
-    coronal = figure.add_axes((0.01, 0.13, 0.34, 0.78))
-    sagittal = figure.add_axes((0.36, 0.13, 0.34, 0.78))
+    coronal_box, sagittal_box = panel_boxes(scene)
+    coronal = figure.add_axes(coronal_box)
+    sagittal = figure.add_axes(sagittal_box)
     projections = lesion_projections(scene.labels)
     shown = _panel(coronal, scene, "coronal", colours, projections)
     _panel(sagittal, scene, "sagittal", colours, projections)
-    bar = figure.colorbar(shown, cax=figure.add_axes((0.715, 0.16, 0.012, 0.72)), extend="both")
+    bar_left = sagittal_box[0] + sagittal_box[2] + 0.015  # beside the panels, whatever their width
+    bar = figure.colorbar(shown, cax=figure.add_axes((bar_left, 0.16, 0.012, 0.72)), extend="both")
     bar.set_label("SUVbw (g/mL)" if scene.unit == "SUVbw" else scene.unit, fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    _legend(figure.add_axes((0.775, 0.13, 0.22, 0.78)), scene, colours)
+    legend_left = bar_left + 0.06
+    _legend(figure.add_axes((legend_left, 0.13, 0.99 - legend_left, 0.78)), scene, colours)
     figure.text(0.01, 0.965, scene.title, fontsize=11, fontweight="bold", va="top")
     figure.text(0.01, 0.015, scene.caption, fontsize=7.5, va="bottom", family="monospace")
     canvas.draw()

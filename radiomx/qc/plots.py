@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -19,6 +20,19 @@ POSITIVE_STYLE = {
     "only_b": ("s", "#2ca02c", "only on B"),
     "neither": ("x", "#7f7f7f", "negative on both"),
 }
+
+
+class PlainLogFormatter(ticker.LogFormatter):
+    """matplotlib's choice of which log-axis ticks to label, written as plain numbers: "6", "0.5", "200", not
+    "6×10⁰" (its default scientific notation, which reads as a typo on an axis in mL)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def _plain_log_labels(axis) -> None:
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _png(figure: Figure) -> bytes:
@@ -39,26 +53,37 @@ def _strip(ax, groups: dict[str, np.ndarray], ylabel: str, log: bool) -> None:
     ax.set_ylabel(ylabel, fontsize=8)
     if log:
         ax.set_yscale("log")
+        _plain_log_labels(ax.yaxis)
     ax.tick_params(labelsize=7)
 
 
 def distributions(suv_max: dict[str, np.ndarray], mtv_ml: dict[str, np.ndarray], counts: dict[str, np.ndarray]
                   ) -> bytes:
-    """SUVmax and MTV per lesion, lesion count per scan, one group per tracer."""
+    """SUVmax and MTV per lesion, lesion count per scan, one group per tracer (PNG)."""
+    return _png(distributions_figure(suv_max, mtv_ml, counts))
+
+
+def distributions_figure(suv_max: dict[str, np.ndarray], mtv_ml: dict[str, np.ndarray],
+                         counts: dict[str, np.ndarray]) -> Figure:
     figure = Figure(figsize=(11, 3.4), dpi=DPI, facecolor="white")
     axes = figure.subplots(1, 3)
     _strip(axes[0], suv_max, "SUVmax per lesion (SUVbw)", log=False)
     _strip(axes[1], {k: v[v > 0] for k, v in mtv_ml.items()}, "MTV per lesion (mL, log)", log=True)
     _strip(axes[2], counts, "lesions per scan", log=False)
+    axes[2].yaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # counts: 0, 1, 2, never 0.75
     axes[0].set_title("SUVmax", fontsize=9)
     axes[1].set_title("MTV", fontsize=9)
     axes[2].set_title("lesion count", fontsize=9)
     figure.subplots_adjust(left=0.06, right=0.99, bottom=0.16, top=0.9, wspace=0.3)
-    return _png(figure)
+    return figure
 
 
 def tmtv_pairs(frame: pd.DataFrame, tracer_a: str, tracer_b: str) -> bytes:
-    """One dot per patient (and session): TMTV on A (x) vs on B (y); marker and colour by ``positive_on``."""
+    """One dot per patient (and session): TMTV on A (x) vs on B (y); marker and colour by ``positive_on`` (PNG)."""
+    return _png(tmtv_pairs_figure(frame, tracer_a, tracer_b))
+
+
+def tmtv_pairs_figure(frame: pd.DataFrame, tracer_a: str, tracer_b: str) -> Figure:
     figure = Figure(figsize=(5.2, 4.6), dpi=DPI, facecolor="white")
     ax = figure.subplots()
     a = frame["tmtv_ml_a"].astype(float).fillna(0.0).to_numpy()
@@ -73,6 +98,7 @@ def tmtv_pairs(frame: pd.DataFrame, tracer_a: str, tracer_b: str) -> bytes:
     ax.plot([0, top], [0, top], color="#bbbbbb", linewidth=0.8, zorder=0)
     for axis in ("x", "y"):
         getattr(ax, f"set_{axis}scale")("symlog", linthresh=LINEAR_BELOW_ML)
+        _plain_log_labels(getattr(ax, f"{axis}axis"))
     ax.set_xlim(-0.2, top)
     ax.set_ylim(-0.2, top)
     ax.set_xlabel(f"TMTV on A = {tracer_a} (mL)", fontsize=8)
@@ -80,4 +106,4 @@ def tmtv_pairs(frame: pd.DataFrame, tracer_a: str, tracer_b: str) -> bytes:
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper left")
     figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.97)
-    return _png(figure)
+    return figure

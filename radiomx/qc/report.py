@@ -36,7 +36,7 @@ from radiomx.store.lock import output_lock
 from radiomx.store.tables import Store
 
 #: Bump when the page's content changes for the same inputs: rewrites every report once.
-REPORT_VERSION = "1"
+REPORT_VERSION = "2"
 REPORT_NAME = "report.html"
 KEY_META = "radiomx-report-key"
 #: ``suv_max``/``mtv_ml`` (issue 14, grid as read) when the tables have them; PyRadiomics' own otherwise.
@@ -49,7 +49,8 @@ margin-top:1.6em;border-bottom:1px solid #ccc}table{border-collapse:collapse;fon
 #ccc;padding:2px 6px;text-align:left}th{background:#f2f2f2}td.n{text-align:right}tr.failure td{background:#fff4f4}
 .note{color:#666;font-size:.85em}.grid{display:flex;flex-wrap:wrap;gap:8px}.grid figure{margin:0;width:282px;
 font-size:.75em}.grid img{width:280px;border:1px solid #ccc}.neg{color:#b00020;font-weight:bold}
-.missing{width:280px;height:80px;border:1px dashed #bbb;display:flex;align-items:center;justify-content:center}
+.missing{width:280px;height:80px;border:1px dashed #bbb;display:flex;align-items:center;justify-content:center;
+padding:4px;box-sizing:border-box;text-align:center}
 """
 
 
@@ -158,24 +159,32 @@ def _lesion_values(out: Path, store: Store) -> tuple[dict[str, np.ndarray], dict
     return suv, mtv, note
 
 
-def _lesion_counts(out: Path, state: pd.DataFrame) -> dict[str, np.ndarray]:
+def _lesion_counts(out: Path, state: pd.DataFrame) -> tuple[dict[str, np.ndarray], int]:
+    """Lesion count per scan per tracer, and how many scans have none (failed: their count is unknown, not 0; a
+    null in a box plot's data would lose the whole box)."""
     burden = out / "burden.parquet"
     if burden.is_file():
         frame = pd.read_parquet(burden, columns=["tracer", "lesion_count"])
-        return {t: g["lesion_count"].to_numpy() for t, g in frame.groupby("tracer", sort=True)}
-    done = state[state["status"].isin(["ok", "partial", "negative"]) | (state["n_lesions"] == 0)]
-    return {t: g["n_lesions"].to_numpy() for t, g in done.groupby("tracer", sort=True)}
+        column = "lesion_count"
+    else:
+        frame = state[state["status"].isin(["ok", "partial", "negative"]) | (state["n_lesions"] == 0)]
+        column = "n_lesions"
+    known = frame[frame[column].notna()]
+    counts = {t: g[column].to_numpy(dtype=np.float64) for t, g in known.groupby("tracer", sort=True)}
+    return counts, len(frame) - len(known)
 
 
 def _distributions(out: Path, store: Store, state: pd.DataFrame) -> str:
     from radiomx.qc.plots import distributions
 
     suv, mtv, note = _lesion_values(out, store)
-    counts = _lesion_counts(out, state)
+    counts, unknown = _lesion_counts(out, state)
     if not suv and not any(len(v) for v in counts.values()):
         return "<p class=note>No lesion rows yet.</p>"
     source = "lesion count: burden.parquet" if (out / "burden.parquet").is_file() else (
         "lesion count: scans.parquet n_lesions (burden.parquet absent)")
+    if unknown:
+        source += f" ({unknown} failed scan{'s' if unknown != 1 else ''} without a count left out)"
     png = distributions(suv, mtv, counts)
     return (f'<img id=distributions alt="SUVmax, MTV and lesion count per tracer" src="{_data_uri(png, "image/png")}">'
             f"<p class=note>{_e(note)}; {_e(source)}.</p>")
@@ -184,7 +193,8 @@ def _distributions(out: Path, store: Store, state: pd.DataFrame) -> str:
 def _compare_section(out: Path) -> str:
     from radiomx.qc.plots import tmtv_pairs
 
-    files = sorted((out / "compare").glob("*_vs_*.parquet"))
+    # The tracer tables only: ``<a>_vs_<b>.lesions.parquet`` beside them holds lesion pairs, not patients.
+    files = [p for p in sorted((out / "compare").glob("*_vs_*.parquet")) if p.name.count(".") == 1]
     if not files:
         return ("<p class=note id=no-compare>No compare tables (OUT/compare/&lt;a&gt;_vs_&lt;b&gt;.parquet): TMTV "
                 "plots skipped. They appear once the tracer comparison (issue 14) has been derived.</p>")
@@ -202,11 +212,38 @@ def _compare_section(out: Path) -> str:
         only = {k: int((paired["positive_on"] == k).sum()) for k in ("only_a", "only_b")}
         parts.append(f"<h3>{_e(tracer_a)} (A) vs {_e(tracer_b)} (B)</h3><img class=tmtv alt=\"TMTV {_e(tracer_a)} vs "
                      f"{_e(tracer_b)}\" src=\"{_data_uri(png, 'image/png')}\"><p class=note>{len(paired)} patients "
-                     f"with both scans; only on A: {only['only_a']}, only on B: {only['only_b']}.</p>")
+                     f"with both scans; only on A: {only['only_a']}, only on B: {only['only_b']}."
+                     f"{_pairs_note(path.with_name(f'{path.stem}.lesions.parquet'))}</p>")
     return "".join(parts)
 
 
-def _thumbnails(out: Path, state: pd.DataFrame, negative: pd.Series) -> str:
+def _pairs_note(path: Path) -> str:
+    """One sentence on the lesion pairs (``[compare] same_frame``), when the pairing wrote them."""
+    if not path.is_file():
+        return ""
+    pairs = pd.read_parquet(path, columns=["lesion_id_a", "lesion_id_b"])
+    matched = int((pairs["lesion_id_a"].notna() & pairs["lesion_id_b"].notna()).sum())
+    return (f" Lesions paired by overlap (same frame of reference): {matched} pairs, "
+            f"{int(pairs['lesion_id_b'].isna().sum())} only on A, {int(pairs['lesion_id_a'].isna().sum())} only on B "
+            f"({_e(path.name)}).")
+
+
+def _missing_picture(key: ScanKey, status: str, failures: pd.DataFrame) -> str:
+    """Why a scan has no picture, and what would give it one: rerunning ``radiomx qc`` helps only a scan that was
+    extracted without ``--qc``; a failed scan needs its input fixed, a picture that could not be drawn its cause."""
+    mine = failures[(failures["patient_id"] == key.patient_id) & (failures["session"] == key.session)
+                    & (failures["tracer"] == key.tracer)] if len(failures) else failures
+    if status == "failed":
+        first = mine[mine["stage"] != "qc"].head(1)
+        where = f" ({_e(first.iloc[0]['stage'])}: {_e(first.iloc[0]['file'])})" if len(first) else ""
+        return (f"no QC picture: the scan failed{where}; fix that input (see Failures), then rerun "
+                "<code>radiomx extract COHORT -o OUT --qc</code>")
+    if len(mine) and (mine["stage"] == "qc").any():
+        return "QC picture not drawn: see its qc row under Failures"
+    return "no QC picture: extracted without --qc; run <code>radiomx qc OUT</code>"
+
+
+def _thumbnails(out: Path, state: pd.DataFrame, negative: pd.Series, failures: pd.DataFrame) -> str:
     cells = []
     for index, r in state.sort_values(["patient_id", "session", "tracer"]).iterrows():
         key = ScanKey(r["patient_id"], r["session"], r["tracer"])
@@ -219,7 +256,7 @@ def _thumbnails(out: Path, state: pd.DataFrame, negative: pd.Series) -> str:
             image = (f'<a href="{href}"><img loading=lazy alt="QC {_e(key)}" '
                      f'src="{_data_uri(thumb.read_bytes(), "image/jpeg")}"></a>')
         else:
-            image = "<div class=missing>no QC picture: run radiomx qc OUT</div>"
+            image = f"<div class=missing>{_missing_picture(key, str(r['status']), failures)}</div>"
         cells.append(f"<figure>{image}<figcaption>{label}</figcaption></figure>")
     return "<div class=grid>" + "".join(cells) + "</div>"
 
@@ -243,7 +280,7 @@ def build_report(out: Path, key: str) -> str:
         "<h2>Distributions</h2>", _distributions(out, store, state),
         "<h2>Tracer pairs: TMTV per patient</h2>", _compare_section(out),
         "<h2>QC pictures</h2><p class=note>Click a thumbnail for the full picture (OUT/qc/).</p>",
-        _thumbnails(out, state, negative), "</body></html>\n",
+        _thumbnails(out, state, negative, failures), "</body></html>\n",
     ])
 
 

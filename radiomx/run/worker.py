@@ -30,13 +30,16 @@ from radiomx.features.extractor import (
     extract_input,
     lesion_inputs,
     prepare_image,
+    prepare_labels,
     pyradiomics_silenced,
     quiet_pyradiomics,
 )
 from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion
+from radiomx.features.orientation import orientation_code
 from radiomx.features.references import implausible, lesion_ratios, state_columns
+from radiomx.features.refusal import RoiSize, refusal_hint, roi_size
 from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
@@ -104,10 +107,17 @@ def _unexpected(lesion: Lesion, exc: Exception) -> LesionResult:
         "rerun with --verbose or --log-file for the traceback and report it"), traceback=traceback.format_exc())
 
 
-def _pyradiomics_refusal(exc: Exception, lesion_id: int, voxels: int) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return (f"lesion {lesion_id} ({voxels} voxels) refused by PyRadiomics: {text}; fix or remove this label, or "
-            "relax minimumROIDimensions/minimumROISize in a new parameter file version")
+def _refusal(exc: Exception, params: ParamSet, lesion: Lesion, spacing: tuple[float, ...],
+             item: LesionInput | None) -> LesionResult:
+    """PyRadiomics refused the lesion: a warning (its row keeps the PET indices) whose hint names the lesion's size
+    where PyRadiomics checked it (``item``, its input; None when it could not be cut) and the setting that would
+    really change the outcome (``features.refusal``)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    as_read = RoiSize(lesion.voxel_count, tuple(lesion.bbox_size), spacing)
+    seen = roi_size(item.mask, lesion.lesion_id) if item is not None else None
+    resampled = item is not None and item.mode == "resample" and tuple(item.mask.GetSpacing()) != spacing
+    hint = refusal_hint(lesion.lesion_id, reason, seen, as_read, params.settings, resampled)
+    return LesionResult(lesion.lesion_id, error=hint, extracted_at=datetime.now(UTC), refused=True)
 
 
 @dataclass
@@ -117,6 +127,8 @@ class LesionJob:
     params: ParamSet
     lesion: Lesion
     item: LesionInput
+    #: The image's own spacing (x, y, z mm): the lesion's size as read, for a refusal's hint.
+    spacing: tuple[float, ...] = ()
 
     @property
     def cost(self) -> int:
@@ -133,6 +145,9 @@ class LesionResult:
     extracted_at: datetime | None = None
     stage: str = "features"
     traceback: str = ""
+    #: PyRadiomics refused the ROI (too small, label lost after resampling, ...): the lesion keeps its row with
+    #: its PET indices and null PyRadiomics columns, and ``error`` becomes a warning row, not a failure.
+    refused: bool = False
 
 
 @dataclass
@@ -156,8 +171,7 @@ def run_lesion(job: LesionJob) -> LesionResult:
     try:
         values = extract_input(job.params, job.item)
     except ValueError as exc:  # PyRadiomics' way of refusing an ROI (too small, too flat, label lost, ...)
-        return LesionResult(job.lesion.lesion_id, error=_pyradiomics_refusal(exc, job.lesion.lesion_id,
-                                                                             job.lesion.voxel_count))
+        return _refusal(exc, job.params, job.lesion, job.spacing, job.item)
     except Exception as exc:  # noqa: BLE001 - a bug (ours or PyRadiomics'): record it, keep the cohort going
         return _unexpected(job.lesion, exc)
     return LesionResult(job.lesion.lesion_id, values, extracted_at=datetime.now(UTC))
@@ -219,7 +233,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         outcome.failures.append(load_failure)
         return prepared
     mode, only = task.lesion_options
-    outcome.state.update(body_columns(scan, loaded))
+    outcome.state.update(body_columns(scan, loaded), image_orientation=orientation_code(loaded.image))
     split = _lesions(task, loaded, outcome)
     if split is None:
         return prepared
@@ -238,12 +252,16 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
         "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
+        "image_orientation": outcome.state["image_orientation"],
         **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
     }
     inline = crop_plan(task.params).mode == "full"
     refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
     outcome.state.update(scan_indices(loaded.image, lesion_map.labels, lesion_map.lesions))
-    for lesion in lesion_map.lesions:
+    # PET indices on the image as read; PyRadiomics on the grid the parameter file asks for (``reorient``).
+    labels, on_grid = prepare_labels(task.params, lesion_map.labels, lesion_map.lesions)
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    for lesion, grid_lesion in zip(lesion_map.lesions, on_grid, strict=True):
         if lesion.lesion_id not in refused:
             try:
                 values = lesion_indices(loaded.image, lesion_map.labels, lesion, loaded.unit,
@@ -258,10 +276,9 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
             prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
             continue
         try:
-            job = LesionJob(task.params, lesion, lesion_inputs(task.params, image, lesion_map.labels, lesion))
-        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals (label lost after resampling)
-            prepared.results[lesion.lesion_id] = LesionResult(
-                lesion.lesion_id, error=_pyradiomics_refusal(exc, lesion.lesion_id, lesion.voxel_count))
+            job = LesionJob(task.params, grid_lesion, lesion_inputs(task.params, image, labels, grid_lesion), spacing)
+        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals
+            prepared.results[lesion.lesion_id] = _refusal(exc, task.params, grid_lesion, spacing, None)
             continue
         except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
             prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
@@ -311,10 +328,9 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
     never a lost feature (the scan's rows and state are already complete)."""
     scan, key = task.scan, task.scan.key
     try:
-        from radiomx.qc.draw import draw_scan  # matplotlib: loaded only by runs that draw
+        from radiomx.qc.draw import draw_loaded  # matplotlib: loaded only by runs that draw
 
-        drawn = draw_scan(key, loaded.image, labels, loaded.unit, loaded.unit_inputs, task.params, scan.image,
-                          scan.folder, task.cohort, outcome.state["work_key"])
+        drawn = draw_loaded(scan, loaded, labels, task.params, task.cohort, outcome.state["work_key"])
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
         outcome.failures.append(Failure(key, "qc", str(scan.image),
                                         f"QC picture not drawn: {type(exc).__name__}: "
@@ -322,6 +338,13 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
         return
     outcome.picture = drawn.picture
     outcome.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+
+
+def _row(prepared: PreparedScan, lesion: Lesion, result: LesionResult) -> dict[str, Any]:
+    """One lesion row: keys, provenance, PET indices and (unless PyRadiomics refused the lesion) its features."""
+    return {**_key_columns(prepared.task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
+            "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
+            "extracted_at": result.extracted_at, **(result.values or {})}
 
 
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:
@@ -335,15 +358,15 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
             outcome.failures.append(Failure(key, "worker", str(task.scan.mask),
                                             f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
                                             lesion_id=lesion.lesion_id))
+        elif result.refused and lesion.lesion_id in prepared.indices:
+            outcome.rows.append(_row(prepared, lesion, result))
+            outcome.warnings.append(Failure(key, result.stage, str(task.scan.mask), result.error,
+                                            lesion_id=lesion.lesion_id))
         elif result.values is None:
             outcome.failures.append(Failure(key, result.stage, str(task.scan.mask), result.error,
                                             lesion_id=lesion.lesion_id, traceback=result.traceback))
         else:
-            outcome.rows.append({
-                **_key_columns(task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-                "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
-                "extracted_at": result.extracted_at, **result.values,
-            })
+            outcome.rows.append(_row(prepared, lesion, result))
     if outcome.state.get("work_key"):
         outcome.state.update(n_lesions=len(prepared.lesions), n_failed=len(outcome.failures))
     return outcome

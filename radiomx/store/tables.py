@@ -62,6 +62,9 @@ SCAN_INDEX_FIELDS = (
     pa.field("height_m", pa.float64()), pa.field("weight_kg", pa.float64()),
 )
 
+#: The image's storage orientation (``LPS``, ``RAS``, ...: radiomx.features.orientation), also in every lesion row.
+SCAN_PROVENANCE_FIELDS = (pa.field("image_orientation", pa.string()),)
+
 FAILURES_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
     ("stage", pa.string()), ("file", pa.string()), ("message", pa.string()), ("run_id", pa.string()),
@@ -77,11 +80,11 @@ SCANS_SCHEMA = pa.schema([
     ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("params_version", pa.string()),
     ("params_sha256", pa.string()), ("work_key", pa.string()), ("status", pa.string()),
     ("n_lesions", pa.int64()), ("n_failed", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC")),
-    *SCAN_INDEX_FIELDS,
+    *SCAN_INDEX_FIELDS, *SCAN_PROVENANCE_FIELDS,
 ])
 #: Columns a scans.parquet written before they existed may lack: read as null (the logic-version bump then
 #: recomputes those scans), instead of refusing the whole output folder.
-SCANS_ADDED = frozenset(f.name for f in SCAN_INDEX_FIELDS)
+SCANS_ADDED = frozenset(f.name for f in (*SCAN_INDEX_FIELDS, *SCAN_PROVENANCE_FIELDS))
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("ended_at", pa.timestamp("us", tz="UTC")),
     ("command", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),

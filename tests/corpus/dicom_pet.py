@@ -244,9 +244,11 @@ def rectangle_contours(labels_zyx: np.ndarray, spacing: tuple[float, float, floa
     return out
 
 
-def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int | None = None) -> Path:
+def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int | None = None,
+                   names: dict[int, str] | None = None) -> Path:
     """An RTSTRUCT from scratch: ROI number -> CLOSED_PLANAR contours ((n, 3) points, mm); ``digits`` writes the
-    coordinates with that many significant digits, as DS strings of real exports are."""
+    coordinates with that many significant digits, as DS strings of real exports are; ``names``: ROI Name per ROI
+    number (default ``lesion <n>``; ``ref-liver`` makes a reference region)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = RTSTRUCT_STORAGE
     meta.MediaStorageSOPInstanceUID = sop_uid = generate_uid()
@@ -259,7 +261,8 @@ def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int
     rois_seq, contours_seq = [], []
     for number, contours in rois.items():
         roi = Dataset()
-        roi.ROINumber, roi.ROIName, roi.ROIGenerationAlgorithm = number, f"lesion {number}", "MANUAL"
+        name = (names or {}).get(number, f"lesion {number}")
+        roi.ROINumber, roi.ROIName, roi.ROIGenerationAlgorithm = number, name, "MANUAL"
         rois_seq.append(roi)
         item = Dataset()
         item.ReferencedROINumber = number
@@ -277,11 +280,12 @@ def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int
 
 
 def write_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.ndarray, *, digits: int | None = None,
-              frame_z: Sequence[float] | None = None) -> Path:
+              frame_z: Sequence[float] | None = None, names: dict[int, str] | None = None) -> Path:
     """A BINARY DICOM SEG (segment k = label k) written by highdicom on the source series, then edited as real
     writers leave it: ``digits`` rounds every position and spacing to that many significant digits (dcmqi/DCMTK
     write 7); ``frame_z`` moves the frames of source slice k to z = ``frame_z[k]`` (dcmqi writes frames on ITK's
-    uniform grid of the source, not at its jittered positions)."""
+    uniform grid of the source, not at its jittered positions); ``names``: Segment Label per label (default
+    ``lesion <k>``; ``ref-liver`` makes a reference region)."""
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -294,9 +298,9 @@ def write_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.ndarray, 
     source_z = np.array([float(ds.ImagePositionPatient[2]) for ds in sources])
     n = int(labels_zyx.max())
     descriptions = [hd.seg.SegmentDescription(
-        segment_number=k, segment_label=f"lesion {k}", segmented_property_category=codes.SCT.Tissue,
-        segmented_property_type=codes.SCT.Tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-        for k in range(1, n + 1)]
+        segment_number=k, segment_label=(names or {}).get(k, f"lesion {k}"),
+        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL) for k in range(1, n + 1)]
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=np.stack([labels_zyx == k for k in range(1, n + 1)], axis=-1),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
