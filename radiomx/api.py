@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.discover.cohort import discover, layout_for
+from radiomx.discover.cohort import discover, layout_for, selection_for
 from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
@@ -149,7 +149,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
             scans = [s for s in scans if s.key in wanted]
         params = _resolve_all_params(scans, options)
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
-        lesion_options = (options.lesions, options.labels)
+        lesion_options = _lesion_options(cohort, options)
         layout = _layout(cohort, options)
         summary = RunSummary(out=out, dry_run=options.dry_run)
         if options.dry_run:
@@ -183,9 +183,14 @@ def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet]
              options: ExtractOptions) -> RunSummary:
     """A dry run: what the next run would do, from the stored state (nothing written)."""
     summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
-                             (options.lesions, options.labels), options.force)
+                             _lesion_options(cohort, options), options.force)
     summary.plan_counts = summary.plan.counts()
     return summary
+
+
+def _lesion_options(cohort: Path, options: ExtractOptions) -> tuple:
+    """(lesion mode, --label values, selection by name): how a mask becomes lesions, part of every work key."""
+    return options.lesions, options.labels, selection_for(cohort, options.roi, options.exclude_roi)
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -343,9 +348,13 @@ def relative_to_out(path: Path, out: Path) -> str:
     return relative if len(named) == 1 else ""
 
 
-def run_options_json(options: ExtractOptions, out: Path) -> str:
-    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings)."""
+def run_options_json(options: ExtractOptions, out: Path, cohort: Path | None = None) -> str:
+    """The options that decide how scans were found, read and split, for ``radiomx qc`` (not engine settings);
+    the lesion selection as it was in effect (``--roi`` or the cohort's ``[lesions]``)."""
+    selection = selection_for(cohort, options.roi, options.exclude_roi) if cohort is not None else None
     return json.dumps({
+        "roi": list(selection.include if selection else options.roi),
+        "exclude_roi": list(selection.exclude if selection else options.exclude_roi),
         "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
         "pet_units": options.pet_units, "lesions": options.lesions,
         "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
@@ -360,7 +369,7 @@ def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summar
         "command": shlex.join(sys.argv), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
-        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out),
+        "cohort": relative_to_out(cohort, store.out), "options": run_options_json(options, store.out, cohort),
     })
 
 
@@ -395,9 +404,9 @@ def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
         summary.negative_scans += 1
 
 
-def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
+def read_table(out: Path | str, tracer: str | None = None, nullable_integers: bool = False) -> pd.DataFrame:
     """The feature table of one tracer (its canonical name or an alias: ``fdg``), or all tracers stacked (columns
-    unioned) when ``tracer`` is None."""
+    unioned) when ``tracer`` is None; ``nullable_integers`` as in ``load_table``."""
     import pandas as pd
 
     store = _store(Path(out))
@@ -407,7 +416,7 @@ def read_table(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     frames = []
     for t in tracers:
         try:
-            frames.append(store.read_features(t))
+            frames.append(store.read_features(t, nullable_integers))
         except FileNotFoundError:
             have = ", ".join(store.tracers())
             raise ConfigError(f"{out}: no feature table for tracer {t!r} (have: {have})") from None
@@ -432,7 +441,7 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     column holds a null)."""
     out = Path(out)
     if which == "features":
-        return read_table(out, tracer)
+        return read_table(out, tracer, nullable_integers)
     store = _store(out)
     if which == "compare":
         path = _compare_path(out, tracer)

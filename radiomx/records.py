@@ -86,7 +86,7 @@ def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
     for region in REFERENCE_REGIONS:
         row.update({f"ref_{region}_suv_mean": float("nan"), f"ref_{region}_suv_sd": float("nan"),
                     f"ref_{region}_voxels": None, f"ref_{region}_file": ""})
-    row.update({"tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
+    row.update({"tmtv_ml": float("nan"), "ttlg": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
                 "weight_kg": float("nan")})
     unknown = set(values) - set(row)
     if unknown:

@@ -16,7 +16,9 @@ from importlib import metadata
 #: "2": per-lesion crop / resampling (same values by construction and by test; bumped to recompute anyway).
 #: "3": radiomx index columns (SUV statistics, SUVpeak, MTV, TLG, centroids, reference ratios, threshold VOIs) in
 #: lesion rows; reference statistics, TMTV, Dmax, height and weight in the state row.
-FEATURE_LOGIC_VERSION = "3"
+#: "4": lesions are named masks that may overlap (each SEG segment / RTSTRUCT ROI its own mask; names, selection by
+#: name, default non-lesion exclusion); TMTV, TTLG and voxel Dmax over the union of lesion voxels.
+FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).
 PYRADIOMICS_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")

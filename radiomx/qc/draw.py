@@ -8,6 +8,7 @@ as a ``qc`` warning; the picture is still drawn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import SimpleITK as sitk
 from radiomx import __version__
 from radiomx.errors import ScanError
 from radiomx.features.indices import lesion_values
+from radiomx.features.lesions import layers_of
 from radiomx.inputs.imaging import align_mask, as_label_map, read_volume
 from radiomx.params.paramset import ParamSet
 from radiomx.qc.files import reference_files, region_name, render_key
@@ -92,22 +94,26 @@ def caption(key: ScanKey, params: ParamSet, unit: str, unit_inputs: dict, lesion
             f"| radiomx {__version__}")
 
 
-def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, unit_inputs: dict, params: ParamSet,
-              image_path: Path, folder: Path, cohort: Path, work_key: str) -> Drawn:
-    """The scan's picture; ``labels`` holds lesion_id per voxel (``radiomx.features.lesions.LesionMap.labels``)."""
+def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image], unit: str,
+              unit_inputs: dict, params: ParamSet, image_path: Path, folder: Path, cohort: Path, work_key: str,
+              names: dict[int, str] | None = None) -> Drawn:
+    """The scan's picture; ``labels`` holds lesion_id per voxel: one label map, or the layers of lesions that may
+    overlap (``radiomx.features.lesions.LesionMap.layers``), each lesion outlined on its own. ``names``: lesion_id ->
+    lesion_name, shown in the legend."""
     window = display_window(params)
     key_now = render_key(work_key, params, folder)
     regions, warnings = _references(image, image_path, folder, cohort)
     oriented = _lps(image)
     values = sitk.GetArrayFromImage(oriented)
-    label_values = _oriented(labels)
+    label_values = tuple(_oriented(layer) for layer in layers_of(labels))
     spacing = tuple(float(s) for s in oriented.GetSpacing())
-    lesions = tuple(lesion_values(values, label_values, spacing))  # type: ignore[arg-type]
+    lesions = tuple(sorted((v for layer in label_values for v in lesion_values(values, layer, spacing)),  # type: ignore
+                           key=lambda v: v.lesion_id))
     session = f" / {key.session}" if key.session else ""
     scene = Scene(
         title=f"{key.patient_id}{session} / {key.tracer}" + ("   NEGATIVE" if not lesions else ""),
         caption=caption(key, params, unit, unit_inputs, len(lesions), window),
         image=values, spacing_xyz=spacing, labels=label_values, lesions=lesions, unit=unit, window=window,
-        references=tuple(regions), cmap="gray" if unit == "HU" else "gray_r")
+        references=tuple(regions), cmap="gray" if unit == "HU" else "gray_r", names=dict(names or {}))
     rendered = render(scene, key_now)
     return Drawn(QcPicture(key_now, rendered.png, rendered.thumbnail), warnings)
