@@ -143,8 +143,9 @@ class CohortPaths:
                        traceback=self.text(failure.traceback))
 
     def outcome(self, outcome: ScanOutcome) -> ScanOutcome:
-        """The outcome with relative paths in its failures and in every text value of its rows and state."""
+        """The outcome with relative paths in its failures, warnings and every text value of its rows and state."""
         outcome.failures = [self.failure(f) for f in outcome.failures]
+        outcome.warnings = [self.failure(f) for f in outcome.warnings]
         outcome.rows = [self._values(row) for row in outcome.rows]
         outcome.state = self._values(outcome.state)
         return outcome

@@ -287,8 +287,9 @@ def test_patient_table_keeps_the_session_key_in_every_form(tmp_path):
 
 
 def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
-    """Lesion 2 is one voxel (PyRadiomics refuses it): TMTV and the voxel Dmax are the worker's, over every lesion
-    voxel of the mask; TTLG covers the measured lesion; the note says exactly that."""
+    """Lesion 2 is one voxel (PyRadiomics refuses it): TMTV, TTLG and the voxel Dmax are the worker's, over every
+    lesion voxel of the mask (TTLG: sum of SUV over them x voxel volume, checked with numpy on the image); the note
+    says exactly that."""
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
     mask_path = cohort / "P001" / "FDG" / "mask.nii.gz"
     mask = sitk.ReadImage(str(mask_path))
@@ -304,8 +305,11 @@ def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
     voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
     assert row["lesion_count"] == 2 and row["lesions_measured"] == 1 == len(lesions)
     assert row["tmtv_ml"] == pytest.approx((labels > 0).sum() * voxel_ml, rel=1e-12)  # the failed voxel included
-    assert row["ttlg"] == pytest.approx(lesions["tlg"].sum(), rel=1e-12)
-    assert "tmtv_ml and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]
+    suv = sitk.GetArrayFromImage(sitk.ReadImage(str(cohort / "P001" / "FDG" / "pet.nii.gz"))).astype(np.float64)
+    assert row["ttlg"] == pytest.approx(suv[labels > 0].sum() * voxel_ml, rel=1e-12)
+    assert row["ttlg"] > lesions["tlg"].sum()  # the failed lesion's uptake is in it
+    assert row["ttlg_definition"].startswith("sum of SUV over the union of lesion voxels")
+    assert "tmtv_ml, ttlg and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]
 
 
 def test_a_session_holding_a_ct_folder_is_a_session(tmp_path):
