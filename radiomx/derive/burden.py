@@ -62,8 +62,9 @@ TTLG_SUM = "sum of lesion tlg (OUT extracted before radiomx counted the union: r
 
 BURDEN_SCHEMA = schema(
     "patient_id:str session:str tracer:str status:str lesion_count:int lesions_measured:int tmtv_ml:float "
-    "ttlg:float tmtv_definition:str ttlg_definition:str suv_max_hottest:float hottest_lesion_id:int suv_peak_hottest:float mtv_largest_ml:float "
-    "largest_lesion_id:int " + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
+    "ttlg:float tmtv_definition:str ttlg_definition:str suv_max_hottest:float hottest_lesion_id:int "
+    "suv_peak_hottest:float mtv_largest_ml:float largest_lesion_id:int "
+    + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
     "dmax_voxel_mm:float dmax_bulk_mm:float dmax_note:str height_m:float weight_kg:float bsa_m2:float "
     "bsa_formula:str sdmax_per_m2:float sdmax_note:str burden_note:str")
 #: Burden fields that are figures (compared across tracers, copied into the patient table).
