@@ -105,11 +105,10 @@ class MaskSet:
 
 
 def present_values(labels: sitk.Image) -> tuple[int, ...]:
-    """Non-zero values of a label map, in one pass (a bincount for 8/16-bit maps: ~15 ms for a whole body)."""
+    """Non-zero values of a label map: one pass for the lesion voxels (np.flatnonzero), then np.unique over those
+    only (~27 ms for a 200 x 200 x 320 whole-body map on a loaded 2-core machine)."""
     values = sitk.GetArrayViewFromImage(labels).ravel()
-    if values.dtype.itemsize <= 2:
-        return tuple(int(v) for v in np.flatnonzero(np.bincount(values)[1:]) + 1)
-    return tuple(int(v) for v in np.unique(values) if v)
+    return tuple(int(v) for v in np.unique(values[np.flatnonzero(values)]))
 
 
 def _label_dtype(largest: int) -> type:
