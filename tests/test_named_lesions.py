@@ -497,3 +497,41 @@ def test_overlapping_lesions_are_each_outlined_in_the_qc_picture(tmp_path: Path)
         hi_c, lo_r = panel.pixel((xs.max() + 1) * SPACING[0], (zs.max() + 1) * SPACING[2])
         for got, want in ((cols.min(), lo_c), (cols.max(), hi_c), (rows.min(), lo_r), (rows.max(), hi_r)):
             assert abs(got - want) <= 1.5, (index, got, want)
+
+
+def test_threshold_vois_of_overlapping_masks_are_cut_each_at_its_own_level_and_numbered_once() -> None:
+    """A relative (41 % of SUVmax) VOI per drawn lesion, masks in separate layers, components mode: each VOI (a
+    26-connected component of a mask, as docs/lesions-and-indices.md defines it) is cut at its own level, cut VOIs
+    split again (components by scikit-image, independently), and all are numbered 1..n in (source, first voxel)
+    order across the layers, each carrying its own VOI's threshold."""
+    from skimage.measure import label as connected
+
+    from radiomx.features.voi import scan_lesions
+    from radiomx.params.paramset import VoiSetting
+
+    image = sitk.GetImageFromArray(suv_volume().astype(np.float32))
+    image.SetSpacing(SPACING)
+    suv = sitk.GetArrayFromImage(image)
+    masks = {1: EDEMA, 2: MASS, 3: NODE | box((18, 20), (2, 4), (24, 26))}  # the node with a second hot blob
+    suv[18:20, 2:4, 24:26] = 7.5
+    image = sitk.GetImageFromArray(suv)
+    image.SetSpacing(SPACING)
+    layers, layer_of = pack_layers(image, masks.items(), 3)
+    assert len(layers) == 2  # the mass cannot share the oedema's layer
+    named = MaskSet(layers, tuple(NamedMask(n, f"m{n}") for n in masks), layer_of)
+    result = scan_lesions(image, named, VoiSetting("relative", 0.41), "components", None, "SUVbw", {})
+    expected = []
+    for number, m in masks.items():
+        vois = connected(m, connectivity=3)
+        levels = {v: 0.41 * float(suv[vois == v].max()) for v in range(1, vois.max() + 1)}
+        kept = np.zeros_like(m)
+        for v, level in levels.items():
+            kept |= (vois == v) & (suv >= level)
+        parts = connected(kept, connectivity=3)
+        firsts = sorted((int(np.flatnonzero((parts == k).ravel())[0]), k) for k in range(1, parts.max() + 1))
+        expected += [(number, int((parts == k).sum()), levels[int(vois.ravel()[first])]) for first, k in firsts]
+    got = [(lesion.source_label, lesion.voxel_count, result.thresholds[lesion.lesion_id])
+           for lesion in result.lesion_map.lesions]
+    assert [lesion.lesion_id for lesion in result.lesion_map.lesions] == list(range(1, len(expected) + 1))
+    assert [g[:2] for g in got] == [e[:2] for e in expected] and len(expected) >= 4
+    assert all(g[2] == pytest.approx(e[2], rel=1e-6) for g, e in zip(got, expected, strict=True)), (got, expected)
