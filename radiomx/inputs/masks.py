@@ -306,7 +306,8 @@ def _contours(item: Dataset) -> Iterable[np.ndarray]:
             yield points
 
 
-def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, slices: _Slices) -> np.ndarray:
+def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, roi: str, slices: _Slices) -> np.ndarray:
+    """One ROI's voxels by the module docstring's convention; ``roi`` names it in messages (``ROI 3 "GTV"``)."""
     size = image.GetSize()
     mask = np.zeros((size[2], size[1], size[0]), dtype=bool)
     for points in _contours(item):
@@ -317,10 +318,10 @@ def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, sl
         if abs(off_mm) > PLANE_TOL * slices.spacing or spread > PLANE_TOL:
             if not (slices.positions.min() - slices.spacing / 2 <= along.mean()
                     <= slices.positions.max() + slices.spacing / 2):
-                raise ScanError("geometry", str(path), f"ROI {number} has a contour outside the image (slice "
+                raise ScanError("geometry", str(path), f"{roi} has a contour outside the image (slice "
                                                        f"{int(np.round(index[:, 2].mean()))} of {size[2]}); it "
                                                        "belongs to another scan")
-            raise ScanError("geometry", str(path), f"ROI {number} has a contour between or across image slices "
+            raise ScanError("geometry", str(path), f"{roi} has a contour between or across image slices "
                                                    f"({abs(off_mm):.3g} mm = {abs(off_mm) / slices.spacing:.2f} "
                                                    f"slice from the nearest slice, {spread:.2f} slice thick; limit "
                                                    f"{PLANE_TOL:g}); it was drawn on another grid")
@@ -345,6 +346,7 @@ def rtstruct_voxels(ds: Dataset, image: sitk.Image, path: Path, slices: _Slices,
     items = {int(i.ReferencedROINumber): i for i in ds.get("ROIContourSequence", [])}
     if not any(True for item in items.values() for _ in _contours(item)):
         raise ScanError("load", str(path), "RTSTRUCT has no closed contour; check it belongs to the scan")
+    names = {m.number: m.describe() for m in rtstruct_masks(ds)}
     for number in numbers:
         if number in items:
-            yield number, _rasterize_roi(items[number], image, path, number, slices)
+            yield number, _rasterize_roi(items[number], image, path, names.get(number, f"ROI {number}"), slices)
