@@ -39,7 +39,7 @@ def timed(cmd: list[str]) -> float:
 def draw_seconds(cohort: Path, out: Path) -> list[float]:
     """Per scan: load once (not timed), then time only the drawing, as the worker does it after the features."""
     from radiomx.api import scan
-    from radiomx.features.lesions import split_lesions
+    from radiomx.features.lesions import split_masks
     from radiomx.inputs.loader import load_scan
     from radiomx.options import ExtractOptions
     from radiomx.params.paramset import default_params_root, resolve_params
@@ -52,7 +52,7 @@ def draw_seconds(cohort: Path, out: Path) -> list[float]:
     seconds = []
     for s in scan(cohort, ExtractOptions()):
         loaded = load_scan(s, layout)
-        labels = split_lesions(loaded.mask).labels
+        labels = split_masks(loaded.mask).layers
         start = time.perf_counter()
         draw_loaded(s, loaded, labels, params, cohort, "bench")
         seconds.append(time.perf_counter() - start)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.discover.cohort import discover, layout_for
+from radiomx.discover.cohort import discover, layout_for, selection_for
 from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
@@ -185,7 +185,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
             scans = [s for s in scans if s.key in wanted]
         params = _resolve_all_params(scans, options)
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
-        lesion_options = (options.lesions, options.labels)
+        lesion_options = _lesion_options(cohort, options)
         layout = _layout(cohort, options)
         summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
                              acknowledgements=read_acknowledgements(out))
@@ -220,11 +220,16 @@ def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet]
              options: ExtractOptions, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     """A dry run: what the next run would do, from the stored state (nothing written)."""
     summary.plan = make_plan(scans, _stored_state(summary.out), params, cohort, layout,
-                             (options.lesions, options.labels), options.force, in_cohort)
+                             _lesion_options(cohort, options), options.force, in_cohort)
     summary.plan_counts = summary.plan.counts()
     summary.vanished = list(summary.plan.vanished)
     summary.pruned = list(summary.plan.vanished) if options.prune else []
     return summary
+
+
+def _lesion_options(cohort: Path, options: ExtractOptions) -> tuple:
+    """(lesion mode, --label values, selection by name): how a mask becomes lesions, part of every work key."""
+    return options.lesions, options.labels, selection_for(cohort, options.roi, options.exclude_roi)
 
 
 def _stored_state(out: Path) -> dict[ScanKey, dict]:
@@ -391,7 +396,8 @@ def _append_run(store: Store, run_id: str, started: datetime, plan: Plan, summar
         "command": _command_line(cohort), "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "planned": len(plan.items), "computed": summary.computed,
         "skipped": summary.skipped, "failed": summary.failed_scans, "exit_code": summary.exit_code,
-        "cohort": relative_to_out(cohort, store.out), "options": options_json(options, store.out, derive.as_record()),
+        "cohort": relative_to_out(cohort, store.out),
+        "options": options_json(options, store.out, derive.as_record(), _lesion_options(cohort, options)[2]),
     })
 
 
@@ -447,7 +453,7 @@ def read_table(out: Path | str, tracer: str | None = None, which: str = "feature
     return _read_features(out, tracer)
 
 
-def _read_features(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
+def _read_features(out: Path | str, tracer: str | None = None, nullable_integers: bool = False) -> pd.DataFrame:
     import pandas as pd
 
     store = _store(Path(out))
@@ -457,7 +463,7 @@ def _read_features(out: Path | str, tracer: str | None = None) -> pd.DataFrame:
     frames = []
     for t in tracers:
         try:
-            frames.append(store.read_features(t))
+            frames.append(store.read_features(t, nullable_integers))
         except FileNotFoundError:
             have = ", ".join(store.tracers())
             raise ConfigError(f"{out}: no feature table for tracer {t!r} (have: {have})") from None
@@ -483,7 +489,7 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     column holds a null)."""
     out = Path(out)
     if which == "features":
-        return _read_features(out, tracer)
+        return _read_features(out, tracer, nullable_integers)
     store = _store(out)
     if which == "compare":
         path = _compare_path(out, tracer)

@@ -16,6 +16,34 @@ START_METHODS = ("spawn", "forkserver")
 LESION_MODES = ("labels", "components")
 
 
+@dataclass(frozen=True)
+class RoiSelection:
+    """Which named masks of a mask file are lesions, by name (SEG Segment Label, RTSTRUCT ROI Name, a label
+    table's name): ``include`` (``--roi``) and ``exclude`` (``--exclude-roi``) are case-insensitive shell globs.
+    No ``include`` means every mask except the default non-lesions (``radiomx.inputs.lesion_selection``). Part of
+    the work key: changing it recomputes the scan. Rules: docs/lesions.md."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for what, globs in (("--roi", self.include), ("--exclude-roi", self.exclude)):
+            if isinstance(globs, str) or not all(isinstance(g, str) and g.strip() for g in globs):
+                raise ConfigError(f"{what} takes non-empty name patterns (got {globs!r})")
+        object.__setattr__(self, "include", tuple(g.strip() for g in self.include))
+        object.__setattr__(self, "exclude", tuple(g.strip() for g in self.exclude))
+
+    @classmethod
+    def of(cls, lesion_options: tuple) -> RoiSelection:
+        """The selection in a lesion-options tuple ``(mode, labels, selection)``; the default when absent."""
+        return lesion_options[2] if len(lesion_options) > 2 and lesion_options[2] is not None else cls()
+
+    def as_key(self) -> dict[str, list[str]]:
+        """The work key's part (order-free: the same set of patterns selects the same masks)."""
+        return {"roi": sorted({g.lower() for g in self.include}),
+                "exclude_roi": sorted({g.lower() for g in self.exclude})}
+
+
 def usable_cores() -> int:
     """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
     try:
@@ -30,6 +58,10 @@ class ExtractOptions:
     params_version: str | None = None
     lesions: str = "labels"
     labels: tuple[int, ...] | None = None
+    #: Lesions by name (``--roi``/``--exclude-roi``); the cohort's ``[lesions]`` in radiomx.toml fills what is not
+    #: given here (``radiomx.discover.cohort.selection_for``).
+    roi: tuple[str, ...] = ()
+    exclude_roi: tuple[str, ...] = ()
     image_patterns: tuple[str, ...] = ()
     mask_patterns: tuple[str, ...] = ()
     pet_units: str | None = None
@@ -74,6 +106,9 @@ class ExtractOptions:
             object.__setattr__(self, "labels", tuple(sorted(set(int(v) for v in self.labels))) or None)
         if self.params_dir is not None:
             object.__setattr__(self, "params_dir", Path(self.params_dir))
+        RoiSelection(tuple(self.roi), tuple(self.exclude_roi))  # validates
+        object.__setattr__(self, "roi", tuple(self.roi))
+        object.__setattr__(self, "exclude_roi", tuple(self.exclude_roi))
         object.__setattr__(self, "image_patterns", tuple(self.image_patterns))
         object.__setattr__(self, "mask_patterns", tuple(self.mask_patterns))
         if self.jobs == 0:

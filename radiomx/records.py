@@ -86,7 +86,7 @@ def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
     for region in REFERENCE_REGIONS:
         row.update({f"ref_{region}_suv_mean": float("nan"), f"ref_{region}_suv_sd": float("nan"),
                     f"ref_{region}_voxels": None, f"ref_{region}_file": ""})
-    row.update({"tmtv_ml": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
+    row.update({"tmtv_ml": float("nan"), "ttlg": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
                 "weight_kg": float("nan"), "image_orientation": ""})
     unknown = set(values) - set(row)
     if unknown:
@@ -143,8 +143,7 @@ class CohortPaths:
                        traceback=self.text(failure.traceback))
 
     def outcome(self, outcome: ScanOutcome) -> ScanOutcome:
-        """The outcome with relative paths in its failures, its warnings and every text value of its rows and
-        state."""
+        """The outcome with relative paths in its failures, warnings and every text value of its rows and state."""
         outcome.failures = [self.failure(f) for f in outcome.failures]
         outcome.warnings = [self.failure(f) for f in outcome.warnings]
         outcome.rows = [self._values(row) for row in outcome.rows]

@@ -406,9 +406,10 @@ def _set_voxel(path: Path, value: float) -> tuple[sitk.Image, np.ndarray]:
 
 
 def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
-    """Lesion 2 holds a negative SUV (the input guard fails it: no row): TMTV and the voxel Dmax are the worker's,
-    over every lesion voxel of the mask; TTLG covers the measured lesion; the note says exactly that. (A lesion
-    PyRadiomics refuses is measured: it keeps its row, tests/test_refused_lesions.py.)"""
+    """Lesion 2 holds a negative SUV (the input guard fails it: no row): TMTV, TTLG and the voxel Dmax are the
+    worker's, over every lesion voxel of the mask (TTLG: sum of SUV over them x voxel volume, checked with numpy on
+    the image); the note says exactly that. (A lesion PyRadiomics refuses is measured: it keeps its row,
+    tests/test_refused_lesions.py.)"""
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
     mask, labels = _set_voxel(cohort / "P001" / "FDG" / "mask.nii.gz", 2)
     _set_voxel(cohort / "P001" / "FDG" / "pet.nii.gz", -3.0)
@@ -419,8 +420,11 @@ def test_a_partly_failed_scan_says_which_figures_cover_which_lesions(tmp_path):
     voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
     assert row["lesion_count"] == 2 and row["lesions_measured"] == 1 == len(lesions)
     assert row["tmtv_ml"] == pytest.approx((labels > 0).sum() * voxel_ml, rel=1e-12)  # the failed voxel included
-    assert row["ttlg"] == pytest.approx(lesions["tlg"].sum(), rel=1e-12)
-    assert "tmtv_ml and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]
+    suv = sitk.GetArrayFromImage(sitk.ReadImage(str(cohort / "P001" / "FDG" / "pet.nii.gz"))).astype(np.float64)
+    assert row["ttlg"] == pytest.approx(suv[labels > 0].sum() * voxel_ml, rel=1e-12)
+    assert row["ttlg"] == pytest.approx(lesions["tlg"].sum() - 3.0 * voxel_ml, rel=1e-12)  # the failed voxel's too
+    assert row["ttlg_definition"].startswith("sum of SUV over the union of lesion voxels")
+    assert "tmtv_ml, ttlg and dmax_voxel_mm cover every lesion of the mask" in row["burden_note"]
 
 
 def test_a_session_holding_a_ct_folder_is_a_session(tmp_path):

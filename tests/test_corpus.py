@@ -89,7 +89,8 @@ def test_dicom_generator_reads_back_to_the_intended_suv(tmp_path):
     loaded = load_scan(scan, layout_for(tmp_path / "cohort"))
     assert loaded.unit == "SUVbw"
     np.testing.assert_allclose(sitk.GetArrayFromImage(loaded.image), suv, rtol=1e-3)
-    assert np.array_equal(sitk.GetArrayFromImage(loaded.mask), mask)
+    (labels,) = loaded.mask.layers  # a label map: one layer, as read
+    assert np.array_equal(sitk.GetArrayFromImage(labels), mask)
     inputs = loaded.unit_inputs
     assert (inputs["suv_weight_kg"], inputs["suv_dose_bq"], inputs["suv_uptake_s"]) == (82.5, 2.9e8, 4500.0)
     assert (inputs["suv_radionuclide"], inputs["suv_decay_correction"]) == ("F-18", "START")

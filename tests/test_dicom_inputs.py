@@ -25,7 +25,7 @@ from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ScanError
 from radiomx.inputs.dicom import read_series
 from radiomx.inputs.loader import load_image_in_unit, load_scan
-from radiomx.inputs.masks import polygon_mask, rasterize_rtstruct, read_dicom_mask
+from radiomx.inputs.masks import DicomMaskFile, polygon_mask, read_dicom_mask
 
 from .conftest import shared_data
 
@@ -284,9 +284,21 @@ def test_sparse_labelmap_seg_fills_absent_frames_with_background(seg: str, expec
     assert np.array_equal(ours, np.where(theirs == padding, 0, theirs))
 
 
-def test_overlapping_segments_are_refused() -> None:
+def test_overlapping_segments_are_read_each_as_its_own_mask() -> None:
+    """dcmqi's partial_overlaps.dcm: 5 overlapping segments made from three label files; each segment, decoded on
+    its own, is exactly its label in dcmqi's input files (which one: found by content, not assumed)."""
     image = read_series(dcmqi("ct-3slice"), "CT").image
-    with pytest.raises(ScanError, match="segments overlap"):
+    file = DicomMaskFile(dcmqi("partial_overlaps.dcm"))
+    assert [(m.number, m.name) for m in file.masks()] == [
+        (1, "GREEN"), (2, "ORANGE"), (3, "PURPLE"), (4, "LIGHT_BLUE"), (5, "DARK_BLUE")]
+    segments = dict(file.voxels(image))
+    inputs = [labels_of(sitk.ReadImage(str(dcmqi(f"partial_overlaps-{i}.nrrd")))) for i in (1, 2, 3)]
+    labels = [(array, int(v)) for array in inputs for v in np.unique(array) if v]
+    for number, voxels in segments.items():
+        assert sum(np.array_equal(voxels, array == v) for array, v in labels) == 1, number
+    union = np.sum([v.astype(int) for v in segments.values()], axis=0)
+    assert union.max() >= 2  # they do overlap
+    with pytest.raises(ScanError, match="masks overlap"):  # the label-map convenience still refuses overlap
         read_dicom_mask(dcmqi("partial_overlaps.dcm"), image)
 
 
@@ -357,13 +369,14 @@ def test_rtstruct_rois_become_lesions_with_holes(tmp_path: Path) -> None:
     assert set(np.nonzero(labels)[0]) == {10}
 
 
-def test_overlapping_rois_are_refused(tmp_path: Path) -> None:
+def test_overlapping_rois_are_read_each_as_its_own_mask(tmp_path: Path) -> None:
     pet = read_series(shared_data("ibsi_suv_dro", "DRO", "DRO_0_0", "PT"), "PT").image
     rs = rtstruct_with_squares(shared_data("ibsi_suv_dro", "DRO", "DRO_0_0", "RS", "RS_dro_0_0.dcm"),
                                tmp_path / "rs.dcm", {1: [(38.0, 38.0, 78.0, 78.0)], 2: [(58.0, 58.0, 98.0, 98.0)]},
                                z_mm=40.0)
-    with pytest.raises(ScanError, match="ROI 2 overlaps ROI 1"):
-        read_dicom_mask(rs, pet)
+    rois = dict(DicomMaskFile(rs).voxels(pet))
+    assert {n: int(v.sum()) for n, v in rois.items()} == {1: 100, 2: 100}  # 10 x 10 voxel centres each
+    assert int((rois[1] & rois[2]).sum()) == 25  # the 5 x 5 corner they share
 
 
 def test_dro_rtstruct_lies_inside_the_dro_mask(tmp_path: Path) -> None:
@@ -371,7 +384,7 @@ def test_dro_rtstruct_lies_inside_the_dro_mask(tmp_path: Path) -> None:
     is the NIfTI mask minus its one-voxel rim, on the 16 contoured slices."""
     dro = shared_data("ibsi_suv_dro", "DRO", "DRO_0_0")
     pet = read_series(dro / "PT", "PT").image
-    ours = labels_of(rasterize_rtstruct(pydicom.dcmread(dro / "RS" / "RS_dro_0_0.dcm"), pet, dro / "RS")) > 0
+    (number, ours), = DicomMaskFile(dro / "RS" / "RS_dro_0_0.dcm").voxels(pet)
     nifti = sitk.GetArrayFromImage(sitk.ReadImage(str(dro / "mask" / "DRO_mask.nii.gz"))) > 0
     assert not (ours & ~nifti).any()
     contoured = sorted({int(z) for z in np.nonzero(ours)[0]})
@@ -413,4 +426,6 @@ def test_load_scan_places_a_dicom_mask_on_the_image_grid(tmp_path: Path) -> None
     shutil.copy(shared_data("ibsi_suv_dro", "DRO", "DRO_0_0", "RS", "RS_dro_0_0.dcm"), scan.folder / "rs.dcm")
     (scan,) = discover(scan.folder.parents[1])
     loaded = load_scan(scan, layout)
-    assert loaded.mask.GetSize() == loaded.image.GetSize() and loaded.mask.GetPixelID() == sitk.sitkUInt32
+    (layer,) = loaded.mask.layers
+    assert layer.GetSize() == loaded.image.GetSize() and layer.GetOrigin() == loaded.image.GetOrigin()
+    assert [(m.number, m.name, m.kind, m.roi_number) for m in loaded.mask.masks] == [(3, "region_1", "NONE", 3)]

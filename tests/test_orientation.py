@@ -6,6 +6,7 @@ LPS``). Each row and the scan state record the storage orientation."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,30 @@ def test_a_bad_orientation_code_is_refused_naming_the_file(tmp_path, code):
     path.write_text(f"radiomx:\n  units: SUVbw\n  reorient: {code}\nsetting:\n  binWidth: 0.25\n")
     with pytest.raises(ConfigError, match=r"v1\.yaml: radiomx\.reorient is .*one of each pair L/R, P/A, S/I"):
         load_param_file(path)
+
+
+def test_reoriented_layers_keep_each_overlapping_lesions_layer_and_voxels():
+    """Nested lesions live in two layers (issue 22); reorienting them for PyRadiomics keeps every lesion in its own
+    layer, with the same voxels (a lesion put back in layer 0 would be cut from the wrong label map)."""
+    from radiomx.features.extractor import prepare_layers
+    from radiomx.features.lesions import Lesion
+    from radiomx.params.paramset import resolve_params
+    from radiomx.tracers import get_tracer
+
+    _, mask = _volume()
+    outer = np.where(mask > 0, 1, 0).astype(np.uint8)
+    outer[5:25, 5:35, 5:40] = 1
+    layers = (_image(outer, flipped=True), _image((mask == 1).astype(np.uint8) * 2, flipped=True))
+    lesions = (split_lesions(layers[0]).lesions[0],
+               Lesion(*dataclasses.astuple(split_lesions(layers[1]).lesions[0])[:5], layer=1))
+    params = resolve_params(default_params_root(), get_tracer("18F-FDG"), "v3")
+    assert params.reorient == "LPS"
+    on_grid = prepare_layers(params, layers, lesions)
+    for lesion in lesions:
+        target, moved = on_grid[lesion.lesion_id]
+        assert moved.layer == lesion.layer and orientation_code(target) == "LPS"
+        values = sitk.GetArrayViewFromImage(target)
+        assert int((values == lesion.lesion_id).sum()) == lesion.voxel_count == moved.voxel_count
+        low, size = moved.bbox_index, moved.bbox_size
+        box = values[low[2]:low[2] + size[2], low[1]:low[1] + size[1], low[0]:low[0] + size[0]]
+        assert int((box == lesion.lesion_id).sum()) == lesion.voxel_count  # the box moved with the voxels

@@ -43,7 +43,7 @@ def pictures(tmp_path_factory):
         if patient == "P001":
             write_seg(folder / "seg.dcm", files, labels, names={4: region})
         else:
-            write_rtstruct(folder / "rs.dcm", rectangle_contours(labels, SPACING, ORIGIN, zs), names={4: region})
+            write_rtstruct(folder / "rs.dcm", rectangle_contours(labels, SPACING, ORIGIN, zs), roi_names={4: region})
     write_volume(image, cohort / "P003" / "FDG" / "pet.nii.gz", spacing=SPACING, origin=ORIGIN)
     write_volume(np.zeros_like(mask), cohort / "P003" / "FDG" / "mask.nii.gz", spacing=SPACING, origin=ORIGIN)
     (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')  # P003's NIfTI; DICOM has its headers

@@ -452,7 +452,7 @@ def test_pydicom_one_frame_liver_seg_lands_on_its_ct_slice(name: str) -> None:
 #: Every DICOM file of the dcmqi set: (file, image series it belongs to, expected decoding or refusal).
 DCMQI = [
     ("liver.dcm", "ct-3slice", "liver_seg.nrrd"),
-    ("partial_overlaps.dcm", "ct-3slice", "segments overlap"),
+    ("partial_overlaps.dcm", "ct-3slice", "masks overlap"),  # as a label map; read per segment: test_dicom_inputs
     ("23x38x3/seg/label.seg", "23x38x3/image", "23x38x3/nrrd/label.nrrd"),
     ("24x38x3/seg/label.seg", "24x38x3/image", "24x38x3/nrrd/label.nrrd"),
     ("sparse-labelmap-noppv.dcm", "24x38x3/image", "sparse_labelmap_noppv_seg.nrrd"),

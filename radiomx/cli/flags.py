@@ -20,7 +20,13 @@ def cohort_options(func):
     @click.option("--params-version", default=None, help="Pin a parameter file version (e.g. v1). Default: latest.")
     @click.option("--lesions", type=click.Choice(["labels", "components"]), default="labels", show_default=True,
                   help="labels: one lesion per label value; components: 26-connected components of each label.")
-    @click.option("--label", "labels", type=int, multiple=True, help="Only these label values (repeatable).")
+    @click.option("--label", "labels", type=int, multiple=True,
+                  help="Only these label values / segment numbers / ROI numbers (repeatable).")
+    @click.option("--roi", "roi", multiple=True, metavar="GLOB",
+                  help="Only lesions whose name (segment label, ROI name, label table name) matches "
+                       "(case-insensitive glob, repeatable).")
+    @click.option("--exclude-roi", "exclude_roi", multiple=True, metavar="GLOB",
+                  help="Never lesions: names matching this glob (case-insensitive, repeatable).")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)

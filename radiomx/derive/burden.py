@@ -5,9 +5,12 @@ Definitions (sources in docs/burden-and-compare.md):
 
 * ``lesion_count``: lesions found in the mask (the state's ``n_lesions``); 0 for a negative scan (status
   "negative": the mask exists and holds no lesion voxel). ``lesions_measured``: lesions with a row.
-* ``tmtv_ml``: total metabolic tumour volume, the union of lesion voxels counted once (the worker's ``tmtv_ml``); for
-  an OUT without it, the sum of ``mtv_ml`` (equal, since lesions of one label map never share a voxel).
-* ``ttlg``: sum of the lesions' ``tlg`` (SUVmean x MTV; "total lesion uptake" for CXCR4/SSTR tracers).
+* ``tmtv_ml``: total metabolic tumour volume, the union of lesion voxels counted once (the worker's ``tmtv_ml``): a
+  voxel inside both a mass and its oedema counts once. For an OUT without it, the sum of ``mtv_ml``.
+* ``ttlg``: total lesion glycolysis of the union: the sum of SUV over the union's voxels x voxel volume (the
+  worker's ``ttlg``), so an overlapping voxel's uptake counts once; equal to the sum of the lesions' ``tlg``
+  (SUVmean x MTV) when no lesions overlap ("total lesion uptake" for CXCR4/SSTR tracers). For an OUT without it,
+  the sum of ``tlg``. ``tmtv_definition`` and ``ttlg_definition`` say which definition each row used.
 * ``suv_max_hottest``: highest ``suv_max`` of the scan's lesions (``hottest_lesion_id``: that lesion);
   ``suv_peak_hottest``: highest ``suv_peak`` (PERCIST's hottest lesion is the one with the highest SUVpeak, Wahl et
   al., J Nucl Med 2009;50:122S); the two may come from different lesions.
@@ -51,11 +54,17 @@ CT_COLUMNS = ["volume_ml", *CENTROID]
 READ_COLUMNS = [*LESION_COLUMNS, "volume_ml"]
 CT_NOTE = "CT scan (HU): SUV and TLG fields are PET-only; tmtv_ml and mtv_largest_ml are lesion volumes (volume_ml)"
 FEWER_THAN_TWO = "fewer than 2 lesions"
+#: What ``tmtv_ml`` and ``ttlg`` mean in a row (``tmtv_definition``, ``ttlg_definition``).
+TMTV_UNION = "union of lesion voxels x voxel volume; a voxel in overlapping lesions counts once"
+TTLG_UNION = "sum of SUV over the union of lesion voxels x voxel volume; a voxel in overlapping lesions counts once"
+TMTV_SUM = "sum of lesion mtv_ml (OUT extracted before radiomx counted the union: rerun extract)"
+TTLG_SUM = "sum of lesion tlg (OUT extracted before radiomx counted the union: rerun extract)"
 
 BURDEN_SCHEMA = schema(
     "patient_id:str session:str tracer:str status:str lesion_count:int lesions_measured:int tmtv_ml:float "
-    "ttlg:float suv_max_hottest:float hottest_lesion_id:int suv_peak_hottest:float mtv_largest_ml:float "
-    "largest_lesion_id:int " + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
+    "ttlg:float tmtv_definition:str ttlg_definition:str suv_max_hottest:float hottest_lesion_id:int "
+    "suv_peak_hottest:float mtv_largest_ml:float largest_lesion_id:int "
+    + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
     "dmax_voxel_mm:float dmax_bulk_mm:float dmax_note:str height_m:float weight_kg:float bsa_m2:float "
     "bsa_formula:str sdmax_per_m2:float sdmax_note:str burden_note:str")
 #: Burden fields that are figures (compared across tracers, copied into the patient table).
@@ -102,7 +111,8 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     row: dict = {k: state[k] for k in SCAN_KEY}
     status = str(state.get("status", ""))
     row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
-               height_m=_value(state, "height_m"), weight_kg=_value(state, "weight_kg"))
+               height_m=_value(state, "height_m"), weight_kg=_value(state, "weight_kg"), tmtv_definition="",
+               ttlg_definition="")
     for region in REGIONS:
         row[f"ref_{region}_suv_mean"] = _value(state, f"ref_{region}_suv_mean")
     if status == "failed":
@@ -116,19 +126,22 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     volumes_ml = lesions["volume_ml" if ct else "mtv_ml"]
     notes = [CT_NOTE] if ct else []
     if measured < count:
-        notes.append(f"{count - measured} of {count} lesions failed: tmtv_ml and dmax_voxel_mm cover every lesion "
-                     "of the mask; ttlg, the hottest and largest lesion and dmax_centroid/bulk the measured ones")
+        notes.append(f"{count - measured} of {count} lesions failed: tmtv_ml, ttlg and dmax_voxel_mm cover every "
+                     "lesion of the mask; the hottest and largest lesion and dmax_centroid/bulk the measured ones")
     lacking = missing & set(CT_COLUMNS if ct else LESION_COLUMNS)
     if count and lacking:
         notes.append("lesion table lacks " + ", ".join(sorted(lacking))
                      + " (extracted before the lesion indices): rerun extract --force")
+    stored_tmtv, stored_ttlg = _value(state, "tmtv_ml"), _value(state, "ttlg")
+    row["tmtv_definition"] = TMTV_UNION if stored_tmtv is not None or count == 0 else TMTV_SUM
+    if not ct:
+        row["ttlg_definition"] = TTLG_UNION if stored_ttlg is not None or count == 0 else TTLG_SUM
     if count == 0:
         row.update(tmtv_ml=0.0, ttlg=None if ct else 0.0)
     else:
-        stored_tmtv = _value(state, "tmtv_ml")
         row["tmtv_ml"] = stored_tmtv if stored_tmtv is not None else _total(volumes_ml)
         if not ct:
-            row["ttlg"] = _total(lesions["tlg"])
+            row["ttlg"] = stored_ttlg if stored_ttlg is not None else _total(lesions["tlg"])
             row["suv_max_hottest"], row["hottest_lesion_id"] = _arg_max(lesions["suv_max"], ids)
             row["suv_peak_hottest"] = _arg_max(lesions["suv_peak"], ids)[0]
         row["mtv_largest_ml"], row["largest_lesion_id"] = _arg_max(volumes_ml, ids)

@@ -15,6 +15,12 @@ Patterns can be overridden per cohort in ``COHORT/radiomx.toml``::
     [layout]
     image = ["pet.*", "image.*"]
     mask = ["mask.*", "lesions.*"]
+
+and which named masks are lesions (``--roi``/``--exclude-roi``; docs/lesions.md)::
+
+    [lesions]
+    roi = ["GTV*", "node_*"]
+    exclude_roi = ["*edema*"]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from radiomx.discover import bids
 from radiomx.discover.references import find_references
 from radiomx.errors import ConfigError, ScanError
 from radiomx.inputs.paths import has_image_suffix
+from radiomx.options import RoiSelection
 from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS, Layout, Scan, ScanKey
 from radiomx.records import REFERENCE_PREFIX as PREFIX
 from radiomx.tracers import find_tracer, resolve_tracer
@@ -61,6 +68,27 @@ def layout_for(cohort: Path, image_patterns: tuple[str, ...] = (), mask_patterns
         mask_patterns=tuple(mask_patterns) or tuple(section.get("mask", DEFAULT_MASK_PATTERNS)),
         pet_units=units,
     )
+
+
+def selection_for(cohort: Path, roi: tuple[str, ...] = (), exclude_roi: tuple[str, ...] = ()) -> RoiSelection:
+    """The lesion selection by name: ``--roi``/``--exclude-roi`` where given, else ``[lesions] roi``/``exclude_roi``
+    of ``radiomx.toml`` (each key on its own: ``--exclude-roi`` keeps the file's ``roi``)."""
+    path = cohort / CONFIG_NAME
+    section = read_cohort_config(cohort).get("lesions", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [lesions] must be a table")
+    unknown = set(section) - {"roi", "exclude_roi"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown [lesions] key(s): {', '.join(sorted(unknown))} (known: roi, exclude_roi)")
+
+    def globs(key: str) -> tuple[str, ...]:
+        value = section.get(key, [])
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{path}: [lesions] {key} must be a list of name patterns, e.g. [\"GTV*\"]")
+        return tuple(value)
+
+    return RoiSelection(tuple(roi) or globs("roi"), tuple(exclude_roi) or globs("exclude_roi"))
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

@@ -21,6 +21,8 @@ from importlib import metadata
 #: (it read ``ml body_weight``). Recomputing also rewrites the dated rows of older output folders.
 #: "4" also: a lesion PyRadiomics refuses keeps its row (PET indices, null features) with a warning; rows and the
 #: state record the image's storage orientation; the ``reorient`` parameter-file setting.
+#: "4" also: lesions are named masks that may overlap (each SEG segment / RTSTRUCT ROI its own mask; names, selection by
+#: name, default non-lesion exclusion); TMTV, TTLG and voxel Dmax over the union of lesion voxels.
 FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).

@@ -91,6 +91,18 @@ def prepare_labels(params: ParamSet, labels: sitk.Image, lesions: tuple[Lesion, 
     return target, tuple(lesion_on(labels, target, lesion) for lesion in lesions)
 
 
+def prepare_layers(params: ParamSet, layers: tuple[sitk.Image, ...], lesions: tuple[Lesion, ...]
+                   ) -> dict[int, tuple[sitk.Image, Lesion]]:
+    """lesion_id -> (its layer, the lesion) on the grid of ``prepare_image``: each layer of lesions that may overlap
+    (``features.lesions.LesionMap.layers``) reoriented once, whatever the number of its lesions."""
+    out: dict[int, tuple[sitk.Image, Lesion]] = {}
+    for index, layer in enumerate(layers):
+        own = tuple(lesion for lesion in lesions if lesion.layer == index)
+        target, moved = prepare_labels(params, layer, own)
+        out.update({lesion.lesion_id: (target, grid) for lesion, grid in zip(own, moved, strict=True)})
+    return out
+
+
 def lesion_inputs(params: ParamSet, image: sitk.Image, labels: sitk.Image, lesion: Lesion) -> LesionInput:
     """One lesion's small input; ``image`` must come from ``prepare_image``. ``labels`` and ``lesion`` should come
     from ``prepare_labels`` (once per scan); on the grid as read they are reoriented here, for this lesion."""

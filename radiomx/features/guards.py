@@ -9,10 +9,11 @@ one-line lesion failure, computed from one pass of label statistics over the sca
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import SimpleITK as sitk
 
-from radiomx.features.lesions import Lesion
+from radiomx.features.lesions import Lesion, layers_of
 from radiomx.params.paramset import MAX_GREY_LEVELS, ParamSet
 
 
@@ -21,13 +22,14 @@ def grey_levels(low: float, high: float, bin_width: float) -> int:
     return int(math.floor(high / bin_width) - math.floor(low / bin_width)) + 1
 
 
-def lesion_problems(image: sitk.Image, labels: sitk.Image, lesions: tuple[Lesion, ...], params: ParamSet,
-                    unit: str) -> dict[int, tuple[str, str]]:
-    """``{lesion_id: (stage, message)}`` for lesions that must not reach PyRadiomics."""
+def lesion_problems(image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image], lesions: tuple[Lesion, ...],
+                    params: ParamSet, unit: str) -> dict[int, tuple[str, str]]:
+    """``{lesion_id: (stage, message)}`` for lesions that must not reach PyRadiomics. ``labels``: the label map, or
+    the layers the lesions are read from (``radiomx.features.lesions``)."""
     if not lesions:
         return {}
     values = sitk.GetArrayViewFromImage(image)  # (z, y, x) views: no copy of the volume
-    label_values = sitk.GetArrayViewFromImage(labels)
+    layers = [sitk.GetArrayViewFromImage(layer) for layer in layers_of(labels)]
     settings = params.settings
     bin_width = settings.get("binWidth") if "binCount" not in settings else None
     reseg = settings.get("resegmentRange")
@@ -35,7 +37,7 @@ def lesion_problems(image: sitk.Image, labels: sitk.Image, lesions: tuple[Lesion
     for lesion in lesions:
         (x0, y0, z0), (nx, ny, nz) = lesion.bbox_index, lesion.bbox_size
         box = (slice(z0, z0 + nz), slice(y0, y0 + ny), slice(x0, x0 + nx))
-        inside = values[box][label_values[box] == lesion.lesion_id]
+        inside = values[box][layers[lesion.layer][box] == lesion.lesion_id]
         if inside.size == 0:
             continue
         low, high = float(inside.min()), float(inside.max())

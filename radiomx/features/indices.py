@@ -1,5 +1,5 @@
-"""PET (and CT) lesion indices on the image grid as read: SUVmax/mean/SD/peak, MTV, TLG, centroids; per scan TMTV
-and Dmax over lesion voxels.
+"""PET (and CT) lesion indices on the image grid as read: SUVmax/mean/SD/peak, MTV, TLG, centroids; per scan TMTV,
+TTLG and Dmax over the union of lesion voxels.
 
 Why here and not from PyRadiomics: PyRadiomics computes first-order values on its *resampled* grid (4 mm
 isotropic in our parameter files), which changes SUVmax and the voxel count; trial papers report SUVmax and MTV on
@@ -14,18 +14,21 @@ bounding box (a view of the full array, no copy of the volume). Definitions and 
 * ``suv_peak``: IBSI 1 local (VJGA) or global (0F91) intensity peak (``radiomx.features.peak``), both recorded.
 * ``centroid_[xyz]_mm``: mean of the lesion's voxel centres in patient coordinates (LPS, mm), through the image's
   origin, spacing and direction.
+
+Each lesion is read from its own layer (``radiomx.features.lesions``): its indices come from its own mask, whatever
+overlaps it. The scan's burden counts a voxel once (``scan_indices``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.features.lesions import Lesion
+from radiomx.features.lesions import Lesion, layers_of
 from radiomx.features.peak import IBSI_PEAK_RADIUS_MM, intensity_peaks
 
 NAN = float("nan")
@@ -87,15 +90,19 @@ def lesion_indices(image: sitk.Image, labels: sitk.Image, lesion: Lesion, unit: 
             "mtv_ml": volume, "tlg": mean * volume, **position}
 
 
-def lesion_points_mm(image: sitk.Image, labels: sitk.Image, lesions: Iterable[Lesion]) -> np.ndarray:
+def lesion_points_mm(image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image],
+                     lesions: Iterable[Lesion]) -> np.ndarray:
     """Patient coordinates (mm) of the voxel centres of all lesions that can be farthest apart: per lesion only
     voxels that end a run along every axis (a voxel inside a run along some axis lies between two others on a
-    line, so it is never a vertex of the convex hull and never an end of a diameter)."""
-    label_values = sitk.GetArrayViewFromImage(labels)
+    line, so it is never a vertex of the convex hull and never an end of a diameter). ``labels``: the label map, or
+    the layers lesions are read from. Every vertex of the union's hull is a vertex of some lesion's hull, so the
+    points of overlapping lesions give the diameter of their union."""
+    layers = [sitk.GetArrayViewFromImage(layer) for layer in layers_of(labels)]
     chunks = []
     for lesion in lesions:
         box = _box(lesion)
-        inside = np.pad(label_values[box] == lesion.lesion_id, 1)  # padding: np.roll must not wrap lesion voxels
+        # padding: np.roll must not wrap lesion voxels
+        inside = np.pad(layers[lesion.layer][box] == lesion.lesion_id, 1)
         between = np.zeros_like(inside)
         for axis in range(3):
             between |= np.roll(inside, 1, axis) & np.roll(inside, -1, axis)
@@ -134,13 +141,35 @@ def diameter_mm(points: np.ndarray, pairs_per_chunk: int = 1 << 20) -> float:
     return math.sqrt(best)
 
 
-def scan_indices(image: sitk.Image, labels: sitk.Image, lesions: tuple[Lesion, ...]) -> dict[str, float]:
-    """``tmtv_ml`` (every lesion voxel counted once: lesion ids are disjoint in a label map) and
-    ``dmax_voxel_mm`` (largest distance between any two lesion voxel centres, over all lesions; null with fewer
-    than 2 lesions)."""
-    tmtv = sum(lesion.voxel_count for lesion in lesions) * voxel_ml(image)
-    dmax = diameter_mm(lesion_points_mm(image, labels, lesions)) if len(lesions) >= 2 else NAN
-    return {"tmtv_ml": float(tmtv), "dmax_voxel_mm": dmax}
+def _union_totals(image: sitk.Image, layers: tuple[sitk.Image, ...], lesions: tuple[Lesion, ...]
+                  ) -> tuple[int, float]:
+    """(voxel count, sum of image values) over the union of the lesions' voxels, each voxel once. One layer: the
+    lesions are disjoint, so per-lesion sums over their bounding boxes; several: a union mask is built."""
+    values = sitk.GetArrayViewFromImage(image)
+    arrays = [sitk.GetArrayViewFromImage(layer) for layer in layers]
+    if len(layers) == 1:
+        total = sum(float(values[_box(lesion)][arrays[0][_box(lesion)] == lesion.lesion_id].sum(dtype=np.float64))
+                    for lesion in lesions)
+        return sum(lesion.voxel_count for lesion in lesions), total
+    union = np.zeros(values.shape, dtype=bool)
+    for lesion in lesions:
+        box = _box(lesion)
+        union[box] |= arrays[lesion.layer][box] == lesion.lesion_id
+    return int(union.sum()), float(values[union].sum(dtype=np.float64))
+
+
+def scan_indices(image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image], lesions: tuple[Lesion, ...],
+                 unit: str = "SUVbw") -> dict[str, float]:
+    """Over the union of lesion voxels (each voxel counted once, however many lesions overlap it):
+    ``tmtv_ml`` (voxel count x voxel volume), ``ttlg`` (PET: sum of SUV over the union's voxels x voxel volume in
+    mL, the union's total uptake; equal to the sum of the lesions' TLG when no lesions overlap; null on CT) and
+    ``dmax_voxel_mm`` (largest distance between any two lesion voxel centres; null with fewer than 2 lesions)."""
+    layers = layers_of(labels)
+    count, total = _union_totals(image, layers, lesions)
+    dmax = diameter_mm(lesion_points_mm(image, layers, lesions)) if len(lesions) >= 2 else NAN
+    return {"tmtv_ml": float(count * voxel_ml(image)),
+            "ttlg": float(total * voxel_ml(image)) if unit == "SUVbw" else NAN, "dmax_voxel_mm": dmax}
+
 
 @dataclass(frozen=True)
 class LesionValues:

@@ -21,6 +21,8 @@ they do not depend on storage order (``tests/test_orientation.py`` holds both cl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -55,5 +57,5 @@ def lesion_on(source: sitk.Image, target: sitk.Image, lesion: Lesion) -> Lesion:
     high = low + np.array(lesion.bbox_size) - 1
     a, b = _index_on(source, target, tuple(low)), _index_on(source, target, tuple(high))
     lower = np.minimum(a, b)
-    return Lesion(lesion.lesion_id, lesion.source_label, lesion.voxel_count,
-                  tuple(int(v) for v in lower), tuple(int(v) for v in np.abs(a - b) + 1))  # type: ignore[arg-type]
+    return replace(lesion, bbox_index=tuple(int(v) for v in lower),  # its layer and ids as they were
+                   bbox_size=tuple(int(v) for v in np.abs(a - b) + 1))

@@ -8,10 +8,11 @@ Methods (parameter file ``radiomx: voi:``; sources in docs/lesions-and-indices.m
 * ``percist``: voxels >= 1.5 x liver SUVmean + 2 x liver SUVsd (Wahl et al. 2009, PERCIST 1.0), from the scan's
   liver reference region.
 
-"The lesion" of a relative threshold is what the mask draws as one lesion: one label (``--lesions labels``) or one
-26-connected component of a label (``--lesions components``). Components mode splits again *after* thresholding,
-so a VOI whose hot voxels fall apart becomes several lesions, each carrying its VOI's threshold. The comparison is
-``>=`` throughout.
+"The lesion" of a relative threshold is what the mask draws as one lesion: one mask (a label, segment or ROI;
+``--lesions labels``) or one 26-connected component of a mask (``--lesions components``). Overlapping masks are
+thresholded each on its own voxels (a mass and its oedema each at their own SUVmax). Components mode splits again
+*after* thresholding, so a VOI whose hot voxels fall apart becomes several lesions, each carrying its VOI's
+threshold. The comparison is ``>=`` throughout.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomx.errors import ScanError
-from radiomx.features.lesions import Lesion, LesionMap, split_lesions
+from radiomx.features.lesions import Lesion, LesionMap, merge_layers, split_layer, split_lesions, wanted_per_layer
 from radiomx.features.references import RegionStats, percist_threshold
+from radiomx.inputs.named_masks import MaskSet
 from radiomx.params.paramset import VoiSetting
 
 #: Why a percist scan without a liver region cannot go on (the failures row's message, stage ``voi``).
@@ -83,24 +85,34 @@ def threshold_lesions(image: sitk.Image, mask: sitk.Image, setting: VoiSetting, 
         first = np.argwhere(final_ids[box] == lesion.lesion_id)[0]
         thresholds[lesion.lesion_id] = per_voi[int(voi_ids[box][tuple(first)])]
     # ``present_labels`` describe the mask as drawn (for --label checks), not what survived the threshold.
-    return VoiResult(LesionMap(lesions.labels, lesions.lesions, vois.present_labels), thresholds, tuple(emptied))
+    return VoiResult(LesionMap(lesions.layers, lesions.lesions, vois.present_labels, mode=mode), thresholds,
+                     tuple(emptied))
 
 
-def scan_lesions(image: sitk.Image, mask: sitk.Image, setting: VoiSetting, mode: str, only: tuple[int, ...] | None,
-                 unit: str, stats: dict[str, RegionStats]) -> VoiResult:
-    """The lesions of one scan as every index, feature and QC outline sees them: the mask split as drawn (CT, or
-    ``method: none``), else its VOIs thresholded on the SUV image.
+def scan_lesions(image: sitk.Image, mask: MaskSet | sitk.Image, setting: VoiSetting, mode: str,
+                 only: tuple[int, ...] | None, unit: str, stats: dict[str, RegionStats]) -> VoiResult:
+    """The lesions of one scan as every index, feature and QC outline sees them: the masks split as drawn (CT, or
+    ``method: none``), else their VOIs thresholded on the SUV image, layer by layer (masks that overlap are
+    thresholded each on its own voxels), merged into one numbering (``features.lesions.merge_layers``).
 
     The one place that decides, so that ``radiomx qc`` redraws the lesions the extraction measured (it passes the
     reference statistics stored in the scan's state row; the worker passes those it has just computed).
     Raises ScanError (stage ``voi``, no path: the caller names the mask) for percist without a liver region.
     """
+    masks = mask if isinstance(mask, MaskSet) else MaskSet.of_label_map(mask)
+    wanted = wanted_per_layer(masks, only)
     if unit != "SUVbw" or setting.method == "none":
-        return VoiResult(split_lesions(mask, mode, only))
+        parts = [split_layer(layer, mode, numbers) for layer, numbers in zip(masks.layers, wanted, strict=True)]
+        return VoiResult(merge_layers(parts, mode, masks.present, masks.by_number)[0])
     fixed = percist_threshold(stats) if setting.method == "percist" else None
     if setting.method == "percist" and fixed is None:
         raise ScanError("voi", "", PERCIST_NEEDS_LIVER)
-    return threshold_lesions(image, mask, setting, mode, only, fixed)
+    results = [threshold_lesions(image, layer, setting, mode, numbers, fixed) if numbers
+               else VoiResult(split_layer(layer, mode, numbers))
+               for layer, numbers in zip(masks.layers, wanted, strict=True)]
+    merged, renumber = merge_layers([r.lesion_map for r in results], mode, masks.present, masks.by_number)
+    thresholds = {renumber[i][old]: level for i, r in enumerate(results) for old, level in r.thresholds.items()}
+    return VoiResult(merged, thresholds, tuple(m for r in results for m in r.emptied))
 
 
 def voi_columns(setting: VoiSetting, threshold: float | None) -> dict[str, str | float]:

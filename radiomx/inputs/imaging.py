@@ -57,9 +57,11 @@ def _read_with_itk(path: Path, what: str) -> sitk.Image:
                         f"cannot read {what} ({reason}); check the file is a complete NIfTI/NRRD/MHA") from exc
 
 
-def read_volume(path: Path, what: str, digests: dict[Path, str] | None = None) -> sitk.Image:
+def read_volume(path: Path, what: str, digests: dict[Path, str] | None = None, components: bool = False
+                ) -> sitk.Image:
     """Read one 3D volume; any failure becomes a one-line ScanError naming the file. ``digests``: see
-    ``_read_checked`` (files read by ITK itself get no entry)."""
+    ``_read_checked`` (files read by ITK itself get no entry). ``components``: accept several values per voxel (the
+    layers of a 3D Slicer ``.seg.nrrd``)."""
     if not path.exists():
         raise ScanError("load", str(path), f"{what} file is missing")
     if path.is_file() and path.stat().st_size == 0:
@@ -69,7 +71,7 @@ def read_volume(path: Path, what: str, digests: dict[Path, str] | None = None) -
         image = _read_with_itk(path, what)
     if image.GetDimension() != 3:
         raise ScanError("load", str(path), f"{what} has {image.GetDimension()} dimensions; a 3D volume is required")
-    if image.GetNumberOfComponentsPerPixel() != 1:
+    if image.GetNumberOfComponentsPerPixel() != 1 and not components:
         raise ScanError("load", str(path), f"{what} has vector pixels; a scalar volume is required")
     return image
 
@@ -98,6 +100,28 @@ def as_label_map(mask: sitk.Image, path: Path) -> sitk.Image:
     if values.size and values.min() < 0:
         raise ScanError("load", str(path), f"mask holds negative label {values.min()}; labels must be >= 0")
     return sitk.Cast(mask, sitk.sitkUInt32)
+
+
+#: After placement, a mask drawn on its own (cropped) grid must be exactly on the image grid (float round-off only).
+GRID_TOL = 1e-3
+
+
+def check_on_grid(moving: sitk.Image, image: sitk.Image, path: Path, what: str) -> None:
+    """Every voxel centre of ``moving`` must be a voxel centre of ``image`` (no interpolation of labels): a mask on
+    a sub-block of the image's lattice (a DICOM SEG's frames, a cropped 3D Slicer segmentation) is pasted exactly by
+    nearest-neighbour resampling."""
+    origin = np.array(image.TransformPhysicalPointToContinuousIndex(moving.GetOrigin()))
+    steps = []
+    for axis in range(3):
+        index = [0, 0, 0]
+        index[axis] = 1
+        point = moving.TransformIndexToPhysicalPoint(index)
+        steps.append(np.array(image.TransformPhysicalPointToContinuousIndex(point)) - origin)
+    integral = np.abs(origin - np.round(origin)).max() <= GRID_TOL and all(
+        np.abs(s - np.round(s)).max() <= GRID_TOL and np.abs(np.round(s)).sum() == 1 for s in steps)
+    if not integral:
+        raise ScanError("geometry", str(path), f"{what} is not on the image grid (different spacing, orientation or "
+                                               "offset); it was drawn on another series")
 
 
 def _fmt(values) -> str:

@@ -9,10 +9,12 @@ must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in
 * anything else PET -> ScanError. CT files are taken as HU.
 
 Masks: ``.dcm`` -> DICOM SEG or RTSTRUCT (``radiomx.inputs.masks``, placed on the image grid by the true slice
-positions of a DICOM image); else a label-map file.
+positions of a DICOM image); else a label-map file (names from its label table, ``radiomx.inputs.label_tables``).
+Either way the result is a ``MaskSet`` of named masks that may overlap (``radiomx.inputs.named_masks``), chosen by
+name (``radiomx.inputs.lesion_selection``): a DICOM mask's unchosen segments/ROIs are never decoded.
 
-SEG segments / RTSTRUCT ROIs named ``ref-*`` are reference regions: taken out of the lesion label map and returned
-apart (``LoadedScan.embedded_references``). Reference-region files (``ref-liver.nii.gz``) are read by
+SEG segments, RTSTRUCT ROIs and named labels called ``ref-*`` are reference regions: returned apart
+(``LoadedScan.embedded_references``), never lesions. Reference-region files (``ref-liver.nii.gz``) are read by
 ``load_reference`` on the same grid with the same tolerances as the mask.
 
 Slice layout provenance (``slice_spacing_max_deviation_mm``, ``slice_position_max_offset_mm``, with every row): how
@@ -31,8 +33,11 @@ import SimpleITK as sitk
 
 from radiomx.errors import ScanError
 from radiomx.inputs.imaging import align_mask, as_label_map, check_finite, read_volume
+from radiomx.inputs.lesion_selection import choose
+from radiomx.inputs.named_masks import MaskSet, NamedMask, label_map_masks, pack_layers
 from radiomx.inputs.paths import is_dicom_file, sidecar_path
 from radiomx.inputs.suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
+from radiomx.options import RoiSelection
 from radiomx.records import Layout, Scan
 from radiomx.tracers import get_tracer
 
@@ -40,7 +45,8 @@ from radiomx.tracers import get_tracer
 @dataclass
 class LoadedScan:
     image: sitk.Image
-    mask: sitk.Image
+    #: The lesion masks, named and possibly overlapping, on the image grid.
+    mask: MaskSet
     unit: str
     #: Every input of the unit conversion (SUV: weight, dose, times, half-life, ...), recorded with each row.
     unit_inputs: dict = field(default_factory=dict)
@@ -173,57 +179,74 @@ def _is_dicom_mask(path: Path) -> bool:
     return path.is_file() and (path.name.lower().endswith(".dcm") or is_dicom_file(path))
 
 
-def _split_references(path: Path, labels: sitk.Image) -> tuple[sitk.Image, dict[str, np.ndarray]]:
-    """Take SEG segments / RTSTRUCT ROIs named ``ref-*`` out of a DICOM mask's label map."""
-    from radiomx.inputs.masks import dicom_label_names
-
-    names = {n: name for n, name in dicom_label_names(path).items() if name.strip().lower().startswith("ref-")}
-    if not names:
-        return labels, {}
-    values = sitk.GetArrayFromImage(labels)
-    references = {names[n].strip(): values == n for n in sorted(names)}
-    values[np.isin(values, list(names))] = 0
-    out = sitk.GetImageFromArray(values)
-    out.CopyInformation(labels)
-    return out, references
+def _chosen(path: Path, held: tuple[NamedMask, ...], selection: RoiSelection, labels: tuple[int, ...] | None):
+    choice = choose(held, selection, labels)
+    if choice.problem:  # a naming mismatch is a failure, not a negative scan
+        raise ScanError("lesions", str(path), choice.problem)
+    return choice
 
 
 def load_mask(scan: Scan, image: sitk.Image, digests: dict[Path, str] | None = None,
-              positions: tuple[float, ...] | None = None,
-              references: dict[str, np.ndarray] | None = None) -> sitk.Image:
-    """The scan's mask as an unsigned-integer label map on the image grid. ``positions``: the true slice positions
-    of a DICOM image series, on which DICOM masks are placed; ``references`` receives the ``ref-*`` segments/ROIs
-    of a DICOM mask."""
+              positions: tuple[float, ...] | None = None, references: dict[str, np.ndarray] | None = None,
+              selection: RoiSelection | None = None, labels: tuple[int, ...] | None = None) -> MaskSet:
+    """The scan's lesion masks on the image grid, chosen by ``selection`` (``--roi``/``--exclude-roi``; every mask
+    but the default non-lesions when None) and ``labels`` (``--label``). ``positions``: the true slice positions
+    of a DICOM image series, on which DICOM masks are placed; ``references`` receives the ``ref-*`` masks
+    (name -> boolean (z, y, x) array)."""
     assert scan.mask is not None and scan.image is not None
+    selection = selection or RoiSelection()
+    found: dict[str, np.ndarray] = {}
     if _is_dicom_mask(scan.mask):
-        from radiomx.inputs.masks import read_dicom_mask  # highdicom: loaded only by cohorts with DICOM masks
+        from radiomx.inputs.masks import DicomMaskFile  # highdicom: loaded only by cohorts with DICOM masks
 
-        labels, found = _split_references(scan.mask, read_dicom_mask(scan.mask, image, positions))
-        if references is not None:
-            references.update(found)
-        return labels
-    mask = as_label_map(read_volume(scan.mask, "mask", digests), scan.mask)
-    return align_mask(image, mask, scan.image, scan.mask)
+        file = DicomMaskFile(scan.mask)
+        choice = _chosen(scan.mask, file.masks(), selection, labels)
+        refs = {m.number: m.name.strip() for m in choice.references}
+        wanted = sorted({m.number for m in choice.lesions} | set(refs))
+
+        def lesion_voxels():
+            for number, voxels in file.voxels(image, positions, wanted):
+                if number in refs:
+                    found[refs[number]] = voxels
+                else:
+                    yield number, voxels
+
+        layers, layer_of = pack_layers(image, lesion_voxels(), max(wanted, default=0))
+    else:
+        layers, held, layer_of = label_map_masks(scan.mask, image, scan.image, digests)
+        choice = _chosen(scan.mask, held, selection, labels)
+        for mask in choice.references:
+            found[mask.name.strip()] = sitk.GetArrayViewFromImage(layers[layer_of[mask.number]]) == mask.number
+        kept = {m.number for m in choice.lesions}
+        layer_of = {number: layer for number, layer in layer_of.items() if number in kept}
+    if references is not None:
+        references.update(found)
+    return MaskSet(layers, choice.lesions, layer_of, choice.notes)
 
 
 def load_reference(path: Path, image: sitk.Image, image_path: Path,
                    positions: tuple[float, ...] | None = None) -> np.ndarray:
-    """A reference-region file as a boolean (z, y, x) array on the image grid (any non-zero voxel), with the mask's
-    geometry checks; a ScanError names the file."""
+    """A reference-region file as a boolean (z, y, x) array on the image grid (any non-zero voxel, the union of a
+    DICOM mask's segments/ROIs), with the mask's geometry checks; a ScanError names the file."""
     if _is_dicom_mask(path):
-        from radiomx.inputs.masks import read_dicom_mask
+        from radiomx.inputs.masks import DicomMaskFile
 
-        return sitk.GetArrayViewFromImage(read_dicom_mask(path, image, positions)) != 0
+        union = np.zeros(sitk.GetArrayViewFromImage(image).shape, dtype=bool)
+        for _, voxels in DicomMaskFile(path).voxels(image, positions):
+            union |= voxels
+        return union
     mask = align_mask(image, as_label_map(read_volume(path, "reference mask"), path), image_path, path)
     return sitk.GetArrayViewFromImage(mask) != 0
 
 
-def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None) -> LoadedScan:
-    """Image and mask of one scan; with ``digests``, the sha256 of each single input file as it was read."""
+def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None,
+              selection: RoiSelection | None = None, labels: tuple[int, ...] | None = None) -> LoadedScan:
+    """Image and lesion masks of one scan (chosen by ``selection`` and ``labels``, see ``load_mask``); with
+    ``digests``, the sha256 of each single input file as it was read."""
     loaded = _image_in_unit(scan, layout, digests)
     assert scan.image is not None
     check_finite(loaded.image, scan.image)
     embedded: dict[str, np.ndarray] = {}
-    mask = load_mask(scan, loaded.image, digests, loaded.positions, embedded)
+    mask = load_mask(scan, loaded.image, digests, loaded.positions, embedded, selection, labels)
     return LoadedScan(loaded.image, mask, loaded.unit, loaded.inputs, loaded.geometry, loaded.positions, embedded,
                       loaded.body.get("height_m"), loaded.body.get("weight_kg"))

@@ -1,28 +1,32 @@
-"""DICOM masks -> a UInt32 label map on the image grid: DICOM SEG (one lesion per segment) and RTSTRUCT (one lesion
-per ROI).
+"""DICOM masks -> named masks on the image grid: DICOM SEG (one mask per segment) and RTSTRUCT (one mask per ROI),
+each its own boolean volume, so that they may overlap (``radiomx.inputs.named_masks``).
 
 Why these choices:
 
 * SEG is decoded by highdicom (``Segmentation.get_volume``), which handles BINARY/FRACTIONAL/LABELMAP encodings,
-  bit-packed frames and sparse frames; we only place its frames on the image grid. Label = Segment Number
-  (0062,0004), so the lesion id is what the SEG file says. Placement: each frame goes on the image slice nearest
-  to it, by the slices' true positions (``SliceLayout``), when every voxel centre of the frame lies within
-  ``PLANE_TOL`` voxel of an image voxel centre; its geometry is then set to that slice's before highdicom builds
-  the volume. Writers round DS values to 7 significant digits and dcmqi writes frames on its own (ITK) grid, so
-  frames sit a few hundredths of a voxel off (0.022 voxel in a Siemens/dcmqi export); a SEG drawn on another
-  grid (a CT, another reconstruction) is refused with the offset found.
+  bit-packed frames and sparse frames; we only place its frames on the image grid. Number = Segment Number
+  (0062,0004), so the lesion id is what the SEG file says; each segment is decoded on its own
+  (``get_volume(segment_numbers=[n])``), so overlapping segments are read as they are. Placement: each frame goes
+  on the image slice nearest to it, by the slices' true positions (``SliceLayout``), when every voxel centre of
+  the frame lies within ``PLANE_TOL`` voxel of an image voxel centre; its geometry is then set to that slice's
+  before highdicom builds the volume. Writers round DS values to 7 significant digits and dcmqi writes frames on
+  its own (ITK) grid, so frames sit a few hundredths of a voxel off (0.022 voxel in a Siemens/dcmqi export); a SEG
+  drawn on another grid (a CT, another reconstruction) is refused with the offset found.
 * RTSTRUCT is rasterized here by a small even-odd polygon fill (rt-utils is unmaintained and uses OpenCV's fillPoly,
-  whose pixel-inclusion rule is undocumented for sub-voxel vertices). Convention, for each ROI (label = ROI Number
+  whose pixel-inclusion rule is undocumented for sub-voxel vertices). Convention, for each ROI (number = ROI Number
   (3006,0022)): every CLOSED_PLANAR contour is mapped to the image's continuous voxel index; it must lie in one
   image slice (within ``PLANE_TOL`` voxel of a slice's true position, as SEG frames); a voxel belongs to the ROI
   when its centre is inside the contour by the even-odd rule, and contours of one ROI on one slice are combined by
   XOR, so an inner contour cuts a hole. POINT and OPEN contours carry no area and are ignored.
-* Two lesions cannot share a voxel in a label map: overlapping segments or ROIs are refused with their numbers.
+* Only the masks asked for are decoded or rasterized (``numbers``): a BODY outline that is not a lesion costs no
+  polygon fill, and its contours outside the PET's field of view are never looked at.
+* Names come from the header alone (``DicomMaskFile.masks``): Segment Label and Segmented Property Category
+  (0062,0003), ROI Name and RT ROI Interpreted Type (3006,00A4) from the RT ROI Observations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,8 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from radiomx.errors import ScanError
 from radiomx.inputs.dicom import grid_positions
+from radiomx.inputs.imaging import check_on_grid
+from radiomx.inputs.named_masks import NamedMask, pack_layers
 
 #: Segmentation Storage and Label Map Segmentation Storage.
 SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
@@ -44,26 +50,52 @@ RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 #: rounding and grid arithmetic of real writers (0.022 voxel), 5x short of half a voxel (where the nearest slice
 #: becomes ambiguous). dcmqi itself snaps anything under 0.5 voxel; highdicom's match_geometry allows 1e-5.
 PLANE_TOL = 0.1
-#: After placement, the SEG volume must be exactly on the grid (float round-off only).
-GRID_TOL = 1e-3
 #: Direction cosines of a SEG and its image must agree to this (highdicom's perpendicularity tolerance).
 ORIENTATION_ATOL = 1e-3
 
 
-def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | None = None) -> sitk.Image:
-    """SEG or RTSTRUCT (told apart by SOP Class UID, then Modality) -> UInt32 label map on ``image``'s grid.
+class DicomMaskFile:
+    """One SEG or RTSTRUCT (told apart by SOP Class UID, then Modality): the masks its header names, and the voxels
+    of those asked for on an image grid. The file is parsed once (an RTSTRUCT's contours are its header)."""
 
-    ``positions``: the true position (mm) of each image slice along its slice axis (``SliceLayout.positions_mm``
-    of a DICOM series); None means the slices are where the grid puts them (NIfTI/NRRD images)."""
-    header = _read(path, stop_before_pixels=True)
-    slices = _Slices.of(image, positions)
-    sop, modality = str(header.get("SOPClassUID", "")), str(header.get("Modality", ""))
-    if sop in SEG_SOP_CLASSES or modality == "SEG":
-        return read_seg(path, image, slices)
-    if sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
-        return rasterize_rtstruct(_read(path), image, path, slices)
-    raise ScanError("load", str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a DICOM SEG "
-                                       "or an RTSTRUCT (or a NIfTI/NRRD label map)")
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header = _read(path, stop_before_pixels=True)
+        sop, modality = str(self.header.get("SOPClassUID", "")), str(self.header.get("Modality", ""))
+        if sop in SEG_SOP_CLASSES or modality == "SEG":
+            self.kind = "seg"
+        elif sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
+            self.kind = "rtstruct"
+        else:
+            raise ScanError("load", str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a "
+                                               "DICOM SEG or an RTSTRUCT (or a NIfTI/NRRD label map)")
+
+    def masks(self) -> tuple[NamedMask, ...]:
+        """Every segment / ROI the file names, in number order (segment 0 of a label-map SEG is background)."""
+        return seg_masks(self.header) if self.kind == "seg" else rtstruct_masks(self.header)
+
+    def voxels(self, image: sitk.Image, positions: Sequence[float] | None = None,
+               numbers: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(number, boolean (z, y, x) mask on image's grid)`` for each wanted mask (all when None), in number
+        order, one at a time. ``positions``: the true position (mm) of each image slice along its slice axis
+        (``SliceLayout.positions_mm`` of a DICOM series); None means where the grid puts them (NIfTI/NRRD)."""
+        slices = _Slices.of(image, positions)
+        wanted = sorted({m.number for m in self.masks()} if numbers is None else set(numbers))
+        if self.kind == "seg":
+            yield from seg_voxels(self.path, image, slices, wanted)
+        else:
+            yield from rtstruct_voxels(self.header, image, self.path, slices, wanted)
+
+
+def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | None = None) -> sitk.Image:
+    """A SEG or RTSTRUCT whose masks do not overlap as one label map (value = segment / ROI number) on ``image``'s
+    grid; overlapping masks are refused. For tools and tests; extraction reads named masks (``DicomMaskFile``)."""
+    file = DicomMaskFile(path)
+    numbers = [m.number for m in file.masks()]
+    layers, _ = pack_layers(image, file.voxels(image, positions, numbers), max(numbers, default=0))
+    if len(layers) > 1:
+        raise ScanError("load", str(path), "masks overlap; a label map holds one mask per voxel")
+    return layers[0]
 
 
 def _read(path: Path, stop_before_pixels: bool = False) -> Dataset:
@@ -109,29 +141,14 @@ class _Slices:
 def _volume_as_sitk(volume: hd.Volume) -> sitk.Image:
     """highdicom Volume (array axes: slice, row, column; affine to patient LPS mm) -> SimpleITK image."""
     affine = np.asarray(volume.affine, dtype=np.float64)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array).astype(np.uint32))
+    array = volume.array[..., 0] if volume.array.ndim == 4 else volume.array  # one segment: (slice, row, column, 1)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array).astype(np.uint8))
     columns = affine[:3, [2, 1, 0]]  # SimpleITK index (x, y, z) = array (column, row, slice)
     spacing = np.linalg.norm(columns, axis=0)
     image.SetSpacing(tuple(float(s) for s in spacing))
     image.SetDirection(tuple(float(v) for v in (columns / spacing).ravel()))
     image.SetOrigin(tuple(float(v) for v in affine[:3, 3]))
     return image
-
-
-def _check_on_grid(moving: sitk.Image, image: sitk.Image, path: Path, what: str) -> None:
-    """Every voxel centre of ``moving`` must be a voxel centre of ``image`` (no interpolation of labels)."""
-    origin = np.array(image.TransformPhysicalPointToContinuousIndex(moving.GetOrigin()))
-    steps = []
-    for axis in range(3):
-        index = [0, 0, 0]
-        index[axis] = 1
-        point = moving.TransformIndexToPhysicalPoint(index)
-        steps.append(np.array(image.TransformPhysicalPointToContinuousIndex(point)) - origin)
-    integral = np.abs(origin - np.round(origin)).max() <= GRID_TOL and all(
-        np.abs(s - np.round(s)).max() <= GRID_TOL and np.abs(np.round(s)).sum() == 1 for s in steps)
-    if not integral:
-        raise ScanError("geometry", str(path), f"{what} is not on the image grid (different spacing, orientation or "
-                                               "offset); it was drawn on another series")
 
 
 def _frame_geometry(ds: Dataset, index: int) -> tuple[Dataset | None, Dataset | None, Dataset | None]:
@@ -211,26 +228,44 @@ def _little_endian(ds: Dataset) -> Dataset:
     return ds
 
 
-def read_seg(path: Path, image: sitk.Image, slices: _Slices | None = None) -> sitk.Image:
-    """DICOM SEG -> label map (label = Segment Number) on ``image``'s grid; overlapping segments refuse."""
-    slices = slices or _Slices.of(image, None)
+def _code(item: Dataset, keyword: str) -> tuple[str, str]:
+    codes = item.get(keyword)
+    if not codes:
+        return "", ""
+    return str(codes[0].get("CodingSchemeDesignator", "")), str(codes[0].get("CodeValue", ""))
+
+
+def seg_masks(header: Dataset) -> tuple[NamedMask, ...]:
+    """Segment Number -> Segment Label and Segmented Property Category, for every segment but 0 (background)."""
+    masks = [NamedMask(int(s.SegmentNumber), str(s.get("SegmentLabel", "")), "segment",
+                       category=_code(s, "SegmentedPropertyCategoryCodeSequence"),
+                       segment_number=int(s.SegmentNumber))
+             for s in header.get("SegmentSequence", []) if int(s.SegmentNumber) > 0]
+    return tuple(sorted(masks, key=lambda m: m.number))
+
+
+def seg_voxels(path: Path, image: sitk.Image, slices: _Slices, numbers: Sequence[int]
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """Each wanted segment of a DICOM SEG as a boolean volume on ``image``'s grid (frames placed as the module
+    docstring says)."""
+    if not numbers:
+        return
     ds = _little_endian(_read(path))
     _place_frames(ds, image, slices, path)
     try:
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except Exception as exc:  # noqa: BLE001 - highdicom validates and raises ValueError/AttributeError/...
         raise ScanError("load", str(path), f"cannot read DICOM SEG ({' '.join(str(exc).split())[:150]})") from exc
-    try:
-        volume = seg.get_volume(combine_segments=True, relabel=False)
-    except (ValueError, RuntimeError) as exc:  # highdicom raises RuntimeError for overlapping segments
-        text = " ".join(str(exc).split())
-        if "overlap" in text.lower():
-            raise ScanError("load", str(path), "segments overlap; a label map holds one lesion per voxel (export "
-                                               "non-overlapping segments)") from exc
-        raise ScanError("load", str(path), f"cannot place SEG frames in a volume ({text[:150]})") from exc
-    labels = _volume_as_sitk(volume)
-    _check_on_grid(labels, image, path, "SEG")
-    return sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt32)
+    for number in numbers:
+        try:
+            volume = seg.get_volume(segment_numbers=[number], combine_segments=False)
+        except (ValueError, RuntimeError) as exc:
+            text = " ".join(str(exc).split())
+            raise ScanError("load", str(path), f"cannot place SEG segment {number} in a volume ({text[:150]})") from exc
+        labels = _volume_as_sitk(volume)
+        check_on_grid(labels, image, path, "SEG")
+        placed = sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        yield number, sitk.GetArrayViewFromImage(placed) != 0
 
 
 # --- RTSTRUCT --------------------------------------------------------------------------------------------------------
@@ -271,7 +306,8 @@ def _contours(item: Dataset) -> Iterable[np.ndarray]:
             yield points
 
 
-def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, slices: _Slices) -> np.ndarray:
+def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, roi: str, slices: _Slices) -> np.ndarray:
+    """One ROI's voxels by the module docstring's convention; ``roi`` names it in messages (``ROI 3 "GTV"``)."""
     size = image.GetSize()
     mask = np.zeros((size[2], size[1], size[0]), dtype=bool)
     for points in _contours(item):
@@ -282,10 +318,10 @@ def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, sl
         if abs(off_mm) > PLANE_TOL * slices.spacing or spread > PLANE_TOL:
             if not (slices.positions.min() - slices.spacing / 2 <= along.mean()
                     <= slices.positions.max() + slices.spacing / 2):
-                raise ScanError("geometry", str(path), f"ROI {number} has a contour outside the image (slice "
+                raise ScanError("geometry", str(path), f"{roi} has a contour outside the image (slice "
                                                        f"{int(np.round(index[:, 2].mean()))} of {size[2]}); it "
                                                        "belongs to another scan")
-            raise ScanError("geometry", str(path), f"ROI {number} has a contour between or across image slices "
+            raise ScanError("geometry", str(path), f"{roi} has a contour between or across image slices "
                                                    f"({abs(off_mm):.3g} mm = {abs(off_mm) / slices.spacing:.2f} "
                                                    f"slice from the nearest slice, {spread:.2f} slice thick; limit "
                                                    f"{PLANE_TOL:g}); it was drawn on another grid")
@@ -293,31 +329,24 @@ def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, number: int, sl
     return mask
 
 
-def rasterize_rtstruct(ds: Dataset, image: sitk.Image, path: Path, slices: _Slices | None = None) -> sitk.Image:
-    """RTSTRUCT -> label map: label = ROI Number, convention in the module docstring; overlapping ROIs refuse."""
-    slices = slices or _Slices.of(image, None)
-    labels = np.zeros(sitk.GetArrayViewFromImage(image).shape, dtype=np.uint32)
-    for item in ds.get("ROIContourSequence", []):
-        number = int(item.ReferencedROINumber)
-        roi = _rasterize_roi(item, image, path, number, slices)
-        clash = np.unique(labels[roi & (labels > 0)])
-        if clash.size:
-            raise ScanError("load", str(path), f"ROI {number} overlaps ROI {int(clash[0])}; a "
-                                               "label map holds one lesion per voxel (remove the overlap)")
-        labels[roi] = number
-    if not labels.any():
-        raise ScanError("load", str(path), "RTSTRUCT has no closed contour on this image; check it belongs to the scan")
-    out = sitk.GetImageFromArray(labels)
-    out.CopyInformation(image)
-    return out
+def rtstruct_masks(ds: Dataset) -> tuple[NamedMask, ...]:
+    """Every ROI of an RTSTRUCT: ROI Number -> ROI Name (Structure Set ROI Sequence) and RT ROI Interpreted Type
+    (RT ROI Observations Sequence); an ROI with contours but no Structure Set entry is unnamed."""
+    names = {int(r.ROINumber): str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])}
+    kinds = {int(o.ReferencedROINumber): str(o.get("RTROIInterpretedType", "") or "").strip().upper()
+             for o in ds.get("RTROIObservationsSequence", []) if "ReferencedROINumber" in o}
+    numbers = set(names) | {int(i.ReferencedROINumber) for i in ds.get("ROIContourSequence", [])}
+    return tuple(NamedMask(n, names.get(n, ""), "roi", kinds.get(n, ""), roi_number=n) for n in sorted(numbers))
 
 
-# --- names of segments / ROIs (reference regions are named ``ref-*``) -------------------------------------------
-
-def dicom_label_names(path: Path) -> dict[int, str]:
-    """Label value -> name: SEG Segment Number (0062,0004) -> Segment Label (0062,0005); RTSTRUCT ROI Number
-    (3006,0022) -> ROI Name (3006,0026). Used to tell reference regions (``ref-liver``) from lesions."""
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    if "SegmentSequence" in header:
-        return {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in header.SegmentSequence}
-    return {int(r.ROINumber): str(r.get("ROIName", "")) for r in header.get("StructureSetROISequence", [])}
+def rtstruct_voxels(ds: Dataset, image: sitk.Image, path: Path, slices: _Slices, numbers: Sequence[int]
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+    """Each wanted ROI rasterized by the module docstring's convention. An RTSTRUCT without any closed contour
+    (only points or lines) is refused: it cannot be a lesion mask."""
+    items = {int(i.ReferencedROINumber): i for i in ds.get("ROIContourSequence", [])}
+    if not any(True for item in items.values() for _ in _contours(item)):
+        raise ScanError("load", str(path), "RTSTRUCT has no closed contour; check it belongs to the scan")
+    names = {m.number: m.describe() for m in rtstruct_masks(ds)}
+    for number in numbers:
+        if number in items:
+            yield number, _rasterize_roi(items[number], image, path, names.get(number, f"ROI {number}"), slices)

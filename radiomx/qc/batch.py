@@ -24,6 +24,7 @@ from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError, ScanError
 from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
+from radiomx.options import RoiSelection
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
 from radiomx.records import Failure, Layout, Scan, ScanKey
@@ -95,11 +96,12 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
 
     scan = job.scan
     try:
-        loaded = load_scan(scan, job.layout)
-        mode, only = job.lesion_options
+        mode, only = job.lesion_options[:2]
+        loaded = load_scan(scan, job.layout, selection=RoiSelection.of(job.lesion_options), labels=only)
         lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, mode, only, loaded.unit,
                                   job.references).lesion_map
-        drawn = draw_loaded(scan, loaded, lesion_map.labels, job.params, job.cohort, job.work_key)
+        names = {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"] for lesion in lesion_map.lesions}
+        drawn = draw_loaded(scan, loaded, lesion_map.layers, job.params, job.cohort, job.work_key, names)
     except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
         detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
         detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
@@ -138,7 +140,9 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             return summary
 
         scans, layout = _scans(run)
-        lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None)
+        selection = RoiSelection(tuple(run.options.get("roi") or ()), tuple(run.options.get("exclude_roi") or ()))
+        lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None,
+                          selection)
         cache: dict = {}
         touched: list[ScanKey] = []
         todo: list[DrawJob] = []

@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from radiomx import __version__
 from radiomx.errors import ScanError
 from radiomx.features.indices import lesion_values
+from radiomx.features.lesions import layers_of
 from radiomx.features.orientation import reoriented
 from radiomx.inputs.loader import LoadedScan, load_reference
 from radiomx.params.paramset import ParamSet
@@ -104,31 +105,35 @@ def caption(key: ScanKey, params: ParamSet, unit: str, unit_inputs: dict, lesion
             f"| radiomx {__version__}")
 
 
-def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image, unit: str, unit_inputs: dict, params: ParamSet,
-              references: Sequence[tuple[str, np.ndarray]], picture_key: str) -> QcPicture:
-    """The scan's picture; ``labels`` holds lesion_id per voxel (``radiomx.features.lesions.LesionMap.labels``),
-    ``references`` the reference regions as boolean (z, y, x) arrays on the image grid as stored."""
+def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image], unit: str,
+              unit_inputs: dict, params: ParamSet, references: Sequence[tuple[str, np.ndarray]], picture_key: str,
+              names: dict[int, str] | None = None) -> QcPicture:
+    """The scan's picture; ``labels`` holds lesion_id per voxel: one label map, or the layers of lesions that may
+    overlap (``radiomx.features.lesions.LesionMap.layers``), each lesion outlined on its own; ``references`` the
+    reference regions as boolean (z, y, x) arrays on the image grid as stored; ``names``: lesion_id -> lesion_name,
+    shown in the legend."""
     window = display_window(params)
     oriented = _lps(image)
     values = sitk.GetArrayFromImage(oriented)
-    label_values = _oriented(labels)
+    label_values = tuple(_oriented(layer) for layer in layers_of(labels))
     regions = tuple((name, _oriented(_on_grid(mask, image)) > 0) for name, mask in references)
     spacing = tuple(float(s) for s in oriented.GetSpacing())
-    lesions = tuple(lesion_values(values, label_values, spacing))  # type: ignore[arg-type]
+    lesions = tuple(sorted((v for layer in label_values for v in lesion_values(values, layer, spacing)),  # type: ignore
+                           key=lambda v: v.lesion_id))
     session = f" / {key.session}" if key.session else ""
     scene = Scene(
         title=f"{key.patient_id}{session} / {key.tracer}" + ("   NEGATIVE" if not lesions else ""),
         caption=caption(key, params, unit, unit_inputs, len(lesions), window),
         image=values, spacing_xyz=spacing, labels=label_values, lesions=lesions, unit=unit, window=window,
-        references=regions, cmap="gray" if unit == "HU" else "gray_r")
+        references=regions, cmap="gray" if unit == "HU" else "gray_r", names=dict(names or {}))
     rendered = render(scene, picture_key)
     return QcPicture(picture_key, rendered.png, rendered.thumbnail)
 
 
-def draw_loaded(scan: Scan, loaded: LoadedScan, labels: sitk.Image, params: ParamSet, cohort: Path,
-                work_key: str) -> Drawn:
+def draw_loaded(scan: Scan, loaded: LoadedScan, labels: sitk.Image | Sequence[sitk.Image], params: ParamSet,
+                cohort: Path, work_key: str, names: dict[int, str] | None = None) -> Drawn:
     """The picture of a loaded scan with its reference regions, and the warnings about regions left out."""
     regions, warnings = reference_regions(scan, loaded, cohort)
     picture = draw_scan(scan.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, regions,
-                        render_key(work_key, params, scan))
+                        render_key(work_key, params, scan), names)
     return Drawn(picture, warnings)

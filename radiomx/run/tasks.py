@@ -13,7 +13,9 @@ from typing import Any
 
 from radiomx.features import FEATURE_LOGIC_VERSION
 from radiomx.fingerprint import canonical_sha256, content_sha256
+from radiomx.inputs.label_tables import label_table_candidates
 from radiomx.inputs.paths import sidecar_path
+from radiomx.options import RoiSelection
 from radiomx.params.paramset import ParamSet
 from radiomx.records import Layout, Scan
 
@@ -24,12 +26,18 @@ class ScanTask:
     cohort: Path
     layout: Layout
     params: ParamSet
-    lesion_options: tuple[str, tuple[int, ...] | None]
+    #: (lesion mode, --label values or None, selection by name): how the mask becomes lesions.
+    lesion_options: tuple
     #: Hashes already computed while planning ("" = compute here, in parallel).
     image_sha256: str = ""
     mask_sha256: str = ""
     #: Render the QC picture in the worker (``--qc``).
     qc: bool = False
+
+    @property
+    def selection(self) -> RoiSelection:
+        """Which named masks are lesions (``--roi``/``--exclude-roi``, ``[lesions]``)."""
+        return RoiSelection.of(self.lesion_options)
 
 
 def _sha_or_reason(path: Path) -> str:
@@ -52,15 +60,19 @@ def outside_inputs(scan: Scan) -> dict[str, Any]:
         key["references"] = [[region, _sha_or_reason(path)] for region, path in scan.references]
     if scan.height_m is not None:
         key["height"] = scan.height_m
+    tables = label_table_candidates(scan.mask) if scan.mask is not None else []
+    if tables:  # a label table beside a label-map mask names (and so selects) its lesions
+        key["label_tables"] = [[path.name, _sha_or_reason(path)] for path in tables]
     return key
 
 
 def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,
              unit_policy: str | None) -> str:
     """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
-    radiomx's feature logic, lesion options."""
+    radiomx's feature logic, lesion options (mode, labels, the selection by name)."""
     return canonical_sha256({
         "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
         "lesions": list(lesion_options[0:1]) + [list(lesion_options[1]) if lesion_options[1] else None],
+        "select": RoiSelection.of(lesion_options).as_key(),
         "pet_units": unit_policy, "outside": outside_inputs(scan),
     })

@@ -30,13 +30,13 @@ from radiomx.features.extractor import (
     extract_input,
     lesion_inputs,
     prepare_image,
-    prepare_labels,
+    prepare_layers,
     pyradiomics_silenced,
     quiet_pyradiomics,
 )
 from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
-from radiomx.features.lesions import Lesion
+from radiomx.features.lesions import Lesion, LesionMap
 from radiomx.features.orientation import orientation_code
 from radiomx.features.references import implausible, lesion_ratios, state_columns
 from radiomx.features.refusal import RoiSize, refusal_hint, roi_size
@@ -164,6 +164,8 @@ class PreparedScan:
     #: radiomx's index columns per lesion (SUV/HU statistics, MTV, TLG, peaks, centroids, ratios, VOI), computed
     #: on the image grid as read while the full image is in memory.
     indices: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Each lesion's name and where it came from (``lesion_name``, segment / ROI number, label value, component).
+    sources: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_lesion(job: LesionJob) -> LesionResult:
@@ -211,7 +213,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     digests: dict[Path, str] = {}
     load_failure: Failure | None = None
     try:
-        loaded = load_scan(scan, task.layout, digests)
+        loaded = load_scan(scan, task.layout, digests, task.selection, task.lesion_options[1])
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
@@ -232,8 +234,9 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     if load_failure is not None:
         outcome.failures.append(load_failure)
         return prepared
-    mode, only = task.lesion_options
+    only = task.lesion_options[1]
     outcome.state.update(body_columns(scan, loaded), image_orientation=orientation_code(loaded.image))
+    outcome.warnings.extend(Failure(key, "lesions", str(scan.mask), note) for note in loaded.mask.notes)
     split = _lesions(task, loaded, outcome)
     if split is None:
         return prepared
@@ -248,6 +251,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     # A mask without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure.
 
     prepared.lesions = lesion_map.lesions
+    prepared.sources = {lesion.lesion_id: lesion_map.source_columns(lesion) for lesion in lesion_map.lesions}
     prepared.provenance = {
         "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
         "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
@@ -256,15 +260,16 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
     }
     inline = crop_plan(task.params).mode == "full"
-    refused = lesion_problems(loaded.image, lesion_map.labels, lesion_map.lesions, task.params, loaded.unit)
-    outcome.state.update(scan_indices(loaded.image, lesion_map.labels, lesion_map.lesions))
+    refused = lesion_problems(loaded.image, lesion_map.layers, lesion_map.lesions, task.params, loaded.unit)
+    outcome.state.update(scan_indices(loaded.image, lesion_map.layers, lesion_map.lesions, loaded.unit))
     # PET indices on the image as read; PyRadiomics on the grid the parameter file asks for (``reorient``).
-    labels, on_grid = prepare_labels(task.params, lesion_map.labels, lesion_map.lesions)
+    on_grid = prepare_layers(task.params, lesion_map.layers, lesion_map.lesions)
     spacing = tuple(float(s) for s in image.GetSpacing())
-    for lesion, grid_lesion in zip(lesion_map.lesions, on_grid, strict=True):
+    for lesion in lesion_map.lesions:
+        labels, grid_lesion = on_grid[lesion.lesion_id]
         if lesion.lesion_id not in refused:
             try:
-                values = lesion_indices(loaded.image, lesion_map.labels, lesion, loaded.unit,
+                values = lesion_indices(loaded.image, lesion_map.labels_of(lesion), lesion, loaded.unit,
                                         task.params.indices.suv_peak)
                 prepared.indices[lesion.lesion_id] = {**values, **per_row(lesion, values)}
             except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
@@ -288,7 +293,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
         else:
             prepared.jobs.append(job)
     if task.qc:
-        _draw_picture(task, outcome, loaded, lesion_map.labels)
+        _draw_picture(task, outcome, loaded, lesion_map)
     return prepared
 
 
@@ -296,7 +301,7 @@ def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
     """Reference regions, then (PET) threshold VOIs, then lesions: ``(lesion map, columns per lesion)``, or None
     when the scan cannot go on (a percist threshold without a liver region)."""
     scan, key = task.scan, task.scan.key
-    mode, only = task.lesion_options
+    mode, only = task.lesion_options[:2]
     pet = loaded.unit == "SUVbw"
     stats = reference_stats(task, loaded, outcome)
     outcome.state.update(state_columns(stats))
@@ -323,14 +328,16 @@ def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
     return lesion_map, per_row
 
 
-def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
+def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: LesionMap) -> None:
     """The QC picture while the image is in memory (no second read); a failure to draw is a ``qc`` failures row,
     never a lost feature (the scan's rows and state are already complete)."""
     scan, key = task.scan, task.scan.key
     try:
         from radiomx.qc.draw import draw_loaded  # matplotlib: loaded only by runs that draw
 
-        drawn = draw_loaded(scan, loaded, labels, task.params, task.cohort, outcome.state["work_key"])
+        drawn = draw_loaded(scan, loaded, lesion_map.layers, task.params, task.cohort, outcome.state["work_key"],
+                            {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"]
+                             for lesion in lesion_map.lesions})
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
         outcome.failures.append(Failure(key, "qc", str(scan.image),
                                         f"QC picture not drawn: {type(exc).__name__}: "
@@ -343,8 +350,9 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, labels) -> None:
 def _row(prepared: PreparedScan, lesion: Lesion, result: LesionResult) -> dict[str, Any]:
     """One lesion row: keys, provenance, PET indices and (unless PyRadiomics refused the lesion) its features."""
     return {**_key_columns(prepared.task), "lesion_id": lesion.lesion_id, "source_label": lesion.source_label,
-            "voxel_count": lesion.voxel_count, **prepared.provenance, **prepared.indices[lesion.lesion_id],
-            "extracted_at": result.extracted_at, **(result.values or {})}
+            **prepared.sources.get(lesion.lesion_id, {}), "voxel_count": lesion.voxel_count,
+            **prepared.provenance, **prepared.indices[lesion.lesion_id], "extracted_at": result.extracted_at,
+            **(result.values or {})}
 
 
 def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> ScanOutcome:

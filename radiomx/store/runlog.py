@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from radiomx.errors import ConfigError
-from radiomx.options import ExtractOptions
+from radiomx.options import ExtractOptions, RoiSelection
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,14 @@ def relative_to_out(path: Path | str, out: Path | str) -> str:
     return relative if len(named) == 1 else ""
 
 
-def options_json(options: ExtractOptions, out: Path, derive: dict[str, Any] | None = None) -> str:
-    """The options that decide how scans were found, read and split (not engine settings), and the derive
-    settings, as the run log records them."""
+def options_json(options: ExtractOptions, out: Path, derive: dict[str, Any] | None = None,
+                 selection: RoiSelection | None = None) -> str:
+    """The options that decide how scans were found, read and split (not engine settings), the lesion selection as
+    it was in effect (``--roi``/``--exclude-roi`` or the cohort's ``[lesions]``), and the derive settings, as the
+    run log records them."""
+    selection = selection or RoiSelection(options.roi, options.exclude_roi)
     return json.dumps({
+        "roi": list(selection.include), "exclude_roi": list(selection.exclude),
         "image_patterns": list(options.image_patterns), "mask_patterns": list(options.mask_patterns),
         "pet_units": options.pet_units, "lesions": options.lesions,
         "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,

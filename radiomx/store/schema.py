@@ -23,11 +23,17 @@ LESION_KEY = [*SCAN_KEY, "lesion_id"]
 #: Fixed columns of every features file (feature columns follow, float64, PyRadiomics names).
 FEATURE_FIXED_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
-    ("source_label", pa.int64()), ("voxel_count", pa.int64()), ("params_version", pa.string()),
+    ("lesion_name", pa.string()), ("source_label", pa.int64()), ("segment_number", pa.int64()),
+    ("roi_number", pa.int64()), ("label_value", pa.int64()), ("component_number", pa.int64()),
+    ("voxel_count", pa.int64()), ("params_version", pa.string()),
     ("params_sha256", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
     ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("image_file", pa.string()),
     ("mask_file", pa.string()), ("unit", pa.string()), ("extracted_at", pa.timestamp("us", tz="UTC")),
 ])
+
+#: Fixed columns added after features files were written without them (named, overlapping lesions; read as null in
+#: an older file until its scans are recomputed: the feature-logic version bump recomputes them on the next run).
+FEATURE_ADDED = frozenset({"lesion_name", "segment_number", "roi_number", "label_value", "component_number"})
 
 FEATURE_COLUMN = re.compile(r"^[A-Za-z0-9.-]+_(shape|shape2D|firstorder|glcm|glrlm|glszm|gldm|ngtdm)_\w+$")
 

@@ -40,6 +40,7 @@ from radiomx.store.outdir import state_path
 from radiomx.store.parts import TracerParts, parts_root
 from radiomx.store.publish import features_path, is_stale, live_table, publish
 from radiomx.store.schema import (  # noqa: F401  (re-exported: the names other modules and tests import)
+    FEATURE_ADDED,
     FEATURE_FIXED_SCHEMA,
     LESION_KEY,
     SCAN_KEY,
@@ -47,18 +48,20 @@ from radiomx.store.schema import (  # noqa: F401  (re-exported: the names other 
     is_feature_column,
     read_parquet_checked,
     to_table,
+    with_nullable_integers,
 )
 
 _to_table = to_table
 
 #: Reference regions with columns in the state table (radiomx.features.references.REGIONS, kept equal by a test).
 #: Per-scan indices in the state row (docs/lesions-and-indices.md): reference-region statistics, total metabolic
-#: tumour volume, Dmax over lesion voxels, height and weight.
+#: tumour volume and total lesion glycolysis over the union of lesion voxels, Dmax over lesion voxels, height and
+#: weight.
 SCAN_INDEX_FIELDS = (
     *[f for r in REFERENCE_REGIONS for f in (
         pa.field(f"ref_{r}_suv_mean", pa.float64()), pa.field(f"ref_{r}_suv_sd", pa.float64()),
         pa.field(f"ref_{r}_voxels", pa.int64()), pa.field(f"ref_{r}_file", pa.string()))],
-    pa.field("tmtv_ml", pa.float64()), pa.field("dmax_voxel_mm", pa.float64()),
+    pa.field("tmtv_ml", pa.float64()), pa.field("ttlg", pa.float64()), pa.field("dmax_voxel_mm", pa.float64()),
     pa.field("height_m", pa.float64()), pa.field("weight_kg", pa.float64()),
 )
 
@@ -158,14 +161,19 @@ class Store:
         live = {p.name[: -len(".index.parquet")] for p in parts_root(self.out).glob("*.index.parquet")}
         return sorted(published | live)
 
-    def read_features(self, tracer: str) -> pd.DataFrame:
+    def read_features(self, tracer: str, nullable_integers: bool = False) -> pd.DataFrame:
         """The published file; when a killed run left the parts newer than it, the parts themselves (same rows and
-        order the next publish writes, read more slowly), so a reader never sees less than was committed."""
+        order the next publish writes, read more slowly), so a reader never sees less than was committed.
+        ``nullable_integers``: integer columns as pandas' ``Int64`` (``segment_number`` of an RTSTRUCT lesion is
+        null, not NaN in a float column)."""
         if is_stale(self.out, tracer):
             table = live_table(self.out, tracer)
-            check_fixed(table, FEATURE_FIXED_SCHEMA, parts_root(self.out) / tracer)
-            return table.to_pandas()
-        return read_parquet_checked(features_path(self.out, tracer), FEATURE_FIXED_SCHEMA)
+            folder = parts_root(self.out) / tracer
+        else:
+            folder = features_path(self.out, tracer)
+            table = pq.read_table(folder)
+        table = check_fixed(table, FEATURE_FIXED_SCHEMA, folder, FEATURE_ADDED)
+        return with_nullable_integers(table) if nullable_integers else table.to_pandas()
 
     def stale_tracers(self) -> list[str]:
         """Tracers whose published file lags their parts (``radiomx table`` says so; ``publish_stale`` fixes it)."""
@@ -246,7 +254,7 @@ class Store:
         parts = TracerParts(self.out, tracer)
         published = features_path(self.out, tracer)
         if not parts.exists() and published.exists():
-            check_fixed(pq.read_schema(published).empty_table(), FEATURE_FIXED_SCHEMA, published)
+            check_fixed(pq.read_schema(published).empty_table(), FEATURE_FIXED_SCHEMA, published, FEATURE_ADDED)
             parts.migrate_from(published)
         return parts
 

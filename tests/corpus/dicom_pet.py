@@ -245,10 +245,11 @@ def rectangle_contours(labels_zyx: np.ndarray, spacing: tuple[float, float, floa
 
 
 def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int | None = None,
-                   names: dict[int, str] | None = None) -> Path:
+                   roi_names: dict[int, str] | None = None, roi_types: dict[int, str] | None = None) -> Path:
     """An RTSTRUCT from scratch: ROI number -> CLOSED_PLANAR contours ((n, 3) points, mm); ``digits`` writes the
-    coordinates with that many significant digits, as DS strings of real exports are; ``names``: ROI Name per ROI
-    number (default ``lesion <n>``; ``ref-liver`` makes a reference region)."""
+    coordinates with that many significant digits, as DS strings of real exports are. ``roi_names`` (default
+    "lesion N") and ``roi_types`` (RT ROI Interpreted Type, in an RT ROI Observations Sequence as planning systems
+    write it) name the ROIs."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = RTSTRUCT_STORAGE
     meta.MediaStorageSOPInstanceUID = sop_uid = generate_uid()
@@ -261,8 +262,8 @@ def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int
     rois_seq, contours_seq = [], []
     for number, contours in rois.items():
         roi = Dataset()
-        name = (names or {}).get(number, f"lesion {number}")
-        roi.ROINumber, roi.ROIName, roi.ROIGenerationAlgorithm = number, name, "MANUAL"
+        roi.ROINumber, roi.ROIGenerationAlgorithm = number, "MANUAL"
+        roi.ROIName = (roi_names or {}).get(number, f"lesion {number}")
         rois_seq.append(roi)
         item = Dataset()
         item.ReferencedROINumber = number
@@ -275,6 +276,14 @@ def write_rtstruct(path: Path, rois: dict[int, list[np.ndarray]], *, digits: int
         item.ContourSequence = DicomSequence(sequence)
         contours_seq.append(item)
     ds.StructureSetROISequence, ds.ROIContourSequence = DicomSequence(rois_seq), DicomSequence(contours_seq)
+    if roi_types:
+        observations = []
+        for index, (number, kind) in enumerate(sorted(roi_types.items()), start=1):
+            item = Dataset()
+            item.ObservationNumber, item.ReferencedROINumber = index, number
+            item.RTROIInterpretedType, item.ROIInterpreter = kind, ""
+            observations.append(item)
+        ds.RTROIObservationsSequence = DicomSequence(observations)
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -317,5 +326,34 @@ def write_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.ndarray, 
     for keyword in ("SliceThickness", "SpacingBetweenSlices"):
         if keyword in measures:
             setattr(measures, keyword, _significant(float(getattr(measures, keyword)), digits))
+    seg.save_as(path)
+    return path
+
+
+def write_named_seg(path: Path, source_files: Sequence[Path], segments: dict[int, tuple[str, np.ndarray]], *,
+                    categories: dict[int, object] | None = None) -> Path:
+    """A BINARY DICOM SEG written by highdicom whose segments may overlap: Segment Number -> (Segment Label,
+    boolean (z, y, x) mask on the source series). ``categories``: Segmented Property Category codes (highdicom
+    ``codes``) per segment, default SCT Tissue; the property type is Tissue."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    sources = [pydicom.dcmread(f) for f in source_files]
+    for ds in sources:  # type-2 attributes highdicom copies from the sources
+        for keyword in ("PatientBirthDate", "AccessionNumber", "ReferringPhysicianName", "StudyID"):
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+    numbers = sorted(segments)
+    descriptions = [hd.seg.SegmentDescription(
+        segment_number=k, segment_label=segments[k][0],
+        segmented_property_category=(categories or {}).get(k, codes.SCT.Tissue),
+        segmented_property_type=codes.SCT.Tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for k in numbers]
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=np.stack([segments[k][1] for k in numbers], axis=-1).astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=100, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="radiomx tests", manufacturer_model_name="t", software_versions="0", device_serial_number="0")
     seg.save_as(path)
     return path
