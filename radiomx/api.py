@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.discover.cohort import discover, layout_for
+from radiomx.discover.cohort import layout_for
+from radiomx.discover.layouts import Discovery, discover_cohort
 from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
@@ -66,6 +68,11 @@ class RunSummary:
     #: With ``--qc``: scans this run did not compute (unchanged) that have no QC picture (``radiomx qc OUT`` draws
     #: them; the extraction only draws what it computes, while the image is in memory).
     qc_missing: int = 0
+    #: A DICOM export: the PET series no mask references yet (not failures; extracted once their mask arrives),
+    #: the auto-detection line ("" when ``--layout dicom`` said so) and the header index's summary line.
+    waiting: list[Scan] = field(default_factory=list)
+    layout_note: str = ""
+    index_line: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -92,11 +99,25 @@ def _layout(cohort: Path, options: ExtractOptions) -> Layout:
     return layout_for(cohort, options.image_patterns, options.mask_patterns, options.pet_units)
 
 
-def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan]:
-    """Discover the scans of a cohort without extracting anything."""
+def scan(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None) -> list[Scan]:
+    """Discover the scans of a cohort without extracting anything (``out``: where a DICOM export's header index is
+    kept, see ``survey``)."""
+    return survey(cohort, options, out).scans
+
+
+def survey(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None,
+           create_out: bool = False) -> Discovery:
+    """The scans of a cohort, and for a DICOM export the PET series waiting for a mask, the auto-detection line and
+    the header index's summary. A DICOM export's header index is kept in ``out`` when that folder exists (or
+    ``create_out`` may create it), else built in memory (``radiomx.discover.dicom_index``)."""
     options = options or ExtractOptions()
     cohort = Path(cohort)
-    return discover(cohort, _layout(cohort, options))
+    index = Path(out) if out is not None else None
+    if index is not None and create_out:
+        with contextlib.suppress(OSError):  # unwritable: _check_writable says so before any work
+            index.mkdir(parents=True, exist_ok=True)
+    return discover_cohort(cohort, _layout(cohort, options), options.layout, options.patient_ids,
+                           options.default_tracer, index if index is not None and index.is_dir() else None)
 
 
 def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
@@ -143,7 +164,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
-        scans = scan(cohort, options)
+        found = survey(cohort, options, out, create_out=not options.dry_run)
+        scans = found.scans
         if only is not None:
             wanted = set(only)
             scans = [s for s in scans if s.key in wanted]
@@ -151,7 +173,10 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
         lesion_options = (options.lesions, options.labels)
         layout = _layout(cohort, options)
-        summary = RunSummary(out=out, dry_run=options.dry_run)
+        summary = RunSummary(out=out, dry_run=options.dry_run, waiting=found.waiting, layout_note=found.note,
+                             index_line=found.summary)
+        if only is not None:
+            summary.waiting = [w for w in found.waiting if w.key in wanted]
         if options.dry_run:
             return _planned(summary, scans, params, cohort, layout, options)
         _check_writable(out)
@@ -481,8 +506,23 @@ def read_failures(out: Path | str) -> pd.DataFrame:
 SCAN_STATES = {"new": "new", "changed": "changed", "retry": "failed", "invalid": "failed", "unchanged": "done"}
 
 
-def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
-    """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
+@dataclass
+class ScanListing:
+    """What ``radiomx scan`` lists: each scan with its state against OUT ("" without OUT), the PET series of a DICOM
+    export that wait for a mask, the auto-detection line and the export's index summary."""
+
+    scans: list[tuple[Scan, str]]
+    waiting: list[Scan] = field(default_factory=list)
+    layout_note: str = ""
+    index_line: str = ""
+
+
+def scan_listing(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None
+                 ) -> ScanListing:
+    """The discovered scans, with their state against ``out`` when given (nothing written but an export's index)."""
+    if out is None:
+        found = survey(cohort, options)
+        return ScanListing([(s, "") for s in found.scans], found.waiting, found.note, found.summary)
     summary = extract(cohort, out, replace(options or ExtractOptions(), dry_run=True))
     stored = _stored_state(Path(out))
     states = []
@@ -491,7 +531,12 @@ def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | N
         if state == "done" and not stored[item.scan.key]["n_lesions"]:
             state = "negative"
         states.append((item.scan, state))
-    return states
+    return ScanListing(states, summary.waiting, summary.layout_note, summary.index_line)
+
+
+def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
+    """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
+    return scan_listing(cohort, options, out).scans
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
@@ -501,7 +546,8 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     import pandas as pd
 
     cohort, out = Path(cohort), Path(out)
-    scans = scan(cohort, options)
+    found = survey(cohort, options, out)
+    scans = found.scans
     # No PyRadiomics schema check: status needs each file's version and hash, and stays light (no PyRadiomics).
     params = _resolve_all_params(scans, options, validate=False)
     summary = _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
@@ -513,5 +559,12 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
         name = {"unchanged": "done", "new": "pending", "changed": "changed", "retry": "failed", "invalid": "failed"}
         negative = item.status == "unchanged" and stored.get(item.scan.key, {}).get("status") == "negative"
         counts["negative" if negative else name[item.status]] += 1
+    if found.layout == "dicom":  # a DICOM export's PET series without a mask yet: not failures
+        waiting = Counter(w.key.tracer for w in found.waiting)
+        for tracer in sorted(set(waiting) - set(rows)):
+            rows[tracer] = dict.fromkeys(("done", "negative", "pending", "changed", "failed"), 0)
+        for tracer, counts in rows.items():
+            counts["waiting"] = waiting[tracer]
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
+    frame.attrs.update(layout_note=found.note, index_line=found.summary)  # for ``radiomx status`` to say
     return frame

@@ -21,6 +21,13 @@ def cohort_options(func):
     @click.option("--lesions", type=click.Choice(["labels", "components"]), default="labels", show_default=True,
                   help="labels: one lesion per label value; components: 26-connected components of each label.")
     @click.option("--label", "labels", type=int, multiple=True, help="Only these label values (repeatable).")
+    @click.option("--layout", type=click.Choice(["auto", "dicom"]), default="auto", show_default=True,
+                  help="auto: BIDS-PET, the default layout, else a DICOM export; dicom: a PACS/CD export, read by "
+                       "content.")
+    @click.option("--patient-ids", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                  help="DICOM export: CSV mapping PatientID to your patient_id (columns PatientID, patient_id).")
+    @click.option("--default-tracer", default=None,
+                  help="DICOM export: tracer of PET series that name no radiopharmaceutical (e.g. fdg).")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)

@@ -40,7 +40,15 @@ def progress_printer(enabled: bool = True) -> Iterator:
         yield update
 
 
+def say_layout(note: str, index_line: str) -> None:
+    """The auto-detection line and a DICOM export's index summary (``scan``, ``status``, ``extract``), on stderr."""
+    for text in (note, index_line):
+        if text:
+            log.info(text)
+
+
 def print_plan(summary: RunSummary) -> None:
+    say_layout(summary.layout_note, summary.index_line)
     for item in summary.plan.items:  # type: ignore[union-attr]
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
@@ -65,6 +73,11 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
                                                    "traceback": failure.traceback if verbose else ""})
     for warning in summary.warnings:
         log.warning(failure_line(warning, "WARNING"), extra={"fields": warning.as_row()})
+    say_layout(summary.layout_note, summary.index_line)
+    if summary.waiting:
+        log.info(f"{len(summary.waiting)} PET series wait for a mask (not failures; extracted by the run after their "
+                 "mask arrives): " + ", ".join(str(w.key) for w in summary.waiting[:5])
+                 + (" ..." if len(summary.waiting) > 5 else ""), extra={"fields": {"waiting": len(summary.waiting)}})
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures; "
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")

@@ -191,7 +191,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                 summary.unchanged += 1
                 continue
             touched.append(key)
-            if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+            if (stat_signature(scan.image_source), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
                 summary.failures.append(Failure(
                     key, "qc", row.get("image_file", ""),
                     "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))

@@ -167,9 +167,9 @@ def _unreadable(key: ScanKey, exc: OSError, folder: Path) -> Failure:
     return Failure(key, "load", str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
 
 
-def _digest_of(path: Path | None, digests: dict[Path, str]) -> str:
+def _digest_of(path: Path | tuple[Path, ...] | None, digests: dict[Path, str]) -> str:
     """sha256 of an input: as its reader hashed it while reading, else read now."""
-    if path is not None and path in digests:
+    if isinstance(path, Path) and path in digests:
         return digests[path]
     return content_sha256(path)
 
@@ -188,7 +188,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     outcome.state = new_state_row(key, image_file=paths.relative(scan.image), mask_file=paths.relative(scan.mask),
                                   params_version=task.params.version, params_sha256=task.params.sha256)
     try:
-        image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
+        image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
     except OSError as exc:
         outcome.failures.append(_unreadable(key, exc, scan.folder))
         return prepared
@@ -207,7 +207,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                                "rerun with --verbose or --log-file for the traceback",
                                traceback=traceback.format_exc())
     try:
-        image_sha = task.image_sha256 or _digest_of(scan.image, digests)
+        image_sha = task.image_sha256 or _digest_of(scan.image_source, digests)
         mask_sha = task.mask_sha256 or _digest_of(scan.mask, digests)
     except OSError as exc:  # unreadable input: say so, not whatever the reader made of it
         outcome.failures.append(_unreadable(key, exc, scan.folder))
