@@ -95,8 +95,9 @@ def dro_study(export: Export, dro: str, patient: str, study_date: str = "2025010
         old = ds.SOPInstanceUID
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         sop_map[old] = ds.SOPInstanceUID
+    # Only the Study Date moves (it orders a patient's studies): the series' own times keep the DRO's SUV inputs.
     restamp(datasets, PatientID=patient, StudyInstanceUID=study, SeriesInstanceUID=series, FrameOfReferenceUID=frame,
-            StudyDate=study_date, SeriesDate=study_date, AcquisitionDate=study_date, **extra)
+            StudyDate=study_date, **extra)
     if series_description is not None:
         restamp(datasets, SeriesDescription=series_description)
     image = export.add(datasets, "pet")
@@ -140,3 +141,113 @@ def sort_by_hand(export: Export, cohort: Path, keys: dict[int, tuple[str, str, s
 def shift_date(text: str, days: int) -> str:
     d = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     return date.fromordinal(d.toordinal() + days).strftime("%Y%m%d")
+
+
+# --- synthetic series (tests/corpus/dicom_pet.py) placed in an export ------------------------------------------------
+
+SPACING = (4.0, 4.0, 4.0)
+ORIGIN = (-46.0, -46.0, 12.0)
+
+
+def box_volume(shape=(16, 24, 24), seed=0, box=(slice(6, 10), slice(9, 14), slice(9, 14))):
+    """A PET-like volume (SUV) with one hot box: a lesion whose RTSTRUCT contours are exact (``rectangle_contours``)."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(1.0, 0.1, shape)
+    mask = np.zeros(shape, np.uint8)
+    mask[box] = 1
+    image[mask > 0] += 5.0 + rng.normal(0, 0.3, int(mask.sum()))
+    return image, mask
+
+
+def synthetic_pet(export: Export, patient: str, study: str, frame: str, *, study_date: str = "20240301",
+                  radiopharmaceutical: str | None = "Fluorodeoxyglucose F^18^", code: tuple | None = None,
+                  volume: np.ndarray | None = None, **series) -> Written:
+    """A PET series of ``patient`` (``write_pet_series``, any keyword of it), under random names in one random
+    folder; ``radiopharmaceutical`` None drops the radiopharmaceutical's name, ``code`` adds a code sequence."""
+    from .corpus.dicom_pet import write_pet_series
+
+    image = volume if volume is not None else box_volume()[0]
+    names = [export._name() for _ in range(len(image))]
+    files = write_pet_series(export._folder(), image, SPACING, origin=ORIGIN, names=names, study_uid=study,
+                             frame_of_reference_uid=frame, **series)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PatientID, ds.StudyDate, ds.SeriesDate, ds.AcquisitionDate = patient, study_date, study_date, study_date
+        rp = ds.RadiopharmaceuticalInformationSequence[0]
+        rp.RadiopharmaceuticalStartDateTime = study_date + rp.RadiopharmaceuticalStartDateTime[8:]
+        if radiopharmaceutical is None:
+            del rp.Radiopharmaceutical
+        else:
+            rp.Radiopharmaceutical = radiopharmaceutical
+        if code is not None:
+            item = pydicom.Dataset()
+            item.CodingSchemeDesignator, item.CodeValue, item.CodeMeaning = code
+            rp.RadiopharmaceuticalCodeSequence = pydicom.Sequence([item])
+        ds.save_as(path, enforce_file_format=True)
+    written = Written(files, patient, study_date, "pet")
+    export.written.append(written)
+    return written
+
+
+def synthetic_ct(export: Export, patient: str, study: str, frame: str, *, spacing_z: float = 2.0,
+                 study_date: str = "20240301") -> Written:
+    """A CT of the same extent as ``synthetic_pet`` (thinner slices), in the same frame of reference."""
+    from .corpus.dicom_pet import write_ct_series
+
+    n = int(16 * SPACING[2] / spacing_z)
+    folder = export._folder() / export._name()
+    files = write_ct_series(folder, np.zeros((n, 24, 24)), (SPACING[0], SPACING[1], spacing_z), origin=ORIGIN,
+                            frame_of_reference_uid=frame, file_prefix="ct")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PatientID, ds.StudyInstanceUID, ds.StudyDate = patient, study, study_date
+        ds.save_as(path, enforce_file_format=True)
+    written = Written(files, patient, study_date, "ct")
+    export.written.append(written)
+    return written
+
+
+def rtstruct_on(export: Export, image: Written, mask: np.ndarray, *, frame_only: bool = False,
+                patient: str | None = None, spacing_z: float | None = None) -> Written:
+    """An RTSTRUCT of ``mask`` drawn on ``image``: with its RT Referenced Series Sequence, or naming only the frame
+    of reference (``frame_only``), as CT planning systems often write them."""
+    from .corpus.dicom_pet import rectangle_contours, write_rtstruct
+
+    first = pydicom.dcmread(image.files[0], stop_before_pixels=True)
+    spacing = (SPACING[0], SPACING[1], spacing_z or SPACING[2])
+    zs = [ORIGIN[2] + k * spacing[2] for k in range(len(mask))]
+    path = export._folder() / export._name()
+    write_rtstruct(path, rectangle_contours(mask, spacing, ORIGIN, zs))
+    ds = pydicom.dcmread(path)
+    ds.PatientID, ds.StudyInstanceUID = patient or str(first.PatientID), first.StudyInstanceUID
+    ref = pydicom.Dataset()
+    ref.FrameOfReferenceUID = first.FrameOfReferenceUID
+    if not frame_only:
+        series, study = pydicom.Dataset(), pydicom.Dataset()
+        series.SeriesInstanceUID = first.SeriesInstanceUID
+        study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+        study.ReferencedSOPInstanceUID = first.StudyInstanceUID
+        study.RTReferencedSeriesSequence = pydicom.Sequence([series])
+        ref.RTReferencedStudySequence = pydicom.Sequence([study])
+    ds.ReferencedFrameOfReferenceSequence = pydicom.Sequence([ref])
+    for roi in ds.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = first.FrameOfReferenceUID
+    ds.save_as(path, enforce_file_format=True)
+    written = Written([path], ds.PatientID, "", "rtstruct")
+    export.written.append(written)
+    return written
+
+
+def seg_on(export: Export, image: Written, mask: np.ndarray, patient: str | None = None) -> Written:
+    """A DICOM SEG (highdicom) of ``mask`` on ``image``'s slices, referencing its series."""
+    from .corpus.dicom_pet import write_seg
+
+    path = export._folder() / export._name()
+    write_seg(path, image.files, mask)
+    if patient is not None:
+        ds = pydicom.dcmread(path)
+        ds.PatientID = patient
+        ds.save_as(path)
+    written = Written([path], patient or "", "", "seg")
+    export.written.append(written)
+    return written

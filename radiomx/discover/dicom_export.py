@@ -121,7 +121,7 @@ class _Linker:
         sessions = self._sessions(groups, studies)
         for mask in (f for f in files if f.kind in (SEG, RTSTRUCT)):
             found = link_mask(mask, series, by_sop, usable)
-            if found.owner is not None and found.owner.uid in usable:
+            if found.owner is not None and found.owner.uid in usable and not found.problem:
                 found.owner.masks.append(mask)
                 continue
             key = ScanKey(studies[mask.header.get("study", "")].patient_id, "", UNKNOWN)
@@ -138,7 +138,8 @@ class _Linker:
         for file, message in loose:
             self.problems[ScanKey("", "", "unreadable")].append((file, message))
         self.found.scans = sorted(self._scans(), key=lambda s: s.key)
-        self.found.waiting.sort(key=lambda s: s.key)
+        failed = {s.key for s in self.found.scans}
+        self.found.waiting = sorted((w for w in self.found.waiting if w.key not in failed), key=lambda s: s.key)
         return self.found
 
     # --- series ------------------------------------------------------------------------------------------------

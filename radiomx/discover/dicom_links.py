@@ -62,7 +62,8 @@ class Series:
 
 @dataclass(frozen=True)
 class Link:
-    """Where a mask belongs: ``owner`` (a series), or why it has none (``problem``)."""
+    """Where a mask belongs: ``owner`` (a series), and why it cannot be that series' mask (``problem``; then the
+    owner, when known, is the scan the problem is reported with)."""
 
     owner: Series | None
     problem: str = ""
@@ -100,7 +101,7 @@ def link_mask(mask: IndexedFile, series: dict[str, Series], by_sop: dict[str, Se
                           "or re-export the mask with a Referenced Series Sequence")
     owner = named[0]
     if header.get("patient") != owner.patient:
-        return Link(None, f"{what} belongs to another patient than its referenced series {owner.describe()} (their "
+        return Link(owner, f"{what} belongs to another patient than its referenced series {owner.describe()} (their "
                           "PatientIDs differ); re-export the mask with its own images")
     return Link(owner)
 
