@@ -12,6 +12,7 @@ import pandas as pd
 import pydicom
 import pytest
 from click.testing import CliRunner
+from pydicom.encaps import encapsulate
 from pydicom.uid import generate_uid
 
 from radiomx import api
@@ -351,3 +352,93 @@ def test_the_index_keeps_no_path_uid_or_patient_id_in_clear(dro_export, tmp_path
         assert needle.encode() not in blob, needle
     rows = sqlite3.connect(out / dicom_index.INDEX_NAME).execute("SELECT count(*) FROM files").fetchone()[0]
     assert rows == sum(1 for p in export.root.rglob("*") if p.is_file())
+
+
+# --- bad input: one line and a failure row naming the file, the rest of the export runs -----------------------------
+
+
+def _good_and(export: Export, break_it) -> Path:
+    """A good scan (P0) and a broken one (P1); returns the file the failure must name."""
+    image, mask = box_volume()
+    rtstruct_on(export, synthetic_pet(export, "P0", generate_uid(), generate_uid(), volume=image), mask)
+    pet = synthetic_pet(export, "P1", generate_uid(), generate_uid(), volume=image)
+    return break_it(export, pet, mask)
+
+
+def truncated_file(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    path = pet.files[5]
+    path.write_bytes(path.read_bytes()[:-300])
+    return path
+
+
+def corrupt_header(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    path = pet.files[0]
+    path.write_bytes(path.read_bytes()[:132] + b"\x08\x00\x16\x00UI\xff\xff" + bytes(range(256)) * 3)
+    return path
+
+
+def missing_slice(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    pet.files[7].unlink()
+    return pet.files[8]
+
+
+def two_slices_at_one_position(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    ds = pydicom.dcmread(pet.files[6])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    copy = pet.files[6].with_name("DUPLICATE")
+    ds.save_as(copy, enforce_file_format=True)
+    return pet.files[6].parent
+
+
+def seg_of_another_patient(export, pet, mask):
+    return seg_on(export, pet, mask, patient="SOMEONE_ELSE").files[0]
+
+
+def no_image_position(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    ds = pydicom.dcmread(pet.files[4])
+    del ds.ImagePositionPatient
+    ds.save_as(pet.files[4], enforce_file_format=True)
+    return pet.files[4]
+
+
+def unsupported_transfer_syntax(export, pet, mask):
+    rtstruct_on(export, pet, mask)
+    for path in pet.files:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.HTJ2K  # no pydicom plugin decodes it here
+        ds.PixelData = encapsulate([ds.PixelData])
+        ds.save_as(path, enforce_file_format=True)
+    return min(pet.files)  # the series' first file by path is named
+
+
+BAD_INPUTS = [
+    (truncated_file, "discover", "pixel data is cut short"),
+    (corrupt_header, "discover", "not a readable DICOM file"),
+    (missing_slice, "geometry", "a slice is missing"),
+    (two_slices_at_one_position, "geometry", "holds a slice twice"),
+    (seg_of_another_patient, "discover", "belongs to another patient"),
+    (no_image_position, "geometry", "Image Position/Orientation (Patient) (0020,0032/0037) is missing"),
+    (unsupported_transfer_syntax, "discover", "High-Throughput JPEG 2000"),
+]
+
+
+@pytest.mark.parametrize("break_it, stage, message", BAD_INPUTS, ids=[b.__name__ for b, _, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_a_failure_row_naming_the_file(tmp_path, break_it, stage, message):
+    export = Export(tmp_path / "export")
+    named = _good_and(export, break_it)
+    out = tmp_path / "out"
+    result = run("extract", export.root, "-o", out, "--params-dir", minimal_params(tmp_path / "params"), "-j", "1")
+    assert result.exit_code == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("radiomx: FAILED")]
+    relative = str(named.relative_to(export.root))
+    assert len(failed) == 1 and failed[0].startswith(f"radiomx: FAILED P1/ses-1/18F-FDG [{stage}] "), result.stderr
+    assert message in failed[0] and relative in failed[0], failed
+    assert "Traceback" not in result.stderr and str(tmp_path) not in failed[0]
+    failures = api.read_failures(out)
+    assert list(failures["patient_id"]) == ["P1"] and relative in failures["file"].iloc[0] + failures["message"].iloc[0]
+    assert list(api.read_table(out)["patient_id"]) == ["P0"]  # the rest of the export ran

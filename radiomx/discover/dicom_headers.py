@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: (``radiomx.inputs.series_choice``).
 TEXT_KEYWORDS = ("Modality", "SeriesDescription")
 LIST_KEYWORDS = ("ImageType", "CorrectedImage")
+#: A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters.
+_UID = re.compile(r"[0-9][0-9.]{0,63}")
 #: The problem of a file that ends where its pixel data should begin (or earlier): a copy cut short.
 ENDS_EARLY = "the file ends before its pixel data (a truncated copy); re-export it"
 #: Contour points kept per RTSTRUCT (one per contour): enough to tell which grid the contours were drawn on.
@@ -72,17 +75,20 @@ def summarize(path: Path) -> tuple[str, dict[str, Any], str]:
     """(kind, values, problem) of one file, from its header only (``stop_before_pixels``)."""
     if not is_dicom_file(path):
         return NONDICOM, {}, ""
-    try:
-        with open(path, "rb") as fh, pydicom_quiet():
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-            pixels_at = fh.tell()
-            truncated = _truncated_pixels(fh, ds, path.stat().st_size, pixels_at)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
-        return UNREADABLE, {}, f"not a readable DICOM file ({type(exc).__name__}); re-export it"
-    try:
-        return _summary(ds, truncated)
-    except Exception as exc:  # noqa: BLE001 - a garbled value (a position that is not a number, ...)
-        return UNREADABLE, {}, f"DICOM header has an unreadable value ({type(exc).__name__}); re-export it"
+    with pydicom_quiet():  # values are converted (and complained about) when read: keep the whole summary inside
+        try:
+            with open(path, "rb") as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+                truncated = _truncated_pixels(fh, ds, path.stat().st_size, fh.tell())
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
+            return UNREADABLE, {}, f"not a readable DICOM file ({type(exc).__name__}); re-export it"
+        sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
+        if not _UID.fullmatch(sop_class):
+            return UNREADABLE, {}, "not a readable DICOM file (no valid SOP Class UID: a damaged header); re-export it"
+        try:
+            return _summary(ds, truncated)
+        except Exception as exc:  # noqa: BLE001 - a garbled value (a position that is not a number, ...)
+            return UNREADABLE, {}, f"DICOM header has an unreadable value ({type(exc).__name__}); re-export it"
 
 
 def _truncated_pixels(fh, ds: Dataset, size: int, at: int) -> str:
