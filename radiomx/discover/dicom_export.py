@@ -173,9 +173,11 @@ class _Linker:
             for folder in {str(Path(f.relative).parent) for f in s.files}:
                 by_folder[folder].append(s)
         for file in (f for f in files if f.kind == UNREADABLE):
-            # A file that cannot be read could be a slice of any series beside it: each of them is refused, since
-            # a lost first or last slice leaves no gap to see (the folder reader refuses the same way).
-            neighbours = by_folder.get(str(Path(file.relative).parent), [])
+            # A file that cannot be read belongs to the series it still names, else it could be a slice of any
+            # series beside it: each of them is refused, since a lost first or last slice leaves no gap to see (the
+            # folder reader refuses the same way).
+            own = series.get(file.header.get("series", ""))
+            neighbours = [own] if own is not None else by_folder.get(str(Path(file.relative).parent), [])
             for s in neighbours:
                 s.problems.append((file, f"{file.problem} (an unreadable DICOM file beside this series' slices)"))
             if not neighbours:

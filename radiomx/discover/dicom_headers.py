@@ -88,7 +88,16 @@ def summarize(path: Path) -> tuple[str, dict[str, Any], str]:
         try:
             return _summary(ds, truncated)
         except Exception as exc:  # noqa: BLE001 - a garbled value (a position that is not a number, ...)
-            return UNREADABLE, {}, f"DICOM header has an unreadable value ({type(exc).__name__}); re-export it"
+            return UNREADABLE, _identity(ds), (f"DICOM header has an unreadable value ({type(exc).__name__}); "
+                                               "re-export it")
+
+
+def _identity(ds: Dataset) -> dict[str, str]:
+    """The series a damaged file says it belongs to, when that much can still be read (its series is refused)."""
+    try:
+        return {"series": digest(ds.get("SeriesInstanceUID"))}
+    except Exception:  # noqa: BLE001 - the UID itself is what is garbled
+        return {}
 
 
 def _truncated_pixels(fh, ds: Dataset, size: int, at: int) -> str:
