@@ -442,3 +442,27 @@ def test_bad_input_is_one_line_and_a_failure_row_naming_the_file(tmp_path, break
     failures = api.read_failures(out)
     assert list(failures["patient_id"]) == ["P1"] and relative in failures["file"].iloc[0] + failures["message"].iloc[0]
     assert list(api.read_table(out)["patient_id"]) == ["P0"]  # the rest of the export ran
+
+
+def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_path, monkeypatch):
+    import radiomx.api
+
+    seen = {}
+
+    def capture(cohort, out, options, only=None, progress=None, workers=None):
+        seen["options"] = options
+        raise SystemExit(0)
+
+    monkeypatch.setattr(radiomx.api, "extract", capture)
+    ids = tmp_path / "ids.csv"
+    run("extract", dro_export[0].root, "-o", tmp_path / "out", "--layout", "dicom", "--patient-ids", ids,
+        "--default-tracer", "fdg", "-j", "1")
+    assert seen["options"] == ExtractOptions(layout="dicom", patient_ids=ids, default_tracer="18F-FDG", jobs=1)
+    bad = run("scan", dro_export[0].root, "--default-tracer", "ct")
+    assert bad.exit_code == 2 and "not a known PET tracer" in bad.stderr
+
+
+def test_scan_of_an_export_imports_no_image_feature_or_table_library(dro_export):
+    from .test_light_commands import _imported
+
+    assert _imported("scan", str(dro_export[0].root)) == set()
