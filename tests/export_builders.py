@@ -107,22 +107,29 @@ def dro_study(export: Export, dro: str, patient: str, study_date: str = "2025010
         rs_ds.PatientID, rs_ds.StudyInstanceUID, rs_ds.StudyDate = patient, study, study_date
         rs_ds.SOPInstanceUID = rs_ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         rs_ds.SeriesInstanceUID = generate_uid()
-        for ref in rs_ds.ReferencedFrameOfReferenceSequence:
-            ref.FrameOfReferenceUID = frame
-            for st in ref.RTReferencedStudySequence:
-                st.ReferencedSOPInstanceUID = study
-                for se in st.RTReferencedSeriesSequence:
-                    se.SeriesInstanceUID = series
-                    for item in se.get("ContourImageSequence") or []:
-                        item.ReferencedSOPInstanceUID = sop_map.get(item.ReferencedSOPInstanceUID, generate_uid())
-        for roi in rs_ds.StructureSetROISequence:
-            roi.ReferencedFrameOfReferenceUID = frame
-        for roi in rs_ds.ROIContourSequence:
-            for contour in roi.get("ContourSequence") or []:
-                for item in contour.get("ContourImageSequence") or []:
-                    item.ReferencedSOPInstanceUID = sop_map.get(item.ReferencedSOPInstanceUID, generate_uid())
+        repoint_rtstruct(rs_ds, study, series, frame, sop_map)
         mask = export.add([rs_ds], "rtstruct")
     return image, mask, datasets
+
+
+def repoint_rtstruct(ds: pydicom.Dataset, study: str, series: str, frame: str, sop_map: dict | None = None) -> None:
+    """Make an RTSTRUCT reference another study, series and frame (and, with ``sop_map``, the new SOP Instance UIDs
+    of its contours' images)."""
+    sop_map = sop_map or {}
+    for ref in ds.ReferencedFrameOfReferenceSequence:
+        ref.FrameOfReferenceUID = frame
+        for st in ref.RTReferencedStudySequence:
+            st.ReferencedSOPInstanceUID = study
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = series
+                for item in se.get("ContourImageSequence") or []:
+                    item.ReferencedSOPInstanceUID = sop_map.get(item.ReferencedSOPInstanceUID, generate_uid())
+    for roi in ds.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = frame
+    for roi in ds.ROIContourSequence:
+        for contour in roi.get("ContourSequence") or []:
+            for item in contour.get("ContourImageSequence") or []:
+                item.ReferencedSOPInstanceUID = sop_map.get(item.ReferencedSOPInstanceUID, generate_uid())
 
 
 def sort_by_hand(export: Export, cohort: Path, keys: dict[int, tuple[str, str, str]]) -> Path:

@@ -24,6 +24,7 @@ from .export_builders import (
     Export,
     box_volume,
     dro_study,
+    repoint_rtstruct,
     rtstruct_on,
     seg_on,
     sort_by_hand,
@@ -150,11 +151,7 @@ def _point_rtstruct_at(rtstruct: Path, image_file: Path) -> None:
     image = pydicom.dcmread(image_file, stop_before_pixels=True)
     ds = pydicom.dcmread(rtstruct)
     ds.StudyInstanceUID = image.StudyInstanceUID
-    for ref in ds.ReferencedFrameOfReferenceSequence:
-        ref.FrameOfReferenceUID = image.FrameOfReferenceUID
-        for st in ref.RTReferencedStudySequence:
-            for se in st.RTReferencedSeriesSequence:
-                se.SeriesInstanceUID = image.SeriesInstanceUID
+    repoint_rtstruct(ds, image.StudyInstanceUID, image.SeriesInstanceUID, image.FrameOfReferenceUID)
     ds.save_as(rtstruct)
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from radiomx.cli import cli
 
-from .export_builders import dro_files
+from .export_builders import dro_files, repoint_rtstruct
 from .test_dicom_export import minimal_params
 from .test_phi import MARKERS, PHI_FOLDER, UID_ROOT, assert_no_needle
 
@@ -47,14 +47,7 @@ def marked_export(root: Path, patient: int, drop_slice: bool = False) -> None:
     ds.PatientID, ds.StudyInstanceUID = f"ZZPHIPID{patient}", study
     ds.SeriesInstanceUID = f"{UID_ROOT}.6.{patient}"
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.5.{patient}"
-    for ref in ds.ReferencedFrameOfReferenceSequence:
-        ref.FrameOfReferenceUID = frame
-        for st in ref.RTReferencedStudySequence:
-            st.ReferencedSOPInstanceUID = study
-            for se in st.RTReferencedSeriesSequence:
-                se.SeriesInstanceUID = series
-    for roi in ds.StructureSetROISequence:
-        roi.ReferencedFrameOfReferenceUID = frame
+    repoint_rtstruct(ds, study, series, frame)
     ds.save_as(root / study / ds.SOPInstanceUID)
 
 
