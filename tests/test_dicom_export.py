@@ -463,3 +463,18 @@ def test_scan_of_an_export_imports_no_image_feature_or_table_library(dro_export)
     from .test_light_commands import _imported
 
     assert _imported("scan", str(dro_export[0].root)) == set()
+
+
+def test_radiomx_qc_finds_an_exports_scans_again(tmp_path):
+    """``radiomx qc OUT`` rediscovers the scans from the run log: the export's layout and options are recorded."""
+    export = Export(tmp_path / "export")
+    image, mask = box_volume()
+    rtstruct_on(export, synthetic_pet(export, "P1", generate_uid(), generate_uid(), volume=image,
+                                      radiopharmaceutical=None), mask)
+    out = tmp_path / "out"
+    extract = run("extract", export.root, "-o", out, "--layout", "dicom", "--default-tracer", "fdg", "-j", "1",
+                  "--params-dir", minimal_params(tmp_path / "params"))
+    assert extract.exit_code == 0, extract.stderr
+    qc = run("qc", out)
+    assert qc.exit_code == 0, qc.stderr
+    assert (out / "qc" / "P1" / "ses-1" / "18F-FDG.png").is_file()

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radiomx.discover.cohort import discover, layout_for
+from radiomx.discover.cohort import layout_for
+from radiomx.discover.layouts import discover_cohort
 from radiomx.errors import ConfigError, ScanError
 from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
@@ -91,10 +92,13 @@ def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: d
     return cache[(tracer, version)]
 
 
-def _scans(run: RecordedRun) -> tuple[dict[ScanKey, Scan], Layout]:
+def _scans(run: RecordedRun, out: Path) -> tuple[dict[ScanKey, Scan], Layout]:
     layout = layout_for(run.cohort, tuple(run.options.get("image_patterns") or ()),
                         tuple(run.options.get("mask_patterns") or ()), run.options.get("pet_units"))
-    return {s.key: s for s in discover(run.cohort, layout)}, layout
+    ids = run.options.get("patient_ids")
+    found = discover_cohort(run.cohort, layout, run.options.get("layout") or "auto",
+                            (Path(out) / ids).resolve() if ids else None, run.options.get("default_tracer"), out)
+    return {s.key: s for s in found.scans}, layout
 
 
 def _rel(path: Path | None, cohort: Path) -> str:
@@ -174,7 +178,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
         if not wanted:
             return summary
 
-        scans, layout = _scans(run)
+        scans, layout = _scans(run, out)
         lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None)
         cache: dict = {}
         touched: list[ScanKey] = []
