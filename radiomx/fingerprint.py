@@ -20,18 +20,16 @@ from typing import Any
 Source = Path | tuple[Path, ...]
 
 
-def _files(path: Source) -> list[Path]:
+def _files(path: Source) -> list[tuple[Path, str]]:
+    """Each file of an input with the name it is fingerprinted under (relative to the folder or the list's common
+    folder; a single file by its name)."""
     if isinstance(path, tuple):
-        return sorted(path)
+        root = os.path.commonpath([p.parent for p in path])
+        return [(f, os.path.relpath(f, root)) for f in sorted(path)]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
-
-
-def _name(f: Path, path: Source) -> str:
-    if isinstance(path, tuple):
-        return os.path.relpath(f, os.path.commonpath([p.parent for p in path]))
-    return str(f.relative_to(path)) if path.is_dir() else f.name
+        return [(p, str(p.relative_to(path))) for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")]
+    return [(path, path.name)]
 
 
 def stat_signature(path: Source | None) -> str:
@@ -40,9 +38,9 @@ def stat_signature(path: Source | None) -> str:
     if path is None or path == ():
         return ""
     parts = []
-    for f in _files(path):
+    for f, name in _files(path):
         st = f.stat()
-        parts.append(f"{_name(f, path)}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -61,8 +59,8 @@ def content_sha256(path: Source | None) -> str:
     if not isinstance(path, tuple) and not path.is_dir():
         return file_sha256(path)
     digest = hashlib.sha256()
-    for f in _files(path):
-        digest.update(f"{_name(f, path)}\0{file_sha256(f)}\n".encode("utf-8", "surrogateescape"))
+    for f, name in _files(path):
+        digest.update(f"{name}\0{file_sha256(f)}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
