@@ -23,6 +23,7 @@ identifier in clear, ``dicom_headers``).
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,12 @@ import pydicom
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
-from radiomx.discover.dicom_headers import IMAGE, RTSTRUCT, SEG, UNREADABLE, digest, pydicom_quiet
+from radiomx.discover.dicom_headers import IMAGE, RTSTRUCT, SEG, UNREADABLE, digest
 from radiomx.discover.dicom_index import HeaderIndex, IndexedFile, IndexSummary
 from radiomx.discover.dicom_links import Series, link_mask
 from radiomx.errors import ConfigError
 from radiomx.inputs.series_choice import is_non_attenuation_corrected, is_projection, measurable
+from radiomx.quiet import pydicom_quiet
 from radiomx.records import Scan, ScanKey, redact_uids
 from radiomx.tracers import TRACERS, tracer_of_radiopharmaceutical
 
@@ -105,6 +107,9 @@ def discover_export(root: Path, settings: ExportSettings, index_folder: Path | N
 
 
 class _Linker:
+    """One linking of the indexed files (module docstring, steps 2-5): series, studies, masks, keys, then one Scan
+    per key (problems of a key are merged into one line naming the first file)."""
+
     def __init__(self, root: Path, settings: ExportSettings, summary: IndexSummary) -> None:
         self.root, self.settings = root, settings
         self.found = ExportDiscovery(index=summary)
@@ -124,7 +129,7 @@ class _Linker:
             if found.owner is not None and found.owner.uid in usable and not found.problem:
                 found.owner.masks.append(mask)
                 continue
-            key = ScanKey(studies[mask.header.get("study", "")].patient_id, "", UNKNOWN)
+            key = ScanKey(studies[mask.study].patient_id, "", UNKNOWN)
             if found.owner is not None:  # on a MIP, a NAC PET: refused with the scan of its study, if any
                 label = self._label(found.owner)
                 key = ScanKey(studies[found.owner.study].patient_id,
@@ -149,14 +154,16 @@ class _Linker:
         series: dict[str, Series] = {}
         by_sop: dict[str, Series] = {}
         for file in (f for f in files if f.kind == IMAGE):
-            sop, uid = file.header.get("sop", ""), file.header.get("series", "")
+            sop, uid = file.sop, file.series
             if sop and sop in by_sop:
                 self.found.notes["files holding an instance already read (exported twice)"] += 1
                 continue
             if not uid:
                 series.setdefault(f"file:{file.relative}", Series(f"file:{file.relative}", [file], file.header))
                 continue
-            found = series.setdefault(uid, Series(uid, [], file.header))
+            if uid not in series:
+                series[uid] = Series(uid, [], file.header)
+            found = series[uid]
             found.files.append(file)
             if sop:
                 by_sop[sop] = found
@@ -164,20 +171,20 @@ class _Linker:
             s.problems += [(f, f.problem) for f in s.files if f.problem]
             if s.uid.startswith("file:"):
                 s.problems.append((s.files[0], "no Series Instance UID (0020,000E); re-export the series"))
-            if len({f.header.get("patient") for f in s.files}) > 1 or len({f.header.get("study") for f in s.files}) > 1:
+            if len({f.patient for f in s.files}) > 1 or len({f.study for f in s.files}) > 1:
                 s.problems.append((s.files[0], "files of this series name different patients or studies; re-export "
                                                "the series"))
         loose = []
         by_folder: dict[str, list[Series]] = defaultdict(list)
         for s in series.values():
-            for folder in {str(Path(f.relative).parent) for f in s.files}:
+            for folder in {os.path.dirname(f.relative) for f in s.files}:
                 by_folder[folder].append(s)
         for file in (f for f in files if f.kind == UNREADABLE):
             # A file that cannot be read belongs to the series it still names, else it could be a slice of any
             # series beside it: each of them is refused, since a lost first or last slice leaves no gap to see (the
             # folder reader refuses the same way).
-            own = series.get(file.header.get("series", ""))
-            neighbours = [own] if own is not None else by_folder.get(str(Path(file.relative).parent), [])
+            own = series.get(file.series)
+            neighbours = [own] if own is not None else by_folder.get(os.path.dirname(file.relative), [])
             for s in neighbours:
                 s.problems.append((file, f"{file.problem} (an unreadable DICOM file beside this series' slices)"))
             if not neighbours:
@@ -189,7 +196,7 @@ class _Linker:
         for s in series.values():
             studies.setdefault(s.study, _Study(s.study, s.files[0])).series.append(s)
         for mask in masks:
-            studies.setdefault(mask.header.get("study", ""), _Study(mask.header.get("study", ""), mask))
+            studies.setdefault(mask.study, _Study(mask.study, mask))
         for study in studies.values():
             study.read(self.settings)
         return studies
@@ -274,7 +281,7 @@ class _Linker:
             listed = ", ".join(_relative(m) for m in owner.masks[:MAX_LISTED])
             problems.append((owner.masks[0], f"{len(owner.masks)} masks reference {owner.describe()} ({listed}); keep "
                                               "one"))
-        problems += owner.problems
+        problems += owner.problems + [(m, m.problem) for m in owner.masks if m.problem]
         if study.problem:
             problems.append((study.file, study.problem))
         if session[1]:
@@ -358,7 +365,7 @@ def _unusable(owner: Series) -> str:
 
 def _undecodable(owner: Series) -> str:
     """A message when pydicom cannot decode the series' pixel data (its transfer syntax), else ""."""
-    for syntax in sorted({f.header.get("syntax", "") for f in owner.files} - {""}):
+    for syntax in sorted({f.syntax for f in owner.files} - {""}):
         try:
             available = syntax != "private" and get_decoder(UID(syntax)).is_available
         except (NotImplementedError, ValueError):

@@ -15,13 +15,9 @@ may still carry a ``problem`` (pixel data shorter than its header says: a trunca
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import re
 import struct
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from radiomx.inputs.paths import is_dicom_file
-from radiomx.quiet import records_dropped
+from radiomx.quiet import pydicom_quiet
 
 IMAGE, SEG, RTSTRUCT, DICOMDIR, OTHER, NONDICOM, UNREADABLE = (
     "image", "seg", "rtstruct", "dicomdir", "other", "nondicom", "unreadable")
@@ -48,6 +44,10 @@ MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: (``radiomx.inputs.series_choice``).
 TEXT_KEYWORDS = ("Modality", "SeriesDescription")
 LIST_KEYWORDS = ("ImageType", "CorrectedImage")
+#: Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) without which no slice can be decoded.
+PIXEL_MODULE = {"Rows": "(0028,0010)", "Columns": "(0028,0011)", "BitsAllocated": "(0028,0100)",
+                "BitsStored": "(0028,0101)", "PixelRepresentation": "(0028,0103)", "SamplesPerPixel": "(0028,0002)",
+                "PhotometricInterpretation": "(0028,0004)"}
 #: A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters.
 _UID = re.compile(r"[0-9][0-9.]{0,63}")
 #: The problem of a file that ends where its pixel data should begin (or earlier): a copy cut short.
@@ -60,15 +60,6 @@ def digest(value: Any) -> str:
     """A stable stand-in for an identifier (UID, PatientID): the first 80 bits of its SHA-256, "" for none."""
     text = str(value or "").strip()
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20] if text else ""
-
-
-@contextlib.contextmanager
-def pydicom_quiet() -> Iterator[None]:
-    """Keep pydicom's complaints about odd values (which quote the values: UIDs, names) off the caller's stderr
-    while radiomx reads headers: this thread's records on the "pydicom" logger and warnings raised meanwhile."""
-    with records_dropped(logging.getLogger("pydicom")), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def summarize(path: Path) -> tuple[str, dict[str, Any], str]:
@@ -147,12 +138,18 @@ def _summary(ds: Dataset, problem: str) -> tuple[str, dict[str, Any], str]:
         **{k: [str(v) for v in _as_list(ds.get(k))] for k in LIST_KEYWORDS},
     }
     if sop_class in SEG_SOP_CLASSES or modality == "SEG":
-        return SEG, {**values, **_seg(ds)}, problem
+        return SEG, {**values, **_seg(ds)}, problem or _pixel_module(ds)
     if sop_class == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":  # no pixel data: ending there is no problem
         return RTSTRUCT, {**values, **_rtstruct(ds)}, "" if problem == ENDS_EARLY else problem
     if sop_class in IMAGE_SOP_CLASSES and modality in ("PT", "CT"):
-        return IMAGE, {**values, **_image(ds), "sop_class": IMAGE_SOP_CLASSES[sop_class]}, problem
+        return IMAGE, {**values, **_image(ds), "sop_class": IMAGE_SOP_CLASSES[sop_class]}, problem or _pixel_module(ds)
     return OTHER, {"patient": values["patient"], "study": values["study"], "series": values["series"]}, ""
+
+
+def _pixel_module(ds: Dataset) -> str:
+    """A problem text when an attribute without which pixel data cannot be decoded is missing, else ""."""
+    missing = [f"{k} {t}" for k, t in PIXEL_MODULE.items() if ds.get(k) in (None, "")]
+    return f"Image Pixel attribute {', '.join(missing)} is missing: a damaged file; re-export it" if missing else ""
 
 
 def _number(value: Any) -> int | None:

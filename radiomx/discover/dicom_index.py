@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,19 +34,34 @@ from radiomx.discover.export_walk import walk
 #: Bump when ``dicom_headers`` keeps other values: an index of another version is rebuilt from scratch.
 INDEX_VERSION = 1
 INDEX_NAME = ".dicom-index.sqlite"
+#: Header values every file's linking needs, kept in columns: the rest (``header``) is JSON, decoded only for the
+#: files that need it (a series' first file, masks), so a no-change rerun over 50,000 files decodes few.
+HOT = ("patient", "study", "series", "sop", "syntax")
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
-           "kind TEXT NOT NULL, problem TEXT NOT NULL, header TEXT NOT NULL)")
+           "kind TEXT NOT NULL, problem TEXT NOT NULL, patient TEXT, study TEXT, series TEXT, sop TEXT, syntax TEXT, "
+           "header TEXT NOT NULL)")
 
 
-@dataclass(frozen=True)
 class IndexedFile:
-    """One file of the export as the index knows it (``path`` is in memory only, never stored)."""
+    """One file of the export as the index knows it (``location`` is in memory only, never stored)."""
 
-    path: Path
-    relative: str
-    kind: str
-    header: dict[str, Any]
-    problem: str
+    __slots__ = ("location", "relative", "kind", "problem", *HOT, "_raw", "_header")
+
+    def __init__(self, location: str, relative: str, kind: str, problem: str, hot: tuple, raw: str) -> None:
+        self.location, self.relative, self.kind, self.problem = location, relative, kind, problem
+        self.patient, self.study, self.series, self.sop, self.syntax = (v or "" for v in hot)
+        self._raw, self._header = raw, None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """Every header value the index keeps for this file (``dicom_headers``)."""
+        if self._header is None:
+            self._header = json.loads(self._raw)
+        return self._header
 
 
 @dataclass
@@ -97,24 +113,42 @@ class HeaderIndex:
 
     def refresh(self, root: Path, exclude: Path | None = None) -> tuple[list[IndexedFile], IndexSummary]:
         """Every file of the export as of now; headers read only where size or mtime moved. One transaction."""
-        stored = {key: (size, mtime, kind, problem, header) for key, size, mtime, kind, problem, header
-                  in self._db.execute("SELECT key, size, mtime_ns, kind, problem, header FROM files")}
-        summary, files, changed = IndexSummary(), [], []
+        stored = {row[0]: row[1:] for row in self._db.execute(
+            "SELECT key, size, mtime_ns, kind, problem, patient, study, series, sop, syntax, header FROM files")}
+        summary, rows, to_read = IndexSummary(), [], []
         present = set()
-        for path, relative, size, mtime in walk(root, exclude):
+        for location, relative, size, mtime in walk(root, exclude):
             key = path_key(relative)
             present.add(key)
             old = stored.get(key)
             if old is not None and old[:2] == (size, mtime):
-                kind, problem, header = old[2], old[3], json.loads(old[4])
+                rows.append((location, relative, old[2], old[3], old[4:9], old[9]))
             else:
-                kind, header, problem = (NONDICOM, {}, "") if path.name.startswith(".") else summarize(path)
-                changed.append((key, size, mtime, kind, problem, json.dumps(header, separators=(",", ":"))))
-            summary.kinds[kind] += 1
-            files.append(IndexedFile(path, relative, kind, header, problem))
+                to_read.append((len(rows), key, location, relative, size, mtime))
+                rows.append(None)
+        changed = []
+        read = _read_headers([t[2] for t in to_read])
+        for (at, key, location, relative, size, mtime), (kind, header, problem) in zip(to_read, read, strict=True):
+            raw = json.dumps(header, separators=(",", ":"))
+            hot = tuple(str(header.get(name) or "") for name in HOT)
+            changed.append((key, size, mtime, kind, problem, *hot, raw))
+            rows[at] = (location, relative, kind, problem, hot, raw)
+        files = [IndexedFile(*row) for row in rows]  # type: ignore[misc]
+        for file in files:
+            summary.kinds[file.kind] += 1
         gone = [(key,) for key in stored if key not in present]
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", changed)
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changed)
             self._db.executemany("DELETE FROM files WHERE key = ?", gone)
         summary.files, summary.read, summary.dropped = len(files), len(changed), len(gone)
         return files, summary
+
+
+def _summarize(location: str) -> tuple[str, dict[str, Any], str]:
+    return (NONDICOM, {}, "") if os.path.basename(location).startswith(".") else summarize(Path(location))
+
+
+def _read_headers(locations: list[str]) -> list[tuple[str, dict[str, Any], str]]:
+    """``summarize`` of each file, in order, in this process. (A pool of 2 processes gave no measurable gain on the
+    loaded 2-core machine of benchmarks/bench_dicom_index.py, so none is kept.)"""
+    return [_summarize(location) for location in locations]

@@ -46,11 +46,11 @@ class Series:
 
     @property
     def patient(self) -> str:
-        return self.header.get("patient", "")
+        return self.files[0].patient
 
     @property
     def study(self) -> str:
-        return self.header.get("study", "")
+        return self.files[0].study
 
     @property
     def modality(self) -> str:
@@ -100,7 +100,7 @@ def link_mask(mask: IndexedFile, series: dict[str, Series], by_sop: dict[str, Se
         return Link(None, f"{what} could belong to {len(named)} series ({listed}); keep one of them in the export, "
                           "or re-export the mask with a Referenced Series Sequence")
     owner = named[0]
-    if header.get("patient") != owner.patient:
+    if mask.patient != owner.patient:
         return Link(owner, f"{what} belongs to another patient than its referenced series {owner.describe()} (their "
                           "PatientIDs differ); re-export the mask with its own images")
     return Link(owner)

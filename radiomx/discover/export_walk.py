@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def walk(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, str, int, int]]:
+def walk(root: Path, exclude: Path | None = None) -> Iterator[tuple[str, str, int, int]]:
     """(path, path relative to root, size, mtime_ns) of every file under ``root``, hidden ones included (they are
     counted as non-DICOM); symlink loops are cut, ``exclude`` (OUT inside the export) is skipped."""
     seen: set[tuple[int, int]] = set()
@@ -34,4 +34,4 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, str, i
                 st = entry.stat()
             except OSError:
                 continue
-            yield Path(entry.path), relative, st.st_size, st.st_mtime_ns
+            yield entry.path, relative, st.st_size, st.st_mtime_ns

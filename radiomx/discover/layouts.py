@@ -46,7 +46,7 @@ def discover_cohort(cohort: Path, layout: Layout, kind: str = "auto", patient_id
 
 
 def _holds_dicom(cohort: Path, out: Path | None) -> bool:
-    return any(is_dicom_file(path) for path, _relative, size, _mtime in walk(cohort, out) if size > 132)
+    return any(is_dicom_file(Path(location)) for location, _relative, size, _mtime in walk(cohort, out) if size > 132)
 
 
 def _export(cohort: Path, patient_ids: Path | None, default_tracer: str | None, index_folder: Path | None,

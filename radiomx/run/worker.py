@@ -42,6 +42,7 @@ from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
+from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
@@ -197,7 +198,8 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     digests: dict[Path, str] = {}
     load_failure: Failure | None = None
     try:
-        loaded = load_scan(scan, task.layout, digests)
+        with pydicom_quiet():  # its complaints quote header values; radiomx's own failure says what matters
+            loaded = load_scan(scan, task.layout, digests)
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
