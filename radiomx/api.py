@@ -105,17 +105,13 @@ def scan(cohort: Path | str, options: ExtractOptions | None = None, out: Path | 
     return survey(cohort, options, out).scans
 
 
-def survey(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None,
-           create_out: bool = False) -> Discovery:
+def survey(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None) -> Discovery:
     """The scans of a cohort, and for a DICOM export the PET series waiting for a mask, the auto-detection line and
-    the header index's summary. A DICOM export's header index is kept in ``out`` when that folder exists (or
-    ``create_out`` may create it), else built in memory (``radiomx.discover.dicom_index``)."""
+    the header index's summary. A DICOM export's header index is kept in ``out`` when that folder exists, else
+    built in memory (``radiomx.discover.dicom_index``; ``extract`` saves it into the OUT it creates)."""
     options = options or ExtractOptions()
     cohort = Path(cohort)
     index = Path(out) if out is not None else None
-    if index is not None and create_out:
-        with contextlib.suppress(OSError):  # unwritable: _check_writable says so before any work
-            index.mkdir(parents=True, exist_ok=True)
     return discover_cohort(cohort, _layout(cohort, options), options.layout, options.patient_ids,
                            options.default_tracer, index if index is not None and index.is_dir() else None)
 
@@ -164,7 +160,7 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
-        found = survey(cohort, options, out, create_out=not options.dry_run)
+        found = survey(cohort, options, out)
         scans = found.scans
         if only is not None:
             wanted = set(only)
@@ -180,6 +176,11 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         if options.dry_run:
             return _planned(summary, scans, params, cohort, layout, options)
         _check_writable(out)
+        if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
+            from radiomx.discover.dicom_index import save_index
+
+            with _output_errors(out):
+                save_index(out, found.index_image)
         with output_lock(out, options.wait):
             summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
                                   pool)

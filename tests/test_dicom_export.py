@@ -478,3 +478,9 @@ def test_radiomx_qc_finds_an_exports_scans_again(tmp_path):
     qc = run("qc", out)
     assert qc.exit_code == 0, qc.stderr
     assert (out / "qc" / "P1" / "ses-1" / "18F-FDG.png").is_file()
+
+
+def test_a_configuration_error_on_an_export_stops_before_out_exists(dro_export, tmp_path):
+    """The first run's index is built in memory and saved only once OUT is created for real."""
+    result = run("extract", dro_export[0].root, "-o", tmp_path / "out", "--params-dir", tmp_path / "nowhere")
+    assert result.exit_code == 2 and not (tmp_path / "out").exists(), result.stderr

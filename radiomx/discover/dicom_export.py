@@ -69,6 +69,8 @@ class ExportDiscovery:
     index: IndexSummary = field(default_factory=IndexSummary)
     #: What was seen but is no scan: CT series without a mask, PET series of tracers radiomx does not know, ...
     notes: Counter = field(default_factory=Counter)
+    #: The index, when it was built in memory (``dicom_index.save_index`` keeps it once OUT exists).
+    index_image: bytes = b""
 
     def line(self) -> str:
         extra = [f"{n} {what}" for what, n in sorted(self.notes.items()) if n]
@@ -103,7 +105,10 @@ def discover_export(root: Path, settings: ExportSettings, index_folder: Path | N
     """The scans of the export at ``root``; the header index lives in ``index_folder`` (None: in memory)."""
     with HeaderIndex(index_folder) as index:
         files, summary = index.refresh(root, exclude)
-    return _Linker(root, settings, summary).link(files)
+        image = index.image() if index_folder is None else b""
+    found = _Linker(root, settings, summary).link(files)
+    found.index_image = image
+    return found
 
 
 class _Linker:

@@ -105,6 +105,10 @@ class HeaderIndex:
     def close(self) -> None:
         self._db.close()
 
+    def image(self) -> bytes:
+        """The whole index as bytes (``save_index`` writes them into an OUT created after discovery)."""
+        return self._db.serialize()
+
     def __enter__(self) -> HeaderIndex:
         return self
 
@@ -142,6 +146,15 @@ class HeaderIndex:
             self._db.executemany("DELETE FROM files WHERE key = ?", gone)
         summary.files, summary.read, summary.dropped = len(files), len(changed), len(gone)
         return files, summary
+
+
+def save_index(folder: Path, image: bytes) -> None:
+    """Write an index built in memory (a first run: OUT did not exist while the export was discovered) into
+    ``folder``, atomically, so that the next run reads only what changes."""
+    target = Path(folder) / INDEX_NAME
+    temporary = target.with_name(f".{INDEX_NAME}.tmp-{os.getpid()}")
+    temporary.write_bytes(image)
+    os.replace(temporary, target)
 
 
 def _summarize(location: str) -> tuple[str, dict[str, Any], str]:

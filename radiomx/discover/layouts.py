@@ -28,6 +28,8 @@ class Discovery:
     waiting: list[Scan] = field(default_factory=list)
     note: str = ""
     summary: str = ""
+    #: An export's header index built in memory (no OUT yet): ``dicom_index.save_index`` writes it into OUT.
+    index_image: bytes = b""
 
 
 def discover_cohort(cohort: Path, layout: Layout, kind: str = "auto", patient_ids: Path | None = None,
@@ -58,7 +60,7 @@ def _export(cohort: Path, patient_ids: Path | None, default_tracer: str | None, 
     settings = ExportSettings(read_patient_ids(patient_ids) if patient_ids else None,
                               patient_ids.name if patient_ids else "", default_tracer, session_names(cohort))
     found = discover_export(cohort, settings, index_folder, exclude=index_folder)
-    return Discovery(found.scans, "dicom", found.waiting, note, found.line())
+    return Discovery(found.scans, "dicom", found.waiting, note, found.line(), found.index_image)
 
 
 def session_names(cohort: Path) -> tuple[str, ...]:
