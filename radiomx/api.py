@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from radiomx import __version__
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.discover.cohort import discover, layout_for, selection_for
+from radiomx.discover.cohort import layout_for, selection_for
+from radiomx.discover.layouts import Discovery, discover_cohort
 from radiomx.errors import ConfigError, OutputError, ScanError
 from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions
@@ -75,6 +77,11 @@ class RunSummary:
     #: With ``--prune``: the vanished scans whose rows, state, failures and QC pictures this run removed (a dry
     #: run: would remove).
     pruned: list[ScanKey] = field(default_factory=list)
+    #: A DICOM export: the PET series no mask references yet (not failures; extracted once their mask arrives),
+    #: the auto-detection line ("" when ``--layout dicom`` said so) and the header index's summary line.
+    waiting: list[Scan] = field(default_factory=list)
+    layout_note: str = ""
+    index_line: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -118,11 +125,21 @@ def _layout(cohort: Path, options: ExtractOptions) -> Layout:
     return layout_for(cohort, options.image_patterns, options.mask_patterns, options.pet_units)
 
 
-def scan(cohort: Path | str, options: ExtractOptions | None = None) -> list[Scan]:
-    """Discover the scans of a cohort without extracting anything."""
+def scan(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None) -> list[Scan]:
+    """Discover the scans of a cohort without extracting anything (``out``: where a DICOM export's header index is
+    kept, see ``survey``)."""
+    return survey(cohort, options, out).scans
+
+
+def survey(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None) -> Discovery:
+    """The scans of a cohort, and for a DICOM export the PET series waiting for a mask, the auto-detection line and
+    the header index's summary. A DICOM export's header index is kept in ``out`` when that folder exists, else
+    built in memory (``radiomx.discover.dicom_index``; ``extract`` saves it into the OUT it creates)."""
     options = options or ExtractOptions()
     cohort = Path(cohort)
-    return discover(cohort, _layout(cohort, options))
+    index = Path(out) if out is not None else None
+    return discover_cohort(cohort, _layout(cohort, options), options.layout, options.patient_ids,
+                           options.default_tracer, index if index is not None and index.is_dir() else None)
 
 
 def _resolve_all_params(scans: list[Scan], options: ExtractOptions, validate: bool = True) -> dict[str, ParamSet]:
@@ -178,7 +195,8 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
     ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
     with ahead as pool:
-        scans = scan(cohort, options)
+        found = survey(cohort, options, out)
+        scans = found.scans
         in_cohort = {s.key for s in scans}
         if only is not None:
             wanted = set(only)
@@ -188,10 +206,18 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
         lesion_options = _lesion_options(cohort, options)
         layout = _layout(cohort, options)
         summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
-                             acknowledgements=read_acknowledgements(out))
+                             acknowledgements=read_acknowledgements(out), waiting=found.waiting,
+                             layout_note=found.note, index_line=found.summary)
+        if only is not None:
+            summary.waiting = [w for w in found.waiting if w.key in wanted]
         if options.dry_run:
             return _planned(summary, scans, params, cohort, layout, options, in_cohort)
         _check_writable(out)
+        if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
+            from radiomx.discover.dicom_index import save_index
+
+            with _output_errors(out):
+                save_index(out, found.index_image)
         with output_lock(out, options.wait):
             summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
                                   pool, derive_settings, in_cohort)
@@ -589,16 +615,35 @@ def _reported_params(scans: list[Scan], options: ExtractOptions) -> tuple[list[S
             and s.problem is None else s for s in scans], params
 
 
-def _reported_plan(cohort: Path, out: Path, options: ExtractOptions) -> RunSummary:
-    """What the next run would do with the whole cohort, for a report (nothing written, nothing imported heavy)."""
+def _reported_plan(cohort: Path, out: Path, options: ExtractOptions) -> tuple[RunSummary, Discovery]:
+    """What the next run would do with the whole cohort, for a report (nothing written but a DICOM export's index,
+    nothing heavy imported), and what discovery found."""
     options = replace(options, dry_run=True)
-    scans, params = _reported_params(scan(cohort, options), options)
-    return _planned(RunSummary(out=out, dry_run=True), scans, params, cohort, _layout(cohort, options), options)
+    found = survey(cohort, options, out)
+    scans, params = _reported_params(found.scans, options)
+    summary = RunSummary(out=out, dry_run=True, waiting=found.waiting, layout_note=found.note,
+                         index_line=found.summary)
+    return _planned(summary, scans, params, cohort, _layout(cohort, options), options), found
 
 
-def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
-    """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
-    summary = _reported_plan(Path(cohort), Path(out), options or ExtractOptions())
+@dataclass
+class ScanListing:
+    """What ``radiomx scan`` lists: each scan with its state against OUT ("" without OUT), the PET series of a DICOM
+    export that wait for a mask, the auto-detection line and the export's index summary."""
+
+    scans: list[tuple[Scan, str]]
+    waiting: list[Scan] = field(default_factory=list)
+    layout_note: str = ""
+    index_line: str = ""
+
+
+def scan_listing(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None
+                 ) -> ScanListing:
+    """The discovered scans, with their state against ``out`` when given (nothing written but an export's index)."""
+    if out is None:
+        found = survey(cohort, options)
+        return ScanListing([(s, "") for s in found.scans], found.waiting, found.note, found.summary)
+    summary, _ = _reported_plan(Path(cohort), Path(out), options or ExtractOptions())
     stored = _stored_state(Path(out))
     states = []
     for item in summary.plan.items:  # type: ignore[union-attr]
@@ -606,7 +651,12 @@ def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | N
         if state == "done" and not stored[item.scan.key]["n_lesions"]:
             state = "negative"
         states.append((item.scan, state))
-    return states
+    return ScanListing(states, summary.waiting, summary.layout_note, summary.index_line)
+
+
+def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> list[tuple[Scan, str]]:
+    """Each discovered scan with its state against OUT: new, changed, done, failed or negative (nothing written)."""
+    return scan_listing(cohort, options, out).scans
 
 
 def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None) -> pd.DataFrame:
@@ -616,7 +666,7 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
     import pandas as pd
 
     cohort, out = Path(cohort), Path(out)
-    summary = _reported_plan(cohort, out, options or ExtractOptions())
+    summary, found = _reported_plan(cohort, out, options or ExtractOptions())
     stored = _stored_state(out)
     rows: dict[str, dict[str, int]] = {}
     columns = ("done", "negative", "pending", "changed", "failed", "vanished")
@@ -627,7 +677,14 @@ def status(cohort: Path | str, out: Path | str, options: ExtractOptions | None =
         counts["negative" if negative else name[item.status]] += 1
     for key in summary.vanished:  # stored, no longer in the cohort: rows kept until extract --prune
         rows.setdefault(key.tracer, dict.fromkeys(columns, 0))["vanished"] += 1
+    if found.layout == "dicom":  # a DICOM export's PET series without a mask yet: not failures
+        waiting = Counter(w.key.tracer for w in found.waiting)
+        for tracer in sorted(set(waiting) - set(rows)):
+            rows[tracer] = dict.fromkeys(columns, 0)
+        for tracer, counts in rows.items():
+            counts["waiting"] = waiting[tracer]
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tracer").reset_index()
+    frame.attrs.update(layout_note=found.note, index_line=found.summary)  # for ``radiomx status`` to say
     frame.attrs["vanished"] = list(summary.vanished)
     frame.attrs["params_problems"] = sorted({i.scan.problem[2] for i in summary.plan.items  # type: ignore[union-attr]
                                              if i.scan.problem and i.scan.problem[0] == "params"})

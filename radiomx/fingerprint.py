@@ -3,31 +3,44 @@
 Why two: a nightly rerun over hundreds of scans must decide "unchanged" in seconds, so it compares size and
 mtime first (``stat_signature``) and hashes content (``content_sha256``) only when those moved. Touching a file
 therefore costs one hash and recomputes nothing; changing its bytes recomputes exactly that scan.
-A DICOM series (a folder) is fingerprinted over its sorted file names and their contents.
+A DICOM series (a folder, or the explicit files of one series in an export) is fingerprinted over its sorted file
+names and their contents.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+#: An input: one file, a folder (a DICOM series: every file under it), or an explicit list of files (the slices of
+#: one series in a DICOM export, ``Scan.image_files``), named relative to their common folder.
+Source = Path | tuple[Path, ...]
 
-def _files(path: Path) -> list[Path]:
+
+def _files(path: Source) -> list[tuple[Path, str]]:
+    """Each file of an input with the name it is fingerprinted under (relative to the folder or the list's common
+    folder; a single file by its name)."""
+    if isinstance(path, tuple):
+        root = os.path.commonpath([p.parent for p in path])
+        return [(f, os.path.relpath(f, root)) for f in sorted(path)]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
+        return [(p, str(p.relative_to(path))) for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")]
+    return [(path, path.name)]
 
 
-def stat_signature(path: Path | None) -> str:
-    """Size and mtime (ns) of a file, or of every file under a folder; changes whenever a byte might have."""
-    if path is None:
+def stat_signature(path: Source | None) -> str:
+    """Size and mtime (ns) of a file, or of every file under a folder or in a list; changes whenever a byte might
+    have."""
+    if path is None or path == ():
         return ""
     parts = []
-    for f in _files(path):
+    for f, name in _files(path):
         st = f.stat()
-        parts.append(f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -39,15 +52,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def content_sha256(path: Path | None) -> str:
-    """sha256 of a file's bytes; for a folder, of its relative file names and their sha256s."""
-    if path is None:
+def content_sha256(path: Source | None) -> str:
+    """sha256 of a file's bytes; for a folder or a list of files, of their relative names and their sha256s."""
+    if path is None or path == ():
         return ""
-    if not path.is_dir():
+    if not isinstance(path, tuple) and not path.is_dir():
         return file_sha256(path)
     digest = hashlib.sha256()
-    for f in _files(path):
-        digest.update(f"{f.relative_to(path)}\0{file_sha256(f)}\n".encode("utf-8", "surrogateescape"))
+    for f, name in _files(path):
+        digest.update(f"{name}\0{file_sha256(f)}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

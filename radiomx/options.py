@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from radiomx.errors import ConfigError
+from radiomx.tracers import TRACERS, find_tracer
 
 ENGINES = ("local", "dask")
 #: Local pool start methods (``radiomx.run.warmup``; kept here so that options import nothing heavy).
 START_METHODS = ("spawn", "forkserver")
 #: How a mask becomes lesions: one per label value, or one per 26-connected component of each label.
 LESION_MODES = ("labels", "components")
+#: How a cohort folder is read: ``auto`` (BIDS-PET, else the default layout, else a DICOM export, said in one
+#: line) or ``dicom`` (a PACS/CD export read by content: ``radiomx.discover.dicom_export``).
+LAYOUTS = ("auto", "dicom")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ class ExtractOptions:
     #: and its preload list are process-wide, so only for a process radiomx owns; the ``radiomx`` command uses it).
     #: See ``radiomx/run/warmup.py``.
     start_method: str = "spawn"
+    #: ``auto`` or ``dicom`` (``LAYOUTS``). CLI: ``--layout``.
+    layout: str = "auto"
+    #: A DICOM export's PatientID -> study ID map (CSV, columns PatientID and patient_id). CLI: ``--patient-ids``.
+    patient_ids: Path | None = None
+    #: The tracer of export PET series that name no radiopharmaceutical (anonymised). CLI: ``--default-tracer``.
+    default_tracer: str | None = None
 
     def __post_init__(self) -> None:
         if self.lesions not in LESION_MODES:
@@ -109,6 +119,12 @@ class ExtractOptions:
         RoiSelection(tuple(self.roi), tuple(self.exclude_roi))  # validates
         object.__setattr__(self, "roi", tuple(self.roi))
         object.__setattr__(self, "exclude_roi", tuple(self.exclude_roi))
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)} (got {self.layout!r})")
+        if self.patient_ids is not None:
+            object.__setattr__(self, "patient_ids", Path(self.patient_ids))
+        if self.default_tracer is not None:
+            object.__setattr__(self, "default_tracer", _pet_tracer(self.default_tracer))
         object.__setattr__(self, "image_patterns", tuple(self.image_patterns))
         object.__setattr__(self, "mask_patterns", tuple(self.mask_patterns))
         if self.jobs == 0:
@@ -127,3 +143,12 @@ class ExtractOptions:
     def uses_local_pool(self) -> bool:
         """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
         return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
+
+
+def _pet_tracer(name: str) -> str:
+    """``--default-tracer``: a PET tracer's canonical name from any of its names, or exit 2 with the known ones."""
+    tracer = find_tracer(name)
+    if tracer is None or tracer.modality != "PET":
+        pet = [t.name for t in TRACERS if t.modality == "PET"]
+        raise ConfigError(f"--default-tracer {name!r} is not a known PET tracer; use one of {', '.join(pet)}")
+    return tracer.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 
 
@@ -38,3 +39,14 @@ def records_dropped(target: logging.Logger | logging.Handler | None) -> Iterator
         yield
     finally:
         target.removeFilter(only_ours)
+
+
+@contextlib.contextmanager
+def pydicom_quiet() -> Iterator[None]:
+    """Keep pydicom's complaints about odd values off the caller's stderr while radiomx reads DICOM: they quote the
+    values (UIDs, names), and radiomx reports what matters as one line of its own. This thread's records on the
+    "pydicom" logger are dropped, and warnings raised meanwhile ignored (``warnings.catch_warnings`` restores the
+    filters after)."""
+    with records_dropped(logging.getLogger("pydicom")), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

@@ -43,6 +43,14 @@ class Scan:
     references: tuple[tuple[str, Path], ...] = ()
     #: Body height (m) from participants.tsv/sessions.tsv ``height`` (radiomx.discover.bids), for BSA/SDmax.
     height_m: float | None = None
+    #: The slices of a DICOM series found scattered in an export (``radiomx.discover.dicom_export``), sorted by path;
+    #: ``image`` is then the first of them. Empty for every other layout (``image`` says all).
+    image_files: tuple[Path, ...] = ()
+
+    @property
+    def image_source(self) -> Path | tuple[Path, ...] | None:
+        """What the image is read, fingerprinted and hashed from: the series' explicit files, else ``image``."""
+        return self.image_files or self.image
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ def cohort_options(func):
                        "(case-insensitive glob, repeatable).")
     @click.option("--exclude-roi", "exclude_roi", multiple=True, metavar="GLOB",
                   help="Never lesions: names matching this glob (case-insensitive, repeatable).")
+    @click.option("--layout", type=click.Choice(["auto", "dicom"]), default="auto", show_default=True,
+                  help="auto: BIDS-PET, the default layout, else a DICOM export; dicom: a PACS/CD export, read by "
+                       "content.")
+    @click.option("--patient-ids", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                  help="DICOM export: CSV mapping PatientID to your patient_id (columns PatientID, patient_id).")
+    @click.option("--default-tracer", default=None,
+                  help="DICOM export: tracer of PET series that name no radiopharmaceutical (e.g. fdg).")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)

@@ -11,6 +11,9 @@ from radiomx.cli.flags import cohort_options, extract_options_from, format_optio
 from radiomx.cli.scanlist import COLUMNS, FORMATS, STATE_COLUMN
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+#: A DICOM export's PET series that no mask references yet: listed, never failed (``radiomx.discover.dicom_export``).
+WAITING = "waiting"
+WAITING_STATUS = "waiting: no mask references this series yet"
 
 
 @click.command(short_help="List the discovered scans (tsv, csv or jsonl).", epilog="""\b
@@ -27,16 +30,20 @@ Examples:
 def scan(cohort: Path, out: Path | None, fmt: str | None, **flags) -> None:
     """List the discovered scans: patient, session, tracer, image, mask, status [, state]."""
     from radiomx import api
+    from radiomx.cli.output import say_layout
     from radiomx.cli.scanlist import aligned, write_rows
     from radiomx.records import CohortPaths
 
     options = extract_options_from(**flags)
     paths = CohortPaths(cohort)
-    pairs = api.scan_states(cohort, out, options) if out else [(s, "") for s in api.scan(cohort, options)]
+    listing = api.scan_listing(cohort, options, out)
+    say_layout(listing.layout_note, listing.index_line)
     columns = (*COLUMNS, STATE_COLUMN) if out else COLUMNS
+    pairs = sorted([*listing.scans, *((w, WAITING if out else "") for w in listing.waiting)], key=lambda p: p[0].key)
     rows = [{"patient_id": s.key.patient_id, "session": s.key.session, "tracer": s.key.tracer,
              "image": paths.relative(s.image), "mask": paths.relative(s.mask),
-             "status": "ok" if s.problem is None else "error: " + paths.text(s.problem[2]), STATE_COLUMN: state}
+             "status": ("ok" if s.problem is None else "error: " + paths.text(s.problem[2])) if s.mask or s.problem
+             else WAITING_STATUS, STATE_COLUMN: state}
             for s, state in pairs]
     if fmt is None and sys.stdout.isatty():
         click.echo(aligned(rows, columns), nl=False)
@@ -53,8 +60,10 @@ Example:
 def status(cohort: Path, out: Path, **flags) -> None:
     """Per tracer: scans done, negative (no lesion in mask), pending, changed, failed; then the failures' messages."""
     from radiomx import api
+    from radiomx.cli.output import say_layout
 
     frame = api.status(cohort, out, extract_options_from(**flags))
+    say_layout(frame.attrs.get("layout_note", ""), frame.attrs.get("index_line", ""))
     click.echo(frame.to_string(index=False) if len(frame) else "no scans found")
     for problem in frame.attrs.get("params_problems") or []:
         click.echo(f"NOTE {problem}")

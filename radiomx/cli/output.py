@@ -40,7 +40,16 @@ def progress_printer(enabled: bool = True) -> Iterator:
         yield update
 
 
+def say_layout(note: str, index_line: str) -> None:
+    """The auto-detection line and a DICOM export's index summary (``scan``, ``status``, ``extract``), on stderr."""
+    if note:
+        emit("layout_detected", note)
+    if index_line:
+        emit("dicom_index", index_line)
+
+
 def print_plan(summary: RunSummary) -> None:
+    say_layout(summary.layout_note, summary.index_line)
     for item in summary.plan.items:  # type: ignore[union-attr]
         reason = f"\t{item.reason}" if item.reason else ""
         click.echo(f"{item.status}\t{item.scan.key.patient_id}\t{item.scan.key.session}\t{item.scan.key.tracer}{reason}")
@@ -119,6 +128,11 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
         emit("scan_warning", failure_line(warning, "WARNING"), "warning", **failure_fields(warning))
     counting = {f.key for f in summary.failures if reasons[id(f)] is None}
     accepted = len({f.key for f in summary.failures if reasons[id(f)] is not None} - counting)
+    say_layout(summary.layout_note, summary.index_line)
+    if summary.waiting:
+        emit("series_waiting", f"{len(summary.waiting)} PET series wait for a mask (not failures; extracted by the run "
+             "after their mask arrives): " + ", ".join(str(w.key) for w in summary.waiting[:5])
+             + (" ..." if len(summary.waiting) > 5 else ""), waiting=len(summary.waiting))
     line = (f"{summary.computed} scans computed, {summary.skipped} unchanged, "
             f"{summary.negative_scans} negative (no lesion in mask), {summary.failed_scans} with failures"
             f"{f' ({accepted} acknowledged)' if accepted else ''}; "

@@ -1,5 +1,7 @@
-"""Discover: a cohort folder (default layout or BIDS-PET) -> ``Scan`` records, without reading any image.
+"""Discover: a cohort folder (default layout, BIDS-PET or a DICOM export) -> ``Scan`` records, without reading any
+image (of an export, headers only).
 
-Owns name patterns, ``radiomx.toml``, BIDS entities and participants/sessions TSVs. May import ``radiomx.inputs.paths``
-(what a file is, by its name) and the top-level records; never ``run``, ``features``, ``store`` or ``cli``.
+Owns name patterns, ``radiomx.toml``, BIDS entities and participants/sessions TSVs, an export's header index and
+linking. May import ``radiomx.inputs.paths`` (what a file is, by its name), ``radiomx.inputs.series_choice`` (which
+series is the image) and the top-level records; never ``run``, ``features``, ``store`` or ``cli``.
 """

@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 
 from radiomx.errors import ScanError
 from radiomx.inputs.paths import is_dicom_file
+from radiomx.inputs.series_choice import PROJECTION_TYPES, describe, measurable  # noqa: F401  (PROJECTION_TYPES: API)
 
 #: A gap of at least this many median gaps is a missing slice (a missing slice is 2x), see ``check_gaps``.
 MISSING_RATIO = 1.5
@@ -38,8 +39,6 @@ SAME_POSITION_FRACTION = 0.01
 POSITION_TOL = 0.25
 #: Deviations are recorded to the micrometre: below any scanner's position rounding, so a regular series gives 0.0.
 MM_DECIMALS = 3
-#: Image Type (0008,0008) values of series that are pictures of a scan, not the scan (``_pick_series``).
-PROJECTION_TYPES = {"MIP", "PROJECTION IMAGE", "PROJECTION", "LOCALIZER", "SCREEN SAVE"}
 ORIENTATION_ATOL = 1e-4
 
 
@@ -85,26 +84,6 @@ def _first_header(folder: Path, series_id: str) -> Dataset | None:
         return None
 
 
-def _describe(header: Dataset) -> str:
-    """A series as a user finds it in the viewer: Series Number and Description (never a UID)."""
-    description = " ".join(str(header.get("SeriesDescription", "") or "").split())[:40]
-    return f"Series Number {header.get('SeriesNumber', '?')}" + (f" '{description}'" if description else "")
-
-
-def _values(header: Dataset, keyword: str) -> set[str]:
-    value = header.get(keyword)
-    if value is None:
-        return set()
-    items = [value] if isinstance(value, str) else list(value)
-    return {str(v).strip().upper() for v in items}
-
-
-def _is_projection(header: Dataset) -> bool:
-    """A MIP, projection or localizer: a picture of a scan, not a volume to measure."""
-    return bool(_values(header, "ImageType") & PROJECTION_TYPES) or "MIP" in str(
-        header.get("SeriesDescription", "")).upper().split()
-
-
 def _pick_series(folder: Path, modality: str) -> str:
     """The one series of ``modality`` in the folder; others (CT, RTSTRUCT, SEG beside a PET) are ignored.
 
@@ -127,14 +106,9 @@ def _pick_series(folder: Path, modality: str) -> str:
         what = f"only {', '.join(sorted(seen_modalities))} series" if seen_modalities else "no DICOM image series"
         raise ScanError("load", str(folder), f"folder holds {what}, no {modality} series; put the {modality} slices "
                                              "of this scan in it")
-    candidates = dict(found)
-    if modality == "PT" and len(candidates) > 1:
-        corrected = {k: h for k, h in candidates.items() if "ATTN" in _values(h, "CorrectedImage")}
-        candidates = corrected or candidates
+    candidates = measurable(found, modality)
     if len(candidates) > 1:
-        candidates = {k: h for k, h in candidates.items() if not _is_projection(h)} or candidates
-    if len(candidates) > 1:
-        listed = ", ".join(sorted(_describe(h) for h in candidates.values()))
+        listed = ", ".join(sorted(describe(h) for h in candidates.values()))
         raise ScanError("load", str(folder), f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
                                              "series per scan folder")
     return next(iter(candidates))
@@ -262,11 +236,17 @@ def _check_all_files_parsed(folder: Path) -> None:
                                                "series")
 
 
-def read_series(folder: Path, modality: str) -> DicomSeries:
-    """The folder's ``modality`` ("PT" or "CT") series, rescaled per slice, on SimpleITK's geometry."""
-    _check_all_files_parsed(folder)
-    series_id = _pick_series(folder, modality)
-    files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
+def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()) -> DicomSeries:
+    """The folder's ``modality`` ("PT" or "CT") series, rescaled per slice, on SimpleITK's geometry.
+
+    ``series_files``: exactly the slices of one series, as a DICOM export's index found them among other series
+    (``radiomx.discover.dicom_export``); they are read with the same checks, and ``folder`` only names them."""
+    if series_files:
+        files = [str(f) for f in series_files]
+    else:
+        _check_all_files_parsed(folder)
+        series_id = _pick_series(folder, modality)
+        files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
     headers = _read_headers(files)
     check_slices(headers, files, folder)
     if len(headers) > 1:

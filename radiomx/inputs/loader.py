@@ -3,7 +3,8 @@
 Why one function: every entry point (local pool, Dask worker, tests) must get the same voxels, and a PET image
 must never reach PyRadiomics in Bq/mL when its bin width is in SUV. Dispatch, in this order:
 
-* image is a folder -> DICOM series (``radiomx.inputs.dicom``); PET converted to SUVbw from its headers, CT in HU;
+* image is a folder, or the explicit files of one series in a DICOM export -> DICOM series
+  (``radiomx.inputs.dicom``); PET converted to SUVbw from its headers, CT in HU;
 * PET NIfTI/NRRD/MHA with a sidecar (same name, ``.json``) -> BIDS-PET sidecar + body weight (``radiomx.inputs.suv``);
 * PET NIfTI/NRRD/MHA declared SUVbw (``[layout] pet_units = "SUVbw"`` / ``--pet-units SUVbw``);
 * anything else PET -> ScanError. CT files are taken as HU.
@@ -113,7 +114,7 @@ def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
     assert scan.image is not None
     from radiomx.inputs.dicom import read_series  # pydicom: loaded only by cohorts with DICOM inputs
 
-    series = read_series(scan.image, "PT" if pet else "CT")
+    series = read_series(scan.folder if scan.image_files else scan.image, "PT" if pet else "CT", scan.image_files)
     layout = {"positions": series.layout.positions_mm, "geometry": series.layout.as_row(),
               "body": _dicom_body(series.headers)}
     if not pet:
@@ -159,7 +160,7 @@ def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) 
     tracer = get_tracer(scan.key.tracer)
     assert scan.image is not None
     pet = tracer.modality == "PET"
-    if scan.image.is_dir():
+    if scan.image_files or scan.image.is_dir():
         return _dicom_image(scan, pet, tracer.radionuclide)
     if not pet:
         return _UnitImage(read_volume(scan.image, "image", digests), "HU", {})

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radiomx.discover.cohort import discover, layout_for
+from radiomx.discover.cohort import layout_for
+from radiomx.discover.layouts import discover_cohort
 from radiomx.errors import ConfigError, ScanError
 from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
@@ -57,10 +58,13 @@ def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: d
     return cache[(tracer, version)]
 
 
-def _scans(run: RecordedRun) -> tuple[dict[ScanKey, Scan], Layout]:
+def _scans(run: RecordedRun, out: Path) -> tuple[dict[ScanKey, Scan], Layout]:
     layout = layout_for(run.cohort, tuple(run.options.get("image_patterns") or ()),
                         tuple(run.options.get("mask_patterns") or ()), run.options.get("pet_units"))
-    return {s.key: s for s in discover(run.cohort, layout)}, layout
+    ids = run.options.get("patient_ids")
+    found = discover_cohort(run.cohort, layout, run.options.get("layout") or "auto",
+                            (Path(out) / ids).resolve() if ids else None, run.options.get("default_tracer"), out)
+    return {s.key: s for s in found.scans}, layout
 
 
 def _rel(path: Path | None, cohort: Path) -> str:
@@ -139,7 +143,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
         if not wanted:
             return summary
 
-        scans, layout = _scans(run)
+        scans, layout = _scans(run, out)
         selection = RoiSelection(tuple(run.options.get("roi") or ()), tuple(run.options.get("exclude_roi") or ()))
         lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None,
                           selection)
@@ -158,7 +162,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                 summary.unchanged += 1
                 continue
             touched.append(key)
-            if (stat_signature(scan.image), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+            if (stat_signature(scan.image_source), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
                 summary.failures.append(Failure(
                     key, "qc", row.get("image_file", ""),
                     "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))

@@ -47,7 +47,7 @@ class Plan:
         return [i for i in self.items if i.status in ("new", "changed", "retry")]
 
 
-def _hash_if_moved(path: Path | None, stat: str, old_stat: str, old_sha: str) -> str:
+def _hash_if_moved(path: Path | tuple[Path, ...] | None, stat: str, old_stat: str, old_sha: str) -> str:
     return old_sha if stat == old_stat and old_sha else content_sha256(path)
 
 
@@ -70,8 +70,8 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             plan.items.append(PlanItem(scan, "new" if old is None else "changed", "forced" if old else "", task))
             continue
         try:
-            image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
-            image_sha = _hash_if_moved(scan.image, image_stat, old["image_stat"], old["image_sha256"])
+            image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
+            image_sha = _hash_if_moved(scan.image_source, image_stat, old["image_stat"], old["image_sha256"])
             mask_sha = _hash_if_moved(scan.mask, mask_stat, old["mask_stat"], old["mask_sha256"])
         except OSError:  # unreadable now: let the worker produce the precise failure
             plan.items.append(PlanItem(scan, "changed", "input unreadable", ScanTask(scan, cohort, layout, p,

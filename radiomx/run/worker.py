@@ -44,6 +44,7 @@ from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
 from radiomx.params.paramset import ParamSet
+from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
@@ -183,9 +184,9 @@ def _unreadable(key: ScanKey, exc: OSError, folder: Path) -> Failure:
     return Failure(key, "load", str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
 
 
-def _digest_of(path: Path | None, digests: dict[Path, str]) -> str:
+def _digest_of(path: Path | tuple[Path, ...] | None, digests: dict[Path, str]) -> str:
     """sha256 of an input: as its reader hashed it while reading, else read now."""
-    if path is not None and path in digests:
+    if isinstance(path, Path) and path in digests:
         return digests[path]
     return content_sha256(path)
 
@@ -204,7 +205,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     outcome.state = new_state_row(key, image_file=paths.relative(scan.image), mask_file=paths.relative(scan.mask),
                                   params_version=task.params.version, params_sha256=task.params.sha256)
     try:
-        image_stat, mask_stat = stat_signature(scan.image), stat_signature(scan.mask)
+        image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
     except OSError as exc:
         outcome.failures.append(_unreadable(key, exc, scan.folder))
         return prepared
@@ -213,7 +214,8 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     digests: dict[Path, str] = {}
     load_failure: Failure | None = None
     try:
-        loaded = load_scan(scan, task.layout, digests, task.selection, task.lesion_options[1])
+        with pydicom_quiet():  # its complaints quote header values; radiomx's own failure says what matters
+            loaded = load_scan(scan, task.layout, digests, task.selection, task.lesion_options[1])
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
@@ -223,7 +225,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                                "rerun with --verbose or --log-file for the traceback",
                                traceback=traceback.format_exc())
     try:
-        image_sha = task.image_sha256 or _digest_of(scan.image, digests)
+        image_sha = task.image_sha256 or _digest_of(scan.image_source, digests)
         mask_sha = task.mask_sha256 or _digest_of(scan.mask, digests)
     except OSError as exc:  # unreadable input: say so, not whatever the reader made of it
         outcome.failures.append(_unreadable(key, exc, scan.folder))

@@ -63,6 +63,8 @@ def options_json(options: ExtractOptions, out: Path, derive: dict[str, Any] | No
         "pet_units": options.pet_units, "lesions": options.lesions,
         "labels": list(options.labels) if options.labels else None, "params_version": options.params_version,
         "params_dir": relative_to_out(options.params_dir, out) if options.params_dir else None,
+        "layout": options.layout, "default_tracer": options.default_tracer,
+        "patient_ids": relative_to_out(options.patient_ids, out) if options.patient_ids else None,
         "derive": derive or {},
     }, sort_keys=True)
 

@@ -1,0 +1,88 @@
+"""No PHI from a DICOM export reaches any output: markers in every identifying header field (names, IDs, birth and
+study dates, institution, UIDs), files and folders named by UID, the PatientIDs mapped with ``--patient-ids``, the
+export under a folder named like a patient. ``scan``, ``extract`` (with a failure that names a file), ``status`` and
+``table`` run for real; their streams, the log file and every file in OUT (the header index included) are searched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+from click.testing import CliRunner
+
+from radiomx.cli import cli
+
+from .export_builders import dro_files, repoint_rtstruct
+from .test_dicom_export import minimal_params
+from .test_phi import MARKERS, PHI_FOLDER, UID_ROOT, assert_no_needle
+
+#: Fields the export reads besides those of test_phi: the study date orders sessions and must never be written.
+EXPORT_MARKERS = {**MARKERS, "StudyDate": "19020304", "StudyTime": "235959", "PatientBirthDate": "19010203",
+                  "StudyDescription": "ZZPHISTUDYDESC", "OperatorsName": "ZZPHIOPERATOR",
+                  "PerformingPhysicianName": "ZZPHIPERFORMER", "StationName": "ZZPHISTATION",
+                  "DeviceSerialNumber": "ZZPHIDEVICE"}
+
+
+def marked_export(root: Path, patient: int, drop_slice: bool = False) -> None:
+    """DRO_0_0 with every marker, UIDs under UID_ROOT, files named by their SOP Instance UID in folders named by
+    study and series UID (as some PACS export them)."""
+    slices, rs = dro_files("DRO_0_0")
+    study, series, frame = (f"{UID_ROOT}.{kind}.{patient}" for kind in (1, 2, 3))
+    folder = root / study / series
+    folder.mkdir(parents=True)
+    for i, src in enumerate(slices):
+        if drop_slice and i == 10:
+            continue
+        ds = pydicom.dcmread(src)
+        for keyword, value in EXPORT_MARKERS.items():
+            setattr(ds, keyword, value)
+        ds.PatientID = f"ZZPHIPID{patient}"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.4.{patient}.{i}"
+        ds.save_as(folder / ds.SOPInstanceUID)
+    ds = pydicom.dcmread(rs)
+    for keyword, value in EXPORT_MARKERS.items():
+        if keyword not in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
+            setattr(ds, keyword, value)
+    ds.PatientID, ds.StudyInstanceUID = f"ZZPHIPID{patient}", study
+    ds.SeriesInstanceUID = f"{UID_ROOT}.6.{patient}"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.5.{patient}"
+    repoint_rtstruct(ds, study, series, frame)
+    ds.save_as(root / study / ds.SOPInstanceUID)
+
+
+def test_no_phi_from_an_export_reaches_any_output(tmp_path):
+    export = tmp_path / PHI_FOLDER / "export"
+    marked_export(export, 1)
+    marked_export(export, 2, drop_slice=True)
+    ids = tmp_path / "ids.csv"
+    ids.write_text("PatientID,patient_id\nZZPHIPID1,P001\nZZPHIPID2,P002\n")
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    common = ["--patient-ids", str(ids), "--params-dir", str(minimal_params(tmp_path / "params"))]
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["scan", str(export), *common])
+    extract = runner.invoke(cli, ["extract", str(export), "-o", str(out), "-j", "1", "--log-file", str(log), *common])
+    status = runner.invoke(cli, ["status", str(export), "-o", str(out), *common])
+    assert listing.exit_code == 0 and status.exit_code == 0, listing.stderr + status.stderr
+    assert extract.exit_code == 1, extract.stderr
+    assert "FAILED P002/ses-1/18F-FDG [geometry] <UID>/<UID>/<UID>: slice gap" in extract.stderr  # names the file
+    texts = [listing.stdout, listing.stderr, extract.stdout, extract.stderr, status.stdout, status.stderr,
+             log.read_text()]
+    for which in ("features", "failures", "scans", "runs"):
+        table = runner.invoke(cli, ["table", str(out), "--which", which])
+        assert table.exit_code == 0, table.stderr
+        texts.append(table.stdout)
+    assert "P001,ses-1,18F-FDG" in texts[-4]
+    blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == ".dicom-index.sqlite" for p in out.iterdir())
+    assert_no_needle(texts, blobs)
+    for needle in ("19020304", "1902-03-04", "ZZPHIPID"):
+        assert not any(needle in t for t in texts) and not any(needle.encode() in b for b in blobs), needle
+
+
+def test_the_markers_are_in_the_export(tmp_path):
+    marked_export(tmp_path, 1)
+    first = next(p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name.endswith(".2.1"))
+    ds = pydicom.dcmread(first, stop_before_pixels=True)
+    assert ds.StudyDate == "19020304" and str(ds.PatientName) == MARKERS["PatientName"]
+    assert ds.InstitutionName == MARKERS["InstitutionName"] and first.name.startswith(UID_ROOT)
