@@ -14,18 +14,20 @@ from radiomx.cli import cli
 
 from .export_builders import dro_files, repoint_rtstruct
 from .test_dicom_export import minimal_params
-from .test_phi import MARKERS, PHI_FOLDER, UID_ROOT, assert_no_needle
+from .test_phi import MARKERS, PHI_FOLDER, UID_ROOT, DateMarkers, Haystack, mark_dates
 
-#: Fields the export reads besides those of test_phi: the study date orders sessions and must never be written.
-EXPORT_MARKERS = {**MARKERS, "StudyDate": "19020304", "StudyTime": "235959", "PatientBirthDate": "19010203",
+#: Fields the export reads besides those of test_phi (the study date, which orders sessions, and every other DA/DT
+#: attribute get a marker date from ``mark_dates``).
+EXPORT_MARKERS = {**MARKERS, "StudyTime": "235959",
                   "StudyDescription": "ZZPHISTUDYDESC", "OperatorsName": "ZZPHIOPERATOR",
                   "PerformingPhysicianName": "ZZPHIPERFORMER", "StationName": "ZZPHISTATION",
                   "DeviceSerialNumber": "ZZPHIDEVICE"}
 
 
-def marked_export(root: Path, patient: int, drop_slice: bool = False) -> None:
-    """DRO_0_0 with every marker, UIDs under UID_ROOT, files named by their SOP Instance UID in folders named by
-    study and series UID (as some PACS export them)."""
+def marked_export(root: Path, patient: int, drop_slice: bool = False, markers: DateMarkers | None = None) -> None:
+    """DRO_0_0 with every marker (a marker date in every DA/DT attribute), UIDs under UID_ROOT, files named by their
+    SOP Instance UID in folders named by study and series UID (as some PACS export them)."""
+    markers = markers or DateMarkers()
     slices, rs = dro_files("DRO_0_0")
     study, series, frame = (f"{UID_ROOT}.{kind}.{patient}" for kind in (1, 2, 3))
     folder = root / study / series
@@ -40,6 +42,7 @@ def marked_export(root: Path, patient: int, drop_slice: bool = False) -> None:
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.4.{patient}.{i}"
         ds.save_as(folder / ds.SOPInstanceUID)
+        mark_dates(folder / ds.SOPInstanceUID, markers, identifiers=False)
     ds = pydicom.dcmread(rs)
     for keyword, value in EXPORT_MARKERS.items():
         if keyword not in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
@@ -49,12 +52,14 @@ def marked_export(root: Path, patient: int, drop_slice: bool = False) -> None:
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.5.{patient}"
     repoint_rtstruct(ds, study, series, frame)
     ds.save_as(root / study / ds.SOPInstanceUID)
+    mark_dates(root / study / ds.SOPInstanceUID, markers, identifiers=False)
 
 
 def test_no_phi_from_an_export_reaches_any_output(tmp_path):
     export = tmp_path / PHI_FOLDER / "export"
-    marked_export(export, 1)
-    marked_export(export, 2, drop_slice=True)
+    markers = DateMarkers()
+    marked_export(export, 1, markers=markers)
+    marked_export(export, 2, drop_slice=True, markers=markers)
     ids = tmp_path / "ids.csv"
     ids.write_text("PatientID,patient_id\nZZPHIPID1,P001\nZZPHIPID2,P002\n")
     out, log = tmp_path / "out", tmp_path / "run.log"
@@ -66,23 +71,28 @@ def test_no_phi_from_an_export_reaches_any_output(tmp_path):
     assert listing.exit_code == 0 and status.exit_code == 0, listing.stderr + status.stderr
     assert extract.exit_code == 1, extract.stderr
     assert "FAILED P002/ses-1/18F-FDG [geometry] <UID>/<UID>/<UID>: slice gap" in extract.stderr  # names the file
-    texts = [listing.stdout, listing.stderr, extract.stdout, extract.stderr, status.stdout, status.stderr,
-             log.read_text()]
+    haystack = Haystack()
+    for where, result in (("scan", listing), ("extract", extract), ("status", status)):
+        haystack.text(f"{where} stdout", result.stdout)
+        haystack.text(f"{where} stderr", result.stderr)
     for which in ("features", "failures", "scans", "runs"):
         table = runner.invoke(cli, ["table", str(out), "--which", which])
         assert table.exit_code == 0, table.stderr
-        texts.append(table.stdout)
-    assert "P001,ses-1,18F-FDG" in texts[-4]
-    blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()]
+        haystack.text(f"table {which}", table.stdout)
+    assert "P001,ses-1,18F-FDG" in haystack.texts[-4][1]
     assert any(p.name == ".dicom-index.sqlite" for p in out.iterdir())
-    assert_no_needle(texts, blobs)
-    for needle in ("19020304", "1902-03-04", "ZZPHIPID"):
-        assert not any(needle in t for t in texts) and not any(needle.encode() in b for b in blobs), needle
+    haystack.file(log)
+    haystack.folder(out)
+    assert len(markers.written) > 5  # study, birth, content, creation dates and the SUV-linked scan day
+    haystack.assert_clean(markers.written)
 
 
 def test_the_markers_are_in_the_export(tmp_path):
-    marked_export(tmp_path, 1)
+    markers = DateMarkers()
+    marked_export(tmp_path, 1, markers=markers)
     first = next(p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name.endswith(".2.1"))
     ds = pydicom.dcmread(first, stop_before_pixels=True)
-    assert ds.StudyDate == "19020304" and str(ds.PatientName) == MARKERS["PatientName"]
+    for keyword in ("StudyDate", "PatientBirthDate", "ContentDate"):
+        assert ds.data_element(keyword).value == markers.by_field[keyword].strftime("%Y%m%d"), keyword
+    assert str(ds.PatientName) == MARKERS["PatientName"]
     assert ds.InstitutionName == MARKERS["InstitutionName"] and first.name.startswith(UID_ROOT)

@@ -102,9 +102,10 @@ def _date_of(text: str) -> date:
     return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
-def mark_dates(path: Path, markers: DateMarkers) -> None:
+def mark_dates(path: Path, markers: DateMarkers, identifiers: bool = True) -> None:
     """Every DA/DT attribute of one DICOM file (sequences and private tags included) set to a marker date; the SUV
-    linked ones shifted together so that the file's series falls on SCAN_DAY (times of day kept)."""
+    linked ones shifted together so that the file's series falls on SCAN_DAY (times of day kept); with
+    ``identifiers`` the MARKERS too (names, IDs, UIDs: a caller that links series keeps its own UIDs)."""
     ds = pydicom.dcmread(path)
     for keyword in EXTRA_DATES:
         if keyword not in ds:
@@ -123,7 +124,7 @@ def mark_dates(path: Path, markers: DateMarkers) -> None:
         element.value = day.strftime("%Y%m%d") + text[8:]
 
     ds.walk(mark)
-    for keyword, value in MARKERS.items():
+    for keyword, value in MARKERS.items() if identifiers else ():
         setattr(ds, keyword, value)
     ds.save_as(path)
 
