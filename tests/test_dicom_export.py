@@ -162,9 +162,9 @@ def test_status_counts_waiting_series_apart_from_failures(dro_export, tmp_path):
     result = run("status", export.root, "-o", out, "--params-dir", params)
     assert result.exit_code == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
-    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed", "waiting"]
+    assert lines[0] == ["tracer", "done", "negative", "pending", "changed", "failed", "vanished", "waiting"]
     fdg = next(line for line in lines if line[0] == "18F-FDG")
-    assert fdg[1:] == ["2", "0", "0", "0", "0", "1"]
+    assert fdg[1:] == ["2", "0", "0", "0", "0", "0", "1"]
     assert any(line.startswith("FAILED P004/ses-1/Ga68-PSMA [discover]") for line in result.stdout.splitlines())
     assert "reading it as a DICOM export" in result.stderr
     listing = run("scan", export.root, "-o", out, "--params-dir", params, "--format", "jsonl")
