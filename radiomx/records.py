@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from radiomx.vocabulary import ADVISORY_STAGES, ScanStatus, Stage
+
 #: Bare names ("pet", "dicom", "pet_dicom", "ct") are DICOM series folders.
 DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*", "pet", "dicom", "pet_dicom", "ct")
 #: ``seg.dcm``/``mask.dcm`` (DICOM SEG) and ``rtstruct*.dcm``/``rs_*.dcm``/``rs.dcm`` (RTSTRUCT) are DICOM masks.
@@ -167,7 +169,7 @@ class Failure:
     """One failures-table row: which scan (and lesion, if only one lesion failed), where, and what to do."""
 
     key: ScanKey
-    stage: str
+    stage: Stage
     file: str
     message: str
     lesion_id: int | None = None
@@ -175,17 +177,13 @@ class Failure:
     traceback: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
         for name in ("file", "message", "traceback"):
             object.__setattr__(self, name, redact_uids(getattr(self, name)))
 
     def as_row(self) -> dict[str, Any]:
         return {"patient_id": self.key.patient_id, "session": self.key.session, "tracer": self.key.tracer,
                 "lesion_id": self.lesion_id, "stage": self.stage, "file": self.file, "message": self.message}
-
-
-#: Stages whose failures leave a scan's rows complete: a QC picture that could not be drawn loses no feature, so the
-#: scan stays "ok" (and is not recomputed next run); the failures row still says what went wrong.
-ADVISORY_STAGES = frozenset({"qc"})
 
 
 @dataclass(frozen=True)
@@ -213,13 +211,13 @@ class ScanOutcome:
     picture: QcPicture | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> ScanStatus:
         """ok | partial | failed | negative. "negative": the mask was read and holds no lesion (a segmentation
         that found nothing), which is data (a burden row with count 0), not a failure. Failures of an advisory
         stage (a QC picture that could not be drawn) leave the scan's rows done."""
         if self._only_advisory_failures:
-            return "negative" if self.is_negative else "ok"
-        return "partial" if self.rows else "failed"
+            return ScanStatus.NEGATIVE if self.is_negative else ScanStatus.OK
+        return ScanStatus.PARTIAL if self.rows else ScanStatus.FAILED
 
     @property
     def _only_advisory_failures(self) -> bool:

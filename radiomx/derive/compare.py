@@ -36,6 +36,7 @@ from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
 from radiomx.errors import ConfigError
 from radiomx.inputs.dates import acquisition_date
+from radiomx.store.outdir import compare_path
 
 PATIENT_KEY = ["patient_id", "session"]
 #: Burden figures that also get a difference (A - B) and a ratio (A / B).
@@ -67,24 +68,8 @@ class CompareSummary:
     written: bool = False
 
 
-def compare_path(out: Path, a: str, b: str) -> Path:
-    return Path(out) / "compare" / f"{a}_vs_{b}.parquet"
-
-
 def pairs_path(out: Path, a: str, b: str) -> Path:
     return Path(out) / "compare" / f"{a}_vs_{b}.lesions.parquet"
-
-
-def existing_pairs(out: Path) -> list[tuple[str, str]]:
-    """The tracer pairs already compared in OUT (refreshed after every extract that changed something)."""
-    folder = Path(out) / "compare"
-    found = []
-    for path in sorted(folder.glob("*_vs_*.parquet")) if folder.is_dir() else []:
-        stem = path.name[: -len(".parquet")]
-        if "." not in stem:
-            a, _, b = stem.partition("_vs_")
-            found.append((a, b))
-    return found
 
 
 def _number(value) -> float | None:

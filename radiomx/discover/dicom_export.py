@@ -40,6 +40,7 @@ from radiomx.inputs.series_choice import is_non_attenuation_corrected, is_projec
 from radiomx.quiet import pydicom_quiet
 from radiomx.records import Scan, ScanKey, redact_uids
 from radiomx.tracers import TRACERS, tracer_of_radiopharmaceutical
+from radiomx.vocabulary import Stage
 
 #: The tracer label of a PET series that names no tracer radiomx knows, and of a mask without an image.
 UNKNOWN = "unknown"
@@ -316,7 +317,7 @@ class _Linker:
             is_mask = file.kind in (SEG, RTSTRUCT)
             base = scan or Scan(key, file.path.parent, image=None if is_mask else file.path,
                                 mask=file.path if is_mask else None)
-            scans.append(Scan(key, base.folder, base.image, base.mask, ("discover", str(file.path), message),
+            scans.append(Scan(key, base.folder, base.image, base.mask, (Stage.DISCOVER, str(file.path), message),
                               image_files=base.image_files))
         return scans
 

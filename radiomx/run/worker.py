@@ -50,6 +50,7 @@ from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 from radiomx.run.threads import threadpool_limits
+from radiomx.vocabulary import Stage
 
 _INITIALISED = False
 
@@ -144,7 +145,7 @@ class LesionResult:
     #: PyRadiomics' refusal or our unexpected error, as the failures-table message.
     error: str = ""
     extracted_at: datetime | None = None
-    stage: str = "features"
+    stage: str = Stage.FEATURES
     traceback: str = ""
     #: PyRadiomics refused the ROI (too small, label lost after resampling, ...): the lesion keeps its row with
     #: its PET indices and null PyRadiomics columns, and ``error`` becomes a warning row, not a failure.
@@ -181,7 +182,8 @@ def run_lesion(job: LesionJob) -> LesionResult:
 
 
 def _unreadable(key: ScanKey, exc: OSError, folder: Path) -> Failure:
-    return Failure(key, "load", str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
+    return Failure(key, Stage.LOAD,
+                   str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
 
 
 def _digest_of(path: Path | tuple[Path, ...] | None, digests: dict[Path, str]) -> str:
@@ -215,12 +217,12 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     load_failure: Failure | None = None
     try:
         with pydicom_quiet():  # its complaints quote header values; radiomx's own failure says what matters
-            loaded = load_scan(scan, task.layout, digests, task.selection, task.lesion_options[1])
+            loaded = load_scan(scan, task.layout, digests, task.lesion_options.selection, task.lesion_options.labels)
         image = prepare_image(task.params, loaded.image)
     except ScanError as exc:
         load_failure = Failure(key, exc.stage, exc.path, exc.detail)
     except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
-        load_failure = Failure(key, "load", str(scan.image),
+        load_failure = Failure(key, Stage.LOAD, str(scan.image),
                                f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
                                "rerun with --verbose or --log-file for the traceback",
                                traceback=traceback.format_exc())
@@ -236,9 +238,9 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     if load_failure is not None:
         outcome.failures.append(load_failure)
         return prepared
-    only = task.lesion_options[1]
+    only = task.lesion_options.labels
     outcome.state.update(body_columns(scan, loaded), image_orientation=orientation_code(loaded.image))
-    outcome.warnings.extend(Failure(key, "lesions", str(scan.mask), note) for note in loaded.mask.notes)
+    outcome.warnings.extend(Failure(key, Stage.LESIONS, str(scan.mask), note) for note in loaded.mask.notes)
     split = _lesions(task, loaded, outcome)
     if split is None:
         return prepared
@@ -247,7 +249,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     if only:
         for label in sorted(set(only) - set(lesion_map.present_labels)):
             outcome.failures.append(Failure(
-                key, "lesions", str(scan.mask),
+                key, Stage.LESIONS, str(scan.mask),
                 f"label {label} not present in mask (present: {list(lesion_map.present_labels) or 'none'}); "
                 "check --label", lesion_id=label))
     # A mask without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure.
@@ -276,7 +278,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
                 prepared.indices[lesion.lesion_id] = {**values, **per_row(lesion, values)}
             except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
                 prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
-                prepared.results[lesion.lesion_id].stage = "indices"
+                prepared.results[lesion.lesion_id].stage = Stage.INDICES
                 continue
         if lesion.lesion_id in refused:
             stage, message = refused[lesion.lesion_id]
@@ -303,22 +305,22 @@ def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
     """Reference regions, then (PET) threshold VOIs, then lesions: ``(lesion map, columns per lesion)``, or None
     when the scan cannot go on (a percist threshold without a liver region)."""
     scan, key = task.scan, task.scan.key
-    mode, only = task.lesion_options[:2]
     pet = loaded.unit == "SUVbw"
     stats = reference_stats(task, loaded, outcome)
     outcome.state.update(state_columns(stats))
     if pet:
         for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
                                          f"params {task.params.version}"):
-            outcome.warnings.append(Failure(key, "reference", file, message))
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, file, message))
     voi = task.params.indices.voi
     try:
-        result = scan_lesions(loaded.image, loaded.mask, voi, mode, only, loaded.unit, stats)
+        result = scan_lesions(loaded.image, loaded.mask, voi, task.lesion_options.mode, task.lesion_options.labels,
+                              loaded.unit, stats)
     except ScanError as exc:  # percist without a liver region
         outcome.failures.append(Failure(key, exc.stage, str(scan.mask), exc.detail))
         return None
     lesion_map, thresholds = result.lesion_map, result.thresholds
-    outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
+    outcome.warnings.extend(Failure(key, Stage.VOI, str(scan.mask), message) for message in result.emptied)
 
     def per_row(lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
         """PET rows: the VOI that made the lesion, and its ratios to the reference regions."""
@@ -341,12 +343,12 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: Lesi
                             {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"]
                              for lesion in lesion_map.lesions})
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
-        outcome.failures.append(Failure(key, "qc", str(scan.image),
+        outcome.failures.append(Failure(key, Stage.QC, str(scan.image),
                                         f"QC picture not drawn: {type(exc).__name__}: "
                                         f"{' '.join(str(exc).split())[:300]}", traceback=traceback.format_exc()))
         return
     outcome.picture = drawn.picture
-    outcome.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+    outcome.failures.extend(Failure(key, Stage.QC, file, message) for file, message in drawn.warnings)
 
 
 def _row(prepared: PreparedScan, lesion: Lesion, result: LesionResult) -> dict[str, Any]:
@@ -365,7 +367,7 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
     for lesion in prepared.lesions:
         result = merged.get(lesion.lesion_id)
         if result is None:
-            outcome.failures.append(Failure(key, "worker", str(task.scan.mask),
+            outcome.failures.append(Failure(key, Stage.WORKER, str(task.scan.mask),
                                             f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
                                             lesion_id=lesion.lesion_id))
         elif result.refused and lesion.lesion_id in prepared.indices:
