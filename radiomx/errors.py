@@ -56,6 +56,20 @@ class ScanError(RadiomxError):
         self.detail = message
 
 
+#: The longest error text a failures-table cell or a log line quotes from an exception.
+MESSAGE_LIMIT = 300
+
+
+def one_line(error: BaseException | str, limit: int = MESSAGE_LIMIT) -> str:
+    """An error's message on one line, as a failures-table cell or a log line quotes it: whitespace collapsed (the
+    newlines of ITK's and pykwalify's multi-line reports), at most ``limit`` characters; an exception without a
+    message gives its type's name."""
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    return text[:limit]
+
+
 class ExitCode(IntEnum):
     """The exit codes of every ``radiomx`` command."""
 

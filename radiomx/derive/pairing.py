@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.features.lesions import split_lesions
 from radiomx.fingerprint import content_sha256
 from radiomx.inputs.imaging import as_label_map
@@ -52,7 +52,7 @@ def lesion_map(cohort: Path, state: dict, lesions: pd.DataFrame) -> np.ndarray |
     try:
         mask = as_label_map(sitk.ReadImage(str(path)), path)
     except (RuntimeError, ScanError) as exc:
-        raise PairingUnavailable(f"mask {relative} unreadable ({' '.join(str(exc).split())[:120]})") from exc
+        raise PairingUnavailable(f"mask {relative} unreadable ({one_line(exc)})") from exc
     stored = {int(r.lesion_id): (int(r.source_label), int(r.voxel_count)) for r in lesions.itertuples()}
     for mode in ("labels", "components"):
         split = split_lesions(mask, mode)

@@ -38,7 +38,7 @@ from radiomx.discover.dicom_links import Series, link_mask
 from radiomx.errors import ConfigError
 from radiomx.inputs.series_choice import is_non_attenuation_corrected, is_projection, measurable
 from radiomx.quiet import pydicom_quiet
-from radiomx.records import Scan, ScanKey, redact_uids
+from radiomx.records import Scan, ScanKey, redact
 from radiomx.tracers import TRACERS, tracer_of_radiopharmaceutical
 from radiomx.vocabulary import Stage
 
@@ -231,7 +231,7 @@ class _Linker:
                 if tracer is not None:
                     return tracer.name
                 written = " ".join((text or (codes[0][2] if codes else "")).split())[:40]
-                return redact_uids(written) or UNKNOWN
+                return redact(written) or UNKNOWN
         return self.settings.default_tracer or UNKNOWN
 
     # --- keys ---------------------------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ class _Study:
 
 
 def _relative(file: IndexedFile) -> str:
-    return redact_uids(file.relative)
+    return redact(file.relative)
 
 
 def _unusable(owner: Series) -> str:

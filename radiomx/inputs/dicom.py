@@ -25,7 +25,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs.paths import is_dicom_file
 from radiomx.inputs.series_choice import PROJECTION_TYPES, describe, measurable  # noqa: F401  (PROJECTION_TYPES: API)
 from radiomx.vocabulary import Stage
@@ -105,15 +105,15 @@ def _pick_series(folder: Path, modality: str) -> str:
             found[series_id] = header
     if not found:
         what = f"only {', '.join(sorted(seen_modalities))} series" if seen_modalities else "no DICOM image series"
-        raise ScanError(Stage.LOAD,
-                        str(folder), f"folder holds {what}, no {modality} series; put the {modality} slices "
-                                             "of this scan in it")
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"folder holds {what}, no {modality} series; put the {modality} slices "
+                        "of this scan in it")
     candidates = measurable(found, modality)
     if len(candidates) > 1:
         listed = ", ".join(sorted(describe(h) for h in candidates.values()))
-        raise ScanError(Stage.LOAD,
-                        str(folder), f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
-                                             "series per scan folder")
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
+                        "series per scan folder")
     return next(iter(candidates))
 
 
@@ -137,18 +137,18 @@ def check_slices(headers: list[Dataset], files: list[str], folder: Path) -> None
     first = headers[0]
     for ds, name in zip(headers, files, strict=True):
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise ScanError(Stage.LOAD,
-                            name, "multi-frame (enhanced) DICOM is not supported; export one slice per file")
+            raise ScanError(Stage.LOAD, name,
+                            "multi-frame (enhanced) DICOM is not supported; export one slice per file")
         for attr in ("Rows", "Columns"):
             if ds.get(attr) != first.get(attr):
-                raise ScanError(Stage.GEOMETRY,
-                                name, f"{attr} is {ds.get(attr)} but {first.get(attr)} in the first slice; "
-                                                  "the folder mixes series")
+                raise ScanError(Stage.GEOMETRY, name,
+                                f"{attr} is {ds.get(attr)} but {first.get(attr)} in the first slice; "
+                                "the folder mixes series")
         if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds:
             raise ScanError(Stage.GEOMETRY, name, "Image Position/Orientation (Patient) (0020,0032/0037) is missing")
         if not np.allclose(ds.ImageOrientationPatient, first.ImageOrientationPatient, atol=ORIENTATION_ATOL):
-            raise ScanError(Stage.GEOMETRY,
-                            name, "slice orientation differs from the first slice; the folder mixes series")
+            raise ScanError(Stage.GEOMETRY, name,
+                            "slice orientation differs from the first slice; the folder mixes series")
 
 
 def slice_positions(headers: list[Dataset]) -> np.ndarray:
@@ -172,10 +172,10 @@ def check_gaps(positions: np.ndarray, files: list[str], folder: Path) -> None:
     for i, gap in enumerate(gaps):
         ratio = gap / typical if typical > 0 else 0.0
         if gap <= SAME_POSITION_FRACTION * typical or typical == 0:
-            raise ScanError(Stage.GEOMETRY,
-                            str(folder), f"{Path(files[i]).name} and {Path(files[i + 1]).name} are both "
-                                                     f"at {positions[i]:.2f} mm along the slice normal; the folder "
-                                                     "mixes two series or holds a slice twice (keep one series)")
+            raise ScanError(Stage.GEOMETRY, str(folder),
+                            f"{Path(files[i]).name} and {Path(files[i + 1]).name} are both "
+                            f"at {positions[i]:.2f} mm along the slice normal; the folder "
+                            "mixes two series or holds a slice twice (keep one series)")
         if ratio <= INTERLEAVED_RATIO:
             raise ScanError(Stage.GEOMETRY, files[i + 1], f"slice gap {gap:.3g} mm before this slice (after "
                                                           f"{Path(files[i]).name}), {typical:.3g} mm elsewhere; two "
@@ -225,7 +225,7 @@ def _rescaled(ds: Dataset, name: str) -> np.ndarray:
     try:
         stored = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for unsupported transfer syntaxes
-        raise ScanError(Stage.LOAD, name, f"cannot decode pixel data ({' '.join(str(exc).split())[:150]}); export "
+        raise ScanError(Stage.LOAD, name, f"cannot decode pixel data ({one_line(exc)}); export "
                                           "uncompressed or install the pydicom pixel-data plugin for it") from exc
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
@@ -239,9 +239,9 @@ def _check_all_files_parsed(folder: Path) -> None:
               for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid)}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.resolve() not in listed and is_dicom_file(path):
-            raise ScanError(Stage.LOAD,
-                            str(path), "DICOM file is truncated or unreadable (in no series); re-export the "
-                                               "series")
+            raise ScanError(Stage.LOAD, str(path),
+                            "DICOM file is truncated or unreadable (in no series); re-export the "
+                            "series")
 
 
 def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()) -> DicomSeries:
@@ -267,9 +267,9 @@ def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()
     if modality == "PT":
         for ds, name in zip(headers, files, strict=True):
             if float(ds.get("RescaleIntercept", 0.0) or 0.0) != 0.0:
-                raise ScanError(Stage.SUV,
-                                name, f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
-                                             "have 0 (IBSI SUV manual), re-export the series")
+                raise ScanError(Stage.SUV, name,
+                                f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
+                                "have 0 (IBSI SUV manual), re-export the series")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     # ITK warns on stderr about any non-uniformity above 1e-4 of the spacing; slice_layout measures and records it.
@@ -277,8 +277,8 @@ def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()
     try:
         geometry = reader.Execute()
     except RuntimeError as exc:
-        raise ScanError(Stage.LOAD,
-                        str(folder), f"SimpleITK cannot read the series ({' '.join(str(exc).split())[-150:]})"
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"SimpleITK cannot read the series ({one_line(exc)})"
                         ) from exc
     layout = slice_layout(headers, files, geometry)
     voxels = np.stack([_rescaled(ds, name) for ds, name in zip(headers, files, strict=True)])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs import nifti
 from radiomx.vocabulary import Stage
 
@@ -52,8 +52,7 @@ def _read_with_itk(path: Path, what: str) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        reason = " ".join(str(exc).split())
-        reason = reason.split("Description:")[-1].strip()[:200] if "Description:" in reason else reason[:200]
+        reason = one_line(str(exc).split("Description:")[-1])  # ITK's own words, after its source location
         raise ScanError(Stage.LOAD, str(path),
                         f"cannot read {what} ({reason}); check the file is a complete NIfTI/NRRD/MHA") from exc
 
@@ -121,9 +120,9 @@ def check_on_grid(moving: sitk.Image, image: sitk.Image, path: Path, what: str) 
     integral = np.abs(origin - np.round(origin)).max() <= GRID_TOL and all(
         np.abs(s - np.round(s)).max() <= GRID_TOL and np.abs(np.round(s)).sum() == 1 for s in steps)
     if not integral:
-        raise ScanError(Stage.GEOMETRY,
-                        str(path), f"{what} is not on the image grid (different spacing, orientation or "
-                                               "offset); it was drawn on another series")
+        raise ScanError(Stage.GEOMETRY, str(path),
+                        f"{what} is not on the image grid (different spacing, orientation or "
+                        "offset); it was drawn on another series")
 
 
 def _fmt(values) -> str:

@@ -66,8 +66,8 @@ def _parse(path: Path) -> dict[int, str] | None:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScanError(Stage.LOAD,
-                        str(path), f"label table is not readable UTF-8 text ({type(exc).__name__})") from exc
+        raise ScanError(Stage.LOAD, str(path),
+                        f"label table is not readable UTF-8 text ({type(exc).__name__})") from exc
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _json_table(path, text)

@@ -26,7 +26,7 @@ the tables) for NIfTI/NRRD/MHA images, whose grid is uniform by construction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -133,9 +133,9 @@ def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
         inputs = sidecar_suv(_read_sidecar(sidecar), str(sidecar), scan.body_weight_kg, scan.body_weight_source,
                              nuclide)
         if layout.pet_units == "SUVbw" and inputs.source != "declared":
-            raise ScanError(Stage.SUV,
-                            str(sidecar), f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
-                                                  "remove one (the sidecar or the option)")
+            raise ScanError(Stage.SUV, str(sidecar),
+                            f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
+                            "remove one (the sidecar or the option)")
         inputs = _with_weight_file(inputs)
         return _scaled(image, np.full(image.GetSize()[2], inputs.factor)), inputs
     if layout.pet_units == "SUVbw":
@@ -155,7 +155,7 @@ def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
         return inputs
     name = Path(inputs.weight_source).name
     name = "sessions.tsv" if name.endswith("sessions.tsv") else name
-    return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
+    return replace(inputs, weight_source=f"{name} body_weight")
 
 
 def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) -> _UnitImage:

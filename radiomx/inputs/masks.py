@@ -38,7 +38,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs.dicom import grid_positions
 from radiomx.inputs.imaging import check_on_grid
 from radiomx.inputs.named_masks import NamedMask, pack_layers
@@ -187,10 +187,10 @@ def _place_frames(ds: Dataset, image: sitk.Image, slices: _Slices, path: Path) -
                                                        "pixel spacing; re-export the SEG")
         cosines = np.asarray(orientation.ImageOrientationPatient, float)
         if np.abs(cosines - direction[:, :2].T.ravel()).max() > ORIENTATION_ATOL:
-            raise ScanError(Stage.GEOMETRY,
-                            str(path), f"SEG frame orientation {_fmt(cosines)} differs from the image's "
-                                                   f"{_fmt(direction[:, :2].T.ravel())}; it was drawn on another "
-                                                   "series")
+            raise ScanError(Stage.GEOMETRY, str(path),
+                            f"SEG frame orientation {_fmt(cosines)} differs from the image's "
+                            f"{_fmt(direction[:, :2].T.ravel())}; it was drawn on another "
+                            "series")
         row_mm, column_mm = (float(v) for v in measures.PixelSpacing)  # between rows (y), between columns (x)
         drift = np.array([abs(column_mm - spacing[0]) * (columns - 1), abs(row_mm - spacing[1]) * (rows - 1)])
         if (drift / spacing[:2] > PLANE_TOL).any():
@@ -257,14 +257,13 @@ def seg_voxels(path: Path, image: sitk.Image, slices: _Slices, numbers: Sequence
     try:
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except Exception as exc:  # noqa: BLE001 - highdicom validates and raises ValueError/AttributeError/...
-        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM SEG ({' '.join(str(exc).split())[:150]})") from exc
+        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM SEG ({one_line(exc)})") from exc
     for number in numbers:
         try:
             volume = seg.get_volume(segment_numbers=[number], combine_segments=False)
         except (ValueError, RuntimeError) as exc:
-            text = " ".join(str(exc).split())
-            raise ScanError(Stage.LOAD,
-                            str(path), f"cannot place SEG segment {number} in a volume ({text[:150]})") from exc
+            raise ScanError(Stage.LOAD, str(path),
+                            f"cannot place SEG segment {number} in a volume ({one_line(exc)})") from exc
         labels = _volume_as_sitk(volume)
         check_on_grid(labels, image, path, "SEG")
         placed = sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)

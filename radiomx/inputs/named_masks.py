@@ -32,7 +32,7 @@ import SimpleITK as sitk
 from radiomx.errors import ScanError
 from radiomx.inputs.imaging import align_mask, as_label_map, check_on_grid, read_volume
 from radiomx.inputs.label_tables import read_label_table
-from radiomx.records import REFERENCE_PREFIX
+from radiomx.records import REFERENCE_PREFIX, redact
 from radiomx.vocabulary import Stage
 
 #: How each source is named in messages.
@@ -63,15 +63,21 @@ class NamedMask:
         """``ref-*`` names are reference regions, never lesions (``radiomx.features.references``)."""
         return self.name.strip().lower().startswith(REFERENCE_PREFIX)
 
+    @property
+    def shown_name(self) -> str:
+        """The name as tables, pictures and messages show it: free text from a header or a label table, so dates
+        and UIDs in it are redacted (``radiomx.records.redact``); selection by name (``--roi``) reads ``name``."""
+        return redact(self.name.strip())
+
     def describe(self) -> str:
         """``ROI 3 "BODY" [EXTERNAL]``, ``label 2 (no name)``: how messages name a mask."""
-        name = f'"{self.name.strip()}"' if self.name.strip() else "(no name)"
+        name = f'"{self.shown_name}"' if self.shown_name else "(no name)"
         kind = f" [{self.kind}]" if self.kind else ""
         return f"{SOURCE_WORDS.get(self.source, self.source)} {self.number} {name}{kind}"
 
     def columns(self) -> dict[str, str | int | None]:
         """The lesion row's name and provenance columns."""
-        return {"lesion_name": self.name.strip(), "segment_number": self.segment_number,
+        return {"lesion_name": self.shown_name, "segment_number": self.segment_number,
                 "roi_number": self.roi_number, "label_value": self.label_value}
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -364,9 +364,9 @@ def _injection(rp: Dataset, on_date: date, reference: datetime, path: str) -> tu
         return stamp, "Radiopharmaceutical Start DateTime (0018,1078)"
     clock = _time_only(rp, "RadiopharmaceuticalStartTime", path, "Radiopharmaceutical Start Time (0018,1072)")
     if clock is None:
-        raise ScanError(Stage.SUV,
-                        path, "Radiopharmaceutical Start DateTime (0018,1078) and Start Time (0018,1072) are "
-                                     "missing; SUVbw needs the injection time (fix the header)")
+        raise ScanError(Stage.SUV, path,
+                        "Radiopharmaceutical Start DateTime (0018,1078) and Start Time (0018,1072) are "
+                        "missing; SUVbw needs the injection time (fix the header)")
     stamp = datetime.combine(on_date, clock)
     if stamp > reference:
         return stamp - timedelta(days=1), "Radiopharmaceutical Start Time (0018,1072), previous day (midnight)"
@@ -381,9 +381,9 @@ def _acquisition(ds: Dataset, path: str) -> datetime | None:
 def _frame_ms(ds: Dataset, keyword: str, path: str, field: str) -> float:
     value = _number(ds, keyword, path, field)
     if value is None or value < 0:
-        raise ScanError(Stage.SUV,
-                        path, f"{field} is {'missing' if value is None else value}; needed to place the frame "
-                                     "in time (fix the header)")
+        raise ScanError(Stage.SUV, path,
+                        f"{field} is {'missing' if value is None else value}; needed to place the frame "
+                        "in time (fix the header)")
     return value
 
 
@@ -513,15 +513,14 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
                                       vendor_factor_source=vendor_source,
                                       factor=float(factors[0]) if np.ptp(factors) == 0 else NAN)
     elif units != "BQML":
-        raise ScanError(Stage.SUV,
-                        path, f"Units (0054,1001) is {units or 'missing'}; radiomx converts BQML, GML, CM2ML "
-                                     "and Philips CNTS to SUVbw (re-export the series in BQML)")
+        raise ScanError(Stage.SUV, path,
+                        f"Units (0054,1001) is {units or 'missing'}; radiomx converts BQML, GML, CM2ML "
+                        "and Philips CNTS to SUVbw (re-export the series in BQML)")
     factors, inputs = _bqml_factors(headers, paths, expected_nuclide)
     if vendor:
         factors = factors * np.asarray(vendor)
-        inputs = SuvInputs(**{**asdict(inputs), "units": units, "vendor_factor": vendor[0],
-                              "vendor_factor_source": vendor_source,
-                              "factor": inputs.factor * vendor[0] if np.ptp(vendor) == 0 else NAN})
+        inputs = replace(inputs, units=units, vendor_factor=vendor[0], vendor_factor_source=vendor_source,
+                         factor=inputs.factor * vendor[0] if np.ptp(vendor) == 0 else NAN)
     return factors, inputs
 
 
@@ -626,9 +625,9 @@ def _sidecar_dose(sidecar: dict[str, Any], path: str) -> tuple[float, str]:
     bq = amount * scale
     low, high = DOSE_RANGE_BQ
     if not low <= bq <= high:
-        raise ScanError(Stage.SUV,
-                        path, f"InjectedRadioactivity is {amount:g} {unit} = {bq:g} Bq, outside the plausible "
-                                     f"{low / 1e6:g}-{high / 1e6:g} MBq; fix the dose or its unit")
+        raise ScanError(Stage.SUV, path,
+                        f"InjectedRadioactivity is {amount:g} {unit} = {bq:g} Bq, outside the plausible "
+                        f"{low / 1e6:g}-{high / 1e6:g} MBq; fix the dose or its unit")
     return bq, f"InjectedRadioactivity {amount:g} {unit}"
 
 
@@ -678,9 +677,9 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
 
 def _sidecar_uptake(seconds: float, half_life_s: float, path: str, reference_key: str) -> float:
     if seconds < 0:
-        raise ScanError(Stage.SUV,
-                        path, f"{reference_key} is {-seconds:g} s before InjectionStart; uptake time would be "
-                                     "negative (fix the times in the sidecar)")
+        raise ScanError(Stage.SUV, path,
+                        f"{reference_key} is {-seconds:g} s before InjectionStart; uptake time would be "
+                        "negative (fix the times in the sidecar)")
     if seconds > MAX_UPTAKE_HALF_LIVES * half_life_s:
         raise ScanError(Stage.SUV, path, f"uptake time {seconds / 3600:.1f} h exceeds {MAX_UPTAKE_HALF_LIVES:g} "
                                          "half-lives; fix the times in the sidecar")

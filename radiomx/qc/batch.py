@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from radiomx.discover.layouts import layout_of, survey
-from radiomx.errors import ConfigError, ScanError
+from radiomx.errors import ConfigError, ScanError, one_line
 from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
 from radiomx.options import LesionOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
-from radiomx.records import Failure, Layout, Scan, ScanKey
+from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey
 from radiomx.store.lock import output_lock
 from radiomx.store.runlog import RecordedRun, recorded_run
 from radiomx.store.tables import Store
@@ -66,15 +66,6 @@ def _scans(run: RecordedRun, out: Path) -> tuple[dict[ScanKey, Scan], Layout]:
     return {s.key: s for s in found.scans}, layout_of(run.cohort, options)  # type: ignore[arg-type]
 
 
-def _rel(path: Path | None, cohort: Path) -> str:
-    if path is None:
-        return ""
-    try:
-        return str(path.relative_to(cohort))
-    except ValueError:
-        return path.name
-
-
 @dataclass(frozen=True)
 class DrawJob:
     """One scan to draw again (picklable: it goes to a pool worker with ``--jobs``)."""
@@ -107,7 +98,7 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
         drawn = draw_loaded(scan, loaded, lesion_map.layers, job.params, job.cohort, job.work_key, names)
     except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
         detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
-        detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
+        detail = one_line(CohortPaths(job.cohort).text(detail))
         return scan.key, None, f"QC picture not drawn: {detail}"
     return scan.key, drawn, ""
 
@@ -170,7 +161,8 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             if progress:
                 progress(index, len(todo), key)
             if drawn is None:
-                summary.failures.append(Failure(key, Stage.QC, _rel(scans[key].image, run.cohort), problem))
+                image = CohortPaths(run.cohort).relative(scans[key].image)
+                summary.failures.append(Failure(key, Stage.QC, image, problem))
                 continue
             write_picture(out, key, drawn.picture)
             summary.drawn += 1
