@@ -88,8 +88,8 @@ EXIT_CODES = {
     ExitCode.USAGE: "usage or configuration error (bad option or parameter file, unwritable OUT, OUT locked by "
                     "another run, Dask scheduler unreachable) before any work; or OUT became unwritable mid-run: "
                     "the tables stay as after the last completed commit",
-    ExitCode.BROKEN_PIPE: "the reader of stdout went away (`radiomx table OUT | head -1`): 128 + SIGPIPE, nothing "
-                          "on stderr",
+    ExitCode.BROKEN_PIPE: "the reader of stdout went away (`radiomx table OUT` piped into `head -1`): 128 + SIGPIPE, "
+                          "nothing on stderr",
 }
 
 #: Raised exceptions, most specific first: the first class the exception is an instance of gives its exit code.

@@ -39,11 +39,11 @@ class Pairing:
     dice_union: float | None = None
 
 
-def lesion_map(cohort: Path, state: dict, lesions: pd.DataFrame) -> np.ndarray | sitk.Image:
-    """The scan's label map (label == lesion_id) restricted to the lesions with a stored row."""
-    relative = str(state.get("mask_file") or "")
-    path = Path(cohort) / relative
-    if not relative or not path.exists():
+def lesion_map(mask: tuple[Path | None, str], state: dict, lesions: pd.DataFrame) -> sitk.Image:
+    """The scan's label map (label == lesion_id) restricted to the lesions with a stored row. ``mask``: the file as
+    discovery finds it now (None when the scan is not found) and its name relative to the cohort, for messages."""
+    path, relative = mask
+    if path is None or not path.exists():
         raise PairingUnavailable(f"mask {relative or '(none)'} not found under the cohort")
     if path.is_dir() or not has_image_suffix(path):
         raise PairingUnavailable(f"mask {relative} is DICOM (SEG/RTSTRUCT): pairing needs a label-map mask")
