@@ -26,7 +26,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "make: chromium is not installed and this is not root: the report's browser test will skip"; fi
 
-test: $(BIN)/radiomx browser
+# The linters first (ruff, and the layer contracts of pyproject.toml's [tool.importlinter]): CI fails on a broken layer.
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 test-full: $(BIN)/radiomx
@@ -34,6 +35,7 @@ test-full: $(BIN)/radiomx
 
 lint: $(BIN)/radiomx
 	$(BIN)/ruff check radiomx tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: $(BIN)/radiomx
 	$(BIN)/python benchmarks/bench_extract.py

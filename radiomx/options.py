@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,37 @@ class RoiSelection:
         object.__setattr__(self, "include", tuple(g.strip() for g in self.include))
         object.__setattr__(self, "exclude", tuple(g.strip() for g in self.exclude))
 
-    @classmethod
-    def of(cls, lesion_options: tuple) -> RoiSelection:
-        """The selection in a lesion-options tuple ``(mode, labels, selection)``; the default when absent."""
-        return lesion_options[2] if len(lesion_options) > 2 and lesion_options[2] is not None else cls()
-
     def as_key(self) -> dict[str, list[str]]:
         """The work key's part (order-free: the same set of patterns selects the same masks)."""
         return {"roi": sorted({g.lower() for g in self.include}),
                 "exclude_roi": sorted({g.lower() for g in self.exclude})}
+
+
+@dataclass(frozen=True)
+class LesionOptions:
+    """How a mask becomes lesions, as one value threaded from the options to the work key, the worker and ``radiomx
+    qc``: the mode (``--lesions``), the label values (``--label``; None: all) and the selection by name (``--roi``,
+    ``--exclude-roi`` and the cohort's ``[lesions]``). Part of every scan's work key (``as_key``)."""
+
+    mode: str = "labels"
+    labels: tuple[int, ...] | None = None
+    selection: RoiSelection = field(default_factory=RoiSelection)
+
+    def __post_init__(self) -> None:
+        if self.mode not in LESION_MODES:
+            raise ConfigError(f"--lesions must be one of {', '.join(LESION_MODES)} (got {self.mode!r})")
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(sorted({int(v) for v in self.labels})) or None)
+
+    @classmethod
+    def from_record(cls, options: dict[str, Any]) -> LesionOptions:
+        """As a run log recorded them (``radiomx.store.runlog.options_json``)."""
+        return cls(options.get("lesions") or "labels", tuple(options.get("labels") or ()) or None,
+                   RoiSelection(tuple(options.get("roi") or ()), tuple(options.get("exclude_roi") or ())))
+
+    def as_key(self) -> dict[str, Any]:
+        """The work key's part (the same JSON the key always hashed: a new spelling must not recompute a cohort)."""
+        return {"lesions": [self.mode, list(self.labels) if self.labels else None], "select": self.selection.as_key()}
 
 
 def usable_cores() -> int:

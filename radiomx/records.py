@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from radiomx.vocabulary import ADVISORY_STAGES, ScanStatus, Stage
 
 #: Bare names ("pet", "dicom", "pet_dicom", "ct") are DICOM series folders.
 DEFAULT_IMAGE_PATTERNS = ("pet.*", "image.*", "img.*", "ct.*", "pet", "dicom", "pet_dicom", "ct")
 #: ``seg.dcm``/``mask.dcm`` (DICOM SEG) and ``rtstruct*.dcm``/``rs_*.dcm``/``rs.dcm`` (RTSTRUCT) are DICOM masks.
 DEFAULT_MASK_PATTERNS = ("mask.*", "lesions.*", "lesion.*", "label.*", "labels.*", "seg.*", "rtstruct*.dcm",
                          "rs_*.dcm", "rs.dcm")
+
+
+#: The key columns of every table: the cohort's own IDs, written as given.
+KEY_COLUMNS = ("patient_id", "session", "tracer")
 
 
 @dataclass(frozen=True, order=True)
@@ -106,11 +113,39 @@ def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
 #: A DICOM UID (``1.2.840.10008...``): five or more dot-separated numbers. Exports often name files by their SOP
 #: Instance UID, and UIDs are identifiers (DICOM PS3.15 replaces them when de-identifying).
 _UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.]*\d\.\d)")
+_YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0?[1-9]|1[0-2])", r"(?:0?[1-9]|[12]\d|3[01])"
+_MM, _DD = r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
+_MONTH_NAME = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+#: A calendar date as file names and messages spell it: compact (``20230815``, dcm2niix's ``%t`` =
+#: ``20230815101500``, ``15082023``), with one separator repeated (``2023-08-15``, ``2023_08_15``, ``15.08.2023``,
+#: ``08/15/2023``) or with a month name (``15 Aug 2023``, ``Aug 15, 2023``). Years 1900-2099 only.
+_DATE = re.compile("|".join([
+    rf"{_YEAR}{_MM}{_DD}(?:\d{{4}}(?:\d\d)?)?", rf"{_DD}{_MM}{_YEAR}", rf"{_MM}{_DD}{_YEAR}",
+    rf"{_YEAR}(?P<s1>[-_./]){_MONTH}(?P=s1){_DAY}", rf"{_DAY}(?P<s2>[-_./]){_MONTH}(?P=s2){_YEAR}",
+    rf"{_MONTH}(?P<s3>[-_./]){_DAY}(?P=s3){_YEAR}",
+    rf"{_DAY}[ _-]?{_MONTH_NAME}[ _-]?{_YEAR}", rf"{_MONTH_NAME} {_DAY},? {_YEAR}",
+]).join([r"(?<!\d)(?<!\d\.)(?:", r")(?!\d)"]), re.IGNORECASE)
+#: A run of hex digits this long is a digest (sha256, a work key): a date-like run inside it is not a date.
+_DIGEST_RUN = 16
 
 
-def redact_uids(text: str) -> str:
-    """Replace UID-like tokens (file names exported as UIDs) by ``<UID>`` before they reach a table or a log."""
-    return _UID.sub("<UID>", text)
+def _date_or_digest(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    while start > 0 and text[start - 1] in string.hexdigits:
+        start -= 1
+    while end < len(text) and text[end] in string.hexdigits:
+        end += 1
+    return match.group(0) if end - start >= _DIGEST_RUN else "<DATE>"
+
+
+def redact(text: str) -> str:
+    """``text`` with UID-like tokens replaced by ``<UID>`` and date-like tokens by ``<DATE>``: the file names a
+    scanner, an export or a person chose (``1.2.840...dcm``, dcm2niix's ``pet_20230815101500.nii.gz``,
+    ``pet_2023-08-15.nii.gz``), and free text from headers (lesion names), before they reach a table, a log or a
+    message. Digests are left whole."""
+    if not text:
+        return text
+    return _DATE.sub(_date_or_digest, _UID.sub("<UID>", text))
 
 
 class CohortPaths:
@@ -135,16 +170,21 @@ class CohortPaths:
         self._pattern = re.compile(rf"(?<![\w.\-{sep}])(?:{pattern})") if pattern else None
 
     def text(self, text: str) -> str:
-        """``text`` with every path under the root made relative (the root itself becomes ``.``)."""
-        if not self._pattern or not text:
+        """``text`` with every path under the root made relative (the root itself becomes ``.``), UIDs and dates
+        redacted (``redact``)."""
+        if not text:
             return text
-        return self._pattern.sub(lambda m: "" if m.group(0).endswith(os.sep) else ".", text)
+        if self._pattern:
+            text = self._pattern.sub(lambda m: "" if m.group(0).endswith(os.sep) else ".", text)
+        return redact(text)
 
     def relative(self, path: Path | str | None) -> str:
-        """One path relative to the cohort, UID-like names redacted; "" for None."""
+        """One path relative to the cohort, UID- and date-like names redacted; "" for None. A path outside the
+        cohort (a reference mask linked from elsewhere) is named by its file name only."""
         if path is None:
             return ""
-        return redact_uids(self.text(str(path)) or ".")
+        text = self.text(str(path)) or "."
+        return redact(Path(text).name) if os.path.isabs(text) else text
 
     def failure(self, failure: Failure) -> Failure:
         return replace(failure, file=self.text(failure.file), message=self.text(failure.message),
@@ -159,7 +199,8 @@ class CohortPaths:
         return outcome
 
     def _values(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {k: self.text(v) if isinstance(v, str) else v for k, v in row.items()}
+        """Every text value but the keys (the cohort's own IDs, as given)."""
+        return {k: self.text(v) if isinstance(v, str) and k not in KEY_COLUMNS else v for k, v in row.items()}
 
 
 @dataclass(frozen=True)
@@ -167,7 +208,7 @@ class Failure:
     """One failures-table row: which scan (and lesion, if only one lesion failed), where, and what to do."""
 
     key: ScanKey
-    stage: str
+    stage: Stage
     file: str
     message: str
     lesion_id: int | None = None
@@ -175,17 +216,13 @@ class Failure:
     traceback: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
         for name in ("file", "message", "traceback"):
-            object.__setattr__(self, name, redact_uids(getattr(self, name)))
+            object.__setattr__(self, name, redact(getattr(self, name)))
 
     def as_row(self) -> dict[str, Any]:
         return {"patient_id": self.key.patient_id, "session": self.key.session, "tracer": self.key.tracer,
                 "lesion_id": self.lesion_id, "stage": self.stage, "file": self.file, "message": self.message}
-
-
-#: Stages whose failures leave a scan's rows complete: a QC picture that could not be drawn loses no feature, so the
-#: scan stays "ok" (and is not recomputed next run); the failures row still says what went wrong.
-ADVISORY_STAGES = frozenset({"qc"})
 
 
 @dataclass(frozen=True)
@@ -213,13 +250,13 @@ class ScanOutcome:
     picture: QcPicture | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> ScanStatus:
         """ok | partial | failed | negative. "negative": the mask was read and holds no lesion (a segmentation
         that found nothing), which is data (a burden row with count 0), not a failure. Failures of an advisory
         stage (a QC picture that could not be drawn) leave the scan's rows done."""
         if self._only_advisory_failures:
-            return "negative" if self.is_negative else "ok"
-        return "partial" if self.rows else "failed"
+            return ScanStatus.NEGATIVE if self.is_negative else ScanStatus.OK
+        return ScanStatus.PARTIAL if self.rows else ScanStatus.FAILED
 
     @property
     def _only_advisory_failures(self) -> bool:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from radiomx.errors import ScanError
+from radiomx.vocabulary import Stage
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def resolve_tracer(folder_name: str, path: str = "") -> Tracer:
     tracer = find_tracer(folder_name)
     if tracer is None:
         raise ScanError(
-            "discover",
+            Stage.DISCOVER,
             path or folder_name,
             f"unknown tracer folder {folder_name!r}; rename it to one of {', '.join(known_names())} "
             "(aliases such as fdg, pentixafor, dotatate, ct are accepted)",
@@ -118,3 +119,10 @@ def tracer_of_radiopharmaceutical(codes: list[tuple[str, str, str]], text: str) 
         if len(named) == 1:
             return named.pop()
     return None
+
+
+def canonical_tracer(name: str) -> str:
+    """A tracer's canonical name from any of its names (``fdg`` -> ``18F-FDG``), as the tables are keyed; a name
+    radiomx does not know is returned as given (the caller then reports it missing, with what OUT has)."""
+    tracer = find_tracer(name)
+    return tracer.name if tracer else name

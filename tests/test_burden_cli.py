@@ -452,3 +452,33 @@ def test_table_takes_a_tracer_alias_as_compare_and_qc_do(cohort, tmp_path):
     assert by_alias.exit_code == 0 and by_alias.stdout == by_name.stdout and by_alias.stdout.count("\n") == 5
     unknown = run("table", out, "--tracer", "fdg-2nd-try")
     assert unknown.exit_code == 2 and "no feature table for tracer 'fdg-2nd-try' (have: 18F-FDG" in unknown.stderr
+
+
+def test_dated_file_names_are_redacted_yet_compare_reads_dates_and_masks_through_discovery(cohort, tmp_path):
+    """dcm2niix names files by acquisition date-time (``%t``) and people write ``pet_2024-03-01.nii.gz``: the tables
+    show ``<DATE>`` instead, so compare cannot go back from a stored path to the file. It finds each scan again as
+    the last run found it (the run log's cohort and options), reads the dates from the sidecars and pairs the
+    lesions from the masks."""
+    renames = {"pentixafor": ("pet_2024-03-01", "mask_20240301"), "FDG": ("PET_WB_20240313140000_3", "mask_13.03.2024")}
+    for folder, (image, mask) in renames.items():
+        scan = cohort / "P001" / folder
+        (scan / "pet.nii.gz").rename(scan / f"{image}.nii.gz")
+        (scan / "pet.json").rename(scan / f"{image}.json")
+        (scan / "mask.nii.gz").rename(scan / f"{mask}.nii.gz")
+    (cohort / "radiomx.toml").write_text(
+        '[layout]\npet_units = "SUVbw"\nimage = ["pet.*", "pet_*.nii.gz", "PET_*.nii.gz"]\n'
+        'mask = ["mask.*", "mask_*.nii.gz"]\n[compare]\nsame_frame = ["P001"]\n')
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    state = pd.read_parquet(out / "scans.parquet").set_index(["patient_id", "tracer"])
+    assert state.loc[("P001", PENTIX), "image_file"] == "P001/pentixafor/pet_<DATE>.nii.gz"
+    assert state.loc[("P001", FDG), "image_file"] == "P001/FDG/PET_WB_<DATE>_3.nii.gz"
+    assert state.loc[("P001", FDG), "mask_file"] == "P001/FDG/mask_<DATE>.nii.gz"
+    features = pd.read_parquet(out / "features" / f"{FDG}.parquet")
+    texts = features[[c for c in features if features[c].map(lambda v: isinstance(v, str)).any()]]
+    assert not [c for c in texts if texts[c].str.contains(r"2024|13\.03").any()]
+    assert features.set_index("patient_id").loc["P001", "mask_file"].tolist() == ["P001/FDG/mask_<DATE>.nii.gz"] * 2
+    assert run("compare", out, "--tracers", "pentixafor,fdg").exit_code == 0  # the cohort: from the run log
+    p1 = pd.read_parquet(out / COMPARE).set_index("patient_id").loc["P001"]
+    assert p1["days_between"] == 12, p1["days_between_note"]
+    assert p1["lesion_pairing"].startswith("declared same frame") and p1["lesions_paired"] == 1

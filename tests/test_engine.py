@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from radiomx.discover.cohort import discover, layout_for
 from radiomx.errors import ConfigError
+from radiomx.options import LesionOptions
 from radiomx.params.paramset import default_params_root, resolve_params
 from radiomx.run.engine import Submitter, run_dask, run_pool, run_serial, schedule
 from radiomx.run.worker import ScanTask, run_lesion
@@ -29,7 +30,7 @@ def tasks_for(cohort: Path) -> list[ScanTask]:
     layout = layout_for(cohort)
     scans = discover(cohort, layout)
     params = {s.key.tracer: resolve_params(default_params_root(), get_tracer(s.key.tracer)) for s in scans}
-    return [ScanTask(s, cohort, layout, params[s.key.tracer], ("labels", None)) for s in scans]
+    return [ScanTask(s, cohort, layout, params[s.key.tracer], LesionOptions()) for s in scans]
 
 
 @pytest.fixture(scope="module")
@@ -352,8 +353,8 @@ def test_pool_workers_get_huge_pages_only_when_asked_and_the_caller_environment_
 
 def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
     """Before the first scan reaches a worker, the writer process must not spend ~0.45 s importing pandas/pyarrow:
-    a fresh OUT has no state to read (``api._stored_state``), and the store is imported in the background once the
-    scans are handed out. A dry run stops right after planning, so it shows what planning loaded."""
+    a fresh OUT has no state to read (``radiomx.run.extraction.stored_state``), and the store is imported in the
+    background once the scans are handed out. A dry run stops right after planning, so it shows what planning loaded."""
     import subprocess
     import sys
 

@@ -39,6 +39,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from radiomx.cli import cli
+from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS
 
 from .conftest import shared_data
 from .corpus import (
@@ -178,6 +179,29 @@ def _bids_pet(case: Path, markers: DateMarkers) -> None:
     write_sidecar(path, sidecar)
 
 
+def _dated_names(cohort: Path, markers: DateMarkers) -> None:
+    """Files named by date, as converters and people name them: P012's image by dcm2niix's ``%t``
+    (YYYYMMDDhhmmss), its mask ``mask_YYYY-MM-DD`` with a label table naming the lesion with a date; P013's image
+    ``pet_DD.MM.YYYY`` and its mask ``mask_YYYYMMDD`` on another grid (a failure whose message names the file)."""
+    image, mask = lesion_volume(seed=12)
+    stamp = datetime.combine(markers.marker("file name %t"), datetime.min.time()).replace(hour=10, minute=5, second=7)
+    write(image, cohort / "P012" / "FDG" / f"PET_WB_{stamp:%Y%m%d%H%M%S}_3.nii.gz", sidecar=False)
+    write_sidecar(cohort / "P012" / "FDG" / f"PET_WB_{stamp:%Y%m%d%H%M%S}_3.nii.gz", {"Units": "g/ml"})
+    mask_name = f"mask_{markers.marker('mask file name'):%Y-%m-%d}"
+    write(mask, cohort / "P012" / "FDG" / f"{mask_name}.nii.gz")
+    (cohort / "P012" / "FDG" / f"{mask_name}.tsv").write_text(
+        f"index\tname\n1\tGTV {markers.marker('lesion name'):%d.%m.%Y}\n")
+    image, mask = lesion_volume(seed=13)
+    pet = cohort / "P013" / "FDG" / f"pet_{markers.marker('image file name'):%d.%m.%Y}.nii.gz"
+    write(image, pet, sidecar=False)
+    pet.with_name(pet.name.removesuffix(".nii.gz") + ".json").write_text(json.dumps({"Units": "g/ml"}))
+    write(mask, cohort / "P013" / "FDG" / f"mask_{markers.marker('other mask file name'):%Y%m%d}.nii.gz",
+          origin=(0.0, 0.0, 8.0))
+    (cohort / "radiomx.toml").write_text(
+        f"[layout]\nimage = {json.dumps([*DEFAULT_IMAGE_PATTERNS, 'pet_*.nii.gz', 'PET_*.nii.gz'])}\n"
+        f"mask = {json.dumps([*DEFAULT_MASK_PATTERNS, 'mask_*.nii.gz'])}\n")
+
+
 def phi_cohort(tmp_path: Path) -> tuple[Path, DateMarkers]:
     """The cohort under ``tmp_path/Smith_John_1957/cohort`` (see the module docstring) and its markers."""
     cohort = tmp_path / PHI_FOLDER / "cohort"
@@ -198,6 +222,7 @@ def phi_cohort(tmp_path: Path) -> tuple[Path, DateMarkers]:
     good_scan(cohort / "P011" / "FDG")
     write_sidecar(cohort / "P011" / "FDG" / "pet.nii.gz",
                   {"Units": "g/ml", **{k: f"{markers.marker('declared ' + k):%Y%m%d}" for k in SIDECAR_DATES}})
+    _dated_names(cohort, markers)
     rows = ["participant_id\tbody_weight\theight\t" + "\t".join(TSV_DATES)]
     rows.append("P001\t70\t1.75\t" + "\t".join(f"{markers.marker('tsv ' + c):%Y-%m-%d}" for c in TSV_DATES))
     (cohort / "participants.tsv").write_text("\n".join(rows) + "\n")
@@ -330,7 +355,7 @@ def test_no_date_or_identifier_reaches_any_output(tmp_path: Path) -> None:
 
     # Not vacuous: the scans were read and computed, the dates were read (days_between), the failures happened.
     features = pq.read_table(out / "features" / "18F-FDG.parquet").to_pandas().set_index("patient_id")
-    assert {"P001", "P006", "P007", "P010", "P011"} <= set(features.index)
+    assert {"P001", "P006", "P007", "P010", "P011", "P012"} <= set(features.index)
     assert features.loc["P010", "suv_injection_time"] == "23:30:00"
     assert features.loc["P010", "suv_reference_time"] == "00:30:00 (+1 day)"
     assert features.loc["P001", "suv_injection_time"] == "10:00:00"
@@ -342,6 +367,10 @@ def test_no_date_or_identifier_reaches_any_output(tmp_path: Path) -> None:
     assert "'9999-99-99T99:99' (digits masked)" in failures.loc["P009", "message"]
     assert "Patient Weight (0010,1030) is 0" in failures.loc["P002", "message"]
     assert "P003/FDG/pet/slice0011.dcm" in failures.loc["P003", "file"]  # relative paths kept
+    # Dated file names: read and computed, shown with <DATE>; the lesion named with a date too.
+    assert features.loc["P012", "image_file"] == "P012/FDG/PET_WB_<DATE>_3.nii.gz"
+    assert features.loc["P012", "lesion_name"] == "GTV <DATE>"
+    assert failures.loc["P013", "file"] == "P013/FDG/mask_<DATE>.nii.gz"
     assert len(markers.by_field) >= 14 and len(markers.written) >= 16
     from radiomx.qc.draw import suv_source
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from radiomx.features.lesions import split_lesions
+from radiomx.options import LesionOptions
 
 label_maps = arrays(np.uint8, st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 7)),
                     elements=st.sampled_from([0, 0, 0, 1, 2, 3, 255]))
@@ -84,7 +85,7 @@ def test_run_scan_gives_a_row_or_a_failure_for_every_lesion(tmp_path_factory, im
     write_volume(mask, folder / "mask.nrrd", spacing=(4.0, 4.0, 4.0))
     params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
     scan = Scan(ScanKey("P", "", "18F-FDG"), folder, folder / "pet.nrrd", folder / "mask.nrrd")
-    outcome = run_scan(ScanTask(scan, folder, Layout(pet_units="SUVbw"), params, (mode, None)))
+    outcome = run_scan(ScanTask(scan, folder, Layout(pet_units="SUVbw"), params, LesionOptions(mode)))
     expected = {les.lesion_id for les in split(_image(mask), mode).lesions}
     produced = [row["lesion_id"] for row in outcome.rows] + [f.lesion_id for f in outcome.failures if f.lesion_id]
     assert sorted(produced) == sorted(expected)  # each lesion exactly once, as a row or a failure

@@ -1,7 +1,9 @@
-"""The ``radiomx`` group: error mapping, global flags, and the registry of commands (one module each).
+"""The ``radiomx`` group: the one return path of every command, global flags, and the registry of commands (one
+module each).
 
-Exit codes: 0 every scan written; 1 some scans or lesions failed (each a failures-table row, the rest written);
-2 usage, configuration or lock error, before any work starts. Data goes to stdout, everything else to stderr.
+Every command returns what it did (a summary, an ``ExitCode``, or nothing) or raises; ``RadiomxGroup.invoke``
+turns either into the exit code through ``radiomx.errors.exit_code``, the one table (docs: README.md, "Exit
+codes"). Data goes to stdout, everything else to stderr.
 """
 
 from __future__ import annotations
@@ -24,40 +26,53 @@ from radiomx.cli.params import params, tracers
 from radiomx.cli.publish import publish
 from radiomx.cli.qc import qc
 from radiomx.cli.report import report
-from radiomx.errors import RadiomxError
+from radiomx.errors import RadiomxError, exit_code, exit_code_summary
+from radiomx.vocabulary import Severity
 
 
 class RadiomxGroup(click.Group):
-    """The one place where library errors become exit codes and one-line messages."""
+    """The one place where what a command returned or raised becomes an exit code (``radiomx.errors.exit_code``)
+    and, for an error, one line."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except RadiomxError as exc:
             if ctx.meta.get("radiomx.verbose"):
                 traceback.print_exc(file=sys.stderr)
             err = click.ClickException(str(exc))
-            err.exit_code = exc.exit_code
+            err.exit_code = exit_code(exc)
             self._as_json(ctx, err)
             raise err from exc
         except click.ClickException as err:  # usage errors of a subcommand (bad option, missing argument)
             self._as_json(ctx, err)
             raise
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
             # stdout reader went away (``radiomx table OUT | head -1``): quiet exit like DVC (128 + SIGPIPE).
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(141)
+            raise SystemExit(exit_code(exc)) from None
+        code = exit_code(result)
+        if code:
+            ctx.exit(int(code))
+        return result
 
     @staticmethod
     def _as_json(ctx: click.Context, err: click.ClickException) -> None:
         """With --log-format json the error line is a JSON object too (one format per stream)."""
         if ctx.meta.get("radiomx.log_format") == "json":
-            emit("error", err.format_message(), "failure", exit_code=err.exit_code)
+            emit("error", err.format_message(), Severity.FAILURE, exit_code=err.exit_code)
             raise SystemExit(err.exit_code)
 
 
-@click.group(cls=RadiomxGroup, epilog="""\b
+HELP = f"""PET/CT cohort folders -> keyed PyRadiomics feature tables (Parquet).
+
+Exit codes: {exit_code_summary()}.
+Global options (--quiet, --log-format, --verbose) go before the command.
+"""
+
+
+@click.group(cls=RadiomxGroup, help=HELP, epilog="""\b
 Example:
   radiomx scan cohort/ | grep FDG | radiomx extract cohort/ -o out/ --scans -
   radiomx -q --log-format json extract cohort/ -o out/ --json   # cron: JSON logs, summary on stdout
@@ -74,11 +89,7 @@ Shell completion (bash; zsh and fish alike):
               envvar="RADIOMX_LOG_FORMAT", help="stderr as text lines, or one JSON object a line (log shippers).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool, quiet: bool, log_format: str) -> None:
-    """PET/CT cohort folders -> keyed PyRadiomics feature tables (Parquet).
-
-    Exit codes: 0 all scans ok, 1 some scans/lesions failed (rest written), 2 usage/configuration error.
-    Global options (--quiet, --log-format, --verbose) go before the command.
-    """
+    """The group: global flags, stderr's format for the command's length (``HELP`` is its --help text)."""
     ctx.meta.update({"radiomx.verbose": verbose, "radiomx.quiet": quiet, "radiomx.log_format": log_format})
     ctx.with_resource(cli_logging(quiet, log_format))
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from radiomx.cli.flags import cohort_options, extract_options_from, in_own_process
+from radiomx.errors import ExitCode
+
+if TYPE_CHECKING:
+    from radiomx.run.summary import RunSummary
 
 
 @click.command(short_help="Extract features of new, changed or failed scans.", epilog="""\b
@@ -37,7 +42,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON run summary on stdout (counts, tables, failures).")
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, as_json: bool,
-            **flags) -> None:
+            **flags) -> RunSummary | ExitCode:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
     options = in_own_process(ctx, extract_options_from(**flags))
     from radiomx import api
@@ -60,6 +65,6 @@ def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: P
             click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
         else:
             print_plan(summary)
-        raise SystemExit(0)
+        return ExitCode.OK
     print_summary(summary, log_file, verbose=bool(ctx.meta.get("radiomx.verbose")), as_json=as_json)
-    raise SystemExit(summary.exit_code)
+    return summary

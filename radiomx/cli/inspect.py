@@ -9,6 +9,7 @@ import click
 
 from radiomx.cli.flags import cohort_options, extract_options_from, format_option
 from radiomx.cli.scanlist import COLUMNS, FORMATS, STATE_COLUMN
+from radiomx.vocabulary import Severity
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 #: A DICOM export's PET series that no mask references yet: listed, never failed (``radiomx.discover.dicom_export``).
@@ -80,8 +81,8 @@ def status(cohort: Path, out: Path, **flags) -> None:
             lesion = None if row.lesion_id is None or row.lesion_id != row.lesion_id else int(row.lesion_id)
             failure = Failure(ScanKey(row.patient_id, row.session, row.tracer), row.stage, row.file or "",
                               row.message, lesion_id=lesion)
-            click.echo(failure_line(failure, "WARNING" if row.severity == "warning" else "FAILED",
-                                    row.acknowledged))
+            severity = Severity.WARNING if row.severity == Severity.WARNING else Severity.FAILURE
+            click.echo(failure_line(failure, severity, row.acknowledged))
         from radiomx.store.acknowledged import read_acknowledgements
 
         for entry in read_acknowledgements(out).unmatched(failures):
@@ -125,5 +126,5 @@ def table(out: Path, tracer: str | None, which: str, patients: tuple[str, ...], 
     globs = [g.strip() for item in columns for g in item.split(",") if g.strip()]
     frame = select(load_table(out, which, tracer, nullable_integers=True), which, patients, globs, long_form)
     for missing in sorted(set(patients) - set(frame.get("patient_id", ()))):
-        emit("patient_missing", f"--patient {missing}: no rows in this table", "warning", patient_id=missing)
+        emit("patient_missing", f"--patient {missing}: no rows in this table", Severity.WARNING, patient_id=missing)
     write_frame(frame, fmt, sys.stdout)

@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from radiomx.vocabulary import Severity
+
 LOG_FORMATS = ("text", "json")
 #: Library loggers held at a level while a command runs (their children inherit it). PyRadiomics at ERROR: its
 #: WARNINGs are per-lesion advice ("GLCM is symmetrical, therefore Sum Average = 2 * Joint Average ...", once per
@@ -31,28 +33,24 @@ _undo: list = []
 
 log = logging.getLogger("radiomx.cli")
 
-#: What a line means for the run, the field a cron alert keys on (docs/cli.md, "JSON log lines"): ``failure`` (the
-#: command exits non-zero because of it: a scan or lesion failed, a picture was not drawn, a usage or configuration
-#: error), ``warning`` (worth a look, the exit code stays 0: an implausible reference region, scans that vanished, a
-#: draft parameter file), ``info`` (progress and summaries). The level follows: ERROR, WARNING, INFO.
-SEVERITY_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
 #: Keys every JSON line has; an event's own fields never replace them.
 RESERVED = ("ts", "level", "severity", "event", "logger", "message", "traceback")
 
 
-def emit(event: str, message: str, severity: str = "info", traceback: str = "", **fields) -> None:
+def emit(event: str, message: str, severity: Severity | str = Severity.INFO, traceback: str = "", **fields) -> None:
     """One line on stderr: ``message`` as text, or a JSON object with ``event`` (a name from docs/cli.md),
-    ``severity`` and the event's ``fields``."""
-    log.log(SEVERITY_LEVELS[severity], message,
+    ``severity`` (``radiomx.vocabulary.Severity``: what the line means for the run) and the event's ``fields``."""
+    severity = Severity(severity)
+    log.log(severity.level, message,
             extra={"event": event, "severity": severity, "fields": fields, "traceback": traceback})
 
 
-def severity_of(record: logging.LogRecord) -> str:
+def severity_of(record: logging.LogRecord) -> Severity:
     """The record's declared severity; another library's record gets one from its level."""
     declared = getattr(record, "severity", None)
     if declared:
-        return declared
-    return "failure" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING else "info"
+        return Severity(declared)
+    return next(s for s in Severity if record.levelno >= s.level or s is Severity.INFO)
 
 
 class StderrHandler(logging.Handler):

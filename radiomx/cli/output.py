@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
-from radiomx.api import RunSummary
 from radiomx.cli.logs import emit
+from radiomx.errors import exit_code
+from radiomx.run.summary import RunSummary
+from radiomx.vocabulary import Severity
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not before every run's pool starts
     import pandas as pd
@@ -67,7 +69,7 @@ def say_drafts(summary: RunSummary) -> str:
         return ""
     line = (f"note: this run uses draft parameter files (not in their tree's LOCK.json): {', '.join(summary.drafts)}; "
             "rows record each file's sha256; release a draft before citing its values")
-    emit("params_draft", line, "warning", drafts=summary.drafts)
+    emit("params_draft", line, Severity.WARNING, drafts=summary.drafts)
     return line
 
 
@@ -90,12 +92,12 @@ def _say_vanished(summary: RunSummary) -> str:
     if keys:
         line = (f"{len(keys)} scans vanished from the cohort; their rows are kept in OUT (radiomx extract --prune "
                 f"drops them): {_keys(summary.vanished)}")
-        emit("scans_vanished", line, "warning", scans=keys)
+        emit("scans_vanished", line, Severity.WARNING, scans=keys)
         return line
     return ""
 
 
-def failure_line(f, label: str = "FAILED", acknowledged: str | None = None) -> str:
+def failure_line(f, severity: Severity | str = Severity.FAILURE, acknowledged: str | None = None) -> str:
     """One line: FAILED or WARNING, scan, stage, the file (relative to the cohort) and the problem (``extract``
     prints it, ``status`` prints it again from the failures table); ACKNOWLEDGED with the team's reason for a
     failure listed in ``OUT/acknowledged.tsv``."""
@@ -103,7 +105,7 @@ def failure_line(f, label: str = "FAILED", acknowledged: str | None = None) -> s
     where = f"{f.file}: " if f.file else ""
     if acknowledged is not None:
         return f"ACKNOWLEDGED {f.key}{lesion} [{f.stage}] {where}{f.message} (acknowledged: {acknowledged})"
-    return f"{label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
+    return f"{Severity(severity).label} {f.key}{lesion} [{f.stage}] {where}{f.message}"
 
 
 def failure_fields(f) -> dict:
@@ -120,12 +122,12 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
     for failure in summary.failures:
         reason, detail = reasons[id(failure)], failure.traceback if verbose else ""
         if reason is None:
-            emit("scan_failed", failure_line(failure), "failure", detail, **failure_fields(failure))
+            emit("scan_failed", failure_line(failure), Severity.FAILURE, detail, **failure_fields(failure))
         else:  # known and accepted: shown, but it is not what a cron alert is for
-            emit("failure_acknowledged", failure_line(failure, acknowledged=reason), "info", detail,
+            emit("failure_acknowledged", failure_line(failure, acknowledged=reason), Severity.INFO, detail,
                  **failure_fields(failure), reason=reason)
     for warning in summary.warnings:
-        emit("scan_warning", failure_line(warning, "WARNING"), "warning", **failure_fields(warning))
+        emit("scan_warning", failure_line(warning, Severity.WARNING), Severity.WARNING, **failure_fields(warning))
     counting = {f.key for f in summary.failures if reasons[id(f)] is None}
     accepted = len({f.key for f in summary.failures if reasons[id(f)] is not None} - counting)
     say_layout(summary.layout_note, summary.index_line)
@@ -139,7 +141,7 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
             f"{summary.rows_written} lesion rows written; tables in {summary.out}")
     counts = {k: getattr(summary, k) for k in ("computed", "skipped", "negative_scans", "failed_scans", "rows_written")}
     notes = [note for note in (say_drafts(summary), _say_vanished(summary)) if note]
-    emit("run_summary", line, exit_code=summary.exit_code, acknowledged_scans=accepted, **counts)
+    emit("run_summary", line, exit_code=int(exit_code(summary)), acknowledged_scans=accepted, **counts)
     if summary.qc_missing:
         emit("qc_missing", f"{summary.qc_missing} unchanged scans have no QC picture; draw them with `radiomx qc "
              f"{summary.out}`", scans=summary.qc_missing)
@@ -149,7 +151,7 @@ def print_summary(summary: RunSummary, log_file: Path | None = None, verbose: bo
         with open(log_file, "a", encoding="utf-8") as fh:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for warning in summary.warnings:
-                fh.write(f"{stamp} radiomx: {failure_line(warning, 'WARNING')}\n")
+                fh.write(f"{stamp} radiomx: {failure_line(warning, Severity.WARNING)}\n")
             for failure in summary.failures:
                 fh.write(f"{stamp} radiomx: {failure_line(failure, acknowledged=reasons[id(failure)])}\n")
                 if failure.traceback:

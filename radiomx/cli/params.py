@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from radiomx.cli.flags import format_option
 from radiomx.cli.logs import emit
+
+if TYPE_CHECKING:
+    from radiomx.errors import ExitCode
 
 params_dir_option = click.option(
     "--params-dir", type=click.Path(path_type=Path), default=None,
@@ -123,9 +127,9 @@ Example:
   radiomx params validate my-params/18F-FDG/v2.yaml && echo ok""")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @format_option(("text", "json"))
-def validate(file: Path, fmt: str) -> None:
+def validate(file: Path, fmt: str) -> ExitCode | None:
     """Check FILE as a run would (schema, units, bin width, LOCK.json); exit 2 naming the key on error."""
-    from radiomx.errors import ConfigError
+    from radiomx.errors import ConfigError, ExitCode
     from radiomx.params.catalog import error_key, validate_file
 
     try:
@@ -133,7 +137,7 @@ def validate(file: Path, fmt: str) -> None:
     except ConfigError as exc:
         if fmt == "json":
             _emit_json({"file": str(file), "valid": False, "key": error_key(str(exc)), "error": str(exc)})
-            raise SystemExit(2) from None
+            return ExitCode.USAGE  # the JSON says why; no error line on stderr
         key = error_key(str(exc))
         raise ConfigError(f"{exc}" + (f" (key: {key})" if key else "")) from None
     if fmt == "json":

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from radiomx.qc.batch import QcSummary
 
 
 @click.command("qc", short_help="Draw the missing or stale QC pictures of OUT.", epilog="""\b
@@ -23,7 +27,7 @@ Examples:
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Drawing processes (default: usable cores).")
 @click.option("--wait", type=float, default=0.0, show_default=True, help="Seconds to wait for another run's lock.")
 def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, params_dir: Path | None, force: bool,
-       jobs: int, wait: float) -> None:
+       jobs: int, wait: float) -> QcSummary:
     """Draw OUT/qc/<patient>/[<session>/]<tracer>.png for every scan of OUT whose picture is missing or stale."""
     from radiomx.cli.logs import emit
     from radiomx.cli.output import failure_fields, failure_line
@@ -31,6 +35,7 @@ def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, 
     from radiomx.options import usable_cores
     from radiomx.qc.batch import render_out
     from radiomx.tracers import resolve_tracer
+    from radiomx.vocabulary import Severity
 
     try:
         canonical = resolve_tracer(tracer).name if tracer else None
@@ -39,8 +44,8 @@ def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, 
     summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait, jobs=jobs or usable_cores(),
                          cohort=cohort, params_dir=params_dir)
     for failure in summary.failures:
-        emit("qc_failed", failure_line(failure), "failure", **failure_fields(failure))
+        emit("qc_failed", failure_line(failure), Severity.FAILURE, **failure_fields(failure))
     emit("qc_summary", f"qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "
          f"{len(summary.failures)} problems; pictures in {out / 'qc'}", drawn=summary.drawn,
          unchanged=summary.unchanged, problems=len(summary.failures))
-    raise SystemExit(summary.exit_code)
+    return summary

@@ -19,6 +19,7 @@ import click
 
 from radiomx.cli.logs import emit
 from radiomx.records import ScanKey
+from radiomx.vocabulary import Severity
 
 FORMATS = ("tsv", "csv", "jsonl")
 COLUMNS = ("patient_id", "session", "tracer", "image", "mask", "status")
@@ -117,12 +118,12 @@ def read_from(stream: TextIO) -> list[ScanKey]:
     keys, bad, fmt = read_scan_keys(stream)
     for item in bad[:20]:
         emit("scans_input", f"--scans line {item.line_no}: cannot parse {item.text[:80]!r}: {item.reason}",
-             "warning", line=item.line_no, format=fmt)
+             Severity.WARNING, line=item.line_no, format=fmt)
     if len(bad) > 20:
-        emit("scans_input", f"--scans: {len(bad) - 20} more lines could not be parsed", "warning")
+        emit("scans_input", f"--scans: {len(bad) - 20} more lines could not be parsed", Severity.WARNING)
     if bad and not keys:
         raise click.UsageError(f"--scans: none of the {len(bad)} lines names a scan (read as {fmt}); give the "
                                "output of `radiomx scan` (tsv, csv or jsonl)")
     if not keys:
-        emit("scans_input", "--scans: the input lists no scan; nothing to extract", "warning")
+        emit("scans_input", "--scans: the input lists no scan; nothing to extract", Severity.WARNING)
     return keys

@@ -6,9 +6,11 @@ Why apart from ``run``: these tables are cheap (milliseconds for a 300-patient c
 feature and state tables after every extract that changed something, so they can never disagree with them.
 Each file is written atomically and only when its bytes change, so a no-change rerun rewrites nothing.
 
-May import ``radiomx.store`` and the top-level records; ``discover`` (the cohort's ``radiomx.toml``), and, for
-``compare`` only, ``inputs`` to read acquisition dates from headers (never written: only the day difference) and
-the lesion MASKS when the cohort declares a shared frame of reference (lesion pairing by overlap; masks are small
-label maps, whereas storing every lesion's voxels in OUT would double its size for one optional feature). PET and
-CT images are never read here. Never imports ``run``, ``qc`` or ``cli``.
+May import ``radiomx.store`` and the top-level vocabulary; ``discover`` (the cohort's ``radiomx.toml``, and the
+scans found again as the last run found them), and, for ``compare`` only, ``inputs`` to read acquisition dates
+from headers (never written: only the day difference) and the lesion MASKS when the cohort declares a shared frame
+of reference (lesion pairing by overlap; masks are small label maps, whereas storing every lesion's voxels in OUT
+would double its size for one optional feature). Of ``features`` only the lesion split (``pairing`` re-splits a
+mask exactly as the extraction did, so that lesion ids agree). PET and CT images are never read here. Never imports
+``run``, ``qc``, ``api`` or ``cli`` (the ``derive`` contract in pyproject.toml).
 """

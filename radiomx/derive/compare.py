@@ -34,8 +34,13 @@ from radiomx.derive.files import schema, typed, write_if_changed
 from radiomx.derive.pairing import PairingUnavailable, lesion_map, pair_lesions
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
-from radiomx.errors import ConfigError
+from radiomx.discover.layouts import survey
+from radiomx.errors import ConfigError, RadiomxError
 from radiomx.inputs.dates import acquisition_date
+from radiomx.options import ExtractOptions
+from radiomx.records import CohortPaths, Scan, ScanKey
+from radiomx.store.outdir import compare_path
+from radiomx.store.runlog import last_run
 
 PATIENT_KEY = ["patient_id", "session"]
 #: Burden figures that also get a difference (A - B) and a ratio (A / B).
@@ -67,24 +72,8 @@ class CompareSummary:
     written: bool = False
 
 
-def compare_path(out: Path, a: str, b: str) -> Path:
-    return Path(out) / "compare" / f"{a}_vs_{b}.parquet"
-
-
 def pairs_path(out: Path, a: str, b: str) -> Path:
     return Path(out) / "compare" / f"{a}_vs_{b}.lesions.parquet"
-
-
-def existing_pairs(out: Path) -> list[tuple[str, str]]:
-    """The tracer pairs already compared in OUT (refreshed after every extract that changed something)."""
-    folder = Path(out) / "compare"
-    found = []
-    for path in sorted(folder.glob("*_vs_*.parquet")) if folder.is_dir() else []:
-        stem = path.name[: -len(".parquet")]
-        if "." not in stem:
-            a, _, b = stem.partition("_vs_")
-            found.append((a, b))
-    return found
 
 
 def _number(value) -> float | None:
@@ -110,20 +99,41 @@ def _missing_reason(a: dict | None, b: dict | None, tracer_a: str, tracer_b: str
     return "; ".join(reasons)
 
 
-def _days_between(cohort: Path | None, state_a: dict, state_b: dict, tracer_a: str, tracer_b: str
-                  ) -> tuple[int | None, str]:
-    if cohort is None:
+class _CohortScans:
+    """The cohort's scans found again as the last run found them (the run log's options), surveyed once, and only
+    when a date or a mask must be read: the stored ``image_file``/``mask_file`` are for people (dates and UIDs in
+    them redacted) and cannot lead back to a file."""
+
+    def __init__(self, out: Path, cohort: Path | None) -> None:
+        self.out, self.cohort = out, cohort
+        self._scans: dict[ScanKey, Scan] | None = None
+
+    def get(self, key: ScanKey) -> Scan | None:
+        if self.cohort is None:
+            return None
+        if self._scans is None:
+            run = last_run(self.out)
+            options = run.extract_options(self.out) if run is not None else ExtractOptions(jobs=1)
+            try:
+                found = survey(self.cohort, options, self.out).scans
+            except RadiomxError:  # the cohort can no longer be read as the run read it: nothing found from here
+                found = []
+            self._scans = {s.key: s for s in found if s.problem is None}
+        return self._scans.get(key)
+
+
+def _days_between(scans: _CohortScans, keys: tuple[ScanKey, ScanKey]) -> tuple[int | None, str]:
+    if scans.cohort is None:
         return None, (f"{UNREADABLE[0]} (pass --cohort, or keep it beside OUT): dates are read from the inputs at "
                       "compare time")
     dates = []
-    for state, tracer in ((state_a, tracer_a), (state_b, tracer_b)):
-        relative = str(state.get("image_file") or "")
-        image = Path(cohort) / relative
-        if not relative or not image.exists():
-            return None, f"{UNREADABLE[1]}: {tracer} image {relative or '(none)'} is not under the cohort"
-        found = acquisition_date(image)
+    for key in keys:
+        scan = scans.get(key)
+        if scan is None or scan.image is None or not scan.image.exists():
+            return None, f"{UNREADABLE[1]}: the {key.tracer} scan is not in the cohort as the last run found it"
+        found = acquisition_date(scan.image)
         if found is None:
-            return None, f"no acquisition date in the {tracer} image headers or sidecar"
+            return None, f"no acquisition date in the {key.tracer} image headers or sidecar"
         dates.append(found)
     return (dates[1] - dates[0]).days, ""
 
@@ -155,6 +165,13 @@ class _DateCache:
         return (days, "") if days is not None else found
 
 
+def _mask_of(found: _CohortScans, key: ScanKey) -> tuple[Path | None, str]:
+    """The scan's mask file as discovery finds it now, and how messages name it (relative to the cohort)."""
+    scan = found.get(key)
+    mask = scan.mask if scan is not None else None
+    return mask, CohortPaths(found.cohort).relative(mask) if mask is not None else ""  # type: ignore[arg-type]
+
+
 def _contrast(row: dict) -> None:
     for f in CONTRASTED:
         a, b = _number(row.get(f"{f}_a")), _number(row.get(f"{f}_b"))
@@ -177,17 +194,18 @@ class _PairCache:
         return self.rows.get(key)
 
 
-def _pair(cohort: Path | None, key: tuple[str, str], scans: tuple[dict, dict], lesions: tuple[pd.DataFrame, ...],
-          cache: _PairCache) -> tuple[list[dict], str]:
-    state_a, state_b = scans
+def _pair(found: _CohortScans, keys: tuple[ScanKey, ScanKey], states: tuple[dict, dict],
+          lesions: tuple[pd.DataFrame, ...], cache: _PairCache) -> tuple[list[dict], str]:
+    state_a, state_b = states
+    key = (keys[0].patient_id, keys[0].session)
     shas = (str(state_a.get("mask_sha256", "")), str(state_b.get("mask_sha256", "")))
     cached = cache.get((*key, *shas))
     if cached is not None:
         return cached, "declared same frame: lesions paired by mask overlap (Dice)"
-    if cohort is None:
+    if found.cohort is None:
         raise PairingUnavailable("cohort not known (pass --cohort): pairing reads the masks")
-    map_a = lesion_map(cohort, state_a, lesions[0])
-    map_b = lesion_map(cohort, state_b, lesions[1])
+    map_a, map_b = (lesion_map(_mask_of(found, k), state, side)
+                    for k, state, side in zip(keys, states, lesions, strict=True))
     result = pair_lesions(map_a, map_b)
     centre = [les.set_index("lesion_id")[CENTROID] for les in lesions]
     rows = []
@@ -238,6 +256,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
     cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
     dates = _DateCache(compare_path(out, tracer_a, tracer_b))
     lesions = _LesionsOnDemand(out, (tracer_a, tracer_b))
+    found = _CohortScans(out, cohort)
     patients: dict[tuple[str, str], dict[str, dict]] = {}
     for record in burden[burden["tracer"].isin([tracer_a, tracer_b])].to_dict("records"):
         patients.setdefault((record["patient_id"], record["session"]), {})[record["tracer"]] = record
@@ -258,10 +277,11 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
             rows.append(row)
             continue
         scan_a, scan_b = state[(patient, session, tracer_a)], state[(patient, session, tracer_b)]
+        keys = (ScanKey(patient, session, tracer_a), ScanKey(patient, session, tracer_b))
         shas = (str(scan_a.get("image_sha256") or ""), str(scan_b.get("image_sha256") or ""))
         row["image_sha256_a"], row["image_sha256_b"] = shas
         row["days_between"], row["days_between_note"] = dates.kept(
-            (patient, session), shas, _days_between(cohort, scan_a, scan_b, tracer_a, tracer_b))
+            (patient, session), shas, _days_between(found, keys))
         if not settings.shares_frame(patient):
             row["lesion_pairing"] = NOT_DECLARED
         elif row["positive_on"] is None:
@@ -271,7 +291,7 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
         else:
             scan_lesions = (lesions.of(tracer_a, patient, session), lesions.of(tracer_b, patient, session))
             try:
-                pairs, text = _pair(cohort, (patient, session), (scan_a, scan_b), scan_lesions, cache)
+                pairs, text = _pair(found, keys, (scan_a, scan_b), scan_lesions, cache)
             except PairingUnavailable as exc:
                 row["lesion_pairing"] = f"unavailable: {exc}"
             else:

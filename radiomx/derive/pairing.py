@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.features.lesions import split_lesions
 from radiomx.fingerprint import content_sha256
 from radiomx.inputs.imaging import as_label_map
@@ -39,11 +39,11 @@ class Pairing:
     dice_union: float | None = None
 
 
-def lesion_map(cohort: Path, state: dict, lesions: pd.DataFrame) -> np.ndarray | sitk.Image:
-    """The scan's label map (label == lesion_id) restricted to the lesions with a stored row."""
-    relative = str(state.get("mask_file") or "")
-    path = Path(cohort) / relative
-    if not relative or not path.exists():
+def lesion_map(mask: tuple[Path | None, str], state: dict, lesions: pd.DataFrame) -> sitk.Image:
+    """The scan's label map (label == lesion_id) restricted to the lesions with a stored row. ``mask``: the file as
+    discovery finds it now (None when the scan is not found) and its name relative to the cohort, for messages."""
+    path, relative = mask
+    if path is None or not path.exists():
         raise PairingUnavailable(f"mask {relative or '(none)'} not found under the cohort")
     if path.is_dir() or not has_image_suffix(path):
         raise PairingUnavailable(f"mask {relative} is DICOM (SEG/RTSTRUCT): pairing needs a label-map mask")
@@ -52,7 +52,7 @@ def lesion_map(cohort: Path, state: dict, lesions: pd.DataFrame) -> np.ndarray |
     try:
         mask = as_label_map(sitk.ReadImage(str(path)), path)
     except (RuntimeError, ScanError) as exc:
-        raise PairingUnavailable(f"mask {relative} unreadable ({' '.join(str(exc).split())[:120]})") from exc
+        raise PairingUnavailable(f"mask {relative} unreadable ({one_line(exc)})") from exc
     stored = {int(r.lesion_id): (int(r.source_label), int(r.voxel_count)) for r in lesions.itertuples()}
     for mode in ("labels", "components"):
         split = split_lesions(mask, mode)

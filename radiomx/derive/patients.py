@@ -25,8 +25,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from radiomx.derive.burden import NUMERIC_FIELDS, burden_path
-from radiomx.derive.compare import CONTRASTED, compare_path, existing_pairs
+from radiomx.derive.compare import CONTRASTED
 from radiomx.derive.files import write_if_changed
+from radiomx.store.outdir import compare_path, existing_pairs
 from radiomx.store.schema import with_nullable_integers
 from radiomx.store.tables import features_path, is_feature_column
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from radiomx.derive.burden import burden_path, write_burden
-from radiomx.derive.compare import CompareSummary, existing_pairs, write_compare
+from radiomx.derive.compare import CompareSummary, write_compare
 from radiomx.derive.patients import write_patients
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.store.outdir import state_path
+from radiomx.store.outdir import existing_pairs, state_path
 from radiomx.store.runlog import last_run
 
 

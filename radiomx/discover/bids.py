@@ -35,6 +35,7 @@ from radiomx.discover.references import find_references
 from radiomx.errors import ScanError
 from radiomx.records import Layout, Scan, ScanKey
 from radiomx.tracers import resolve_tracer
+from radiomx.vocabulary import Stage
 
 PET_SUFFIXES = (".nii.gz", ".nii")
 MASK_SUFFIXES = ("mask", "dseg")
@@ -89,10 +90,10 @@ def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, 
     folder = image.parent
     if entities.get("sub") != patient or entities.get("ses", "") != session:
         return Scan(ScanKey(patient, session, entities.get("trc", "?")), folder, problem=(
-            "discover", str(image), "sub-/ses- in the file name differ from its folders; rename the file"))
+            Stage.DISCOVER, str(image), "sub-/ses- in the file name differ from its folders; rename the file"))
     if "trc" not in entities:
         return Scan(ScanKey(patient, session, "?"), folder, problem=(
-            "discover", str(image), "no trc-<tracer> entity in the file name; add it (e.g. trc-FDG)"))
+            Stage.DISCOVER, str(image), "no trc-<tracer> entity in the file name; add it (e.g. trc-FDG)"))
     try:
         tracer = resolve_tracer(entities["trc"], str(image))
     except ScanError as exc:
@@ -103,14 +104,15 @@ def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, 
     masks = [m for m in found if not _is_reference(m)]
     references, twice = find_references([m for m in found if _is_reference(m)])
     if twice:
-        return Scan(key, folder, image, masks[0] if masks else None, problem=("discover", str(image), twice),
+        return Scan(key, folder, image, masks[0] if masks else None, problem=(Stage.DISCOVER, str(image), twice),
                     references=references)
     if len(masks) != 1:
         stem = "_".join(f"{k}-{v}" for k, v in entities.items())
         what = "no mask" if not masks else "several masks (" + ", ".join(m.name for m in masks) + ")"
         where = f"derivatives/<pipeline>/{image.parent.relative_to(cohort)}/{stem}"
         return Scan(key, folder, image, masks[0] if masks else None, problem=(
-            "discover", str(image), f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"),
+            Stage.DISCOVER, str(image),
+            f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"),
             references=references)
     return Scan(key, folder, image, masks[0], references=references)
 

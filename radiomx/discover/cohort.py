@@ -34,10 +34,11 @@ from radiomx.discover import bids
 from radiomx.discover.references import find_references
 from radiomx.errors import ConfigError, ScanError
 from radiomx.inputs.paths import has_image_suffix
-from radiomx.options import RoiSelection
+from radiomx.options import ExtractOptions, LesionOptions, RoiSelection
 from radiomx.records import DEFAULT_IMAGE_PATTERNS, DEFAULT_MASK_PATTERNS, Layout, Scan, ScanKey
 from radiomx.records import REFERENCE_PREFIX as PREFIX
 from radiomx.tracers import find_tracer, resolve_tracer
+from radiomx.vocabulary import Stage
 
 CONFIG_NAME = "radiomx.toml"
 
@@ -89,6 +90,12 @@ def selection_for(cohort: Path, roi: tuple[str, ...] = (), exclude_roi: tuple[st
         return tuple(value)
 
     return RoiSelection(tuple(roi) or globs("roi"), tuple(exclude_roi) or globs("exclude_roi"))
+
+
+def lesion_options_for(cohort: Path, options: ExtractOptions) -> LesionOptions:
+    """How a run with ``options`` makes lesions of ``cohort``'s masks: mode, labels, and the selection by name with
+    the cohort's ``[lesions]`` filling what the options do not give (part of every work key)."""
+    return LesionOptions(options.lesions, options.labels, selection_for(cohort, options.roi, options.exclude_roi))
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -145,7 +152,7 @@ def _is_loop(entry: Path) -> bool:
 
 def _loop_scan(entry: Path, patient: str, session: str) -> Scan:
     return Scan(ScanKey(_clean_id(patient)[0], _clean_id(session)[0], _clean_id(entry.name)[0]), entry, problem=(
-        "discover", str(entry), f"symlink loop: points to its own ancestor {entry.resolve()}; remove the link"))
+        Stage.DISCOVER, str(entry), f"symlink loop: points to its own ancestor {entry.resolve()}; remove the link"))
 
 
 def _clean_id(name: str) -> tuple[str, bool]:
@@ -167,7 +174,7 @@ def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) 
     except ScanError as exc:
         return Scan(ScanKey(patient_id, session_id, tracer_name), folder, problem=(exc.stage, exc.path, exc.detail))
     if not (tracer_ok and patient_ok and session_ok):
-        return Scan(key, folder, problem=("discover", _clean_id(str(folder))[0],
+        return Scan(key, folder, problem=(Stage.DISCOVER, _clean_id(str(folder))[0],
                                           "folder name is not valid UTF-8; rename it (IDs must be text)"))
     images = _candidates(folder, layout.image_patterns)
     masks = [m for m in _candidates(folder, layout.mask_patterns) if m not in images]
@@ -175,18 +182,18 @@ def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) 
     mask = masks[0] if len(masks) == 1 else None
     problem = None
     if not images:
-        problem = ("discover", str(folder), f"no image found (looked for {', '.join(layout.image_patterns)})")
+        problem = (Stage.DISCOVER, str(folder), f"no image found (looked for {', '.join(layout.image_patterns)})")
     elif len(images) > 1:
-        problem = ("discover", str(folder), "several candidate images (" + ", ".join(p.name for p in images)
+        problem = (Stage.DISCOVER, str(folder), "several candidate images (" + ", ".join(p.name for p in images)
                    + "); keep one or set [layout] image patterns in radiomx.toml")
     elif not masks:
-        problem = ("discover", str(folder), f"no mask found (looked for {', '.join(layout.mask_patterns)})")
+        problem = (Stage.DISCOVER, str(folder), f"no mask found (looked for {', '.join(layout.mask_patterns)})")
     elif len(masks) > 1:
-        problem = ("discover", str(folder), "several candidate masks (" + ", ".join(p.name for p in masks)
+        problem = (Stage.DISCOVER, str(folder), "several candidate masks (" + ", ".join(p.name for p in masks)
                    + "); keep one or set [layout] mask patterns in radiomx.toml")
     references, twice = find_references(_reference_files(folder))
     if twice and problem is None:
-        problem = ("discover", str(folder), twice)
+        problem = (Stage.DISCOVER, str(folder), twice)
     return Scan(key, folder, image, mask, problem, references=references)
 
 
@@ -227,7 +234,7 @@ def _flag_duplicates(scans: list[Scan]) -> list[Scan]:
         if scan.key in seen:
             key = ScanKey(scan.key.patient_id, scan.key.session, _clean_id(scan.folder.name)[0])
             scan = Scan(key, scan.folder, problem=(
-                "discover", str(scan.folder),
+                Stage.DISCOVER, str(scan.folder),
                 f"resolves to the same scan as {seen[scan.key]}; keep one folder per tracer and session"))
         seen.setdefault(scan.key, scan.folder)
         out.append(scan)

@@ -38,8 +38,9 @@ from radiomx.discover.dicom_links import Series, link_mask
 from radiomx.errors import ConfigError
 from radiomx.inputs.series_choice import is_non_attenuation_corrected, is_projection, measurable
 from radiomx.quiet import pydicom_quiet
-from radiomx.records import Scan, ScanKey, redact_uids
+from radiomx.records import Scan, ScanKey, redact
 from radiomx.tracers import TRACERS, tracer_of_radiopharmaceutical
+from radiomx.vocabulary import Stage
 
 #: The tracer label of a PET series that names no tracer radiomx knows, and of a mask without an image.
 UNKNOWN = "unknown"
@@ -230,7 +231,7 @@ class _Linker:
                 if tracer is not None:
                     return tracer.name
                 written = " ".join((text or (codes[0][2] if codes else "")).split())[:40]
-                return redact_uids(written) or UNKNOWN
+                return redact(written) or UNKNOWN
         return self.settings.default_tracer or UNKNOWN
 
     # --- keys ---------------------------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ class _Linker:
             is_mask = file.kind in (SEG, RTSTRUCT)
             base = scan or Scan(key, file.path.parent, image=None if is_mask else file.path,
                                 mask=file.path if is_mask else None)
-            scans.append(Scan(key, base.folder, base.image, base.mask, ("discover", str(file.path), message),
+            scans.append(Scan(key, base.folder, base.image, base.mask, (Stage.DISCOVER, str(file.path), message),
                               image_files=base.image_files))
         return scans
 
@@ -357,7 +358,7 @@ class _Study:
 
 
 def _relative(file: IndexedFile) -> str:
-    return redact_uids(file.relative)
+    return redact(file.relative)
 
 
 def _unusable(owner: Series) -> str:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radiomx.discover import bids
-from radiomx.discover.cohort import CONFIG_NAME, discover, read_cohort_config
+from radiomx.discover.cohort import CONFIG_NAME, discover, layout_for, read_cohort_config
 from radiomx.discover.export_walk import walk
 from radiomx.errors import ConfigError
 from radiomx.inputs.paths import is_dicom_file
+from radiomx.options import ExtractOptions
 from radiomx.records import Layout, Scan
 
 
@@ -45,6 +46,21 @@ def discover_cohort(cohort: Path, layout: Layout, kind: str = "auto", patient_id
     note = ("the folder holds no scan in the default layout or BIDS-PET, but DICOM files: reading it as a DICOM "
             "export (as --layout dicom does)")
     return _export(cohort, patient_ids, default_tracer, index_folder, note)
+
+
+def layout_of(cohort: Path, options: ExtractOptions) -> Layout:
+    """The name patterns and units a run with ``options`` uses for ``cohort`` (its ``radiomx.toml`` fills the rest)."""
+    return layout_for(cohort, options.image_patterns, options.mask_patterns, options.pet_units)
+
+
+def survey(cohort: Path | str, options: ExtractOptions, index_folder: Path | None = None) -> Discovery:
+    """The scans of ``cohort`` as a run with ``options`` finds them: ``radiomx extract``, ``scan`` and ``status``,
+    and, from the options a run log recorded, ``radiomx qc`` and ``compare`` finding a scan's files again. A DICOM
+    export's header index is kept in ``index_folder`` (OUT) when that folder exists, else built in memory."""
+    cohort = Path(cohort)
+    index = Path(index_folder) if index_folder is not None and Path(index_folder).is_dir() else None
+    return discover_cohort(cohort, layout_of(cohort, options), options.layout, options.patient_ids,
+                           options.default_tracer, index)
 
 
 def _holds_dicom(cohort: Path, out: Path | None) -> bool:

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 
 from radiomx.features.lesions import Lesion, layers_of
 from radiomx.params.paramset import MAX_GREY_LEVELS, ParamSet
+from radiomx.vocabulary import Stage
 
 
 def grey_levels(low: float, high: float, bin_width: float) -> int:
@@ -42,8 +43,8 @@ def lesion_problems(image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image]
             continue
         low, high = float(inside.min()), float(inside.max())
         if unit == "SUVbw" and low < 0:
-            problems[lesion.lesion_id] = ("suv", f"lesion {lesion.lesion_id} holds negative SUV (min {low:.3g}); "
-                                                 "SUV cannot be negative: check the image units and reconstruction")
+            problems[lesion.lesion_id] = (Stage.SUV, f"lesion {lesion.lesion_id} holds negative SUV (min {low:.3g}); "
+                                                     "SUV cannot be negative: check the image units and reconstruction")
             continue
         if bin_width and not settings.get("normalize"):
             if reseg:
@@ -52,7 +53,7 @@ def lesion_problems(image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image]
             if high >= low:
                 levels = grey_levels(low, high, float(bin_width))
                 if levels > MAX_GREY_LEVELS:
-                    problems[lesion.lesion_id] = ("features", (
+                    problems[lesion.lesion_id] = (Stage.FEATURES, (
                         f"lesion {lesion.lesion_id} spans {low:.6g}..{high:.6g} {unit}: binWidth {bin_width} would "
                         f"give {levels} grey levels (limit {MAX_GREY_LEVELS}); are the voxels really {unit}?"))
     return problems

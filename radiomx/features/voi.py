@@ -27,6 +27,7 @@ from radiomx.features.lesions import Lesion, LesionMap, merge_layers, split_laye
 from radiomx.features.references import RegionStats, percist_threshold
 from radiomx.inputs.named_masks import MaskSet
 from radiomx.params.paramset import VoiSetting
+from radiomx.vocabulary import Stage
 
 #: Why a percist scan without a liver region cannot go on (the failures row's message, stage ``voi``).
 PERCIST_NEEDS_LIVER = ("percist VOI threshold (1.5 x liver SUVmean + 2 x SD) needs the liver reference region; add "
@@ -106,7 +107,7 @@ def scan_lesions(image: sitk.Image, mask: MaskSet | sitk.Image, setting: VoiSett
         return VoiResult(merge_layers(parts, mode, masks.present, masks.by_number)[0])
     fixed = percist_threshold(stats) if setting.method == "percist" else None
     if setting.method == "percist" and fixed is None:
-        raise ScanError("voi", "", PERCIST_NEEDS_LIVER)
+        raise ScanError(Stage.VOI, "", PERCIST_NEEDS_LIVER)
     results = [threshold_lesions(image, layer, setting, mode, numbers, fixed) if numbers
                else VoiResult(split_layer(layer, mode, numbers))
                for layer, numbers in zip(masks.layers, wanted, strict=True)]

@@ -25,9 +25,10 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs.paths import is_dicom_file
 from radiomx.inputs.series_choice import PROJECTION_TYPES, describe, measurable  # noqa: F401  (PROJECTION_TYPES: API)
+from radiomx.vocabulary import Stage
 
 #: A gap of at least this many median gaps is a missing slice (a missing slice is 2x), see ``check_gaps``.
 MISSING_RATIO = 1.5
@@ -104,13 +105,15 @@ def _pick_series(folder: Path, modality: str) -> str:
             found[series_id] = header
     if not found:
         what = f"only {', '.join(sorted(seen_modalities))} series" if seen_modalities else "no DICOM image series"
-        raise ScanError("load", str(folder), f"folder holds {what}, no {modality} series; put the {modality} slices "
-                                             "of this scan in it")
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"folder holds {what}, no {modality} series; put the {modality} slices "
+                        "of this scan in it")
     candidates = measurable(found, modality)
     if len(candidates) > 1:
         listed = ", ".join(sorted(describe(h) for h in candidates.values()))
-        raise ScanError("load", str(folder), f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
-                                             "series per scan folder")
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"folder mixes {len(candidates)} {modality} series ({listed}); keep one "
+                        "series per scan folder")
     return next(iter(candidates))
 
 
@@ -120,7 +123,7 @@ def _read_headers(files: list[str]) -> list[Dataset]:
         try:
             headers.append(pydicom.dcmread(name))
         except (InvalidDicomError, OSError) as exc:
-            raise ScanError("load", name, f"cannot read DICOM slice ({exc}); re-export the series") from exc
+            raise ScanError(Stage.LOAD, name, f"cannot read DICOM slice ({exc}); re-export the series") from exc
     return headers
 
 
@@ -134,15 +137,18 @@ def check_slices(headers: list[Dataset], files: list[str], folder: Path) -> None
     first = headers[0]
     for ds, name in zip(headers, files, strict=True):
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise ScanError("load", name, "multi-frame (enhanced) DICOM is not supported; export one slice per file")
+            raise ScanError(Stage.LOAD, name,
+                            "multi-frame (enhanced) DICOM is not supported; export one slice per file")
         for attr in ("Rows", "Columns"):
             if ds.get(attr) != first.get(attr):
-                raise ScanError("geometry", name, f"{attr} is {ds.get(attr)} but {first.get(attr)} in the first slice; "
-                                                  "the folder mixes series")
+                raise ScanError(Stage.GEOMETRY, name,
+                                f"{attr} is {ds.get(attr)} but {first.get(attr)} in the first slice; "
+                                "the folder mixes series")
         if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds:
-            raise ScanError("geometry", name, "Image Position/Orientation (Patient) (0020,0032/0037) is missing")
+            raise ScanError(Stage.GEOMETRY, name, "Image Position/Orientation (Patient) (0020,0032/0037) is missing")
         if not np.allclose(ds.ImageOrientationPatient, first.ImageOrientationPatient, atol=ORIENTATION_ATOL):
-            raise ScanError("geometry", name, "slice orientation differs from the first slice; the folder mixes series")
+            raise ScanError(Stage.GEOMETRY, name,
+                            "slice orientation differs from the first slice; the folder mixes series")
 
 
 def slice_positions(headers: list[Dataset]) -> np.ndarray:
@@ -166,18 +172,19 @@ def check_gaps(positions: np.ndarray, files: list[str], folder: Path) -> None:
     for i, gap in enumerate(gaps):
         ratio = gap / typical if typical > 0 else 0.0
         if gap <= SAME_POSITION_FRACTION * typical or typical == 0:
-            raise ScanError("geometry", str(folder), f"{Path(files[i]).name} and {Path(files[i + 1]).name} are both "
-                                                     f"at {positions[i]:.2f} mm along the slice normal; the folder "
-                                                     "mixes two series or holds a slice twice (keep one series)")
+            raise ScanError(Stage.GEOMETRY, str(folder),
+                            f"{Path(files[i]).name} and {Path(files[i + 1]).name} are both "
+                            f"at {positions[i]:.2f} mm along the slice normal; the folder "
+                            "mixes two series or holds a slice twice (keep one series)")
         if ratio <= INTERLEAVED_RATIO:
-            raise ScanError("geometry", files[i + 1], f"slice gap {gap:.3g} mm before this slice (after "
-                                                      f"{Path(files[i]).name}), {typical:.3g} mm elsewhere; two "
-                                                      "series are interleaved (keep one series per folder)")
+            raise ScanError(Stage.GEOMETRY, files[i + 1], f"slice gap {gap:.3g} mm before this slice (after "
+                                                          f"{Path(files[i]).name}), {typical:.3g} mm elsewhere; two "
+                                                          "series are interleaved (keep one series per folder)")
         if ratio >= MISSING_RATIO:
             missing = max(int(round(ratio)) - 1, 1)
             what = "a slice is missing" if missing == 1 else f"about {missing} slices are missing"
-            raise ScanError("geometry", files[i + 1], f"slice gap {gap:.3g} mm before this slice, {typical:.3g} mm "
-                                                      f"elsewhere; {what} (re-export the complete series)")
+            raise ScanError(Stage.GEOMETRY, files[i + 1], f"slice gap {gap:.3g} mm before this slice, {typical:.3g} mm "
+                                                          f"elsewhere; {what} (re-export the complete series)")
 
 
 def grid_positions(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -204,11 +211,11 @@ def slice_layout(headers: list[Dataset], files: list[str], image: sitk.Image) ->
     offsets = positions - grid
     worst = int(np.argmax(np.abs(offsets))) if len(offsets) else 0
     if len(offsets) > 1 and abs(offsets[worst]) > POSITION_TOL * spacing:
-        raise ScanError("geometry", files[worst], f"slice sits {abs(offsets[worst]):.2f} mm "
-                                                  f"({abs(offsets[worst]) / spacing:.2f} of the {spacing:.3g} mm "
-                                                  f"spacing) from its place on a uniform grid (limit "
-                                                  f"{POSITION_TOL:g}); the slice spacing is not uniform (re-export "
-                                                  "the series, or resample it to uniform slices)")
+        raise ScanError(Stage.GEOMETRY, files[worst], f"slice sits {abs(offsets[worst]):.2f} mm "
+                                                      f"({abs(offsets[worst]) / spacing:.2f} of the {spacing:.3g} mm "
+                                                      f"spacing) from its place on a uniform grid (limit "
+                                                      f"{POSITION_TOL:g}); the slice spacing is not uniform (re-export "
+                                                      "the series, or resample it to uniform slices)")
     deviation = float(np.abs(np.diff(positions) - spacing).max()) if len(positions) > 1 else 0.0
     return SliceLayout(tuple(float(p) for p in positions), round(deviation, MM_DECIMALS),
                        round(float(np.abs(offsets).max()) if len(offsets) else 0.0, MM_DECIMALS))
@@ -218,8 +225,8 @@ def _rescaled(ds: Dataset, name: str) -> np.ndarray:
     try:
         stored = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for unsupported transfer syntaxes
-        raise ScanError("load", name, f"cannot decode pixel data ({' '.join(str(exc).split())[:150]}); export "
-                                      "uncompressed or install the pydicom pixel-data plugin for it") from exc
+        raise ScanError(Stage.LOAD, name, f"cannot decode pixel data ({one_line(exc)}); export "
+                                          "uncompressed or install the pydicom pixel-data plugin for it") from exc
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     return stored.astype(np.float64) * slope + intercept
@@ -232,8 +239,9 @@ def _check_all_files_parsed(folder: Path) -> None:
               for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid)}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.resolve() not in listed and is_dicom_file(path):
-            raise ScanError("load", str(path), "DICOM file is truncated or unreadable (in no series); re-export the "
-                                               "series")
+            raise ScanError(Stage.LOAD, str(path),
+                            "DICOM file is truncated or unreadable (in no series); re-export the "
+                            "series")
 
 
 def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()) -> DicomSeries:
@@ -259,8 +267,9 @@ def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()
     if modality == "PT":
         for ds, name in zip(headers, files, strict=True):
             if float(ds.get("RescaleIntercept", 0.0) or 0.0) != 0.0:
-                raise ScanError("suv", name, f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
-                                             "have 0 (IBSI SUV manual), re-export the series")
+                raise ScanError(Stage.SUV, name,
+                                f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
+                                "have 0 (IBSI SUV manual), re-export the series")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     # ITK warns on stderr about any non-uniformity above 1e-4 of the spacing; slice_layout measures and records it.
@@ -268,7 +277,8 @@ def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()
     try:
         geometry = reader.Execute()
     except RuntimeError as exc:
-        raise ScanError("load", str(folder), f"SimpleITK cannot read the series ({' '.join(str(exc).split())[-150:]})"
+        raise ScanError(Stage.LOAD, str(folder),
+                        f"SimpleITK cannot read the series ({one_line(exc)})"
                         ) from exc
     layout = slice_layout(headers, files, geometry)
     voxels = np.stack([_rescaled(ds, name) for ds, name in zip(headers, files, strict=True)])

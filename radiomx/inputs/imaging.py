@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs import nifti
+from radiomx.vocabulary import Stage
 
 #: Geometry tolerance between an image and its mask. Sizes must match exactly. Spacing may differ by a relative
 #: 1e-4, origin by 1e-3 of the smallest voxel edge, direction cosines by 1e-4: enough to absorb the float32
@@ -51,9 +52,8 @@ def _read_with_itk(path: Path, what: str) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        reason = " ".join(str(exc).split())
-        reason = reason.split("Description:")[-1].strip()[:200] if "Description:" in reason else reason[:200]
-        raise ScanError("load", str(path),
+        reason = one_line(str(exc).split("Description:")[-1])  # ITK's own words, after its source location
+        raise ScanError(Stage.LOAD, str(path),
                         f"cannot read {what} ({reason}); check the file is a complete NIfTI/NRRD/MHA") from exc
 
 
@@ -63,16 +63,16 @@ def read_volume(path: Path, what: str, digests: dict[Path, str] | None = None, c
     ``_read_checked`` (files read by ITK itself get no entry). ``components``: accept several values per voxel (the
     layers of a 3D Slicer ``.seg.nrrd``)."""
     if not path.exists():
-        raise ScanError("load", str(path), f"{what} file is missing")
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is missing")
     if path.is_file() and path.stat().st_size == 0:
-        raise ScanError("load", str(path), f"{what} file is empty (0 bytes); re-export it")
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is empty (0 bytes); re-export it")
     image = _read_checked(path, what, digests) if path.is_file() else None
     if image is None:
         image = _read_with_itk(path, what)
     if image.GetDimension() != 3:
-        raise ScanError("load", str(path), f"{what} has {image.GetDimension()} dimensions; a 3D volume is required")
+        raise ScanError(Stage.LOAD, str(path), f"{what} has {image.GetDimension()} dimensions; a 3D volume is required")
     if image.GetNumberOfComponentsPerPixel() != 1 and not components:
-        raise ScanError("load", str(path), f"{what} has vector pixels; a scalar volume is required")
+        raise ScanError(Stage.LOAD, str(path), f"{what} has vector pixels; a scalar volume is required")
     return image
 
 
@@ -96,9 +96,9 @@ def as_label_map(mask: sitk.Image, path: Path) -> sitk.Image:
     values = sitk.GetArrayViewFromImage(mask)
     if np.issubdtype(values.dtype, np.floating):
         if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
-            raise ScanError("load", str(path), "mask holds non-integer values; save it as an integer label map")
+            raise ScanError(Stage.LOAD, str(path), "mask holds non-integer values; save it as an integer label map")
     if values.size and values.min() < 0:
-        raise ScanError("load", str(path), f"mask holds negative label {values.min()}; labels must be >= 0")
+        raise ScanError(Stage.LOAD, str(path), f"mask holds negative label {values.min()}; labels must be >= 0")
     return sitk.Cast(mask, sitk.sitkUInt32)
 
 
@@ -120,8 +120,9 @@ def check_on_grid(moving: sitk.Image, image: sitk.Image, path: Path, what: str) 
     integral = np.abs(origin - np.round(origin)).max() <= GRID_TOL and all(
         np.abs(s - np.round(s)).max() <= GRID_TOL and np.abs(np.round(s)).sum() == 1 for s in steps)
     if not integral:
-        raise ScanError("geometry", str(path), f"{what} is not on the image grid (different spacing, orientation or "
-                                               "offset); it was drawn on another series")
+        raise ScanError(Stage.GEOMETRY, str(path),
+                        f"{what} is not on the image grid (different spacing, orientation or "
+                        "offset); it was drawn on another series")
 
 
 def _fmt(values) -> str:
@@ -133,21 +134,21 @@ def align_mask(image: sitk.Image, mask: sitk.Image, image_path: Path, mask_path:
     image geometry."""
     where = f"{mask_path} vs {image_path.name}"
     if image.GetSize() != mask.GetSize():
-        raise ScanError("geometry", str(mask_path),
+        raise ScanError(Stage.GEOMETRY, str(mask_path),
                         f"mask size {mask.GetSize()} differs from image size {image.GetSize()} ({where}); "
                         "the mask was probably drawn on another scan or grid")
     img_sp, msk_sp = np.array(image.GetSpacing()), np.array(mask.GetSpacing())
     if not np.allclose(msk_sp, img_sp, rtol=SPACING_RTOL, atol=0):
-        raise ScanError("geometry", str(mask_path),
+        raise ScanError(Stage.GEOMETRY, str(mask_path),
                         f"mask spacing {_fmt(msk_sp)} differs from image spacing "
                         f"{_fmt(img_sp)} ({where}); resample the mask onto the image")
     tol = ORIGIN_VOXEL_FRACTION * float(img_sp.min())
     if np.abs(np.array(mask.GetOrigin()) - np.array(image.GetOrigin())).max() > tol:
-        raise ScanError("geometry", str(mask_path),
+        raise ScanError(Stage.GEOMETRY, str(mask_path),
                         f"mask origin {_fmt(mask.GetOrigin())} differs from image origin "
                         f"{_fmt(image.GetOrigin())} ({where}); the mask belongs to another grid")
     if np.abs(np.array(mask.GetDirection()) - np.array(image.GetDirection())).max() > DIRECTION_ATOL:
-        raise ScanError("geometry", str(mask_path),
+        raise ScanError(Stage.GEOMETRY, str(mask_path),
                         f"mask direction differs from image direction ({where}); reorient the mask onto the image")
     mask.CopyInformation(image)  # in place: the mask was just read for this scan; no copy of the volume
     return mask

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from radiomx.errors import ScanError
 from radiomx.inputs.paths import IMAGE_SUFFIXES
+from radiomx.vocabulary import Stage
 
 #: The table kinds, in the order they are looked for (the suffix after the mask's name).
 TABLE_SUFFIXES = (".tsv", ".txt", ".json")
@@ -56,8 +57,8 @@ def read_label_table(mask: Path) -> tuple[dict[int, str], Path | None]:
         if names is not None:
             tables.append((names, path))
     if len(tables) > 1:
-        raise ScanError("load", str(tables[1][1]), f"two label tables for {mask.name} ("
-                                                   f"{', '.join(p.name for _, p in tables)}); keep one")
+        raise ScanError(Stage.LOAD, str(tables[1][1]), f"two label tables for {mask.name} ("
+                                                       f"{', '.join(p.name for _, p in tables)}); keep one")
     return tables[0] if tables else ({}, None)
 
 
@@ -65,7 +66,8 @@ def _parse(path: Path) -> dict[int, str] | None:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScanError("load", str(path), f"label table is not readable UTF-8 text ({type(exc).__name__})") from exc
+        raise ScanError(Stage.LOAD, str(path),
+                        f"label table is not readable UTF-8 text ({type(exc).__name__})") from exc
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _json_table(path, text)
@@ -76,15 +78,15 @@ def _label(path: Path, value: object, where: str) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ScanError("load", str(path), f"{where}: label value {value!r} is not an integer") from None
+        raise ScanError(Stage.LOAD, str(path), f"{where}: label value {value!r} is not an integer") from None
     if number < 0:
-        raise ScanError("load", str(path), f"{where}: label value {number} is negative")
+        raise ScanError(Stage.LOAD, str(path), f"{where}: label value {number} is negative")
     return number
 
 
 def _put(table: dict[int, str], path: Path, number: int, name: str, where: str) -> None:
     if number in table and table[number] != name:
-        raise ScanError("load", str(path), f"{where}: label {number} is named twice ({table[number]!r}, {name!r})")
+        raise ScanError(Stage.LOAD, str(path), f"{where}: label {number} is named twice ({table[number]!r}, {name!r})")
     if number:
         table[number] = name.strip()
 
@@ -93,13 +95,13 @@ def _json_table(path: Path, text: str) -> dict[int, str] | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ScanError("load", str(path), f"label sidecar is not valid JSON (line {exc.lineno})") from exc
+        raise ScanError(Stage.LOAD, str(path), f"label sidecar is not valid JSON (line {exc.lineno})") from exc
     if not isinstance(data, dict) or "labels" not in data:
         return None
     labels = data["labels"]
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise ScanError("load", str(path), 'label sidecar: "labels" must map label values to names, e.g. '
-                                           '{"labels": {"1": "GTV_Mass"}}')
+        raise ScanError(Stage.LOAD, str(path), 'label sidecar: "labels" must map label values to names, e.g. '
+                                               '{"labels": {"1": "GTV_Mass"}}')
     table: dict[int, str] = {}
     for key, name in labels.items():
         _put(table, path, _label(path, key, f"key {key!r}"), name, f"key {key!r}")
@@ -110,14 +112,14 @@ def _dseg_table(path: Path, text: str) -> dict[int, str]:
     rows = list(csv.reader(text.splitlines(), delimiter="\t"))
     header = [c.strip().lower() for c in rows[0]] if rows else []
     if "index" not in header or "name" not in header:
-        raise ScanError("load", str(path), "BIDS dseg.tsv needs the columns index and name (tab-separated)")
+        raise ScanError(Stage.LOAD, str(path), "BIDS dseg.tsv needs the columns index and name (tab-separated)")
     at_index, at_name = header.index("index"), header.index("name")
     table: dict[int, str] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) <= max(at_index, at_name):
-            raise ScanError("load", str(path), f"line {line}: fewer columns than the header")
+            raise ScanError(Stage.LOAD, str(path), f"line {line}: fewer columns than the header")
         _put(table, path, _label(path, row[at_index], f"line {line}"), row[at_name], f"line {line}")
     return table
 
@@ -130,9 +132,9 @@ def _itksnap_table(path: Path, text: str) -> dict[int, str]:
         try:
             fields = shlex.split(raw)
         except ValueError:
-            raise ScanError("load", str(path), f"line {line}: unbalanced quotes in the label name") from None
+            raise ScanError(Stage.LOAD, str(path), f"line {line}: unbalanced quotes in the label name") from None
         if len(fields) < 8:
-            raise ScanError("load", str(path), f"line {line}: an ITK-SNAP label description has 8 fields "
-                                               '(IDX R G B A VIS MSH "LABEL"), found {len(fields)}')
+            raise ScanError(Stage.LOAD, str(path), f"line {line}: an ITK-SNAP label description has 8 fields "
+                                                   '(IDX R G B A VIS MSH "LABEL"), found {len(fields)}')
         _put(table, path, _label(path, fields[0], f"line {line}"), " ".join(fields[7:]), f"line {line}")
     return table

@@ -26,7 +26,7 @@ the tables) for NIfTI/NRRD/MHA images, whose grid is uniform by construction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from radiomx.inputs.suv import SuvInputs, declared_inputs, dicom_suv, sidecar_su
 from radiomx.options import RoiSelection
 from radiomx.records import Layout, Scan
 from radiomx.tracers import get_tracer
+from radiomx.vocabulary import Stage
 
 
 @dataclass
@@ -82,9 +83,9 @@ def _read_sidecar(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScanError("suv", str(path), f"sidecar is not readable JSON ({type(exc).__name__}); fix it") from exc
+        raise ScanError(Stage.SUV, str(path), f"sidecar is not readable JSON ({type(exc).__name__}); fix it") from exc
     if not isinstance(data, dict):
-        raise ScanError("suv", str(path), "sidecar must be a JSON object; fix it")
+        raise ScanError(Stage.SUV, str(path), "sidecar must be a JSON object; fix it")
     return data
 
 
@@ -132,14 +133,15 @@ def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
         inputs = sidecar_suv(_read_sidecar(sidecar), str(sidecar), scan.body_weight_kg, scan.body_weight_source,
                              nuclide)
         if layout.pet_units == "SUVbw" and inputs.source != "declared":
-            raise ScanError("suv", str(sidecar), f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
-                                                  "remove one (the sidecar or the option)")
+            raise ScanError(Stage.SUV, str(sidecar),
+                            f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
+                            "remove one (the sidecar or the option)")
         inputs = _with_weight_file(inputs)
         return _scaled(image, np.full(image.GetSize()[2], inputs.factor)), inputs
     if layout.pet_units == "SUVbw":
         return image, declared_inputs("pet_units = SUVbw")
     raise ScanError(
-        "suv", str(scan.image),
+        Stage.SUV, str(scan.image),
         "PET image has no SUV metadata; add a BIDS sidecar (.json) or declare already-SUV images with "
         "pet_units = \"SUVbw\" under [layout] in radiomx.toml (or --pet-units SUVbw)")
 
@@ -153,7 +155,7 @@ def _with_weight_file(inputs: SuvInputs) -> SuvInputs:
         return inputs
     name = Path(inputs.weight_source).name
     name = "sessions.tsv" if name.endswith("sessions.tsv") else name
-    return SuvInputs(**{**inputs.__dict__, "weight_source": f"{name} body_weight"})
+    return replace(inputs, weight_source=f"{name} body_weight")
 
 
 def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) -> _UnitImage:
@@ -183,7 +185,7 @@ def _is_dicom_mask(path: Path) -> bool:
 def _chosen(path: Path, held: tuple[NamedMask, ...], selection: RoiSelection, labels: tuple[int, ...] | None):
     choice = choose(held, selection, labels)
     if choice.problem:  # a naming mismatch is a failure, not a negative scan
-        raise ScanError("lesions", str(path), choice.problem)
+        raise ScanError(Stage.LESIONS, str(path), choice.problem)
     return choice
 
 

@@ -38,10 +38,11 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.inputs.dicom import grid_positions
 from radiomx.inputs.imaging import check_on_grid
 from radiomx.inputs.named_masks import NamedMask, pack_layers
+from radiomx.vocabulary import Stage
 
 #: Segmentation Storage and Label Map Segmentation Storage.
 SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
@@ -67,8 +68,8 @@ class DicomMaskFile:
         elif sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
             self.kind = "rtstruct"
         else:
-            raise ScanError("load", str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a "
-                                               "DICOM SEG or an RTSTRUCT (or a NIfTI/NRRD label map)")
+            raise ScanError(Stage.LOAD, str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a "
+                                                   "DICOM SEG or an RTSTRUCT (or a NIfTI/NRRD label map)")
 
     def masks(self) -> tuple[NamedMask, ...]:
         """Every segment / ROI the file names, in number order (segment 0 of a label-map SEG is background)."""
@@ -94,7 +95,7 @@ def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | 
     numbers = [m.number for m in file.masks()]
     layers, _ = pack_layers(image, file.voxels(image, positions, numbers), max(numbers, default=0))
     if len(layers) > 1:
-        raise ScanError("load", str(path), "masks overlap; a label map holds one mask per voxel")
+        raise ScanError(Stage.LOAD, str(path), "masks overlap; a label map holds one mask per voxel")
     return layers[0]
 
 
@@ -106,14 +107,14 @@ def _read(path: Path, stop_before_pixels: bool = False) -> Dataset:
     except InvalidDicomError:
         pass
     except Exception as exc:  # noqa: BLE001 - pydicom raises several types for non-DICOM input
-        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
         if "SOPClassUID" not in ds and "Modality" not in ds:
             raise ValueError("no SOP Class UID or Modality")
         return ds
     except Exception as exc:  # noqa: BLE001 - anything forced through pydicom that is not DICOM
-        raise ScanError("load", str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
 
 
 @dataclass(frozen=True)
@@ -182,32 +183,33 @@ def _place_frames(ds: Dataset, image: sitk.Image, slices: _Slices, path: Path) -
     for index in range(int(ds.get("NumberOfFrames", 1) or 1)):
         position, orientation, measures = _frame_geometry(ds, index)
         if position is None or orientation is None or measures is None:
-            raise ScanError("geometry", str(path), f"SEG frame {index + 1} has no plane position, orientation or "
-                                                   "pixel spacing; re-export the SEG")
+            raise ScanError(Stage.GEOMETRY, str(path), f"SEG frame {index + 1} has no plane position, orientation or "
+                                                       "pixel spacing; re-export the SEG")
         cosines = np.asarray(orientation.ImageOrientationPatient, float)
         if np.abs(cosines - direction[:, :2].T.ravel()).max() > ORIENTATION_ATOL:
-            raise ScanError("geometry", str(path), f"SEG frame orientation {_fmt(cosines)} differs from the image's "
-                                                   f"{_fmt(direction[:, :2].T.ravel())}; it was drawn on another "
-                                                   "series")
+            raise ScanError(Stage.GEOMETRY, str(path),
+                            f"SEG frame orientation {_fmt(cosines)} differs from the image's "
+                            f"{_fmt(direction[:, :2].T.ravel())}; it was drawn on another "
+                            "series")
         row_mm, column_mm = (float(v) for v in measures.PixelSpacing)  # between rows (y), between columns (x)
         drift = np.array([abs(column_mm - spacing[0]) * (columns - 1), abs(row_mm - spacing[1]) * (rows - 1)])
         if (drift / spacing[:2] > PLANE_TOL).any():
-            raise ScanError("geometry", str(path), f"SEG pixel spacing ({column_mm:.4g}, {row_mm:.4g}) mm differs "
-                                                   f"from the image's ({spacing[0]:.4g}, {spacing[1]:.4g}) mm; it "
-                                                   "was drawn on another series (a CT or another reconstruction)")
+            raise ScanError(Stage.GEOMETRY, str(path), f"SEG pixel spacing ({column_mm:.4g}, {row_mm:.4g}) mm differs "
+                                                       f"from the image's ({spacing[0]:.4g}, {spacing[1]:.4g}) mm; it "
+                                                       "was drawn on another series (a CT or another reconstruction)")
         origin = np.asarray(position.ImagePositionPatient, float)
         in_plane = np.asarray(image.TransformPhysicalPointToContinuousIndex(tuple(origin)), float)[:2]
         offset = in_plane - np.round(in_plane)
         if np.abs(offset).max() > PLANE_TOL:
-            raise ScanError("geometry", str(path), f"SEG frame {index + 1} is {_fmt(offset * spacing[:2])} mm "
-                                                   f"({_fmt(offset)} voxel) off the image's voxel centres in plane "
-                                                   f"(limit {PLANE_TOL:g} voxel); it was drawn on another series")
+            raise ScanError(Stage.GEOMETRY, str(path), f"SEG frame {index + 1} is {_fmt(offset * spacing[:2])} mm "
+                                                       f"({_fmt(offset)} voxel) off the image's voxel centres in plane "
+                                                       f"(limit {PLANE_TOL:g} voxel); it was drawn on another series")
         k, off_mm = slices.nearest(origin)
         if abs(off_mm) > PLANE_TOL * slices.spacing:
-            raise ScanError("geometry", str(path), f"SEG frame {index + 1} is {abs(off_mm):.3g} mm "
-                                                   f"({abs(off_mm) / slices.spacing:.2f} slice) from the nearest "
-                                                   f"image slice (limit {PLANE_TOL:g} slice); it was drawn on "
-                                                   "another series or grid")
+            raise ScanError(Stage.GEOMETRY, str(path), f"SEG frame {index + 1} is {abs(off_mm):.3g} mm "
+                                                       f"({abs(off_mm) / slices.spacing:.2f} slice) from the nearest "
+                                                       f"image slice (limit {PLANE_TOL:g} slice); it was drawn on "
+                                                       "another series or grid")
         column, row = (int(v) for v in np.round(in_plane))
         snapped = image.TransformIndexToPhysicalPoint((column, row, k))
         position.ImagePositionPatient = [float(v) for v in snapped]
@@ -255,13 +257,13 @@ def seg_voxels(path: Path, image: sitk.Image, slices: _Slices, numbers: Sequence
     try:
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except Exception as exc:  # noqa: BLE001 - highdicom validates and raises ValueError/AttributeError/...
-        raise ScanError("load", str(path), f"cannot read DICOM SEG ({' '.join(str(exc).split())[:150]})") from exc
+        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM SEG ({one_line(exc)})") from exc
     for number in numbers:
         try:
             volume = seg.get_volume(segment_numbers=[number], combine_segments=False)
         except (ValueError, RuntimeError) as exc:
-            text = " ".join(str(exc).split())
-            raise ScanError("load", str(path), f"cannot place SEG segment {number} in a volume ({text[:150]})") from exc
+            raise ScanError(Stage.LOAD, str(path),
+                            f"cannot place SEG segment {number} in a volume ({one_line(exc)})") from exc
         labels = _volume_as_sitk(volume)
         check_on_grid(labels, image, path, "SEG")
         placed = sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -318,13 +320,13 @@ def _rasterize_roi(item: Dataset, image: sitk.Image, path: Path, roi: str, slice
         if abs(off_mm) > PLANE_TOL * slices.spacing or spread > PLANE_TOL:
             if not (slices.positions.min() - slices.spacing / 2 <= along.mean()
                     <= slices.positions.max() + slices.spacing / 2):
-                raise ScanError("geometry", str(path), f"{roi} has a contour outside the image (slice "
-                                                       f"{int(np.round(index[:, 2].mean()))} of {size[2]}); it "
-                                                       "belongs to another scan")
-            raise ScanError("geometry", str(path), f"{roi} has a contour between or across image slices "
-                                                   f"({abs(off_mm):.3g} mm = {abs(off_mm) / slices.spacing:.2f} "
-                                                   f"slice from the nearest slice, {spread:.2f} slice thick; limit "
-                                                   f"{PLANE_TOL:g}); it was drawn on another grid")
+                raise ScanError(Stage.GEOMETRY, str(path), f"{roi} has a contour outside the image (slice "
+                                                           f"{int(np.round(index[:, 2].mean()))} of {size[2]}); it "
+                                                           "belongs to another scan")
+            raise ScanError(Stage.GEOMETRY, str(path), f"{roi} has a contour between or across image slices "
+                                                       f"({abs(off_mm):.3g} mm = {abs(off_mm) / slices.spacing:.2f} "
+                                                       f"slice from the nearest slice, {spread:.2f} slice thick; limit "
+                                                       f"{PLANE_TOL:g}); it was drawn on another grid")
         mask[slice_index] ^= polygon_mask((size[1], size[0]), index[:, :2])
     return mask
 
@@ -345,7 +347,7 @@ def rtstruct_voxels(ds: Dataset, image: sitk.Image, path: Path, slices: _Slices,
     (only points or lines) is refused: it cannot be a lesion mask."""
     items = {int(i.ReferencedROINumber): i for i in ds.get("ROIContourSequence", [])}
     if not any(True for item in items.values() for _ in _contours(item)):
-        raise ScanError("load", str(path), "RTSTRUCT has no closed contour; check it belongs to the scan")
+        raise ScanError(Stage.LOAD, str(path), "RTSTRUCT has no closed contour; check it belongs to the scan")
     names = {m.number: m.describe() for m in rtstruct_masks(ds)}
     for number in numbers:
         if number in items:

@@ -32,7 +32,8 @@ import SimpleITK as sitk
 from radiomx.errors import ScanError
 from radiomx.inputs.imaging import align_mask, as_label_map, check_on_grid, read_volume
 from radiomx.inputs.label_tables import read_label_table
-from radiomx.records import REFERENCE_PREFIX
+from radiomx.records import REFERENCE_PREFIX, redact
+from radiomx.vocabulary import Stage
 
 #: How each source is named in messages.
 SOURCE_WORDS = {"segment": "segment", "roi": "ROI", "label": "label"}
@@ -62,15 +63,21 @@ class NamedMask:
         """``ref-*`` names are reference regions, never lesions (``radiomx.features.references``)."""
         return self.name.strip().lower().startswith(REFERENCE_PREFIX)
 
+    @property
+    def shown_name(self) -> str:
+        """The name as tables, pictures and messages show it: free text from a header or a label table, so dates
+        and UIDs in it are redacted (``radiomx.records.redact``); selection by name (``--roi``) reads ``name``."""
+        return redact(self.name.strip())
+
     def describe(self) -> str:
         """``ROI 3 "BODY" [EXTERNAL]``, ``label 2 (no name)``: how messages name a mask."""
-        name = f'"{self.name.strip()}"' if self.name.strip() else "(no name)"
+        name = f'"{self.shown_name}"' if self.shown_name else "(no name)"
         kind = f" [{self.kind}]" if self.kind else ""
         return f"{SOURCE_WORDS.get(self.source, self.source)} {self.number} {name}{kind}"
 
     def columns(self) -> dict[str, str | int | None]:
         """The lesion row's name and provenance columns."""
-        return {"lesion_name": self.name.strip(), "segment_number": self.segment_number,
+        return {"lesion_name": self.shown_name, "segment_number": self.segment_number,
                 "roi_number": self.roi_number, "label_value": self.label_value}
 
 
@@ -156,8 +163,8 @@ def _slicer_segments(image: sitk.Image, path: Path) -> list[dict]:
             segments.append({"index": n, "name": get("Name", get("ID", "")), "value": int(get("LabelValue", "1")),
                              "layer": int(get("Layer", str(n) if image.GetNumberOfComponentsPerPixel() > 1 else "0"))})
         except ValueError:
-            raise ScanError("load", str(path), f"3D Slicer header: Segment{n}_LabelValue/_Layer is not an "
-                                               "integer; re-save the segmentation") from None
+            raise ScanError(Stage.LOAD, str(path), f"3D Slicer header: Segment{n}_LabelValue/_Layer is not an "
+                                                   "integer; re-save the segmentation") from None
         n += 1
     return segments
 
@@ -195,9 +202,9 @@ def label_map_masks(path: Path, image: sitk.Image, image_path: Path, digests: di
         present = set(present_values(layer))
         mine = [s for s in segments if s["layer"] == index and s["value"] in present]
         if present - {s["value"] for s in mine}:
-            raise ScanError("load", str(path), f"layer {index} holds label values the header names no segment for "
-                                               f"({sorted(present - {s['value'] for s in mine})}); re-save it in "
-                                               "3D Slicer")
+            raise ScanError(Stage.LOAD, str(path), f"layer {index} holds label values the header names no segment for "
+                                                   f"({sorted(present - {s['value'] for s in mine})}); re-save it in "
+                                                   "3D Slicer")
         numbers = {s["value"]: s["index"] + 1 for s in mine}
         largest = max([*numbers, *numbers.values()], default=0)
         layer = sitk.Cast(layer, sitk.sitkUInt8 if largest <= 0xFF else sitk.sitkUInt32)

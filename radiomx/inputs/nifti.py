@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from isal import igzip, isal_zlib
 
 from radiomx.errors import ScanError
+from radiomx.vocabulary import Stage
 
 #: NIfTI-1 ``datatype`` codes read directly, with their numpy type and the SimpleITK pixel type ITK reports.
 _DATATYPES: dict[int, tuple[str, int]] = {
@@ -73,17 +74,17 @@ def inflate(path: Path, data: bytes, what: str) -> bytes:
     try:
         return igzip.decompress(data)
     except (EOFError, OSError, isal_zlib.error) as exc:  # cut stream; BadGzipFile (CRC, length, header); deflate
-        raise ScanError("load", str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
 
 
 def parse_header(path: Path, raw: bytes, what: str) -> Nifti1Header | None:
     """The NIfTI-1 header of ``raw``, or None for a NIfTI-2 file (checked by ITK alone)."""
     if len(raw) < 4:
-        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
     if 540 in (struct.unpack("<i", raw[:4])[0], struct.unpack(">i", raw[:4])[0]):
         return None
     if len(raw) < NIFTI1_HEADER_BYTES:
-        raise ScanError("load", str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated (no complete NIfTI header); re-export it")
     endian = "<" if struct.unpack("<i", raw[:4])[0] == NIFTI1_HEADER_BYTES else ">"
     dims = struct.unpack(endian + "8h", raw[40:56])
     datatype, bitpix = struct.unpack(endian + "2h", raw[70:74])
@@ -95,7 +96,7 @@ def parse_header(path: Path, raw: bytes, what: str) -> Nifti1Header | None:
 def check_data(path: Path, raw: bytes, header: Nifti1Header, what: str) -> None:
     """Refuse a file shorter than its header says, and NaN/Inf voxels (ITK would hide both)."""
     if len(raw) < header.vox_offset + header.data_bytes:
-        raise ScanError("load", str(path), f"{what} file is truncated (shorter than its header says); re-export it")
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated (shorter than its header says); re-export it")
     if header.datatype in _FLOAT_CODES:
         refuse_non_finite(_voxels(raw, header), path)
 
@@ -104,7 +105,7 @@ def refuse_non_finite(values: np.ndarray, path: Path) -> None:
     """NaN/Inf voxels make PyRadiomics' binning undefined; refuse them by count, naming the file."""
     bad = int(values.size - np.count_nonzero(np.isfinite(values)))
     if bad:
-        raise ScanError("load", str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
+        raise ScanError(Stage.LOAD, str(path), f"image has {bad} NaN/Inf voxels; fix or mask them before extraction")
 
 
 def _voxels(raw: bytes, header: Nifti1Header) -> np.ndarray:

@@ -4,7 +4,7 @@ Why one module: PET features are meaningless unless the voxels are SUV, and ever
 All the arithmetic lives here, follows the IBSI SUV manual (Vácha et al., ``suv_manual_extracted_text.txt`` in the
 IBSI-SUV DRO set; sections cited as "Manual: <section>") and ends in one of two outcomes: a factor per slice that
 turns the stored values (after RescaleSlope/Intercept) into SUVbw, together with the ``SuvInputs`` that a reviewer
-needs to recompute it by hand; or a one-line ``ScanError("suv", file, ...)`` naming the field and the fix.
+needs to recompute it by hand; or a one-line ``ScanError(Stage.SUV, file, ...)`` naming the field and the fix.
 Nothing falls back to a factor of 1.0 (MIRP's behaviour): Bq/mL must never meet an SUV bin width.
 
 SUVbw = Ac [Bq/mL] x W [g] / D [Bq], D the administered dose decayed to the time the voxel values refer to.
@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from radiomx.errors import ScanError
+from radiomx.vocabulary import Stage
 
 if TYPE_CHECKING:  # pydicom is imported where DICOM values are parsed: NIfTI cohorts never load it
     from pydicom.dataset import Dataset
@@ -205,20 +206,20 @@ def resolve_half_life(stated_s: float | None, nuclide: str, expected_nuclide: st
     """(half-life s, where it came from, radionuclide). The stated value must match the radionuclide named by
     the header, or else the one the tracer folder implies (Manual: Radiopharmaceutical half-life)."""
     if nuclide and expected_nuclide and nuclide != expected_nuclide:
-        raise ScanError("suv", path, f"{nuclide_field} says {nuclide} but the tracer folder implies "
-                                     f"{expected_nuclide}; move the scan to the right tracer folder")
+        raise ScanError(Stage.SUV, path, f"{nuclide_field} says {nuclide} but the tracer folder implies "
+                                         f"{expected_nuclide}; move the scan to the right tracer folder")
     nuclide = nuclide or expected_nuclide or ""
     reference = HALF_LIVES_S.get(nuclide)
     if stated_s is None:
         if reference is None:
-            raise ScanError("suv", path, f"{stated_field} is missing and the radionuclide is unknown; SUVbw needs "
-                                         "the half-life (add it, or name the radionuclide)")
+            raise ScanError(Stage.SUV, path, f"{stated_field} is missing and the radionuclide is unknown; SUVbw needs "
+                                             "the half-life (add it, or name the radionuclide)")
         return reference, f"{nuclide} (radionuclide table)", nuclide
     if not math.isfinite(stated_s) or stated_s <= 0:
-        raise ScanError("suv", path, f"{stated_field} is {stated_s}; SUVbw needs a positive half-life in seconds")
+        raise ScanError(Stage.SUV, path, f"{stated_field} is {stated_s}; SUVbw needs a positive half-life in seconds")
     if reference is not None and abs(stated_s - reference) > HALF_LIFE_RTOL * reference:
-        raise ScanError("suv", path, f"{stated_field} is {stated_s:g} s but {nuclide} has {reference:g} s; "
-                                     "fix the half-life or the radionuclide")
+        raise ScanError(Stage.SUV, path, f"{stated_field} is {stated_s:g} s but {nuclide} has {reference:g} s; "
+                                         "fix the half-life or the radionuclide")
     return stated_s, stated_field, nuclide
 
 
@@ -227,29 +228,29 @@ def resolve_half_life(stated_s: float | None, nuclide: str, expected_nuclide: st
 def check_weight(value: float | None, path: str, field: str, fix: str) -> float:
     """Body weight in kg; > 1000 is taken as grams (Manual: Patient's weight). 0, missing or > 300 kg refuse."""
     if value is None or not math.isfinite(value):
-        raise ScanError("suv", path, f"{field} is missing; SUVbw needs it ({fix})")
+        raise ScanError(Stage.SUV, path, f"{field} is missing; SUVbw needs it ({fix})")
     if value > 1000.0:
         value = value / 1000.0
     low, high = WEIGHT_RANGE_KG
     if value <= low:
-        raise ScanError("suv", path, f"{field} is {value:g}; SUVbw needs it ({fix})")
+        raise ScanError(Stage.SUV, path, f"{field} is {value:g}; SUVbw needs it ({fix})")
     if value > high:
-        raise ScanError("suv", path, f"{field} is {value:g}, implausible (> {high:g} kg); SUVbw needs the body "
-                                     f"weight in kg ({fix})")
+        raise ScanError(Stage.SUV, path, f"{field} is {value:g}, implausible (> {high:g} kg); SUVbw needs the body "
+                                         f"weight in kg ({fix})")
     return float(value)
 
 
 def check_dose_bq(value: float | None, path: str, field: str, fix: str) -> tuple[float, str]:
     """Administered dose in Bq and a note on its unit; values below 1e5 are MBq (Manual: Radiopharmaceutical dose)."""
     if value is None or not math.isfinite(value):
-        raise ScanError("suv", path, f"{field} is missing; SUVbw needs the injected dose ({fix})")
+        raise ScanError(Stage.SUV, path, f"{field} is missing; SUVbw needs the injected dose ({fix})")
     note = field
     if 0 < value < MBQ_BELOW:
         value, note = value * 1e6, f"{field} read as MBq"
     low, high = DOSE_RANGE_BQ
     if not low <= value <= high:
-        raise ScanError("suv", path, f"{field} is {value:g} Bq, outside the plausible {low / 1e6:g}-"
-                                     f"{high / 1e6:g} MBq; SUVbw needs the injected dose ({fix})")
+        raise ScanError(Stage.SUV, path, f"{field} is {value:g} Bq, outside the plausible {low / 1e6:g}-"
+                                         f"{high / 1e6:g} MBq; SUVbw needs the injected dose ({fix})")
     return float(value), note
 
 
@@ -258,12 +259,13 @@ def check_uptake(injection: datetime, reference: datetime, half_life_s: float, p
     """Seconds from injection to the reference time; negative or absurdly long means a wrong date or time."""
     seconds = (reference - injection).total_seconds()
     if seconds < 0:
-        raise ScanError("suv", path, f"{injection_field} {time_of_day(injection)} is after the reference time "
-                                     f"{time_of_day(reference, injection)} ({reference_source}); uptake time would "
-                                     "be negative, fix the injection or scan time")
+        raise ScanError(Stage.SUV, path, f"{injection_field} {time_of_day(injection)} is after the reference time "
+                                         f"{time_of_day(reference, injection)} ({reference_source}); uptake time would "
+                                         "be negative, fix the injection or scan time")
     if seconds > MAX_UPTAKE_HALF_LIVES * half_life_s:
-        raise ScanError("suv", path, f"uptake time {seconds / 3600:.1f} h from {injection_field} to "
-                                     f"{reference_source} exceeds {MAX_UPTAKE_HALF_LIVES:g} half-lives; fix the dates")
+        raise ScanError(Stage.SUV, path, f"uptake time {seconds / 3600:.1f} h from {injection_field} to "
+                                         f"{reference_source} exceeds {MAX_UPTAKE_HALF_LIVES:g} half-lives; fix the "
+                                         "dates")
     return seconds
 
 
@@ -299,7 +301,7 @@ def _number(ds: Dataset, tag: tuple[int, int] | str, path: str, field: str) -> f
     try:
         return float(text.split("\\")[0])
     except ValueError:
-        raise ScanError("suv", path, f"{field} is {text!r}, not a number; fix the header") from None
+        raise ScanError(Stage.SUV, path, f"{field} is {text!r}, not a number; fix the header") from None
 
 
 def _as_datetime(value: str, path: str, field: str) -> datetime | None:
@@ -313,8 +315,8 @@ def _as_datetime(value: str, path: str, field: str) -> datetime | None:
             raise ValueError(value)
         parsed = DT(value)
     except ValueError:
-        raise ScanError("suv", path, f"{field} is {masked(value)} (digits masked), not a DICOM date-time "
-                                     "(YYYYMMDDHHMMSS); fix the header") from None
+        raise ScanError(Stage.SUV, path, f"{field} is {masked(value)} (digits masked), not a DICOM date-time "
+                                         "(YYYYMMDDHHMMSS); fix the header") from None
     return datetime.combine(parsed.date(), parsed.time().replace(tzinfo=None))
 
 
@@ -328,8 +330,8 @@ def _date_time(ds: Dataset, date_kw: str, time_kw: str, path: str, fields: str) 
     try:
         return datetime.combine(date(*DA(d).timetuple()[:3]), TM(t).replace(tzinfo=None))
     except (ValueError, TypeError):
-        raise ScanError("suv", path, f"{fields} is {masked(d)} {masked(t)} (digits masked), not a DICOM date "
-                                     "(YYYYMMDD) and time (HHMMSS); fix it") from None
+        raise ScanError(Stage.SUV, path, f"{fields} is {masked(d)} {masked(t)} (digits masked), not a DICOM date "
+                                         "(YYYYMMDD) and time (HHMMSS); fix it") from None
 
 
 def _time_only(ds: Dataset, keyword: str, path: str, field: str) -> time | None:
@@ -341,15 +343,15 @@ def _time_only(ds: Dataset, keyword: str, path: str, field: str) -> time | None:
     try:
         return TM(text).replace(tzinfo=None)
     except ValueError:
-        raise ScanError("suv", path, f"{field} is {masked(text)} (digits masked), not a DICOM time (HHMMSS); fix "
-                                     "the header") from None
+        raise ScanError(Stage.SUV, path, f"{field} is {masked(text)} (digits masked), not a DICOM time (HHMMSS); fix "
+                                         "the header") from None
 
 
 def _radiopharmaceutical(ds: Dataset, path: str) -> Dataset:
     sequence = ds.get("RadiopharmaceuticalInformationSequence")
     if not sequence:
-        raise ScanError("suv", path, "Radiopharmaceutical Information Sequence (0054,0016) is missing; SUVbw needs "
-                                     "the dose, injection time and half-life it holds (re-export with it)")
+        raise ScanError(Stage.SUV, path, "Radiopharmaceutical Information Sequence (0054,0016) is missing; SUVbw needs "
+                                         "the dose, injection time and half-life it holds (re-export with it)")
     return sequence[0]
 
 
@@ -362,8 +364,9 @@ def _injection(rp: Dataset, on_date: date, reference: datetime, path: str) -> tu
         return stamp, "Radiopharmaceutical Start DateTime (0018,1078)"
     clock = _time_only(rp, "RadiopharmaceuticalStartTime", path, "Radiopharmaceutical Start Time (0018,1072)")
     if clock is None:
-        raise ScanError("suv", path, "Radiopharmaceutical Start DateTime (0018,1078) and Start Time (0018,1072) are "
-                                     "missing; SUVbw needs the injection time (fix the header)")
+        raise ScanError(Stage.SUV, path,
+                        "Radiopharmaceutical Start DateTime (0018,1078) and Start Time (0018,1072) are "
+                        "missing; SUVbw needs the injection time (fix the header)")
     stamp = datetime.combine(on_date, clock)
     if stamp > reference:
         return stamp - timedelta(days=1), "Radiopharmaceutical Start Time (0018,1072), previous day (midnight)"
@@ -378,8 +381,9 @@ def _acquisition(ds: Dataset, path: str) -> datetime | None:
 def _frame_ms(ds: Dataset, keyword: str, path: str, field: str) -> float:
     value = _number(ds, keyword, path, field)
     if value is None or value < 0:
-        raise ScanError("suv", path, f"{field} is {'missing' if value is None else value}; needed to place the frame "
-                                     "in time (fix the header)")
+        raise ScanError(Stage.SUV, path,
+                        f"{field} is {'missing' if value is None else value}; needed to place the frame "
+                        "in time (fix the header)")
     return value
 
 
@@ -387,7 +391,7 @@ def _required_acquisition(ds: Dataset, path: str, why: str) -> datetime:
     """A slice's acquisition datetime, or a ScanError saying why this decay-correction path needs it."""
     acq = _acquisition(ds, path)
     if acq is None:
-        raise ScanError("suv", path, f"Acquisition Date/Time (0008,0022/0032) is missing{why}")
+        raise ScanError(Stage.SUV, path, f"Acquisition Date/Time (0008,0022/0032) is missing{why}")
     return acq
 
 
@@ -401,9 +405,9 @@ def _backcomputed_reference(headers: Sequence[Dataset], paths: Sequence[str], ha
         offset = _frame_ms(ds, "FrameReferenceTime", path, "Frame Reference Time (0054,1300)") / 1000.0
         refs.append(acq + timedelta(seconds=average_count_time(duration, half_life_s) - offset))
     if (max(refs) - min(refs)).total_seconds() > REFERENCE_SPREAD_S:
-        raise ScanError("suv", paths[0], "slices back-compute to decay-correction reference times "
-                                         f"{time_of_day(min(refs))} to {time_of_day(max(refs), min(refs))}; mixed "
-                                         "frames in one series (keep one frame per folder)")
+        raise ScanError(Stage.SUV, paths[0], "slices back-compute to decay-correction reference times "
+                                             f"{time_of_day(min(refs))} to {time_of_day(max(refs), min(refs))}; mixed "
+                                             "frames in one series (keep one frame per folder)")
     return min(refs) + (max(refs) - min(refs)) / 2
 
 
@@ -443,20 +447,20 @@ def _gml_inputs(first: Dataset, path: str, units: str) -> SuvInputs:
     """GML (and CM2ML) images are already normalised; back-convert to BW [Units = GML, Units = CM2ML]."""
     suv_type = header_text(first, "SUVType").upper() or ("BSA" if units == "CM2ML" else "BW")
     if units == "CM2ML" and suv_type != "BSA":
-        raise ScanError("suv", path, f"Units (0054,1001) CM2ML with SUV Type (0054,1006) {suv_type}; expected BSA")
+        raise ScanError(Stage.SUV, path, f"Units (0054,1001) CM2ML with SUV Type (0054,1006) {suv_type}; expected BSA")
     if units == "GML" and suv_type not in ("BW", "LBM", "LBMJAMES128", "LBMJANMA", "IBW"):
-        raise ScanError("suv", path, f"SUV Type (0054,1006) {suv_type!r} is unknown; cannot back-convert to SUVbw")
+        raise ScanError(Stage.SUV, path, f"SUV Type (0054,1006) {suv_type!r} is unknown; cannot back-convert to SUVbw")
     if suv_type == "BW":
         return SuvInputs("dicom", units, suv_type, factor=1.0)
     weight = _dicom_weight(first, path)
     height = _number(first, "PatientSize", path, "Patient Size (0010,1020)")
     if height is None or not 0.3 <= height <= 2.6:
-        raise ScanError("suv", path, f"Patient Size (0010,1020) is {height if height is not None else 'missing'}; "
-                                     f"back-converting {suv_type} to SUVbw needs the height in m (fix the header)")
+        raise ScanError(Stage.SUV, path, f"Patient Size (0010,1020) is {height if height is not None else 'missing'}; "
+                                         f"back-converting {suv_type} to SUVbw needs the height in m (fix the header)")
     sex = header_text(first, "PatientSex").upper()
     if suv_type != "BSA" and sex not in ("M", "F", "O"):
-        raise ScanError("suv", path, f"Patient's Sex (0010,0040) is {sex or 'missing'}; back-converting {suv_type} "
-                                     "to SUVbw needs M, F or O (fix the header)")
+        raise ScanError(Stage.SUV, path, f"Patient's Sex (0010,0040) is {sex or 'missing'}; back-converting {suv_type} "
+                                         "to SUVbw needs M, F or O (fix the header)")
     if suv_type == "BSA":
         # SUVbsa [cm2/mL] = Ac BSA[cm2] / D, so SUVbw = SUVbsa x W[g] / BSA[cm2].
         factor = weight * 1000.0 / (bsa_dubois_m2(weight, height) * 1e4)
@@ -500,8 +504,8 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
     if units == "CNTS":
         found = [_philips_factor(ds, p) for ds, p in zip(headers, paths, strict=True)]
         if any(f is None for f in found):
-            raise ScanError("suv", path, "Units (0054,1001) is CNTS without a Philips scale factor (7053,1000)/"
-                                         "(7053,1009); counts cannot be converted to SUVbw (re-export in BQML)")
+            raise ScanError(Stage.SUV, path, "Units (0054,1001) is CNTS without a Philips scale factor (7053,1000)/"
+                                             "(7053,1009); counts cannot be converted to SUVbw (re-export in BQML)")
         vendor, vendor_source = [f[0] for f in found], found[0][1]
         if "SUV scale" in vendor_source:
             factors = np.asarray(vendor, dtype=np.float64)
@@ -509,14 +513,14 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
                                       vendor_factor_source=vendor_source,
                                       factor=float(factors[0]) if np.ptp(factors) == 0 else NAN)
     elif units != "BQML":
-        raise ScanError("suv", path, f"Units (0054,1001) is {units or 'missing'}; radiomx converts BQML, GML, CM2ML "
-                                     "and Philips CNTS to SUVbw (re-export the series in BQML)")
+        raise ScanError(Stage.SUV, path,
+                        f"Units (0054,1001) is {units or 'missing'}; radiomx converts BQML, GML, CM2ML "
+                        "and Philips CNTS to SUVbw (re-export the series in BQML)")
     factors, inputs = _bqml_factors(headers, paths, expected_nuclide)
     if vendor:
         factors = factors * np.asarray(vendor)
-        inputs = SuvInputs(**{**asdict(inputs), "units": units, "vendor_factor": vendor[0],
-                              "vendor_factor_source": vendor_source,
-                              "factor": inputs.factor * vendor[0] if np.ptp(vendor) == 0 else NAN})
+        inputs = replace(inputs, units=units, vendor_factor=vendor[0], vendor_factor_source=vendor_source,
+                         factor=inputs.factor * vendor[0] if np.ptp(vendor) == 0 else NAN)
     return factors, inputs
 
 
@@ -548,8 +552,8 @@ def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuc
             reference_time_source=reference_source, uptake_s=uptake, decay_factor=decay, factor=factor)
     if mode == "NONE":
         return _undecayed_factors(headers, paths, rp, weight, dose, half_life, common)
-    raise ScanError("suv", path, f"Decay Correction (0054,1102) is {mode or 'missing'}; expected START, ADMIN or "
-                                 "NONE (fix the header)")
+    raise ScanError(Stage.SUV, path, f"Decay Correction (0054,1102) is {mode or 'missing'}; expected START, ADMIN or "
+                                     "NONE (fix the header)")
 
 
 def _undecayed_factors(headers: Sequence[Dataset], paths: Sequence[str], rp: Dataset, weight: float, dose: float,
@@ -595,7 +599,7 @@ def _sidecar_number(sidecar: dict[str, Any], key: str, path: str, fix: str, firs
         value = value[0] if value else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         state = "missing" if value is None else f"{value!r}, not a number"
-        raise ScanError("suv", path, f"{key} is {state}; SUVbw needs it ({fix})")
+        raise ScanError(Stage.SUV, path, f"{key} is {state}; SUVbw needs it ({fix})")
     return float(value)
 
 
@@ -606,8 +610,8 @@ def sidecar_units(sidecar: dict[str, Any], path: str) -> str:
         return "suv"
     if units.lower() in ACTIVITY_UNITS:
         return "activity"
-    raise ScanError("suv", path, f"Units is {units or 'missing'}; radiomx converts Bq/mL (or kBq/mL) to SUVbw or "
-                                 "takes SUV as is (set Units in the sidecar)")
+    raise ScanError(Stage.SUV, path, f"Units is {units or 'missing'}; radiomx converts Bq/mL (or kBq/mL) to SUVbw or "
+                                     "takes SUV as is (set Units in the sidecar)")
 
 
 def _sidecar_dose(sidecar: dict[str, Any], path: str) -> tuple[float, str]:
@@ -616,13 +620,14 @@ def _sidecar_dose(sidecar: dict[str, Any], path: str) -> tuple[float, str]:
     unit = str(sidecar.get(key, "")).strip()
     scale = DOSE_UNITS.get(unit.lower())
     if scale is None:
-        raise ScanError("suv", path, f"{key} is {unit or 'missing'}; SUVbw needs the dose unit "
-                                     f"({', '.join(u for u in DOSE_UNITS if u != 'µci')})")
+        raise ScanError(Stage.SUV, path, f"{key} is {unit or 'missing'}; SUVbw needs the dose unit "
+                                         f"({', '.join(u for u in DOSE_UNITS if u != 'µci')})")
     bq = amount * scale
     low, high = DOSE_RANGE_BQ
     if not low <= bq <= high:
-        raise ScanError("suv", path, f"InjectedRadioactivity is {amount:g} {unit} = {bq:g} Bq, outside the plausible "
-                                     f"{low / 1e6:g}-{high / 1e6:g} MBq; fix the dose or its unit")
+        raise ScanError(Stage.SUV, path,
+                        f"InjectedRadioactivity is {amount:g} {unit} = {bq:g} Bq, outside the plausible "
+                        f"{low / 1e6:g}-{high / 1e6:g} MBq; fix the dose or its unit")
     return bq, f"InjectedRadioactivity {amount:g} {unit}"
 
 
@@ -644,7 +649,7 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
     injection = _sidecar_number(sidecar, "InjectionStart", path, "seconds from TimeZero; add it to the sidecar")
     corrected = sidecar.get("ImageDecayCorrected")
     if not isinstance(corrected, bool):
-        raise ScanError("suv", path, f"ImageDecayCorrected is {corrected!r}; SUVbw needs true or false (add it)")
+        raise ScanError(Stage.SUV, path, f"ImageDecayCorrected is {corrected!r}; SUVbw needs true or false (add it)")
     common = {"source": "bids-sidecar", "units": str(sidecar["Units"]), "weight_kg": weight,
               "weight_source": weight_source, "dose_bq": dose, "dose_source": dose_source, "half_life_s": half_life,
               "half_life_source": half_life_source, "radionuclide": nuclide,
@@ -672,9 +677,10 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
 
 def _sidecar_uptake(seconds: float, half_life_s: float, path: str, reference_key: str) -> float:
     if seconds < 0:
-        raise ScanError("suv", path, f"{reference_key} is {-seconds:g} s before InjectionStart; uptake time would be "
-                                     "negative (fix the times in the sidecar)")
+        raise ScanError(Stage.SUV, path,
+                        f"{reference_key} is {-seconds:g} s before InjectionStart; uptake time would be "
+                        "negative (fix the times in the sidecar)")
     if seconds > MAX_UPTAKE_HALF_LIVES * half_life_s:
-        raise ScanError("suv", path, f"uptake time {seconds / 3600:.1f} h exceeds {MAX_UPTAKE_HALF_LIVES:g} "
-                                     "half-lives; fix the times in the sidecar")
+        raise ScanError(Stage.SUV, path, f"uptake time {seconds / 3600:.1f} h exceeds {MAX_UPTAKE_HALF_LIVES:g} "
+                                         "half-lives; fix the times in the sidecar")
     return seconds

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from radiomx.errors import ConfigError
+from radiomx.errors import ConfigError, one_line
 from radiomx.quiet import records_dropped
 from radiomx.records import REFERENCE_REGIONS
 from radiomx.tracers import Tracer
@@ -149,8 +149,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "", validate: b
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read parameter file ({exc.strerror})") from exc
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path}: parameter file is not valid YAML ({first})") from exc
+        raise ConfigError(f"{path}: parameter file is not valid YAML ({one_line(exc)})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: parameter file must be a YAML mapping with setting/imageType/featureClass")
     data = dict(data)

@@ -20,19 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radiomx.discover.cohort import layout_for
-from radiomx.discover.layouts import discover_cohort
-from radiomx.errors import ConfigError, ScanError
+from radiomx.discover.layouts import layout_of, survey
+from radiomx.errors import ConfigError, ScanError, one_line
 from radiomx.features.references import RegionStats, stats_from_state
 from radiomx.fingerprint import stat_signature
-from radiomx.options import RoiSelection
+from radiomx.options import LesionOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
-from radiomx.records import Failure, Layout, Scan, ScanKey
+from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey
 from radiomx.store.lock import output_lock
 from radiomx.store.runlog import RecordedRun, recorded_run
 from radiomx.store.tables import Store
 from radiomx.tracers import get_tracer
+from radiomx.vocabulary import Stage
 
 if TYPE_CHECKING:
     from radiomx.qc.draw import Drawn
@@ -46,8 +46,9 @@ class QcSummary:
     failures: list[Failure] = field(default_factory=list)
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.failures else 0
+    def failed(self) -> bool:
+        """A picture could not be drawn (exit code 1: ``radiomx.errors.exit_code``)."""
+        return bool(self.failures)
 
 
 def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:
@@ -59,21 +60,10 @@ def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: d
 
 
 def _scans(run: RecordedRun, out: Path) -> tuple[dict[ScanKey, Scan], Layout]:
-    layout = layout_for(run.cohort, tuple(run.options.get("image_patterns") or ()),
-                        tuple(run.options.get("mask_patterns") or ()), run.options.get("pet_units"))
-    ids = run.options.get("patient_ids")
-    found = discover_cohort(run.cohort, layout, run.options.get("layout") or "auto",
-                            (Path(out) / ids).resolve() if ids else None, run.options.get("default_tracer"), out)
-    return {s.key: s for s in found.scans}, layout
-
-
-def _rel(path: Path | None, cohort: Path) -> str:
-    if path is None:
-        return ""
-    try:
-        return str(path.relative_to(cohort))
-    except ValueError:
-        return path.name
+    """The run's scans found again as it found them (its cohort and options, from the run log)."""
+    options = run.extract_options(out)
+    found = survey(run.cohort, options, out)  # type: ignore[arg-type]
+    return {s.key: s for s in found.scans}, layout_of(run.cohort, options)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ class DrawJob:
     params: ParamSet
     work_key: str
     cohort: Path
-    lesion_options: tuple
+    lesion_options: LesionOptions
     #: The reference regions as the extraction measured them (the state row's ``ref_*`` columns): a percist
     #: threshold VOI is cut at the same SUV.
     references: dict[str, RegionStats] = field(default_factory=dict)
@@ -100,15 +90,15 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
 
     scan = job.scan
     try:
-        mode, only = job.lesion_options[:2]
-        loaded = load_scan(scan, job.layout, selection=RoiSelection.of(job.lesion_options), labels=only)
-        lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, mode, only, loaded.unit,
-                                  job.references).lesion_map
+        lesions = job.lesion_options
+        loaded = load_scan(scan, job.layout, selection=lesions.selection, labels=lesions.labels)
+        lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, lesions.mode, lesions.labels,
+                                  loaded.unit, job.references).lesion_map
         names = {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"] for lesion in lesion_map.lesions}
         drawn = draw_loaded(scan, loaded, lesion_map.layers, job.params, job.cohort, job.work_key, names)
     except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
         detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
-        detail = " ".join(detail.replace(f"{job.cohort}/", "").split())[:300]
+        detail = one_line(CohortPaths(job.cohort).text(detail))
         return scan.key, None, f"QC picture not drawn: {detail}"
     return scan.key, drawn, ""
 
@@ -144,9 +134,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             return summary
 
         scans, layout = _scans(run, out)
-        selection = RoiSelection(tuple(run.options.get("roi") or ()), tuple(run.options.get("exclude_roi") or ()))
-        lesion_options = (run.options.get("lesions") or "labels", tuple(run.options.get("labels") or ()) or None,
-                          selection)
+        lesion_options = LesionOptions.from_record(run.options)
         cache: dict = {}
         touched: list[ScanKey] = []
         todo: list[DrawJob] = []
@@ -154,7 +142,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             row, scan = state[key], scans.get(key)
             if scan is None or scan.problem is not None:
                 touched.append(key)
-                summary.failures.append(Failure(key, "qc", row.get("image_file", ""),
+                summary.failures.append(Failure(key, Stage.QC, row.get("image_file", ""),
                                                 "scan not found in the cohort any more; QC picture not drawn"))
                 continue
             params = _params_for(run, out, key.tracer, row["params_version"], cache)
@@ -164,7 +152,7 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             touched.append(key)
             if (stat_signature(scan.image_source), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
                 summary.failures.append(Failure(
-                    key, "qc", row.get("image_file", ""),
+                    key, Stage.QC, row.get("image_file", ""),
                     "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
                 continue
             todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options,
@@ -173,12 +161,13 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
             if progress:
                 progress(index, len(todo), key)
             if drawn is None:
-                summary.failures.append(Failure(key, "qc", _rel(scans[key].image, run.cohort), problem))
+                image = CohortPaths(run.cohort).relative(scans[key].image)
+                summary.failures.append(Failure(key, Stage.QC, image, problem))
                 continue
             write_picture(out, key, drawn.picture)
             summary.drawn += 1
-            summary.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+            summary.failures.extend(Failure(key, Stage.QC, file, message) for file, message in drawn.warnings)
         now = datetime.now(UTC)
         if touched:
-            store.replace_stage_failures(touched, "qc", summary.failures, now.strftime("qc-%Y%m%dT%H%M%S"), now)
+            store.replace_stage_failures(touched, Stage.QC, summary.failures, now.strftime("qc-%Y%m%dT%H%M%S"), now)
     return summary

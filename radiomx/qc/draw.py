@@ -27,7 +27,7 @@ from radiomx.params.paramset import ParamSet
 from radiomx.qc.files import render_key
 from radiomx.qc.picture import Scene, render
 from radiomx.qc.windows import display_window
-from radiomx.records import QcPicture, Scan, ScanKey, region_of
+from radiomx.records import CohortPaths, QcPicture, Scan, ScanKey, region_of
 
 
 @dataclass
@@ -74,26 +74,19 @@ def reference_regions(scan: Scan, loaded: LoadedScan, cohort: Path
     """(region, boolean (z, y, x) array on the image grid) for every reference region of the scan, files first,
     then those embedded in a DICOM mask; and (file, message) for each one left out."""
     regions, warnings = [], []
+    paths = CohortPaths(cohort)
     for region, path in scan.references:
         try:
             mask = load_reference(path, loaded.image, scan.image, loaded.positions)
         except ScanError as exc:
-            warnings.append((_relative(path, cohort), f"reference region not drawn: "
-                                                      f"{exc.detail.replace(f'{cohort}/', '')}"))
+            warnings.append((paths.relative(path), f"reference region not drawn: {paths.text(exc.detail)}"))
             continue
         except OSError as exc:
-            warnings.append((_relative(path, cohort), f"reference region not drawn: cannot read ({exc.strerror})"))
+            warnings.append((paths.relative(path), f"reference region not drawn: cannot read ({exc.strerror})"))
             continue
         regions.append((region, np.asarray(mask)))
     regions += [(region_of(label), mask) for label, mask in loaded.embedded_references.items()]
     return regions, warnings
-
-
-def _relative(path: Path, cohort: Path) -> str:
-    try:
-        return str(path.relative_to(cohort))
-    except ValueError:
-        return path.name
 
 
 def caption(key: ScanKey, params: ParamSet, unit: str, unit_inputs: dict, lesions: int,

@@ -34,6 +34,7 @@ from radiomx.records import ScanKey
 from radiomx.store.atomic import atomic_path
 from radiomx.store.lock import output_lock
 from radiomx.store.tables import Store
+from radiomx.vocabulary import Stage
 
 #: Bump when the page's content changes for the same inputs: rewrites every report once.
 REPORT_VERSION = "2"
@@ -99,7 +100,7 @@ def _negative(state: pd.DataFrame, failures: pd.DataFrame) -> pd.Series:
     negative = state["status"] == "negative"
     if len(failures):
         empty = failures[failures["message"].str.startswith("mask is empty")]
-        other = failures[~failures["message"].str.startswith("mask is empty") & (failures["stage"] != "qc")]
+        other = failures[~failures["message"].str.startswith("mask is empty") & (failures["stage"] != Stage.QC)]
         keys_empty = set(map(tuple, empty[["patient_id", "session", "tracer"]].to_numpy()))
         keys_other = set(map(tuple, other[["patient_id", "session", "tracer"]].to_numpy()))
         old_style = [tuple(k) in keys_empty - keys_other for k in state[["patient_id", "session", "tracer"]].to_numpy()]
@@ -234,11 +235,11 @@ def _missing_picture(key: ScanKey, status: str, failures: pd.DataFrame) -> str:
     mine = failures[(failures["patient_id"] == key.patient_id) & (failures["session"] == key.session)
                     & (failures["tracer"] == key.tracer)] if len(failures) else failures
     if status == "failed":
-        first = mine[mine["stage"] != "qc"].head(1)
+        first = mine[mine["stage"] != Stage.QC].head(1)
         where = f" ({_e(first.iloc[0]['stage'])}: {_e(first.iloc[0]['file'])})" if len(first) else ""
         return (f"no QC picture: the scan failed{where}; fix that input (see Failures), then rerun "
                 "<code>radiomx extract COHORT -o OUT --qc</code>")
-    if len(mine) and (mine["stage"] == "qc").any():
+    if len(mine) and (mine["stage"] == Stage.QC).any():
         return "QC picture not drawn: see its qc row under Failures"
     return "no QC picture: extracted without --qc; run <code>radiomx qc OUT</code>"
 

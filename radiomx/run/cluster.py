@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from radiomx.errors import ClusterError
+from radiomx.errors import ClusterError, one_line
 from radiomx.run.warmup import restored_environ, worker_tunables
 
 if TYPE_CHECKING:
@@ -63,12 +63,12 @@ def connect(scheduler: str, timeout: float) -> Client:
     try:
         return Client(address, timeout=timeout)
     except OSError as exc:  # refused, no route, or timed out
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = one_line(exc)
         raise ClusterError(f"{what}: cannot reach the Dask scheduler within {timeout:g} s ({reason}); start it, "
                            "or fix --dask-scheduler (or raise --dask-timeout)") from None
     except Exception as exc:  # noqa: BLE001 - a torn scheduler file, or another service on that port (a web
         # server's reply read as a Dask frame length once asked numpy for 3 EiB here)
-        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+        reason = f"{type(exc).__name__}: {one_line(exc)}"
         raise ClusterError(f"{what}: did not answer as a Dask scheduler ({reason}); check the address and port, "
                            "or restart the scheduler") from None
 

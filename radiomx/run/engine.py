@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radiomx.errors import ClusterError
-from radiomx.records import Failure, ScanOutcome
+from radiomx.records import CohortPaths, Failure, ScanOutcome
 from radiomx.run.warmup import init_pool_worker, launch_environment, pool_context, ready, start_forkserver
+from radiomx.vocabulary import Stage
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
     from radiomx.run.worker import LesionJob, LesionResult, PreparedScan, ScanTask
@@ -38,9 +39,8 @@ def _crashed(task: ScanTask, exc: BaseException, message: str | None = None) -> 
     """A worker that died (OOM kill, segfault) or raised: the scan fails, the run goes on, the next run retries."""
     outcome = ScanOutcome(task.scan.key)
     message = message or f"worker failed ({type(exc).__name__}: {exc}); rerun to retry this scan"
-    folder = task.scan.folder
-    relative = folder.relative_to(task.cohort) if folder.is_relative_to(task.cohort) else folder  # no PHI in tables
-    outcome.failures.append(Failure(task.scan.key, "worker", str(relative), message))
+    folder = CohortPaths(task.cohort).relative(task.scan.folder)  # no PHI in tables
+    outcome.failures.append(Failure(task.scan.key, Stage.WORKER, folder, message))
     outcome.state = {}
     return outcome
 

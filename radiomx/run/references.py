@@ -19,6 +19,7 @@ from radiomx.features.references import REGIONS, RegionStats, region_stats
 from radiomx.inputs.loader import LoadedScan, load_reference
 from radiomx.records import CohortPaths, Failure, Scan, ScanOutcome, region_of
 from radiomx.run.tasks import ScanTask
+from radiomx.vocabulary import Stage
 
 
 def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> dict[str, RegionStats]:
@@ -36,7 +37,7 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
     candidates += [(region_of(label), f"{mask_name} [{label}]", None) for label in loaded.embedded_references]
     embedded = {region_of(label): mask for label, mask in loaded.embedded_references.items()}
     if candidates and loaded.unit != "SUVbw":
-        outcome.warnings.append(Failure(key, "reference", candidates[0][1], (
+        outcome.warnings.append(Failure(key, Stage.REFERENCE, candidates[0][1], (
             "reference regions are used on PET scans only (their columns are SUV); ignored on this "
             f"{loaded.unit} scan")))
         return {}
@@ -44,12 +45,12 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
     stats: dict[str, RegionStats] = {}
     for region, shown, path in candidates:
         if region not in REGIONS:
-            outcome.warnings.append(Failure(key, "reference", shown, (
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, shown, (
                 f"unknown reference region {region!r}; ignored (known: {', '.join(REGIONS)}; name the file "
                 "ref-<region>)")))
             continue
         if region in stats:
-            outcome.warnings.append(Failure(key, "reference", shown, (
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, shown, (
                 f"reference region {region} is given twice; {stats[region].file} is used")))
             continue
         try:
@@ -60,16 +61,16 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
             outcome.failures.append(Failure(key, exc.stage, shown, f"reference region {region}: {detail}"))
             continue
         except OSError as exc:
-            outcome.failures.append(Failure(key, "load", shown, f"reference region {region}: cannot read "
-                                                                f"({exc.strerror}); check permissions"))
+            outcome.failures.append(Failure(key, Stage.LOAD, shown, f"reference region {region}: cannot read "
+                                                                    f"({exc.strerror}); check permissions"))
             continue
         found = region_stats(region, shown, values, np.asarray(mask))
         if found.voxels == 0:
-            outcome.warnings.append(Failure(key, "reference", shown, (
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, shown, (
                 f"reference region {region} has no voxel; ignored (draw it or remove the file)")))
             continue
         if not found.suv_mean > 0:
-            outcome.warnings.append(Failure(key, "reference", shown, (
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, shown, (
                 f"reference region {region} has SUVmean {found.suv_mean:.3g}; ratios to it are null (is the region "
                 "inside the body?)")))
         stats[region] = found

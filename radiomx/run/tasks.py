@@ -15,7 +15,7 @@ from radiomx.features import FEATURE_LOGIC_VERSION
 from radiomx.fingerprint import canonical_sha256, content_sha256
 from radiomx.inputs.label_tables import label_table_candidates
 from radiomx.inputs.paths import sidecar_path
-from radiomx.options import RoiSelection
+from radiomx.options import LesionOptions
 from radiomx.params.paramset import ParamSet
 from radiomx.records import Layout, Scan
 
@@ -26,18 +26,13 @@ class ScanTask:
     cohort: Path
     layout: Layout
     params: ParamSet
-    #: (lesion mode, --label values or None, selection by name): how the mask becomes lesions.
-    lesion_options: tuple
+    #: How the mask becomes lesions (mode, --label values, selection by name).
+    lesion_options: LesionOptions
     #: Hashes already computed while planning ("" = compute here, in parallel).
     image_sha256: str = ""
     mask_sha256: str = ""
     #: Render the QC picture in the worker (``--qc``).
     qc: bool = False
-
-    @property
-    def selection(self) -> RoiSelection:
-        """Which named masks are lesions (``--roi``/``--exclude-roi``, ``[lesions]``)."""
-        return RoiSelection.of(self.lesion_options)
 
 
 def _sha_or_reason(path: Path) -> str:
@@ -66,13 +61,12 @@ def outside_inputs(scan: Scan) -> dict[str, Any]:
     return key
 
 
-def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: tuple,
+def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: LesionOptions,
              unit_policy: str | None) -> str:
     """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
     radiomx's feature logic, lesion options (mode, labels, the selection by name)."""
     return canonical_sha256({
         "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
-        "lesions": list(lesion_options[0:1]) + [list(lesion_options[1]) if lesion_options[1] else None],
-        "select": RoiSelection.of(lesion_options).as_key(),
+        **lesion_options.as_key(),
         "pet_units": unit_policy, "outside": outside_inputs(scan),
     })

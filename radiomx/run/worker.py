@@ -22,7 +22,7 @@ from typing import Any
 import SimpleITK as sitk
 
 from radiomx import __version__
-from radiomx.errors import ScanError
+from radiomx.errors import ScanError, one_line
 from radiomx.features import pyradiomics_version
 from radiomx.features.crop import LesionInput
 from radiomx.features.extractor import (
@@ -38,18 +38,19 @@ from radiomx.features.guards import lesion_problems
 from radiomx.features.indices import lesion_indices, scan_indices
 from radiomx.features.lesions import Lesion, LesionMap
 from radiomx.features.orientation import orientation_code
-from radiomx.features.references import implausible, lesion_ratios, state_columns
+from radiomx.features.references import RegionStats, implausible, lesion_ratios, state_columns
 from radiomx.features.refusal import RoiSize, refusal_hint, roi_size
 from radiomx.features.voi import scan_lesions, voi_columns
 from radiomx.fingerprint import content_sha256, stat_signature
 from radiomx.inputs.loader import LoadedScan, load_scan
-from radiomx.params.paramset import ParamSet
+from radiomx.params.paramset import ParamSet, VoiSetting
 from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
 from radiomx.run.references import body_columns, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 from radiomx.run.threads import threadpool_limits
+from radiomx.vocabulary import Stage
 
 _INITIALISED = False
 
@@ -102,10 +103,11 @@ def _key_columns(task: ScanTask) -> dict[str, Any]:
     return {"patient_id": k.patient_id, "session": k.session, "tracer": k.tracer}
 
 
-def _unexpected(lesion: Lesion, exc: Exception) -> LesionResult:
+def _unexpected(lesion: Lesion, exc: Exception, stage: Stage = Stage.FEATURES) -> LesionResult:
     return LesionResult(lesion.lesion_id, error=(
-        f"lesion {lesion.lesion_id}: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
-        "rerun with --verbose or --log-file for the traceback and report it"), traceback=traceback.format_exc())
+        f"lesion {lesion.lesion_id}: unexpected {type(exc).__name__}: {one_line(exc)}; "
+        "rerun with --verbose or --log-file for the traceback and report it"), stage=stage,
+        traceback=traceback.format_exc())
 
 
 def _refusal(exc: Exception, params: ParamSet, lesion: Lesion, spacing: tuple[float, ...],
@@ -113,7 +115,7 @@ def _refusal(exc: Exception, params: ParamSet, lesion: Lesion, spacing: tuple[fl
     """PyRadiomics refused the lesion: a warning (its row keeps the PET indices) whose hint names the lesion's size
     where PyRadiomics checked it (``item``, its input; None when it could not be cut) and the setting that would
     really change the outcome (``features.refusal``)."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = one_line(exc)
     as_read = RoiSize(lesion.voxel_count, tuple(lesion.bbox_size), spacing)
     seen = roi_size(item.mask, lesion.lesion_id) if item is not None else None
     resampled = item is not None and item.mode == "resample" and tuple(item.mask.GetSpacing()) != spacing
@@ -144,7 +146,7 @@ class LesionResult:
     #: PyRadiomics' refusal or our unexpected error, as the failures-table message.
     error: str = ""
     extracted_at: datetime | None = None
-    stage: str = "features"
+    stage: str = Stage.FEATURES
     traceback: str = ""
     #: PyRadiomics refused the ROI (too small, label lost after resampling, ...): the lesion keeps its row with
     #: its PET indices and null PyRadiomics columns, and ``error`` becomes a warning row, not a failure.
@@ -181,7 +183,8 @@ def run_lesion(job: LesionJob) -> LesionResult:
 
 
 def _unreadable(key: ScanKey, exc: OSError, folder: Path) -> Failure:
-    return Failure(key, "load", str(exc.filename or folder), f"cannot read input ({exc.strerror}); check permissions")
+    return Failure(key, Stage.LOAD, str(exc.filename or folder),
+                   f"cannot read input ({exc.strerror}); check permissions")
 
 
 def _digest_of(path: Path | tuple[Path, ...] | None, digests: dict[Path, str]) -> str:
@@ -191,143 +194,190 @@ def _digest_of(path: Path | tuple[Path, ...] | None, digests: dict[Path, str]) -
     return content_sha256(path)
 
 
+@dataclass
+class _Inputs:
+    """A scan's inputs once read: the image (its unit, SUV inputs, masks) as read, and on the grid PyRadiomics works
+    on (the parameter file's ``reorient``), with the content hashes of image and mask."""
+
+    loaded: LoadedScan
+    image: sitk.Image
+    image_sha: str
+    mask_sha: str
+
+
+@dataclass
+class _Split:
+    """A scan's lesions, with what each lesion row adds to its PET indices: the threshold VOI that made it and its
+    ratios to the scan's reference regions (PET only)."""
+
+    lesion_map: LesionMap
+    voi: VoiSetting
+    thresholds: dict[int, Any]
+    references: dict[str, RegionStats]
+    pet: bool
+
+    def row_columns(self, lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
+        if not self.pet:
+            return {}
+        return {**voi_columns(self.voi, self.thresholds.get(lesion.lesion_id)),
+                **lesion_ratios(values["suv_max"], values["suv_peak"], self.references)}
+
+
 def prepare_scan(task: ScanTask) -> PreparedScan:
-    """Hash, load, split and cut every lesion of one scan; never raises for bad input.
+    """Hash, load, split and cut every lesion of one scan; never raises for bad input: each step that fails records
+    its failure on the outcome and the scan stops there.
 
     In ``full`` mode (a filter with whole-image state, no resampling) the lesions run here on the full image, since
     shipping the whole volume per lesion would cost more than it saves.
     """
-    scan, key = task.scan, task.scan.key
-    scan_fault(key.patient_id)
-    outcome = ScanOutcome(key)
-    prepared = PreparedScan(task, outcome)
+    scan_fault(task.scan.key.patient_id)
+    prepared = PreparedScan(task, ScanOutcome(task.scan.key))
     paths = CohortPaths(task.cohort)
-    outcome.state = new_state_row(key, image_file=paths.relative(scan.image), mask_file=paths.relative(scan.mask),
-                                  params_version=task.params.version, params_sha256=task.params.sha256)
+    prepared.outcome.state = new_state_row(
+        task.scan.key, image_file=paths.relative(task.scan.image), mask_file=paths.relative(task.scan.mask),
+        params_version=task.params.version, params_sha256=task.params.sha256)
+    inputs = _read_inputs(task, prepared.outcome)
+    if inputs is None:
+        return prepared
+    split = _split(task, inputs.loaded, prepared.outcome)
+    if split is None:
+        return prepared
+    _check_labels(task, split.lesion_map, prepared.outcome)
+    prepared.lesions = split.lesion_map.lesions
+    prepared.sources = {lesion.lesion_id: split.lesion_map.source_columns(lesion) for lesion in prepared.lesions}
+    prepared.provenance = _provenance(task, inputs, prepared.outcome.state)
+    _cut_lesions(prepared, inputs, split)
+    if task.qc:
+        _draw_picture(task, prepared.outcome, inputs.loaded, split.lesion_map)
+    return prepared
+
+
+def _read_inputs(task: ScanTask, outcome: ScanOutcome) -> _Inputs | None:
+    """Read image and masks, hash them and record the work key; None (with the failure recorded) when they cannot
+    be read. Load first, hash after: the readers hash the very bytes they read (``imaging.read_volume``), so a NIfTI
+    input is read once; inputs they did not hash (DICOM folders, files ITK reads) are hashed here. A scan whose
+    reader failed still gets its hashes and work key, so that the next run retries it only when an input changed."""
+    scan, key = task.scan, task.scan.key
     try:
         image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
     except OSError as exc:
         outcome.failures.append(_unreadable(key, exc, scan.folder))
-        return prepared
-    # Load first, hash after: the readers hash the very bytes they read (``imaging.read_volume``), so a NIfTI input
-    # is read once; inputs they did not hash (DICOM folders, files ITK reads) are hashed here.
+        return None
     digests: dict[Path, str] = {}
-    load_failure: Failure | None = None
-    try:
-        with pydicom_quiet():  # its complaints quote header values; radiomx's own failure says what matters
-            loaded = load_scan(scan, task.layout, digests, task.selection, task.lesion_options[1])
-        image = prepare_image(task.params, loaded.image)
-    except ScanError as exc:
-        load_failure = Failure(key, exc.stage, exc.path, exc.detail)
-    except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
-        load_failure = Failure(key, "load", str(scan.image),
-                               f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
-                               "rerun with --verbose or --log-file for the traceback",
-                               traceback=traceback.format_exc())
+    read = _load(task, digests)
     try:
         image_sha = task.image_sha256 or _digest_of(scan.image_source, digests)
         mask_sha = task.mask_sha256 or _digest_of(scan.mask, digests)
     except OSError as exc:  # unreadable input: say so, not whatever the reader made of it
         outcome.failures.append(_unreadable(key, exc, scan.folder))
-        return prepared
+        return None
     outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
                          work_key=work_key(scan, image_sha, mask_sha, task.params, task.lesion_options,
                                            task.layout.pet_units))
-    if load_failure is not None:
-        outcome.failures.append(load_failure)
-        return prepared
-    only = task.lesion_options[1]
+    if isinstance(read, Failure):
+        outcome.failures.append(read)
+        return None
+    loaded, image = read
     outcome.state.update(body_columns(scan, loaded), image_orientation=orientation_code(loaded.image))
-    outcome.warnings.extend(Failure(key, "lesions", str(scan.mask), note) for note in loaded.mask.notes)
-    split = _lesions(task, loaded, outcome)
-    if split is None:
-        return prepared
-    lesion_map, per_row = split
-
-    if only:
-        for label in sorted(set(only) - set(lesion_map.present_labels)):
-            outcome.failures.append(Failure(
-                key, "lesions", str(scan.mask),
-                f"label {label} not present in mask (present: {list(lesion_map.present_labels) or 'none'}); "
-                "check --label", lesion_id=label))
-    # A mask without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure.
-
-    prepared.lesions = lesion_map.lesions
-    prepared.sources = {lesion.lesion_id: lesion_map.source_columns(lesion) for lesion in lesion_map.lesions}
-    prepared.provenance = {
-        "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
-        "pyradiomics_version": pyradiomics_version(), "image_sha256": image_sha, "mask_sha256": mask_sha,
-        "image_file": outcome.state["image_file"], "mask_file": outcome.state["mask_file"], "unit": loaded.unit,
-        "image_orientation": outcome.state["image_orientation"],
-        **{k: v for k, v in loaded.unit_inputs.items()}, **loaded.geometry,
-    }
-    inline = crop_plan(task.params).mode == "full"
-    refused = lesion_problems(loaded.image, lesion_map.layers, lesion_map.lesions, task.params, loaded.unit)
-    outcome.state.update(scan_indices(loaded.image, lesion_map.layers, lesion_map.lesions, loaded.unit))
-    # PET indices on the image as read; PyRadiomics on the grid the parameter file asks for (``reorient``).
-    on_grid = prepare_layers(task.params, lesion_map.layers, lesion_map.lesions)
-    spacing = tuple(float(s) for s in image.GetSpacing())
-    for lesion in lesion_map.lesions:
-        labels, grid_lesion = on_grid[lesion.lesion_id]
-        if lesion.lesion_id not in refused:
-            try:
-                values = lesion_indices(loaded.image, lesion_map.labels_of(lesion), lesion, loaded.unit,
-                                        task.params.indices.suv_peak)
-                prepared.indices[lesion.lesion_id] = {**values, **per_row(lesion, values)}
-            except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
-                prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
-                prepared.results[lesion.lesion_id].stage = "indices"
-                continue
-        if lesion.lesion_id in refused:
-            stage, message = refused[lesion.lesion_id]
-            prepared.results[lesion.lesion_id] = LesionResult(lesion.lesion_id, error=message, stage=stage)
-            continue
-        try:
-            job = LesionJob(task.params, grid_lesion, lesion_inputs(task.params, image, labels, grid_lesion), spacing)
-        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals
-            prepared.results[lesion.lesion_id] = _refusal(exc, task.params, grid_lesion, spacing, None)
-            continue
-        except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
-            prepared.results[lesion.lesion_id] = _unexpected(lesion, exc)
-            continue
-        if inline:
-            prepared.results[lesion.lesion_id] = run_lesion(job)
-        else:
-            prepared.jobs.append(job)
-    if task.qc:
-        _draw_picture(task, outcome, loaded, lesion_map)
-    return prepared
+    outcome.warnings.extend(Failure(key, Stage.LESIONS, str(scan.mask), note) for note in loaded.mask.notes)
+    return _Inputs(loaded, image, image_sha, mask_sha)
 
 
-def _lesions(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome):
-    """Reference regions, then (PET) threshold VOIs, then lesions: ``(lesion map, columns per lesion)``, or None
-    when the scan cannot go on (a percist threshold without a liver region)."""
-    scan, key = task.scan, task.scan.key
-    mode, only = task.lesion_options[:2]
+def _load(task: ScanTask, digests: dict[Path, str]) -> tuple[LoadedScan, sitk.Image] | Failure:
+    """The scan as read and its image on PyRadiomics' grid, or the failure that stopped the reading."""
+    scan = task.scan
+    try:
+        with pydicom_quiet():  # its complaints quote header values; radiomx's own failure says what matters
+            loaded = load_scan(scan, task.layout, digests, task.lesion_options.selection, task.lesion_options.labels)
+        return loaded, prepare_image(task.params, loaded.image)
+    except ScanError as exc:
+        return Failure(scan.key, exc.stage, exc.path, exc.detail)
+    except Exception as exc:  # noqa: BLE001 - a reader's unexpected error must not stop the cohort
+        return Failure(scan.key, Stage.LOAD, str(scan.image), f"unexpected {type(exc).__name__}: {one_line(exc)}; "
+                       "rerun with --verbose or --log-file for the traceback", traceback=traceback.format_exc())
+
+
+def _split(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> _Split | None:
+    """Reference regions, then (PET) threshold VOIs, then lesions; None when the scan cannot go on (a percist
+    threshold without a liver region). A mask without any non-zero voxel is a negative scan (zero lesions, status
+    "negative"), not a failure."""
+    key = task.scan.key
     pet = loaded.unit == "SUVbw"
     stats = reference_stats(task, loaded, outcome)
     outcome.state.update(state_columns(stats))
     if pet:
         for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
                                          f"params {task.params.version}"):
-            outcome.warnings.append(Failure(key, "reference", file, message))
-    voi = task.params.indices.voi
+            outcome.warnings.append(Failure(key, Stage.REFERENCE, file, message))
+    voi, lesions = task.params.indices.voi, task.lesion_options
     try:
-        result = scan_lesions(loaded.image, loaded.mask, voi, mode, only, loaded.unit, stats)
+        result = scan_lesions(loaded.image, loaded.mask, voi, lesions.mode, lesions.labels, loaded.unit, stats)
     except ScanError as exc:  # percist without a liver region
-        outcome.failures.append(Failure(key, exc.stage, str(scan.mask), exc.detail))
+        outcome.failures.append(Failure(key, exc.stage, str(task.scan.mask), exc.detail))
         return None
-    lesion_map, thresholds = result.lesion_map, result.thresholds
-    outcome.warnings.extend(Failure(key, "voi", str(scan.mask), message) for message in result.emptied)
+    outcome.warnings.extend(Failure(key, Stage.VOI, str(task.scan.mask), message) for message in result.emptied)
+    return _Split(result.lesion_map, voi, result.thresholds, stats, pet)
 
-    def per_row(lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
-        """PET rows: the VOI that made the lesion, and its ratios to the reference regions."""
-        if not pet:
-            return {}
-        return {**voi_columns(voi, thresholds.get(lesion.lesion_id)),
-                **lesion_ratios(values["suv_max"], values["suv_peak"], stats)}
 
-    return lesion_map, per_row
+def _check_labels(task: ScanTask, lesion_map: LesionMap, outcome: ScanOutcome) -> None:
+    """``--label`` values the mask does not hold: a failure each (the user asked for a lesion that is not there)."""
+    asked = task.lesion_options.labels or ()
+    present = lesion_map.present_labels
+    for label in sorted(set(asked) - set(present)):
+        outcome.failures.append(Failure(
+            task.scan.key, Stage.LESIONS, str(task.scan.mask),
+            f"label {label} not present in mask (present: {list(present) or 'none'}); check --label",
+            lesion_id=label))
+
+
+def _provenance(task: ScanTask, inputs: _Inputs, state: dict[str, Any]) -> dict[str, Any]:
+    """The columns every lesion row of the scan carries: versions, hashes, files, unit, SUV inputs, geometry."""
+    loaded = inputs.loaded
+    return {
+        "params_version": task.params.version, "params_sha256": task.params.sha256, "radiomx_version": __version__,
+        "pyradiomics_version": pyradiomics_version(), "image_sha256": inputs.image_sha,
+        "mask_sha256": inputs.mask_sha, "image_file": state["image_file"], "mask_file": state["mask_file"],
+        "unit": loaded.unit, "image_orientation": state["image_orientation"], **loaded.unit_inputs,
+        **loaded.geometry,
+    }
+
+
+def _cut_lesions(prepared: PreparedScan, inputs: _Inputs, split: _Split) -> None:
+    """Per lesion: its PET indices on the image as read, then its small input on PyRadiomics' grid (``reorient``)
+    as a job, or its result when it is refused, cannot be cut, or runs here (``full`` mode)."""
+    task, loaded, lesion_map = prepared.task, inputs.loaded, split.lesion_map
+    prepared.outcome.state.update(scan_indices(loaded.image, lesion_map.layers, lesion_map.lesions, loaded.unit))
+    refused = lesion_problems(loaded.image, lesion_map.layers, lesion_map.lesions, task.params, loaded.unit)
+    on_grid = prepare_layers(task.params, lesion_map.layers, lesion_map.lesions)
+    spacing = tuple(float(s) for s in inputs.image.GetSpacing())
+    inline = crop_plan(task.params).mode == "full"
+    for lesion in lesion_map.lesions:
+        lesion_id = lesion.lesion_id
+        if lesion_id in refused:
+            stage, message = refused[lesion_id]
+            prepared.results[lesion_id] = LesionResult(lesion_id, error=message, stage=stage)
+            continue
+        try:
+            values = lesion_indices(loaded.image, lesion_map.labels_of(lesion), lesion, loaded.unit,
+                                    task.params.indices.suv_peak)
+        except Exception as exc:  # noqa: BLE001 - a bug in our index code: record it, keep the cohort going
+            prepared.results[lesion_id] = _unexpected(lesion, exc, Stage.INDICES)
+            continue
+        prepared.indices[lesion_id] = {**values, **split.row_columns(lesion, values)}
+        labels, grid_lesion = on_grid[lesion_id]
+        try:
+            job = LesionJob(task.params, grid_lesion, lesion_inputs(task.params, inputs.image, labels, grid_lesion),
+                            spacing)
+        except ValueError as exc:  # the crop reproduces PyRadiomics' own refusals
+            prepared.results[lesion_id] = _refusal(exc, task.params, grid_lesion, spacing, None)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug: record it with its traceback, keep the cohort going
+            prepared.results[lesion_id] = _unexpected(lesion, exc)
+            continue
+        if inline:
+            prepared.results[lesion_id] = run_lesion(job)
+        else:
+            prepared.jobs.append(job)
 
 
 def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: LesionMap) -> None:
@@ -341,12 +391,12 @@ def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: Lesi
                             {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"]
                              for lesion in lesion_map.lesions})
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
-        outcome.failures.append(Failure(key, "qc", str(scan.image),
-                                        f"QC picture not drawn: {type(exc).__name__}: "
-                                        f"{' '.join(str(exc).split())[:300]}", traceback=traceback.format_exc()))
+        outcome.failures.append(Failure(key, Stage.QC, str(scan.image),
+                                        f"QC picture not drawn: {type(exc).__name__}: {one_line(exc)}",
+                                        traceback=traceback.format_exc()))
         return
     outcome.picture = drawn.picture
-    outcome.failures.extend(Failure(key, "qc", file, message) for file, message in drawn.warnings)
+    outcome.failures.extend(Failure(key, Stage.QC, file, message) for file, message in drawn.warnings)
 
 
 def _row(prepared: PreparedScan, lesion: Lesion, result: LesionResult) -> dict[str, Any]:
@@ -365,7 +415,7 @@ def finish_scan(prepared: PreparedScan, results: dict[int, LesionResult]) -> Sca
     for lesion in prepared.lesions:
         result = merged.get(lesion.lesion_id)
         if result is None:
-            outcome.failures.append(Failure(key, "worker", str(task.scan.mask),
+            outcome.failures.append(Failure(key, Stage.WORKER, str(task.scan.mask),
                                             f"lesion {lesion.lesion_id}: worker lost; rerun to retry this scan",
                                             lesion_id=lesion.lesion_id))
         elif result.refused and lesion.lesion_id in prepared.indices:

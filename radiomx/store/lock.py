@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -55,7 +54,7 @@ def output_lock(out: Path, wait_seconds: float = 0.0) -> Iterator[None]:
                         "or pass --wait SECONDS") from None
                 time.sleep(0.2)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "argv": sys.argv[:1]}
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield

@@ -42,6 +42,17 @@ class RecordedRun:
         """The ``[derive]``/``[compare]`` settings the run's cohort declared (empty in older run logs)."""
         return dict(self.options.get("derive") or {})
 
+    def extract_options(self, out: Path | str) -> ExtractOptions:
+        """The options that find and split scans as the run did: with them, ``discover.layouts.survey`` finds the
+        run's scans (and their files) again."""
+        o, ids = self.options, self.options.get("patient_ids")
+        return ExtractOptions(
+            image_patterns=tuple(o.get("image_patterns") or ()), mask_patterns=tuple(o.get("mask_patterns") or ()),
+            pet_units=o.get("pet_units"), lesions=o.get("lesions") or "labels",
+            labels=tuple(o.get("labels") or ()) or None, roi=tuple(o.get("roi") or ()),
+            exclude_roi=tuple(o.get("exclude_roi") or ()), layout=o.get("layout") or "auto",
+            default_tracer=o.get("default_tracer"), patient_ids=(Path(out) / ids).resolve() if ids else None, jobs=1)
+
 
 def relative_to_out(path: Path | str, out: Path | str) -> str:
     """``path`` as seen from OUT, or "" when that would name a folder other than the target's own (see the module
