@@ -75,13 +75,16 @@ class SuvInputs:
     injection_time: str = ""
     reference_time: str = ""
     reference_time_source: str = ""
+    #: Seconds from injection to the scan's start, whatever the values are decay-corrected to (an ADMIN image has
+    #: an uptake too); NaN when the header does not say.
     uptake_s: float = NAN
     half_life_s: float = NAN
     half_life_source: str = ""
     radionuclide: str = ""
     decay_correction: str = ""  # START, ADMIN, NONE
-    #: exp(-ln2 x uptake_s / half_life_s): the share of the dose left at the reference time (1 for ADMIN); NaN
-    #: when no decay entered the factor (GML, declared SUV, Philips SUV scale factor).
+    #: exp(-ln2 x (reference - injection) / half_life_s): the share of the dose left at the reference time (so
+    #: exp(-ln2 x uptake_s / half_life_s) for START, 1 for ADMIN); NaN when no decay entered the factor (GML,
+    #: declared SUV, Philips SUV scale factor).
     decay_factor: float = NAN
     vendor_factor: float = NAN
     vendor_factor_source: str = ""
@@ -411,8 +414,9 @@ def _backcomputed_reference(headers: Sequence[Dataset], paths: Sequence[str], ha
     return min(refs) + (max(refs) - min(refs)) / 2
 
 
-def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> tuple[datetime, str]:
-    """Reference time of DecayCorrection START, in the Manual's (QIBA) order of priority."""
+def _stated_start(headers: Sequence[Dataset], paths: Sequence[str]) -> tuple[datetime, str] | None:
+    """The scan start a header states, in the Manual's (QIBA) order: GE's private scan datetime, else the Series
+    Date/Time when it is not after the first acquisition (post-processing rewrites it); None otherwise."""
     first, path = headers[0], paths[0]
     if "GE" in header_text(first, "Manufacturer").upper().split():
         ge = _as_datetime(header_text(first, (0x0009, 0x100D)), path, "GE private PET scan datetime (0009,100D)")
@@ -422,8 +426,32 @@ def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life
     acquisitions = [a for a in (_acquisition(ds, p) for ds, p in zip(headers, paths, strict=True)) if a is not None]
     if series is not None and (not acquisitions or series <= min(acquisitions)):
         return series, "Series Date/Time (0008,0021/0031)"
-    return (_backcomputed_reference(headers, paths, half_life_s),
-            "back-computed: Acquisition Time + T_ave - Frame Reference Time (0008,0032/0018,1242/0054,1300)")
+    return None
+
+
+def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> tuple[datetime, str]:
+    """Reference time of DecayCorrection START, in the Manual's (QIBA) order of priority."""
+    return _stated_start(headers, paths) or (
+        _backcomputed_reference(headers, paths, half_life_s),
+        "back-computed: Acquisition Time + T_ave - Frame Reference Time (0008,0032/0018,1242/0054,1300)")
+
+
+def _admin_uptake(headers: Sequence[Dataset], paths: Sequence[str], rp: Dataset, half_life_s: float) -> dict[str, Any]:
+    """DecayCorrection ADMIN: the values refer to the injection, so no decay enters the factor, but the uptake
+    (injection to scan start: the stated start, else the first acquisition) is recorded as for every other mode.
+    It is information only: a header without those times records NaN rather than refusing a scan whose SUV needs
+    none of them."""
+    try:
+        acquisitions = [a for a in (_acquisition(ds, p) for ds, p in zip(headers, paths, strict=True)) if a]
+        start = _stated_start(headers, paths) or (
+            (min(acquisitions), "Acquisition Date/Time (0008,0022/0032)") if acquisitions else None)
+        if start is None:
+            return {"uptake_s": NAN}
+        injection, injection_source = _injection(rp, start[0].date(), start[0], paths[0])
+        uptake = check_uptake(injection, start[0], half_life_s, paths[0], injection_source, start[1])
+    except ScanError:
+        return {"uptake_s": NAN}
+    return {"uptake_s": uptake, "injection_time": time_of_day(injection)}
 
 
 def _dicom_weight(ds: Dataset, path: str) -> float:
@@ -580,8 +608,8 @@ def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuc
     if mode == "ADMIN":
         # Images are decay-corrected to the injection: the administered dose is the dose at the reference time.
         return np.full(len(headers), suvbw_factor(weight, dose)), SuvInputs(
-            **common, reference_time_source="ADMIN: injection time", uptake_s=0.0, decay_factor=1.0,
-            factor=suvbw_factor(weight, dose))
+            **common, reference_time_source="ADMIN: injection time", decay_factor=1.0,
+            factor=suvbw_factor(weight, dose), **_admin_uptake(headers, paths, rp, half_life))
     if mode == "START":
         reference, reference_source = _start_reference(headers, paths, half_life)
         injection, injection_source = _injection(rp, reference.date(), reference, path)
@@ -698,9 +726,13 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
     if corrected:
         key = "ImageDecayCorrectionTime" if "ImageDecayCorrectionTime" in sidecar else "ScanStart"
         reference = _sidecar_number(sidecar, key, path, "seconds from TimeZero; add it to the sidecar")
-        uptake = _sidecar_uptake(reference - injection, half_life, path, key)
-        decay = decay_factor(uptake, half_life)
+        decay = decay_factor(_sidecar_uptake(reference - injection, half_life, path, key), half_life)
         factor = scale * suvbw_factor(weight, dose * decay)
+        # The uptake is injection -> scan start whatever the images are decay-corrected to (a sidecar corrected to
+        # the injection has ImageDecayCorrectionTime = InjectionStart: no decay, yet an uptake of an hour).
+        start = sidecar.get("ScanStart")
+        uptake = (_sidecar_uptake(start - injection, half_life, path, "ScanStart")
+                  if isinstance(start, int | float) and not isinstance(start, bool) else NAN)
         return SuvInputs(**common, decay_correction="START" if key == "ScanStart" else "ImageDecayCorrectionTime",
                          reference_time=f"{key} {reference:g} s", reference_time_source=key, uptake_s=uptake,
                          decay_factor=decay, factor=factor)
