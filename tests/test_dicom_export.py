@@ -125,7 +125,7 @@ def test_nightly_rerun_reads_only_what_changed_and_a_mask_that_arrives_is_extrac
 
     reads: list[Path] = []
     real = dicom_index.summarize
-    monkeypatch.setattr(dicom_index, "summarize", lambda path: reads.append(path) or real(path))
+    monkeypatch.setattr(dicom_index, "summarize", lambda path, digest: reads.append(path) or real(path, digest))
     again = api.extract(export.root, out, options)
     assert reads == [] and again.computed == 0 and again.skipped == 1
     assert "0 read (new or changed)" in again.index_line

@@ -135,7 +135,7 @@ def _both(*changes):
 
 def ga68_code(ds: pydicom.Dataset, index: int) -> None:
     item = ds.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0]
-    item.CodeValue, item.CodeMeaning = "C-131A1", "^68^Gallium"
+    item.CodeValue, item.CodeMeaning = "C-131A3", "^68^Gallium"  # DICOM CID 4020 (C-131A1 is ^66^Gallium)
 
 
 def no_radiopharmaceutical(ds: pydicom.Dataset, index: int) -> None:
@@ -156,7 +156,8 @@ BAD_HEADERS = [
      "Start Time (0018,1072) are missing"),
     (_rp("RadiopharmaceuticalStartDateTime", "20250101120000"), "suv", "uptake time would be negative"),
     (_rp("RadionuclideHalfLife", 3000), "suv", "Radionuclide Half Life (0018,1075) is 3000 s but F-18 has"),
-    (ga68_code, "suv", "Radionuclide Code Sequence (0054,0300) says Ga-68 but the tracer folder implies F-18"),
+    (ga68_code, "suv", "Radionuclide Code Sequence (0054,0300) code SRT C-131A3 (^68^Gallium in DICOM CID 4020) says "
+                "Ga-68 but the tracer folder implies F-18"),
     (no_radiopharmaceutical, "suv", "Radiopharmaceutical Information Sequence (0054,0016) is missing"),
     (_both(_set("Units", "GML"), _set("SUVType", "LBM"), _drop("PatientSex")), "suv",
      "Patient's Sex (0010,0040) is missing"),

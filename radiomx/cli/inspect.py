@@ -87,7 +87,7 @@ def status(cohort: Path, out: Path, **flags) -> None:
 
         for entry in read_acknowledgements(out).unmatched(failures):
             click.echo(f"NOTE acknowledged.tsv line {entry.line} ({entry.key} [{entry.stage}]) matches no failure "
-                       "now: remove it once the scan is fixed")
+                       "now: remove it once the scan is fixed (or correct its key if mistyped)")
 
 
 @click.command(short_help="Print a table of OUT to stdout, sorted by key.", epilog="""\b

@@ -32,7 +32,7 @@ import pydicom
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
-from radiomx.discover.dicom_headers import IMAGE, RTSTRUCT, SEG, UNREADABLE, digest
+from radiomx.discover.dicom_headers import IMAGE, RTSTRUCT, SEG, UNREADABLE, Digest
 from radiomx.discover.dicom_index import HeaderIndex, IndexedFile, IndexSummary
 from radiomx.discover.dicom_links import Series, link_mask
 from radiomx.errors import ConfigError
@@ -107,7 +107,8 @@ def discover_export(root: Path, settings: ExportSettings, index_folder: Path | N
     with HeaderIndex(index_folder) as index:
         files, summary = index.refresh(root, exclude)
         image = index.image() if index_folder is None else b""
-    found = _Linker(root, settings, summary).link(files)
+        digest = index.digest
+    found = _Linker(root, settings, summary, digest).link(files)
     found.index_image = image
     return found
 
@@ -116,8 +117,8 @@ class _Linker:
     """One linking of the indexed files (module docstring, steps 2-5): series, studies, masks, keys, then one Scan
     per key (problems of a key are merged into one line naming the first file)."""
 
-    def __init__(self, root: Path, settings: ExportSettings, summary: IndexSummary) -> None:
-        self.root, self.settings = root, settings
+    def __init__(self, root: Path, settings: ExportSettings, summary: IndexSummary, digest: Digest) -> None:
+        self.root, self.settings, self.digest = root, settings, digest
         self.found = ExportDiscovery(index=summary)
         #: key -> [(file, message)] problems, and key -> scan for the scans that may be extracted.
         self.problems: dict[ScanKey, list[tuple[IndexedFile, str]]] = defaultdict(list)
@@ -204,7 +205,7 @@ class _Linker:
         for mask in masks:
             studies.setdefault(mask.study, _Study(mask.study, mask))
         for study in studies.values():
-            study.read(self.settings)
+            study.read(self.settings, self.digest)
         return studies
 
     def _groups(self, series: dict[str, Series]):
@@ -334,7 +335,7 @@ class _Study:
         self.patient_id, self.problem = "", ""
         self.when: tuple[str, str] | None = None
 
-    def read(self, settings: ExportSettings) -> None:
+    def read(self, settings: ExportSettings, digest: Digest) -> None:
         try:
             with pydicom_quiet():
                 ds = pydicom.dcmread(self.file.path, stop_before_pixels=True,

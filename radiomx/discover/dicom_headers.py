@@ -1,8 +1,10 @@
 """What the DICOM-export index keeps of one file: its kind and the header values linking needs, never a pixel.
 
 Why a summary and not the header: the index lives in OUT, and OUT holds no PHI. So identifiers are kept only as
-SHA-256 digests (``digest``: enough to group patient -> study -> series and to follow references;
-never shown), dates and names are not kept at all, and what is kept in clear is what a message may show (Series
+keyed digests (``Digest``: HMAC-SHA256 with a secret of this OUT's index; enough to group patient -> study -> series
+and to follow references; never shown). A plain SHA-256 of a PatientID or UID would be reversible by anyone
+holding the hospital's list of IDs (hash each, compare); without the secret, a digest names nothing. Dates and
+names are not kept at all, and what is kept in clear is what a message may show (Series
 Number and Description) or what is no identifier (modality, image type, geometry, the radiopharmaceutical).
 The patient's own PatientID and the study's date are read again from one file per study when the export is
 linked (``dicom_export``), and never leave memory.
@@ -16,6 +18,7 @@ may still carry a ``problem`` (pixel data shorter than its header says: a trunca
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import struct
 from pathlib import Path
@@ -56,14 +59,25 @@ ENDS_EARLY = "the file ends before its pixel data (a truncated copy); re-export 
 MAX_CONTOUR_POINTS = 5000
 
 
-def digest(value: Any) -> str:
-    """A stable stand-in for an identifier (UID, PatientID): the first 80 bits of its SHA-256, "" for none."""
-    text = str(value or "").strip()
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20] if text else ""
+class Digest:
+    """A stable stand-in for an identifier (UID, PatientID, a path naming UIDs): the first ``length`` hex digits of
+    its HMAC-SHA256 under ``secret`` (RFC 2104), "" for none. One secret per index (``dicom_index``): digests are
+    stable between runs on one OUT, and cannot be matched against a list of IDs without the secret."""
+
+    def __init__(self, secret: bytes, length: int = 20) -> None:
+        self._secret, self._length = secret, length
+
+    def __call__(self, value: Any) -> str:
+        text = str(value or "").strip()
+        if not text:
+            return ""
+        code = hmac.new(self._secret, text.encode("utf-8", "surrogateescape"), hashlib.sha256)
+        return code.hexdigest()[:self._length]
 
 
-def summarize(path: Path) -> tuple[str, dict[str, Any], str]:
-    """(kind, values, problem) of one file, from its header only (``stop_before_pixels``)."""
+def summarize(path: Path, digest: Digest) -> tuple[str, dict[str, Any], str]:
+    """(kind, values, problem) of one file, from its header only (``stop_before_pixels``); identifiers as
+    ``digest`` gives them."""
     if not is_dicom_file(path):
         return NONDICOM, {}, ""
     with pydicom_quiet():  # values are converted (and complained about) when read: keep the whole summary inside
@@ -77,13 +91,13 @@ def summarize(path: Path) -> tuple[str, dict[str, Any], str]:
         if not _UID.fullmatch(sop_class):
             return UNREADABLE, {}, "not a readable DICOM file (no valid SOP Class UID: a damaged header); re-export it"
         try:
-            return _summary(ds, truncated)
+            return _summary(ds, truncated, digest)
         except Exception as exc:  # noqa: BLE001 - a garbled value (a position that is not a number, ...)
-            return UNREADABLE, _identity(ds), (f"DICOM header has an unreadable value ({type(exc).__name__}); "
+            return UNREADABLE, _identity(ds, digest), (f"DICOM header has an unreadable value ({type(exc).__name__}); "
                                                "re-export it")
 
 
-def _identity(ds: Dataset) -> dict[str, str]:
+def _identity(ds: Dataset, digest: Digest) -> dict[str, str]:
     """The series a damaged file says it belongs to, when that much can still be read (its series is refused)."""
     try:
         return {"series": digest(ds.get("SeriesInstanceUID"))}
@@ -121,11 +135,11 @@ def _floats(value: Any, n: int) -> list[float] | None:
     return items if len(items) == n else None
 
 
-def _series_refs(items) -> list[str]:
+def _series_refs(items, digest: Digest) -> list[str]:
     return [digest(i.get("SeriesInstanceUID")) for i in items or () if i.get("SeriesInstanceUID")]
 
 
-def _summary(ds: Dataset, problem: str) -> tuple[str, dict[str, Any], str]:
+def _summary(ds: Dataset, problem: str, digest: Digest) -> tuple[str, dict[str, Any], str]:
     sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
     modality = str(ds.get("Modality", "") or "").upper()
     if sop_class == MEDIA_DIRECTORY_SOP_CLASS or "DirectoryRecordSequence" in ds:
@@ -138,9 +152,9 @@ def _summary(ds: Dataset, problem: str) -> tuple[str, dict[str, Any], str]:
         **{k: [str(v) for v in _as_list(ds.get(k))] for k in LIST_KEYWORDS},
     }
     if sop_class in SEG_SOP_CLASSES or modality == "SEG":
-        return SEG, {**values, **_seg(ds)}, problem or _pixel_module(ds)
+        return SEG, {**values, **_seg(ds, digest)}, problem or _pixel_module(ds)
     if sop_class == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":  # no pixel data: ending there is no problem
-        return RTSTRUCT, {**values, **_rtstruct(ds)}, "" if problem == ENDS_EARLY else problem
+        return RTSTRUCT, {**values, **_rtstruct(ds, digest)}, "" if problem == ENDS_EARLY else problem
     if sop_class in IMAGE_SOP_CLASSES and modality in ("PT", "CT"):
         return IMAGE, {**values, **_image(ds), "sop_class": IMAGE_SOP_CLASSES[sop_class]}, problem or _pixel_module(ds)
     return OTHER, {"patient": values["patient"], "study": values["study"], "series": values["series"]}, ""
@@ -183,7 +197,7 @@ def _image(ds: Dataset) -> dict[str, Any]:
             "rp_codes": codes, "rp_text": str(info.get("Radiopharmaceutical", "") or "") if info is not None else ""}
 
 
-def _seg(ds: Dataset) -> dict[str, Any]:
+def _seg(ds: Dataset, digest: Digest) -> dict[str, Any]:
     """References and grid of a SEG: the series it names, and where its frames are (for a frame-only SEG)."""
     shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
     measures = (shared.get("PixelMeasuresSequence") or [Dataset()])[0]
@@ -200,10 +214,10 @@ def _seg(ds: Dataset) -> dict[str, Any]:
             "spacing": _floats(measures.get("PixelSpacing"), 2),
             "orientation": _floats(orientation.get("ImageOrientationPatient"), 6),
             "frame_positions": positions, "frames_of_reference": [digest(ds.get("FrameOfReferenceUID"))],
-            "ref_series": _series_refs(ds.get("ReferencedSeriesSequence")), "ref_sops": sops}
+            "ref_series": _series_refs(ds.get("ReferencedSeriesSequence"), digest), "ref_sops": sops}
 
 
-def _rtstruct(ds: Dataset) -> dict[str, Any]:
+def _rtstruct(ds: Dataset, digest: Digest) -> dict[str, Any]:
     """References of an RTSTRUCT: RTReferencedSeriesSequence, its contours' images, its frames of reference, and
     one point per contour (for a frame-only RTSTRUCT: which grid were they drawn on?)."""
     frames, series, sops = [], [], []
@@ -211,7 +225,7 @@ def _rtstruct(ds: Dataset) -> dict[str, Any]:
         frames.append(digest(frame.get("FrameOfReferenceUID")))
         for study in frame.get("RTReferencedStudySequence") or []:
             for item in study.get("RTReferencedSeriesSequence") or []:
-                series.extend(_series_refs([item]))
+                series.extend(_series_refs([item], digest))
                 sops.extend(digest(i.get("ReferencedSOPInstanceUID")) for i in item.get("ContourImageSequence") or [])
     frames += [digest(r.get("ReferencedFrameOfReferenceUID")) for r in ds.get("StructureSetROISequence") or []]
     points: list[list[float]] = []

@@ -10,8 +10,14 @@ or changed files (headers, ``dicom_headers.summarize``), drops deleted ones and 
 Where: ``OUT/.dicom-index.sqlite`` when the run has an output folder (SQLite, from the standard library: one
 transaction per refresh, so a killed run leaves the last good index; rows are upserted and deleted by key, so a
 nightly rerun writes only what changed), else in memory (``radiomx scan EXPORT`` without ``-o``). Files are keyed
-by the SHA-256 of their path relative to the export, never the path itself: exports name files by SOP Instance
+by a keyed digest of their path relative to the export, never the path itself: exports name files by SOP Instance
 UID, and OUT holds no UID. The walk supplies the paths again on every run.
+
+The secret: every digest the index keeps (paths, PatientIDs, UIDs; ``dicom_headers.Digest``) is an HMAC-SHA256
+under 32 random bytes made when the index is first created and kept in it (table ``secret``, which a version bump
+does not drop). So digests, and the ``unmapped-...`` keys made from them, are stable between runs on one OUT, yet
+nobody holding the hospital's ID list can find a patient in OUT by hashing IDs. An index in memory has a secret of
+its own run.
 
 Walking: any depth; symlinked folders are followed once (a loop is cut where it closes); folders and files whose
 names start with "." are skipped as non-DICOM (counted), and so is OUT when it lies inside the export.
@@ -19,20 +25,21 @@ names start with "." are skipped as non-DICOM (counted), and so is OUT when it l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import secrets
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from radiomx.discover.dicom_headers import NONDICOM, summarize
+from radiomx.discover.dicom_headers import NONDICOM, Digest, summarize
 from radiomx.discover.export_walk import walk
 
 #: Bump when ``dicom_headers`` keeps other values: an index of another version is rebuilt from scratch.
-INDEX_VERSION = 1
+#: 2: digests are keyed (HMAC-SHA256 with the index's secret); version 1 kept plain SHA-256 digests.
+INDEX_VERSION = 2
 INDEX_NAME = ".dicom-index.sqlite"
 #: Header values every file's linking needs, kept in columns: the rest (``header``) is JSON, decoded only for the
 #: files that need it (a series' first file, masks), so a no-change rerun over 50,000 files decodes few.
@@ -40,6 +47,7 @@ HOT = ("patient", "study", "series", "sop", "syntax")
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
            "kind TEXT NOT NULL, problem TEXT NOT NULL, patient TEXT, study TEXT, series TEXT, sop TEXT, syntax TEXT, "
            "header TEXT NOT NULL)")
+_SECRET_SCHEMA = "CREATE TABLE IF NOT EXISTS secret (value BLOB NOT NULL)"
 
 
 class IndexedFile:
@@ -85,10 +93,6 @@ class IndexSummary:
         return "index: " + ", ".join(parts)
 
 
-def path_key(relative: str) -> str:
-    return hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 class HeaderIndex:
     """The index of one export, in ``OUT/.dicom-index.sqlite`` or (``folder`` None) in memory."""
 
@@ -100,7 +104,21 @@ class HeaderIndex:
             with self._db:
                 self._db.execute("DROP TABLE IF EXISTS files")
                 self._db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
+            self._db.execute("VACUUM")  # a dropped table's pages stay in the file until vacuumed (older digests)
         self._db.execute(_SCHEMA)
+        secret = self._secret()
+        #: Identifiers (80 bits: linking only needs them distinct) and file keys (the whole HMAC).
+        self.digest, self._path_key = Digest(secret), Digest(secret, length=64)
+
+    def _secret(self) -> bytes:
+        """The index's HMAC secret, made on first use and kept with the index."""
+        with self._db:
+            self._db.execute(_SECRET_SCHEMA)
+            row = self._db.execute("SELECT value FROM secret").fetchone()
+            if row is None:
+                row = (secrets.token_bytes(32),)
+                self._db.execute("INSERT INTO secret VALUES (?)", row)
+        return bytes(row[0])
 
     def close(self) -> None:
         self._db.close()
@@ -122,7 +140,7 @@ class HeaderIndex:
         summary, rows, to_read = IndexSummary(), [], []
         present = set()
         for location, relative, size, mtime in walk(root, exclude):
-            key = path_key(relative)
+            key = self._path_key(relative)
             present.add(key)
             old = stored.get(key)
             if old is not None and old[:2] == (size, mtime):
@@ -131,7 +149,7 @@ class HeaderIndex:
                 to_read.append((len(rows), key, location, relative, size, mtime))
                 rows.append(None)
         changed = []
-        read = _read_headers([t[2] for t in to_read])
+        read = _read_headers([t[2] for t in to_read], self.digest)
         for (at, key, location, relative, size, mtime), (kind, header, problem) in zip(to_read, read, strict=True):
             raw = json.dumps(header, separators=(",", ":"))
             hot = tuple(str(header.get(name) or "") for name in HOT)
@@ -157,11 +175,11 @@ def save_index(folder: Path, image: bytes) -> None:
     os.replace(temporary, target)
 
 
-def _summarize(location: str) -> tuple[str, dict[str, Any], str]:
-    return (NONDICOM, {}, "") if os.path.basename(location).startswith(".") else summarize(Path(location))
+def _summarize(location: str, digest: Digest) -> tuple[str, dict[str, Any], str]:
+    return (NONDICOM, {}, "") if os.path.basename(location).startswith(".") else summarize(Path(location), digest)
 
 
-def _read_headers(locations: list[str]) -> list[tuple[str, dict[str, Any], str]]:
+def _read_headers(locations: list[str], digest: Digest) -> list[tuple[str, dict[str, Any], str]]:
     """``summarize`` of each file, in order, in this process. (A pool of 2 processes gave no measurable gain on the
     loaded 2-core machine of benchmarks/bench_dicom_index.py, so none is kept.)"""
-    return [_summarize(location) for location in locations]
+    return [_summarize(location, digest) for location in locations]

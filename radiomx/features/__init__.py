@@ -23,6 +23,8 @@ from importlib import metadata
 #: state record the image's storage orientation; the ``reorient`` parameter-file setting.
 #: "4" also: lesions are named masks that may overlap (each SEG segment / RTSTRUCT ROI its own mask; names, selection by
 #: name, default non-lesion exclusion); TMTV, TTLG and voxel Dmax over the union of lesion voxels.
+#: "4" also: ``suv_uptake_s`` is injection -> scan start whatever the decay-correction reference (it read 0 for DICOM
+#: ADMIN and sidecars corrected to the injection); radionuclide codes read through DICOM CID 4020.
 FEATURE_LOGIC_VERSION = "4"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).

@@ -120,7 +120,7 @@ def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
               "body": _dicom_body(series.headers)}
     if not pet:
         return _UnitImage(sitk.Cast(series.image, sitk.sitkFloat32), "HU", {}, **layout)
-    factors, inputs = dicom_suv(series.headers, [str(f) for f in series.files], nuclide)
+    factors, inputs = dicom_suv(series.headers, [str(f) for f in series.files], nuclide, bool(scan.image_files))
     return _UnitImage(_scaled(series.image, factors), "SUVbw", inputs.as_row(), **layout)
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from radiomx.errors import ScanError
+from radiomx.inputs.radionuclides import ELEMENTS, looks_like_code, nuclide_of_meaning, radionuclide_of_code
 from radiomx.vocabulary import Stage
 
 if TYPE_CHECKING:  # pydicom is imported where DICOM values are parsed: NIfTI cohorts never load it
@@ -54,13 +55,6 @@ MAX_UPTAKE_HALF_LIVES = 10.0
 #: Slices whose back-computed reference times differ by more than this are not one frame.
 REFERENCE_SPREAD_S = 60.0
 
-_ELEMENTS = {"fluorine": "F", "gallium": "Ga", "carbon": "C", "nitrogen": "N", "oxygen": "O", "copper": "Cu",
-             "zirconium": "Zr", "rubidium": "Rb", "iodine": "I", "germanium": "Ge", "scandium": "Sc",
-             "yttrium": "Y"}
-#: SNOMED-RT codes of RadionuclideCodeSequence (0054,0300) (DICOM CID 4020).
-_SNOMED_RT = {"C-111A1": "F-18", "C-131A1": "Ga-68", "C-105A1": "C-11", "C-107A1": "N-13", "C-B1038": "O-15",
-              "C-127A2": "Cu-64", "C-128A2": "Rb-82", "C-114A4": "I-124", "C-131A3": "Ge-68", "C-146A9": "Zr-89"}
-
 
 @dataclass(frozen=True)
 class SuvInputs:
@@ -82,13 +76,16 @@ class SuvInputs:
     injection_time: str = ""
     reference_time: str = ""
     reference_time_source: str = ""
+    #: Seconds from injection to the scan's start, whatever the values are decay-corrected to (an ADMIN image has
+    #: an uptake too); NaN when the header does not say.
     uptake_s: float = NAN
     half_life_s: float = NAN
     half_life_source: str = ""
     radionuclide: str = ""
     decay_correction: str = ""  # START, ADMIN, NONE
-    #: exp(-ln2 x uptake_s / half_life_s): the share of the dose left at the reference time (1 for ADMIN); NaN
-    #: when no decay entered the factor (GML, declared SUV, Philips SUV scale factor).
+    #: exp(-ln2 x (reference - injection) / half_life_s): the share of the dose left at the reference time (so
+    #: exp(-ln2 x uptake_s / half_life_s) for START, 1 for ADMIN); NaN when no decay entered the factor (GML,
+    #: declared SUV, Philips SUV scale factor).
     decay_factor: float = NAN
     vendor_factor: float = NAN
     vendor_factor_source: str = ""
@@ -184,13 +181,16 @@ def suvbw_factor(weight_kg: float, dose_at_reference_bq: float) -> float:
 # --- radionuclide and half-life -----------------------------------------------------------------------------------
 
 def normalise_radionuclide(text: str) -> str:
-    """``F18``, ``18F``, ``^18^Fluorine``, ``Fluorine-18``, ``Ga68`` -> ``F-18``, ``Ga-68``; "" if unrecognised."""
+    """``F18``, ``18F``, ``^18^Fluorine``, ``Fluorine-18``, ``Ga68`` -> ``F-18``, ``Ga-68``; a CID 4020 code value
+    (``C-111A1``, ``77004003``) -> its radionuclide (``radionuclides``); "" if unrecognised."""
     raw = (text or "").strip()
-    if raw in _SNOMED_RT:
-        return _SNOMED_RT[raw]
+    if looks_like_code(raw):
+        return radionuclide_of_code("", raw)[0]
+    if nuclide_of_meaning(raw):  # CID 4020's own spelling, metastable states included: ^94m^Technetium
+        return nuclide_of_meaning(raw)
     lowered = raw.lower()
     digits = re.findall(r"\d+", lowered)
-    for name, symbol in _ELEMENTS.items():
+    for name, symbol in ELEMENTS.items():
         if name in lowered and digits:
             return f"{symbol}-{digits[0]}"
     match = re.fullmatch(r"\^?(\d+)\^?\s*-?\s*([a-z]{1,2})|([a-z]{1,2})\s*-?\s*(\d+)", lowered)
@@ -201,13 +201,20 @@ def normalise_radionuclide(text: str) -> str:
     return ""
 
 
+#: Where a scan's tracer (and so its expected radionuclide) came from, and the fix when the header names another
+#: radionuclide: (what implies it, what to do). A cohort folder's scan takes its tracer from its folder.
+TRACER_FOLDER = ("the tracer folder", "move the scan to the right tracer folder")
+
+
 def resolve_half_life(stated_s: float | None, nuclide: str, expected_nuclide: str | None, path: str,
-                      stated_field: str, nuclide_field: str) -> tuple[float, str, str]:
+                      stated_field: str, nuclide_field: str,
+                      expected_from: tuple[str, str] = TRACER_FOLDER) -> tuple[float, str, str]:
     """(half-life s, where it came from, radionuclide). The stated value must match the radionuclide named by
-    the header, or else the one the tracer folder implies (Manual: Radiopharmaceutical half-life)."""
+    the header, or else the one the scan's tracer implies (Manual: Radiopharmaceutical half-life)."""
     if nuclide and expected_nuclide and nuclide != expected_nuclide:
-        raise ScanError(Stage.SUV, path, f"{nuclide_field} says {nuclide} but the tracer folder implies "
-                                         f"{expected_nuclide}; move the scan to the right tracer folder")
+        implied_by, fix = expected_from
+        raise ScanError(Stage.SUV, path, f"{nuclide_field} says {nuclide} but {implied_by} implies "
+                                         f"{expected_nuclide}; {fix}")
     nuclide = nuclide or expected_nuclide or ""
     reference = HALF_LIVES_S.get(nuclide)
     if stated_s is None:
@@ -411,8 +418,9 @@ def _backcomputed_reference(headers: Sequence[Dataset], paths: Sequence[str], ha
     return min(refs) + (max(refs) - min(refs)) / 2
 
 
-def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> tuple[datetime, str]:
-    """Reference time of DecayCorrection START, in the Manual's (QIBA) order of priority."""
+def _stated_start(headers: Sequence[Dataset], paths: Sequence[str]) -> tuple[datetime, str] | None:
+    """The scan start a header states, in the Manual's (QIBA) order: GE's private scan datetime, else the Series
+    Date/Time when it is not after the first acquisition (post-processing rewrites it); None otherwise."""
     first, path = headers[0], paths[0]
     if "GE" in header_text(first, "Manufacturer").upper().split():
         ge = _as_datetime(header_text(first, (0x0009, 0x100D)), path, "GE private PET scan datetime (0009,100D)")
@@ -422,8 +430,32 @@ def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life
     acquisitions = [a for a in (_acquisition(ds, p) for ds, p in zip(headers, paths, strict=True)) if a is not None]
     if series is not None and (not acquisitions or series <= min(acquisitions)):
         return series, "Series Date/Time (0008,0021/0031)"
-    return (_backcomputed_reference(headers, paths, half_life_s),
-            "back-computed: Acquisition Time + T_ave - Frame Reference Time (0008,0032/0018,1242/0054,1300)")
+    return None
+
+
+def _start_reference(headers: Sequence[Dataset], paths: Sequence[str], half_life_s: float) -> tuple[datetime, str]:
+    """Reference time of DecayCorrection START, in the Manual's (QIBA) order of priority."""
+    return _stated_start(headers, paths) or (
+        _backcomputed_reference(headers, paths, half_life_s),
+        "back-computed: Acquisition Time + T_ave - Frame Reference Time (0008,0032/0018,1242/0054,1300)")
+
+
+def _admin_uptake(headers: Sequence[Dataset], paths: Sequence[str], rp: Dataset, half_life_s: float) -> dict[str, Any]:
+    """DecayCorrection ADMIN: the values refer to the injection, so no decay enters the factor, but the uptake
+    (injection to scan start: the stated start, else the first acquisition) is recorded as for every other mode.
+    It is information only: a header without those times records NaN rather than refusing a scan whose SUV needs
+    none of them."""
+    try:
+        acquisitions = [a for a in (_acquisition(ds, p) for ds, p in zip(headers, paths, strict=True)) if a]
+        start = _stated_start(headers, paths) or (
+            (min(acquisitions), "Acquisition Date/Time (0008,0022/0032)") if acquisitions else None)
+        if start is None:
+            return {"uptake_s": NAN}
+        injection, injection_source = _injection(rp, start[0].date(), start[0], paths[0])
+        uptake = check_uptake(injection, start[0], half_life_s, paths[0], injection_source, start[1])
+    except ScanError:
+        return {"uptake_s": NAN}
+    return {"uptake_s": uptake, "injection_time": time_of_day(injection)}
 
 
 def _dicom_weight(ds: Dataset, path: str) -> float:
@@ -432,15 +464,55 @@ def _dicom_weight(ds: Dataset, path: str) -> float:
                                                       "participants.tsv")
 
 
-def _dicom_half_life(rp: Dataset, path: str, expected: str | None) -> tuple[float, str, str]:
-    codes = rp.get("RadionuclideCodeSequence") or []
-    nuclide = ""
-    for item in codes:
-        nuclide = (normalise_radionuclide(header_text(item, "CodeValue"))
-                   or normalise_radionuclide(header_text(item, "CodeMeaning")))
-    return resolve_half_life(_number(rp, "RadionuclideHalfLife", path, "Radionuclide Half Life (0018,1075)"),
-                             nuclide, expected, path, "Radionuclide Half Life (0018,1075)",
-                             "Radionuclide Code Sequence (0054,0300)")
+def _export_tracer(rp: Dataset) -> tuple[str, str]:
+    """In a DICOM export the tracer comes from the header's radiopharmaceutical, or from ``--default-tracer`` when
+    the header names none (``radiomx.discover.dicom_export``): there is no tracer folder to move a scan to."""
+    if header_text(rp, "Radiopharmaceutical") or rp.get("RadiopharmaceuticalCodeSequence"):
+        return ("the header's Radiopharmaceutical (0018,0031/0054,0304)",
+                "the header contradicts itself: correct its radionuclide or its radiopharmaceutical in the export")
+    return ("--default-tracer (the header names no radiopharmaceutical)",
+            "run with the --default-tracer of that radionuclide")
+
+
+def _confirms(nuclide: str, stated_s: float | None) -> bool:
+    """Whether a stated half-life is ``nuclide``'s (within ``HALF_LIFE_RTOL``)."""
+    reference = HALF_LIVES_S.get(nuclide)
+    return stated_s is not None and reference is not None and abs(stated_s - reference) <= HALF_LIFE_RTOL * reference
+
+
+def _code_nuclide(item: Dataset, stated_s: float | None) -> tuple[str, str, str]:
+    """(radionuclide, how the header named it, a note for ``half_life_source``) of one Radionuclide Code Sequence
+    item: its code through DICOM CID 4020 (``radionuclides``), else its Code Meaning as text.
+
+    Real exports contradict themselves: the IBSI-SUV Ga-68 DRO writes SRT ``C-131A1`` (^66^Gallium in CID 4020)
+    with the Code Meaning ``^68^Gallium`` and Ga-68's half-life. The code wins, unless the stated half-life is the
+    Code Meaning's radionuclide's and not the code's: then physics settles it, and the note records the conflict."""
+    scheme, value = header_text(item, "CodingSchemeDesignator"), header_text(item, "CodeValue")
+    meaning = header_text(item, "CodeMeaning")
+    by_code, cid_meaning = radionuclide_of_code(scheme, value) if value else ("", "")
+    by_meaning = normalise_radionuclide(meaning)
+    if not by_code:
+        return by_meaning, f" Code Meaning {meaning!r}" if by_meaning else "", ""
+    code = f"code {f'{scheme} {value}'.strip()} ({cid_meaning} in DICOM CID 4020"
+    if not by_meaning or by_meaning == by_code:
+        return by_code, f" {code})", ""
+    if _confirms(by_meaning, stated_s) and not _confirms(by_code, stated_s):
+        return by_meaning, f" Code Meaning {meaning!r}", (f"the Code Meaning {meaning!r} and the half-life name "
+                                                          f"{by_meaning}, not the {code})")
+    return by_code, f" {code}, though its Code Meaning reads {meaning!r})", ""
+
+
+def _dicom_half_life(rp: Dataset, path: str, expected: str | None, in_export: bool) -> tuple[float, str, str]:
+    stated = _number(rp, "RadionuclideHalfLife", path, "Radionuclide Half Life (0018,1075)")
+    nuclide, named, note = "", "", ""
+    for item in rp.get("RadionuclideCodeSequence") or []:
+        nuclide, named, note = _code_nuclide(item, stated)
+        if nuclide:
+            break
+    half_life, source, nuclide = resolve_half_life(
+        stated, nuclide, expected, path, "Radionuclide Half Life (0018,1075)",
+        f"Radionuclide Code Sequence (0054,0300){named}", _export_tracer(rp) if in_export else TRACER_FOLDER)
+    return half_life, f"{source}; {note}" if note else source, nuclide
 
 
 def _gml_inputs(first: Dataset, path: str, units: str) -> SuvInputs:
@@ -487,12 +559,13 @@ def _dose(rp: Dataset, path: str) -> tuple[float, str]:
                          "Radionuclide Total Dose (0018,1074)", "fix the header")
 
 
-def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide: str | None) -> tuple[
-        np.ndarray, SuvInputs]:
+def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide: str | None,
+              in_export: bool = False) -> tuple[np.ndarray, SuvInputs]:
     """Per-slice factors (stored value after RescaleSlope/Intercept x factor = SUVbw) and their inputs.
 
     ``headers`` are the slices in image z order; ``paths`` name them in errors. ``expected_nuclide`` comes from
-    the tracer folder (``F-18`` for FDG) and is checked against the header.
+    the scan's tracer (``F-18`` for FDG) and is checked against the header; the tracer came from the tracer folder,
+    or, ``in_export``, from the header's radiopharmaceutical or ``--default-tracer`` (error messages say which).
     """
     first, path = headers[0], paths[0]
     units = header_text(first, "Units").upper()
@@ -516,7 +589,7 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
         raise ScanError(Stage.SUV, path,
                         f"Units (0054,1001) is {units or 'missing'}; radiomx converts BQML, GML, CM2ML "
                         "and Philips CNTS to SUVbw (re-export the series in BQML)")
-    factors, inputs = _bqml_factors(headers, paths, expected_nuclide)
+    factors, inputs = _bqml_factors(headers, paths, expected_nuclide, in_export)
     if vendor:
         factors = factors * np.asarray(vendor)
         inputs = replace(inputs, units=units, vendor_factor=vendor[0], vendor_factor_source=vendor_source,
@@ -524,14 +597,14 @@ def dicom_suv(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide
     return factors, inputs
 
 
-def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide: str | None) -> tuple[
-        np.ndarray, SuvInputs]:
+def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuclide: str | None,
+                  in_export: bool) -> tuple[np.ndarray, SuvInputs]:
     """Bq/mL -> SUVbw per slice, by DecayCorrection (0054,1102) [Radiopharmaceutical dose]."""
     first, path = headers[0], paths[0]
     rp = _radiopharmaceutical(first, path)
     weight = _dicom_weight(first, path)
     dose, dose_source = _dose(rp, path)
-    half_life, half_life_source, nuclide = _dicom_half_life(rp, path, expected_nuclide)
+    half_life, half_life_source, nuclide = _dicom_half_life(rp, path, expected_nuclide, in_export)
     mode = header_text(first, "DecayCorrection").upper()
     common = {"source": "dicom", "units": "BQML", "weight_kg": weight, "weight_source": "Patient Weight (0010,1030)",
               "dose_bq": dose, "dose_source": dose_source, "half_life_s": half_life,
@@ -539,8 +612,8 @@ def _bqml_factors(headers: Sequence[Dataset], paths: Sequence[str], expected_nuc
     if mode == "ADMIN":
         # Images are decay-corrected to the injection: the administered dose is the dose at the reference time.
         return np.full(len(headers), suvbw_factor(weight, dose)), SuvInputs(
-            **common, reference_time_source="ADMIN: injection time", uptake_s=0.0, decay_factor=1.0,
-            factor=suvbw_factor(weight, dose))
+            **common, reference_time_source="ADMIN: injection time", decay_factor=1.0,
+            factor=suvbw_factor(weight, dose), **_admin_uptake(headers, paths, rp, half_life))
     if mode == "START":
         reference, reference_source = _start_reference(headers, paths, half_life)
         injection, injection_source = _injection(rp, reference.date(), reference, path)
@@ -658,9 +731,13 @@ def sidecar_suv(sidecar: dict[str, Any], path: str, weight_kg: float | None, wei
     if corrected:
         key = "ImageDecayCorrectionTime" if "ImageDecayCorrectionTime" in sidecar else "ScanStart"
         reference = _sidecar_number(sidecar, key, path, "seconds from TimeZero; add it to the sidecar")
-        uptake = _sidecar_uptake(reference - injection, half_life, path, key)
-        decay = decay_factor(uptake, half_life)
+        decay = decay_factor(_sidecar_uptake(reference - injection, half_life, path, key), half_life)
         factor = scale * suvbw_factor(weight, dose * decay)
+        # The uptake is injection -> scan start whatever the images are decay-corrected to (a sidecar corrected to
+        # the injection has ImageDecayCorrectionTime = InjectionStart: no decay, yet an uptake of an hour).
+        start = sidecar.get("ScanStart")
+        uptake = (_sidecar_uptake(start - injection, half_life, path, "ScanStart")
+                  if isinstance(start, int | float) and not isinstance(start, bool) else NAN)
         return SuvInputs(**common, decay_correction="START" if key == "ScanStart" else "ImageDecayCorrectionTime",
                          reference_time=f"{key} {reference:g} s", reference_time_source=key, uptake_s=uptake,
                          decay_factor=decay, factor=factor)

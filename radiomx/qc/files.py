@@ -25,7 +25,9 @@ from radiomx.store.atomic import atomic_path
 #: Bump when the picture's content changes for the same inputs (layout, colours, caption): re-renders everything.
 #: "2": one mm-per-pixel scale for both panels, DICOM-embedded reference regions drawn, the NEGATIVE banner beside
 #: the panels (issue 21, point 15).
-QC_VERSION = "2"
+#: "3": the figure sized to the panels (no blank lower half on small or wide grids), the colour bar as tall as the
+#: panels, labels placed where they cover no other label or outline.
+QC_VERSION = "3"
 KEY_CHUNK = "radiomx-qc-key"
 
 

@@ -4,7 +4,8 @@ Self-contained: plots and thumbnails are base64 data URIs, the style is inline, 
 reference; the only links are relative ones to the full pictures in ``OUT/qc/`` (open the page inside OUT). Small:
 the thumbnails are the ~280 px JPEGs drawn beside each picture (``<tracer>.thumb.jpg``), not the pictures.
 
-Sources: ``scans.parquet`` (counts per tracer), ``failures.parquet`` (the failures and their messages), the
+Sources: ``scans.parquet`` (counts per tracer), ``failures.parquet`` (failures, acknowledged failures (with
+``OUT/acknowledged.tsv``) and warnings, listed apart with their severity), the
 feature tables (SUVmax and MTV per lesion: the ``suv_max`` and ``mtv_ml`` columns on the grid as read when present
 (issue 14), else PyRadiomics' ``original_firstorder_Maximum`` and ``original_shape_VoxelVolume`` on its resampled
 grid, said so under the plot), ``burden.parquet`` (lesion count per scan, when present) and ``compare/*.parquet``
@@ -31,13 +32,16 @@ from radiomx.errors import ConfigError
 from radiomx.fingerprint import canonical_sha256, file_sha256
 from radiomx.qc.files import picture_path, qc_folder, thumbnail_path
 from radiomx.records import ScanKey
+from radiomx.store.acknowledged import acknowledged_path, read_acknowledgements
 from radiomx.store.atomic import atomic_path
 from radiomx.store.lock import output_lock
 from radiomx.store.tables import Store
 from radiomx.vocabulary import Stage
 
 #: Bump when the page's content changes for the same inputs: rewrites every report once.
-REPORT_VERSION = "2"
+#: "3": failures, acknowledged failures and warnings in separate lists with their severity; TMTV pairs counted
+#: by patient (and session).
+REPORT_VERSION = "3"
 REPORT_NAME = "report.html"
 KEY_META = "radiomx-report-key"
 #: ``suv_max``/``mtv_ml`` (issue 14, grid as read) when the tables have them; PyRadiomics' own otherwise.
@@ -48,6 +52,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em;color:#222}h1{font-size:1.4em}h2{font-size:1.15em;
 margin-top:1.6em;border-bottom:1px solid #ccc}table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid
 #ccc;padding:2px 6px;text-align:left}th{background:#f2f2f2}td.n{text-align:right}tr.failure td{background:#fff4f4}
+tr.warning td{background:#fffbe6}tr.acknowledged td{background:#f4f4f4}
 .note{color:#666;font-size:.85em}.grid{display:flex;flex-wrap:wrap;gap:8px}.grid figure{margin:0;width:282px;
 font-size:.75em}.grid img{width:280px;border:1px solid #ccc}.neg{color:#b00020;font-weight:bold}
 .missing{width:280px;height:80px;border:1px dashed #bbb;display:flex;align-items:center;justify-content:center;
@@ -72,7 +77,7 @@ def _data_uri(data: bytes, mime: str) -> str:
 
 def _inputs(out: Path) -> list[Path]:
     """Every file the page is drawn from, in a fixed order (the page's key hashes their bytes)."""
-    files = [out / "scans.parquet", out / "failures.parquet", out / "burden.parquet"]
+    files = [out / "scans.parquet", out / "failures.parquet", out / "burden.parquet", acknowledged_path(out)]
     files += sorted((out / "features").glob("*.parquet")) + sorted((out / "compare").glob("*.parquet"))
     files += sorted(qc_folder(out).rglob("*.thumb.jpg"))
     return [f for f in files if f.is_file()]
@@ -123,16 +128,51 @@ def _counts_table(state: pd.DataFrame, failures: pd.DataFrame) -> str:
             + "".join(rows) + "</table>")
 
 
-def _failures_table(failures: pd.DataFrame) -> str:
-    if not len(failures):
-        return "<p id=no-failures>No failures.</p>"
-    rows = []
-    for r in failures.sort_values(["patient_id", "session", "tracer", "stage"]).itertuples():
-        lesion = "" if pd.isna(r.lesion_id) else int(r.lesion_id)
-        rows.append(f"<tr class=failure><td>{_e(r.patient_id)}</td><td>{_e(r.session)}</td><td>{_e(r.tracer)}</td>"
-                    f"<td>{lesion}</td><td>{_e(r.stage)}</td><td>{_e(r.file)}</td><td>{_e(r.message)}</td></tr>")
-    return ("<table id=failures><tr><th>patient</th><th>session</th><th>tracer</th><th>lesion</th><th>stage</th>"
-            "<th>file</th><th>message</th></tr>" + "".join(rows) + "</table>")
+def _failure_kinds(failures: pd.DataFrame, reasons: list[str | None]) -> pd.Series:
+    """Each failures-table row as ``failure`` (it made the run exit 1), ``acknowledged`` (a failure listed in
+    ``OUT/acknowledged.tsv``, ``reasons``: shown, but the run exits 0) or ``warning`` (the scan's rows are complete;
+    never fails a run). Rows written before ``severity`` existed read as failures."""
+    kinds = ["warning" if severity == "warning" else "acknowledged" if reason is not None else "failure"
+             for severity, reason in zip(failures["severity"], reasons, strict=True)]
+    return pd.Series(kinds, index=failures.index, dtype=object)
+
+
+#: The report's three lists of failures-table rows: (kind, heading, what it means).
+_FAILURE_SECTIONS = (
+    ("failure", "Failures", "A scan, a lesion or a step (a QC picture) failed: the run exits 1 until it is fixed or "
+                            "acknowledged"),
+    ("acknowledged", "Acknowledged failures", "Failures listed in OUT/acknowledged.tsv: shown, but the run exits 0"),
+    ("warning", "Warnings", "The scan's rows are complete; worth a look, never a failed run"),
+)
+
+
+def _failures_sections(out: Path, failures: pd.DataFrame) -> str:
+    """Failures, acknowledged failures and warnings apart, each row with its severity: an exit-0 run has no
+    'Failures' (a warning or an acknowledged failure is not one)."""
+    reasons = pd.Series(read_acknowledgements(out).column(failures), index=failures.index, dtype=object)
+    kinds = _failure_kinds(failures, list(reasons))
+    parts = []
+    for kind, heading, meaning in _FAILURE_SECTIONS:
+        rows = failures[kinds == kind]
+        if kind != "failure" and not len(rows):
+            continue
+        parts.append(f"<h2 id={kind}s-heading>{heading} ({len(rows)})</h2>")
+        if not len(rows):
+            parts.append("<p id=no-failures>No failures.</p>")
+            continue
+        cells = []
+        for r in rows.sort_values(["patient_id", "session", "tracer", "stage"]).itertuples():
+            lesion = "" if pd.isna(r.lesion_id) else int(r.lesion_id)
+            severity = "failure" if kind != "warning" else "warning"
+            if kind == "acknowledged":
+                severity += f" (acknowledged: {reasons[r.Index]})"
+            cells.append(f"<tr class={kind}><td>{_e(r.patient_id)}</td><td>{_e(r.session)}</td><td>{_e(r.tracer)}</td>"
+                         f"<td>{lesion}</td><td>{_e(r.stage)}</td><td>{_e(severity)}</td><td>{_e(r.file)}</td>"
+                         f"<td>{_e(r.message)}</td></tr>")
+        parts.append(f"<p class=note>{_e(meaning)}.</p><table id={kind}s><tr><th>patient</th><th>session</th>"
+                     "<th>tracer</th><th>lesion</th><th>stage</th><th>severity</th><th>file</th><th>message</th></tr>"
+                     + "".join(cells) + "</table>")
+    return "".join(parts)
 
 
 def _lesion_values(out: Path, store: Store) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
@@ -212,10 +252,18 @@ def _compare_section(out: Path) -> str:
         png = tmtv_pairs(paired, tracer_a, tracer_b)
         only = {k: int((paired["positive_on"] == k).sum()) for k in ("only_a", "only_b")}
         parts.append(f"<h3>{_e(tracer_a)} (A) vs {_e(tracer_b)} (B)</h3><img class=tmtv alt=\"TMTV {_e(tracer_a)} vs "
-                     f"{_e(tracer_b)}\" src=\"{_data_uri(png, 'image/png')}\"><p class=note>{len(paired)} patients "
-                     f"with both scans; only on A: {only['only_a']}, only on B: {only['only_b']}."
+                     f"{_e(tracer_b)}\" src=\"{_data_uri(png, 'image/png')}\"><p class=note>{_paired_count(paired)}; "
+                     f"only on A: {only['only_a']}, only on B: {only['only_b']}."
                      f"{_pairs_note(path.with_name(f'{path.stem}.lesions.parquet'))}</p>")
     return "".join(parts)
+
+
+def _paired_count(paired: pd.DataFrame) -> str:
+    """How many patients have both scans: a compare table has a row per patient and session, so a patient scanned
+    with both tracers at baseline and follow-up is one patient in two sessions (one point each in the plot)."""
+    patients, sessions = paired["patient_id"].nunique(), len(paired)
+    text = f"{patients} patient{'s' if patients != 1 else ''} with both scans"
+    return text if sessions == patients else f"{text}, in {sessions} sessions (a point per patient and session)"
 
 
 def _pairs_note(path: Path) -> str:
@@ -277,9 +325,9 @@ def build_report(out: Path, key: str) -> str:
         f"<h1>radiomx report</h1><p>{len(state)} scans of {patients} patients; radiomx {_e(__version__)}. "
         "Keys are the cohort's own IDs; no names or dates.</p>",
         "<h2>Scans per tracer</h2>", _counts_table(state, failures),
-        f"<h2>Failures ({len(failures)})</h2>", _failures_table(failures),
+        _failures_sections(out, failures),
         "<h2>Distributions</h2>", _distributions(out, store, state),
-        "<h2>Tracer pairs: TMTV per patient</h2>", _compare_section(out),
+        "<h2>Tracer pairs: TMTV per patient (and session)</h2>", _compare_section(out),
         "<h2>QC pictures</h2><p class=note>Click a thumbnail for the full picture (OUT/qc/).</p>",
         _thumbnails(out, state, negative, failures), "</body></html>\n",
     ])

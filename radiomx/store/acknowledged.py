@@ -10,8 +10,11 @@ The file is tab-separated with a header (docs/cli.md, "Acknowledging a known fai
     patient_id  session  tracer   stage  reason
     P007                 18F-FDG  load   export truncated at the site, cannot be re-sent (JD, 2024 ticket 812)
 
-``session`` is empty for a cohort without sessions, ``tracer`` takes a canonical name or an alias (``fdg``),
-``stage`` is the failures table's stage (``*``: any stage of that scan), and ``reason`` is required. It lives in OUT,
+``session`` is empty for a cohort without sessions, ``tracer`` takes a canonical name or an alias (``fdg``), or
+the tracer as the failures table writes it when it is none (the folder name of an unknown tracer folder, failing
+at stage ``discover``: ``FDG-2nd-try``; an export's ``unknown``), ``stage`` is the failures table's stage (``*``: any
+stage of that scan), and ``reason`` is required. A tracer that names no failure (mistyped) is no error: ``status``
+points out every entry that matches no failure. It lives in OUT,
 beside the failures it speaks about, because OUT is always writable (a PACS export's folder may not be).
 """
 
@@ -92,9 +95,7 @@ def read_acknowledgements(out: Path | str) -> Acknowledgements:
             if not values["patient_id"] or not values["tracer"] or not values["stage"] or not values["reason"]:
                 raise ConfigError(f"{path}: line {number}: patient_id, tracer, stage and reason are required "
                                   "(session may be empty)")
-            tracer = find_tracer(values["tracer"])
-            if tracer is None:
-                raise ConfigError(f"{path}: line {number}: unknown tracer {values['tracer']!r}")
-            key = ScanKey(values["patient_id"], values["session"], tracer.name)
+            tracer = find_tracer(values["tracer"])  # an alias becomes its canonical name; anything else as written
+            key = ScanKey(values["patient_id"], values["session"], tracer.name if tracer else values["tracer"])
             entries.append(Acknowledgement(key, values["stage"], values["reason"], number))
     return Acknowledgements(entries)
