@@ -270,3 +270,24 @@ def test_a_real_extraction_writes_what_the_pandas_path_wrote(tmp_path, monkeypat
     failures = [{**f.as_row(), "run_id": "r", "failed_at": NOW, "severity": "failure"} for o in committed
                 for f in o.failures]
     assert failures and arrow_rows(failures, FAILURES).equals(_pandas_path(failures, FAILURES))
+
+
+def test_a_derived_table_written_with_other_columns_is_rebuilt(tmp_path):
+    """An older radiomx's burden or compare table (a column since added, or one since dropped) is stale: the next
+    refresh rebuilds it with the declared columns, without anything else changing."""
+    from radiomx.derive.burden import burden_path
+    from radiomx.derive.refresh import is_stale, refresh
+    from radiomx.derive.settings import DeriveSettings
+
+    from .derive_builders import commit, lesion_row, outcome
+
+    key = ScanKey("P001", "", "18F-FDG")
+    commit(tmp_path, [outcome(key, [lesion_row(key, 1, (0.0, 0.0, 0.0), 2.0, 8.0, 6.0, 4.0)])])
+    refresh(tmp_path, None, DeriveSettings())
+    assert not is_stale(tmp_path, DeriveSettings())
+    path = burden_path(tmp_path)
+    current = pq.read_table(path)
+    pq.write_table(current.drop_columns(["sdmax_note"]), path)  # as written before sdmax_note existed
+    assert is_stale(tmp_path, DeriveSettings())
+    refresh(tmp_path, None, DeriveSettings())
+    assert pq.read_table(path).equals(current) and not is_stale(tmp_path, DeriveSettings())
