@@ -79,7 +79,7 @@ def lesion_table(scans: list[int], n_features: int, seed: int) -> pa.Table:
     }
     extra = {"suv_body_weight_kg": rng.uniform(50, 110, n), "suv_dose_bq": rng.uniform(2e8, 4e8, n),
              "suv_units": ["BQML"] * n, "suv_vendor_path": ["siemens"] * n}
-    columns = [pa.array(v, type=f.type) for v, f in zip(fixed.values(), FEATURE_FIXED_SCHEMA, strict=True)]
+    columns = [pa.array(fixed.get(f.name, [None] * n), type=f.type) for f in FEATURE_FIXED_SCHEMA]  # by name
     columns += [pa.array(v, type=t) for v, (_, t) in zip(extra.values(), EXTRA, strict=True)]
     columns += [pa.array(block) for block in rng.standard_normal((n_features, n))]
     names = [*FEATURE_FIXED_SCHEMA.names, *(n for n, _ in EXTRA), *feature_names(n_features)]

@@ -2,8 +2,8 @@
 
 Why apart: the live parts (``parts.py``), the published file (``publish.py``), the small tables (``tables.py``) and the
 derived tables (``radiomx.derive``) must agree on one schema and one conversion, so both live here and nowhere else.
-Why no pandas: a one-scan run writes every table without it (~0.7 s of imports on a loaded 2-core machine,
-docs/storage.md); only the readers that return DataFrames import it.
+Why no pandas: rows go straight to Arrow, typed by the declaration, with no DataFrame built per commit; only the
+readers that return DataFrames import pandas. (pyarrow itself still imports it when installed: docs/storage.md.)
 """
 
 from __future__ import annotations

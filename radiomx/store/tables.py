@@ -15,14 +15,16 @@ Why one published file per tracer: tracers have different parameter files and so
 file per tracer is read by ``pandas.read_parquet``, ``pyarrow``, DuckDB and R arrow in one call with one schema.
 
 Commit protocol (the batch is the unit): feature parts (index first, then each touched part), then failures, then
-``scans.parquet`` last. Each file is replaced atomically. Upserts are by scan key (all rows of a recomputed scan
+``scans.parquet`` last. Each file is replaced atomically; the small tables all change through ``replace_rows``,
+their columns, key and order declared in ``radiomx.columns``. Upserts are by scan key (all rows of a recomputed scan
 are replaced), so replaying a commit is harmless: if a kill lands between two files, the state still says "not
 done" and the next run recomputes those scans and replaces their rows. A key is never present twice. At the end
 of a run ``publish_stale`` rewrites the published file of every tracer whose parts changed (publish.py).
 
 Why failures and scans stay whole files rewritten per commit: they have ~20 columns, so at 20,000 scans the
 scans.parquet rewrite costs ~0.26 s on a loaded 2-core machine (0.05 s at 1,000; benchmarks/RESULTS-store.md),
-against ~40 s for a features table of 1,130 columns. It is included in the measured commit times.
+against ~40 s for a features table of 1,130 columns. It is included in the measured commit times. Why not one
+SQLite file for them: measured in docs/storage.md (more code, the same write order, a net loss for nightly runs).
 """
 
 from __future__ import annotations
