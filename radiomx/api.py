@@ -266,15 +266,12 @@ def _stored_state(out: Path) -> dict[ScanKey, dict]:
 
 
 def _import_store_in_background() -> None:
-    """Import the store (pyarrow) and pandas (~0.45 s together) on a thread while this one hands scans to the
-    workers and waits for them, so the first commit does not pay it on the run's critical path. The store writes
-    without pandas, but pyarrow imports it (when installed) on its first conversion of Python values
-    (docs/storage.md). A failed import here is ignored: the commit's own import raises it again, where it is
-    reported."""
+    """Import the store (pandas, pyarrow: ~0.45 s) on a thread while this one hands scans to the workers and waits
+    for them, so the first commit does not pay it on the run's critical path. A failed import here is ignored:
+    the commit's own import raises it again, where it is reported."""
     def load() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module("radiomx.store.tables")
-            importlib.import_module("pandas")
 
     threading.Thread(target=load, name="radiomx-import-store", daemon=True).start()
 
