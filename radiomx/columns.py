@@ -11,19 +11,20 @@ Adding a column is one line in its table, at the place it should appear::
     Column("suv_peak_method", STR, since="issue 24"),            # older files read it as null
     Column("options", STR, since="qc pictures", older=""),       # older files read it as ""
 
-No table library here: ``records`` imports this module, and ``radiomx scan``, ``status`` and ``--help`` start
-without pyarrow. Types are named (``STR``, ``INT``, ``FLOAT``, ``TIME``); ``store.schema`` maps them to Arrow.
+No table library here: ``records`` imports this module, and ``radiomx scan`` and ``--help`` start without
+pyarrow. Types are named (``STR``, ``INT``, ``FLOAT``, ``TIME``); ``store.schema`` maps them to Arrow.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 STR, INT, FLOAT, TIME = "string", "int64", "float64", "timestamp[us, UTC]"
 #: What a new row holds in a column until it is known: text empty, figures NaN (stored as null), the rest null.
 _NOT_KNOWN = {STR: "", FLOAT: math.nan}
+_BY_TYPE: Any = object()  # "new" not given: the type's "not known yet" value
 
 #: Reference regions, in the order of every table's columns (``ref-<region>`` files; docs/lesions-and-indices.md).
 REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
@@ -34,6 +35,8 @@ PATIENT_KEY = ("patient_id", "session")
 
 @dataclass(frozen=True)
 class Column:
+    """One column: its name, its type, and what older files and new rows hold in it."""
+
     name: str
     type: str
     #: When the column was added after files had been written without it ("" = from the start). Such a column may be
@@ -41,12 +44,12 @@ class Column:
     since: str = ""
     older: Any = None
     #: A new row's value (``Table.new_row``); by default "" for text, NaN for figures, null otherwise.
-    new: Any = field(default=None)
+    new: Any = _BY_TYPE
     #: Set by the store when it commits the row (``status``, ``updated_at``), not by whoever computes it.
     stamped: bool = False
 
     def __post_init__(self) -> None:
-        if self.new is None:
+        if self.new is _BY_TYPE:
             object.__setattr__(self, "new", _NOT_KNOWN.get(self.type))
 
 
