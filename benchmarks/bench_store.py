@@ -35,12 +35,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radiomx.columns import FAILURES, SCANS
 from radiomx.records import ScanKey, ScanOutcome
 from radiomx.store import publish as publishing
 from radiomx.store.parts import TracerParts
 from radiomx.store.publish import features_path
-from radiomx.store.schema import FEATURE_FIXED_SCHEMA, sort_lesions
-from radiomx.store.tables import SCANS_SCHEMA, Store, to_table
+from radiomx.store.schema import FEATURE_FIXED_SCHEMA, arrow_rows, sort_lesions
+from radiomx.store.tables import Store, of_scans, replace_rows
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_REF = "380ad42"
@@ -78,7 +79,7 @@ def lesion_table(scans: list[int], n_features: int, seed: int) -> pa.Table:
     }
     extra = {"suv_body_weight_kg": rng.uniform(50, 110, n), "suv_dose_bq": rng.uniform(2e8, 4e8, n),
              "suv_units": ["BQML"] * n, "suv_vendor_path": ["siemens"] * n}
-    columns = [pa.array(v, type=f.type) for v, f in zip(fixed.values(), FEATURE_FIXED_SCHEMA, strict=True)]
+    columns = [pa.array(fixed.get(f.name, [None] * n), type=f.type) for f in FEATURE_FIXED_SCHEMA]  # by name
     columns += [pa.array(v, type=t) for v, (_, t) in zip(extra.values(), EXTRA, strict=True)]
     columns += [pa.array(block) for block in rng.standard_normal((n_features, n))]
     names = [*FEATURE_FIXED_SCHEMA.names, *(n for n, _ in EXTRA), *feature_names(n_features)]
@@ -166,10 +167,7 @@ def phase_build(root: Path, size: int, n_features: int) -> dict:
     step = 1000
     tables = [lesion_table(list(range(s, min(s + step, size))), n_features, s) for s in range(0, size, step)]
     pq.write_table(sort_lesions(pa.concat_tables(tables)), features_path(root, TRACER))
-    import pandas as pd
-
-    pq.write_table(to_table(pd.DataFrame(state_rows(list(range(size)))), SCANS_SCHEMA, extra_float=False),
-                   root / "scans.parquet")
+    pq.write_table(arrow_rows(state_rows(list(range(size))), SCANS), root / "scans.parquet")
     os.sync()  # the commit phase's fsyncs must not wait for this build's writeback
     return {}
 
@@ -236,29 +234,24 @@ def child(args: argparse.Namespace) -> None:
 
 def small_tables(size: int, commits: int = 5) -> dict[str, float]:
     """Median rewrite of scans.parquet and failures.parquet (1 failure per 20 scans) by one 16-scan commit: they
-    stay whole files, so this is the part of a commit that still grows with the table."""
-    import pandas as pd
-
-    from radiomx.store.tables import FAILURES_SCHEMA, LESION_KEY, SCAN_KEY, _upsert
-
+    stay whole files, so this is the part of a commit that still grows with the table. The recomputed scans' old
+    failures are dropped, as a commit does (``replace_rows``; a commit that changes no failure rewrites nothing)."""
     root = Path(tempfile.mkdtemp(prefix="radiomx-bench-small-"))
     try:
-        pq.write_table(to_table(pd.DataFrame(state_rows(list(range(size)))), SCANS_SCHEMA, False),
-                       root / "scans.parquet")
-        failures = pd.DataFrame([{"patient_id": patient(i), "session": "baseline", "tracer": TRACER,
-                                  "lesion_id": None, "stage": "suv", "file": "P/FDG/pet.nii.gz",
-                                  "message": "Patient Weight (0010,1030) is 0", "run_id": "r",
-                                  "failed_at": datetime.now(UTC)} for i in range(0, size, 20)])
-        pq.write_table(to_table(failures, FAILURES_SCHEMA, False), root / "failures.parquet")
+        pq.write_table(arrow_rows(state_rows(list(range(size))), SCANS), root / "scans.parquet")
+        failures = [{"patient_id": patient(i), "session": "baseline", "tracer": TRACER,
+                     "lesion_id": None, "stage": "suv", "file": "P/FDG/pet.nii.gz",
+                     "message": "Patient Weight (0010,1030) is 0", "run_id": "r",
+                     "failed_at": datetime.now(UTC)} for i in range(0, size, 20)]
+        pq.write_table(arrow_rows(failures, FAILURES), root / "failures.parquet")
         times: dict[str, list[float]] = {"scans": [], "failures": []}
         for _, ids in batches(size, commits)[commits:]:
             keys = {ScanKey(patient(i), "baseline", TRACER) for i in ids}
             start = time.perf_counter()
-            _upsert(root / "failures.parquet", FAILURES_SCHEMA, keys, pd.DataFrame(columns=FAILURES_SCHEMA.names),
-                    [*LESION_KEY, "stage", "message"])
+            replace_rows(root / "failures.parquet", FAILURES, arrow_rows([], FAILURES), of_scans(keys))
             times["failures"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            _upsert(root / "scans.parquet", SCANS_SCHEMA, keys, pd.DataFrame(state_rows(ids)), SCAN_KEY)
+            replace_rows(root / "scans.parquet", SCANS, arrow_rows(state_rows(ids), SCANS), of_scans(keys))
             times["scans"].append(time.perf_counter() - start)
         return {name: median(values) for name, values in times.items()}
     finally:

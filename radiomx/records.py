@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from radiomx.columns import REFERENCE_REGIONS, SCANS
 from radiomx.vocabulary import ADVISORY_STAGES, ScanStatus, Stage
 
 #: Bare names ("pet", "dicom", "pet_dicom", "ct") are DICOM series folders.
@@ -68,8 +69,6 @@ class Layout:
     pet_units: str | None = None
 
 
-#: Reference regions, in the order of every table's columns (``ref-<region>`` files; docs/lesions-and-indices.md).
-REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
 #: What names a reference-region file, SEG segment or RTSTRUCT ROI (``ref-liver.nii.gz``, ``ref-bloodpool``).
 REFERENCE_PREFIX = "ref-"
 _REGION_BY_TOKEN = {re.sub(r"[^a-z0-9]", "", r): r for r in REFERENCE_REGIONS}
@@ -88,26 +87,10 @@ def region_of(label: str) -> str:
 
 
 def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
-    """A scan's state row (``OUT/scans.parquet``) with every column at its "not known yet" value, then ``values``.
-
-    Why here, once: the worker, the planner's invalid scans and the store must agree on the columns;
-    ``store.tables.SCANS_SCHEMA`` is the typed form of these keys plus ``status`` and ``updated_at``, which the store
-    adds when it commits (``tests/test_state_row.py`` checks that they agree)."""
-    row: dict[str, Any] = {
-        "patient_id": key.patient_id, "session": key.session, "tracer": key.tracer,
-        "image_file": "", "mask_file": "", "image_stat": "", "mask_stat": "", "image_sha256": "", "mask_sha256": "",
-        "params_version": "", "params_sha256": "", "work_key": "", "n_lesions": 0, "n_failed": 0,
-    }
-    for region in REFERENCE_REGIONS:
-        row.update({f"ref_{region}_suv_mean": float("nan"), f"ref_{region}_suv_sd": float("nan"),
-                    f"ref_{region}_voxels": None, f"ref_{region}_file": ""})
-    row.update({"tmtv_ml": float("nan"), "ttlg": float("nan"), "dmax_voxel_mm": float("nan"), "height_m": float("nan"),
-                "weight_kg": float("nan"), "image_orientation": ""})
-    unknown = set(values) - set(row)
-    if unknown:
-        raise KeyError(f"not a state column: {sorted(unknown)}")
-    row.update(values)
-    return row
+    """A scan's state row (``OUT/scans.parquet``) with every column at its "not known yet" value, then ``values``;
+    generated from the table's declaration (``radiomx.columns.SCANS``), without ``status`` and ``updated_at``, which
+    the store stamps when it commits."""
+    return SCANS.new_row(patient_id=key.patient_id, session=key.session, tracer=key.tracer, **values)
 
 
 #: A DICOM UID (``1.2.840.10008...``): five or more dot-separated numbers. Exports often name files by their SOP

@@ -88,7 +88,7 @@ def _row(frame: pd.DataFrame, patient: str, tracer: str) -> pd.Series:
 
 
 def test_burden_known_answers(stored):
-    burden = build_burden(stored, DeriveSettings(bsa_formula="mosteller"))
+    burden = build_burden(stored, DeriveSettings(bsa_formula="mosteller")).to_pandas()
     assert list(burden[["patient_id", "tracer"]].itertuples(index=False, name=None)) == [
         ("P001", FDG), ("P001", PENTIX), ("P002", FDG), ("P003", FDG), ("P003", PENTIX)]
     row = _row(burden, "P001", PENTIX)
@@ -104,7 +104,7 @@ def test_burden_known_answers(stored):
 
 
 def test_burden_nulls_carry_reasons(stored):
-    burden = build_burden(stored, DeriveSettings())
+    burden = build_burden(stored, DeriveSettings()).to_pandas()
     negative = _row(burden, "P003", PENTIX)
     assert (negative.status, negative.lesion_count, negative.tmtv_ml, negative.ttlg) == ("negative", 0, 0.0, 0.0)
     assert math.isnan(negative.dmax_centroid_mm) and negative.dmax_note == FEWER_THAN_TWO
@@ -120,7 +120,7 @@ def test_burden_nulls_carry_reasons(stored):
 
 def test_compare_lists_one_sided_patients_with_a_reason(stored):
     refresh(stored, None, DeriveSettings())
-    table, pairs = build_compare(stored, PENTIX, FDG, None, DeriveSettings())
+    table, pairs = (t.to_pandas() for t in build_compare(stored, PENTIX, FDG, None, DeriveSettings()))
     assert list(table["patient_id"]) == ["P001", "P002", "P003"] and pairs.empty
     p1, p2, p3 = (table.iloc[i] for i in range(3))
     assert p1.missing_reason == "" and p1.positive_on == "both"
@@ -162,7 +162,7 @@ def test_patient_table_blocks_and_duckdb_round_trip(stored):
 
     write_compare(stored, PENTIX, FDG, None, DeriveSettings())
     refresh(stored, None, DeriveSettings())
-    patients = build_patients(stored)
+    patients = build_patients(stored).to_pandas()
     assert list(patients["patient_id"]) == ["P001", "P002", "P003"]
     row = patients.set_index("patient_id").loc["P001"]
     assert row[f"{PENTIX}__lesion_count"] == 3 and row[f"{FDG}__tmtv_ml"] == 5.0
@@ -212,24 +212,3 @@ def test_acquisition_date_from_dicom_headers_and_sidecars(tmp_path):
         assert acquisition_date(image) == expected, sidecar
     (tmp_path / "nifti" / "pet.json").unlink()
     assert acquisition_date(image) is None
-
-
-def test_derived_tables_go_to_arrow_as_from_pandas_would():
-    """``derive.files.to_arrow`` (float columns straight from numpy) gives ``Table.from_pandas``' columns and types:
-    NaN as null, -0.0 and inf kept, extension and float32 columns, strings with None, and frames it hands over."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    from radiomx.derive.files import to_arrow
-
-    frame = pd.DataFrame({
-        "patient_id": ["P1", "P2", None], "n": [1, 2, 3], "a": [0.5, np.nan, -0.0], "b": [np.inf, 1.0, np.nan],
-        "ext": pd.array([1.5, None, 2.0], dtype="Float64"), "f32": np.array([1, 2, 3], np.float32),
-        "all_nan": [np.nan] * 3,
-    })
-    for case in (frame, frame[["a", "b"]], frame.rename(columns={"a": 0}), frame.iloc[:0]):
-        fast, reference = to_arrow(case), pa.Table.from_pandas(case, preserve_index=False)
-        assert fast.schema.remove_metadata().equals(reference.schema.remove_metadata())
-        assert all(fast.column(i).equals(reference.column(i)) for i in range(reference.num_columns))
-        pd.testing.assert_frame_equal(fast.to_pandas(), reference.to_pandas())

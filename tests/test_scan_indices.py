@@ -180,7 +180,9 @@ def test_a_state_table_from_before_the_index_columns_still_reads(small_cohort, t
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from radiomx.store.tables import SCANS_ADDED
+    from radiomx.columns import SCANS
+
+    SCANS_ADDED = set(SCANS.added)
 
     out = tmp_path / "out"
     assert run("extract", small_cohort, "-o", out, "-j", "1").exit_code == 0

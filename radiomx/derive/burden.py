@@ -29,20 +29,20 @@ Definitions (sources in docs/burden-and-compare.md):
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from radiomx.columns import BURDEN, BURDEN_FIGURES, REFERENCE_REGIONS, SCAN_KEY
 from radiomx.derive.bsa import body_surface_area
 from radiomx.derive.distances import dmax_bulk, dmax_centroid
-from radiomx.derive.files import schema, typed, write_if_changed
+from radiomx.derive.files import write_if_changed
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
-from radiomx.records import REFERENCE_REGIONS
-from radiomx.store.tables import SCAN_KEY
+from radiomx.store.schema import arrow_rows, arrow_schema, sort_rows
 from radiomx.tracers import find_tracer
 
 REGIONS = REFERENCE_REGIONS
@@ -60,15 +60,9 @@ TTLG_UNION = "sum of SUV over the union of lesion voxels x voxel volume; a voxel
 TMTV_SUM = "sum of lesion mtv_ml (OUT extracted before radiomx counted the union: rerun extract)"
 TTLG_SUM = "sum of lesion tlg (OUT extracted before radiomx counted the union: rerun extract)"
 
-BURDEN_SCHEMA = schema(
-    "patient_id:str session:str tracer:str status:str lesion_count:int lesions_measured:int tmtv_ml:float "
-    "ttlg:float tmtv_definition:str ttlg_definition:str suv_max_hottest:float hottest_lesion_id:int "
-    "suv_peak_hottest:float mtv_largest_ml:float largest_lesion_id:int "
-    + " ".join(f"ref_{r}_suv_mean:float" for r in REGIONS) + " dmax_centroid_mm:float "
-    "dmax_voxel_mm:float dmax_bulk_mm:float dmax_note:str height_m:float weight_kg:float bsa_m2:float "
-    "bsa_formula:str sdmax_per_m2:float sdmax_note:str burden_note:str")
+BURDEN_SCHEMA = arrow_schema(BURDEN)
 #: Burden fields that are figures (compared across tracers, copied into the patient table).
-NUMERIC_FIELDS = [f.name for f in BURDEN_SCHEMA if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)]
+NUMERIC_FIELDS = list(BURDEN_FIGURES)
 
 
 def burden_path(out: Path) -> Path:
@@ -168,20 +162,19 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
     return row
 
 
-def build_burden(out: Path, settings: DeriveSettings) -> pd.DataFrame:
+def build_burden(out: Path, settings: DeriveSettings) -> pa.Table:
     """The burden table of OUT from its stored rows, sorted by scan key."""
-    state = read_state(out)
     rows = []
-    for tracer, scans in state.groupby("tracer", sort=True) if len(state) else []:
-        lesions, missing = read_lesions(out, str(tracer), READ_COLUMNS)
+    by_tracer = sorted(read_state(out), key=lambda r: str(r["tracer"]))  # stable: by scan key within a tracer
+    for tracer, scans in itertools.groupby(by_tracer, key=lambda r: str(r["tracer"])):
+        lesions, missing = read_lesions(out, tracer, READ_COLUMNS)
         grouped, empty = by_scan(lesions, READ_COLUMNS), no_lesions(READ_COLUMNS)
-        for record in scans.to_dict("records"):
+        for record in scans:
             mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
-            rows.append(scan_burden(record, mine, settings, missing, is_ct(str(tracer), missing)))
-    frame = pd.DataFrame(rows, columns=BURDEN_SCHEMA.names)
-    return typed(frame.sort_values(SCAN_KEY, kind="stable").reset_index(drop=True), BURDEN_SCHEMA)
+            rows.append(scan_burden(record, mine, settings, missing, is_ct(tracer, missing)))
+    return sort_rows(arrow_rows(rows, BURDEN), BURDEN)
 
 
 def write_burden(out: Path, settings: DeriveSettings) -> bool:
     """Rebuild OUT/burden.parquet; True when its bytes changed (and so the file was replaced)."""
-    return write_if_changed(burden_path(out), build_burden(out, settings), BURDEN_SCHEMA)
+    return write_if_changed(burden_path(out), build_burden(out, settings))

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from radiomx.derive.burden import BURDEN_SCHEMA, CENTROID, NUMERIC_FIELDS, burden_path
-from radiomx.derive.files import schema, typed, write_if_changed
+from radiomx.columns import BURDEN, BURDEN_FIGURES, COMPARE, CONTRASTED, INT, LESION_PAIRS, PATIENT_KEY
+from radiomx.derive.burden import CENTROID, burden_path
+from radiomx.derive.files import pairs_path, write_if_changed
 from radiomx.derive.pairing import PairingUnavailable, lesion_map, pair_lesions
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import read_lesions, read_state
@@ -39,25 +40,18 @@ from radiomx.errors import ConfigError, RadiomxError
 from radiomx.inputs.dates import acquisition_date
 from radiomx.options import ExtractOptions
 from radiomx.records import CohortPaths, Scan, ScanKey
-from radiomx.store.outdir import compare_path
+from radiomx.store.outdir import compare_path, existing_pairs
 from radiomx.store.runlog import last_run
+from radiomx.store.schema import arrow_rows, arrow_schema
 
-PATIENT_KEY = ["patient_id", "session"]
-#: Burden figures that also get a difference (A - B) and a ratio (A / B).
-CONTRASTED = ["lesion_count", "tmtv_ml", "ttlg", "suv_max_hottest", "suv_peak_hottest", "mtv_largest_ml",
-              "dmax_centroid_mm", "dmax_voxel_mm", "dmax_bulk_mm", "sdmax_per_m2"]
+__all__ = ["CONTRASTED", "CompareSummary", "build_compare", "compare_path", "existing_pairs", "pairs_path",
+           "write_compare"]
+
 NOT_DECLARED = ("not declared: the cohort does not declare that both scans share one frame of reference "
                 "([compare] same_frame in radiomx.toml), so lesions are not paired")
 
-COMPARE_SCHEMA = schema(
-    "patient_id:str session:str tracer_a:str tracer_b:str missing_reason:str status_a:str status_b:str "
-    "positive_on:str days_between:int days_between_note:str image_sha256_a:str image_sha256_b:str "
-    "lesion_pairing:str lesions_paired:int "
-    "lesions_only_a:int lesions_only_b:int dice_mean:float dice_union:float",
-    *[(f"{f}_{side}", BURDEN_SCHEMA.field(f).type) for f in NUMERIC_FIELDS for side in ("a", "b")],
-    *[(f"{f}_{kind}", pa.float64()) for f in CONTRASTED for kind in ("diff", "ratio")])
-PAIRS_SCHEMA = schema("patient_id:str session:str lesion_id_a:int lesion_id_b:int dice:float "
-                      "centroid_distance_mm:float mask_sha256_a:str mask_sha256_b:str dice_union:float")
+COMPARE_SCHEMA = arrow_schema(COMPARE)
+PAIRS_SCHEMA = arrow_schema(LESION_PAIRS)
 
 
 @dataclass
@@ -72,12 +66,8 @@ class CompareSummary:
     written: bool = False
 
 
-def pairs_path(out: Path, a: str, b: str) -> Path:
-    return Path(out) / "compare" / f"{a}_vs_{b}.lesions.parquet"
-
-
 def _number(value) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return float(value)
 
@@ -195,7 +185,7 @@ class _PairCache:
 
 
 def _pair(found: _CohortScans, keys: tuple[ScanKey, ScanKey], states: tuple[dict, dict],
-          lesions: tuple[pd.DataFrame, ...], cache: _PairCache) -> tuple[list[dict], str]:
+          lesions: tuple[list[dict], ...], cache: _PairCache) -> tuple[list[dict], str]:
     state_a, state_b = states
     key = (keys[0].patient_id, keys[0].session)
     shas = (str(state_a.get("mask_sha256", "")), str(state_b.get("mask_sha256", "")))
@@ -207,12 +197,12 @@ def _pair(found: _CohortScans, keys: tuple[ScanKey, ScanKey], states: tuple[dict
     map_a, map_b = (lesion_map(_mask_of(found, k), state, side)
                     for k, state, side in zip(keys, states, lesions, strict=True))
     result = pair_lesions(map_a, map_b)
-    centre = [les.set_index("lesion_id")[CENTROID] for les in lesions]
+    centre = [{r["lesion_id"]: np.array([r[c] for c in CENTROID], dtype=float) for r in les} for les in lesions]
     rows = []
     for id_a, id_b, dice in result.pairs:
         distance = None
         if id_a is not None and id_b is not None:
-            gap = centre[0].loc[id_a].to_numpy(dtype=float) - centre[1].loc[id_b].to_numpy(dtype=float)
+            gap = centre[0][id_a] - centre[1][id_b]
             distance = None if np.isnan(gap).any() else float(np.sqrt((gap**2).sum()))
         rows.append({"patient_id": key[0], "session": key[1], "lesion_id_a": id_a, "lesion_id_b": id_b,
                      "dice": dice, "centroid_distance_mm": distance, "mask_sha256_a": shas[0],
@@ -233,32 +223,36 @@ class _LesionsOnDemand:
 
     def __init__(self, out: Path, tracers: tuple[str, str]) -> None:
         self.out, self.tracers = out, tracers
-        self.groups: dict[str, dict[tuple[str, str], pd.DataFrame]] = {}
-        self.empty: pd.DataFrame | None = None
+        self.groups: dict[str, dict[tuple[str, str], list[dict]]] = {}
 
-    def of(self, tracer: str, patient: str, session: str) -> pd.DataFrame:
+    def of(self, tracer: str, patient: str, session: str) -> list[dict]:
+        """The scan's lesion rows in lesion_id order (NaN for a null figure, as pairing computes with them)."""
         if tracer not in self.groups:
-            frame = read_lesions(self.out, tracer, [*CENTROID, "source_label", "voxel_count"])[0]
-            self.groups[tracer] = {k: g.sort_values("lesion_id") for k, g in frame.groupby(PATIENT_KEY, sort=False)}
-            self.empty = frame.iloc[0:0]
-        return self.groups[tracer].get((patient, session), self.empty)
+            table = read_lesions(self.out, tracer, [*CENTROID, "source_label", "voxel_count"])[0]
+            table = table.sort_by([(c, "ascending") for c in (*PATIENT_KEY, "lesion_id")])
+            groups: dict[tuple[str, str], list[dict]] = {}
+            for row in table.to_pylist():
+                row.update({c: math.nan if row[c] is None else row[c] for c in CENTROID})
+                groups.setdefault((row["patient_id"], row["session"]), []).append(row)
+            self.groups[tracer] = groups
+        return self.groups[tracer].get((patient, session), [])
 
 
 def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  ) -> tuple[pa.Table, pa.Table]:
     """The compare table and the lesion pairs of OUT for tracers A and B (both from stored rows; see module doc)."""
     if tracer_a == tracer_b:
         raise ConfigError(f"--tracers needs two different tracers (got {tracer_a} twice)")
     if not burden_path(out).is_file():
         raise ConfigError(f"{burden_path(out)}: no burden table (run radiomx extract first)")
-    burden = pd.read_parquet(burden_path(out))
-    state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out).to_dict("records")}
+    burden = pq.read_table(burden_path(out)).to_pylist()
+    state = {(r["patient_id"], r["session"], r["tracer"]): r for r in read_state(out)}
     cache = _PairCache(pairs_path(out, tracer_a, tracer_b))
     dates = _DateCache(compare_path(out, tracer_a, tracer_b))
     lesions = _LesionsOnDemand(out, (tracer_a, tracer_b))
     found = _CohortScans(out, cohort)
     patients: dict[tuple[str, str], dict[str, dict]] = {}
-    for record in burden[burden["tracer"].isin([tracer_a, tracer_b])].to_dict("records"):
+    for record in (r for r in burden if r["tracer"] in (tracer_a, tracer_b)):
         patients.setdefault((record["patient_id"], record["session"]), {})[record["tracer"]] = record
     rows, pair_rows = [], []
     for (patient, session), records in sorted(patients.items()):
@@ -267,9 +261,9 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
                "missing_reason": _missing_reason(a, b, tracer_a, tracer_b), "status_a": a and a["status"],
                "status_b": b and b["status"], "positive_on": _positive_on(a, b), "days_between_note": ""}
         for side, scan in (("a", a), ("b", b)):
-            for f in NUMERIC_FIELDS:
-                value = _number(scan[f]) if scan is not None else None
-                is_int = pa.types.is_integer(BURDEN_SCHEMA.field(f).type)
+            for f in BURDEN_FIGURES:
+                value = _number(scan.get(f)) if scan is not None else None
+                is_int = BURDEN.column(f).type == INT
                 row[f"{f}_{side}"] = int(value) if is_int and value is not None else value
         _contrast(row)
         if a is None or b is None:
@@ -299,20 +293,18 @@ def build_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, 
                 row["dice_union"] = pairs[0]["dice_union"] if pairs else None
                 pair_rows += pairs
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=COMPARE_SCHEMA.names)
-    pair_frame = pd.DataFrame(pair_rows, columns=PAIRS_SCHEMA.names)
-    return typed(frame, COMPARE_SCHEMA), typed(pair_frame, PAIRS_SCHEMA)
+    return arrow_rows(rows, COMPARE), arrow_rows(pair_rows, LESION_PAIRS)
 
 
 def write_compare(out: Path, tracer_a: str, tracer_b: str, cohort: Path | None, settings: DeriveSettings
                   ) -> CompareSummary:
-    frame, pairs = build_compare(out, tracer_a, tracer_b, cohort, settings)
+    table, pairs = build_compare(out, tracer_a, tracer_b, cohort, settings)
     path = compare_path(out, tracer_a, tracer_b)
-    summary = CompareSummary(path, tracer_a, tracer_b, rows=len(frame),
-                             with_both=int((frame["missing_reason"] == "").sum()),
-                             one_only=int((frame["missing_reason"] != "").sum()),
-                             dated=int(frame["days_between"].notna().sum()))
-    summary.written = write_if_changed(path, frame, COMPARE_SCHEMA)
-    if len(pairs) or pairs_path(out, tracer_a, tracer_b).is_file():
-        write_if_changed(pairs_path(out, tracer_a, tracer_b), pairs, PAIRS_SCHEMA)
+    both = pc.sum(pc.equal(table["missing_reason"], "")).as_py() or 0
+    summary = CompareSummary(path, tracer_a, tracer_b, rows=table.num_rows, with_both=both,
+                             one_only=table.num_rows - both,
+                             dated=table.num_rows - table["days_between"].null_count)
+    summary.written = write_if_changed(path, table)
+    if pairs.num_rows or pairs_path(out, tracer_a, tracer_b).is_file():
+        write_if_changed(pairs_path(out, tracer_a, tracer_b), pairs)
     return summary

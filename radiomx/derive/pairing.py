@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 from radiomx.errors import ScanError, one_line
@@ -39,7 +38,7 @@ class Pairing:
     dice_union: float | None = None
 
 
-def lesion_map(mask: tuple[Path | None, str], state: dict, lesions: pd.DataFrame) -> sitk.Image:
+def lesion_map(mask: tuple[Path | None, str], state: dict, lesions: list[dict]) -> sitk.Image:
     """The scan's label map (label == lesion_id) restricted to the lesions with a stored row. ``mask``: the file as
     discovery finds it now (None when the scan is not found) and its name relative to the cohort, for messages."""
     path, relative = mask
@@ -53,7 +52,7 @@ def lesion_map(mask: tuple[Path | None, str], state: dict, lesions: pd.DataFrame
         mask = as_label_map(sitk.ReadImage(str(path)), path)
     except (RuntimeError, ScanError) as exc:
         raise PairingUnavailable(f"mask {relative} unreadable ({one_line(exc)})") from exc
-    stored = {int(r.lesion_id): (int(r.source_label), int(r.voxel_count)) for r in lesions.itertuples()}
+    stored = {int(r["lesion_id"]): (int(r["source_label"]), int(r["voxel_count"])) for r in lesions}
     for mode in ("labels", "components"):
         split = split_lesions(mask, mode)
         found = {les.lesion_id: (les.source_label, les.voxel_count) for les in split.lesions}

@@ -21,17 +21,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from radiomx.derive.burden import NUMERIC_FIELDS, burden_path
-from radiomx.derive.compare import CONTRASTED
+from radiomx.columns import BURDEN_FIGURES, CONTRASTED, PATIENT_KEY
+from radiomx.derive.burden import burden_path
 from radiomx.derive.files import write_if_changed
 from radiomx.store.outdir import compare_path, existing_pairs
-from radiomx.store.schema import with_nullable_integers
-from radiomx.store.tables import features_path, is_feature_column
+from radiomx.store.publish import features_path
+from radiomx.store.schema import is_feature_column
 
-PATIENT_KEY = ["patient_id", "session"]
 SEPARATOR = "__"
 #: radiomx lesion columns (PET indices, CT equivalents) carried into the hottest/largest blocks.
 LESION_INDEX = re.compile(r"^(suv_(max|mean|sd|peak|peak_local|peak_global)|suv_max_to_\w+|suv_peak_to_liver|"
@@ -40,49 +40,78 @@ PAIR_FIELDS = ["missing_reason", "positive_on", "days_between", "lesion_pairing"
                "lesions_only_a", "lesions_only_b", "dice_mean", "dice_union",
                *[f"{f}_{k}" for f in CONTRASTED for k in ("diff", "ratio")]]
 
+Key = tuple[str, str]
+
 
 def patients_path(out: Path) -> Path:
     return Path(out) / "patients.parquet"
 
 
-def _lesion_columns(out: Path, tracer: str) -> tuple[pd.DataFrame, list[str]]:
+def _keys(table: pa.Table, columns: tuple[str, ...] = PATIENT_KEY) -> list[tuple]:
+    return list(zip(*(table[c].to_pylist() for c in columns), strict=True))
+
+
+class _Wide:
+    """The patient table being built: one row per patient key, blocks of columns added left to right, a patient
+    without a row in a block getting nulls there (what a left join gives, without a join's row reordering)."""
+
+    def __init__(self, keys: list[Key]) -> None:
+        self.row = {key: i for i, key in enumerate(keys)}
+        self.names = list(PATIENT_KEY)
+        self.columns = [pa.array([k[0] for k in keys], pa.string()), pa.array([k[1] for k in keys], pa.string())]
+
+    def add(self, block: pa.Table, keys: list[Key], prefix: str) -> None:
+        """``block``'s columns as ``<prefix><column>``, its row ``i`` going to patient ``keys[i]`` (a key the table
+        does not have is left out)."""
+        take: list[int | None] = [None] * len(self.row)
+        for source, key in enumerate(keys):
+            if key in self.row:
+                take[self.row[key]] = source
+        placed = block.take(pa.array(take, pa.int64()))
+        self.names += [f"{prefix}{c}" for c in block.column_names]
+        self.columns += placed.columns
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_arrays(self.columns, names=self.names)
+
+
+def _lesion_columns(out: Path, tracer: str) -> tuple[pa.Table, list[str]]:
     """The lesion rows of one tracer with the columns the hottest/largest blocks carry (read once per tracer: with
     filters a feature table has over a thousand columns)."""
     path = features_path(out, tracer)
     if not path.is_file():
-        return pd.DataFrame(columns=[*PATIENT_KEY, "lesion_id"]), []
+        return pa.table({}), []
     columns = [c for c in pq.read_schema(path).names if is_feature_column(c) or LESION_INDEX.match(c)]
-    return with_nullable_integers(pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns])), columns
+    return pq.read_table(path, columns=[*PATIENT_KEY, "lesion_id", *columns]), columns
 
 
-def _lesion_block(tracer: str, lesions: pd.DataFrame, columns: list[str], burden: pd.DataFrame, id_column: str,
-                  name: str) -> pd.DataFrame:
+def _lesion_block(wide: _Wide, prefix: str, lesions: pa.Table, columns: list[str], scans: pa.Table,
+                  id_column: str) -> None:
+    """The chosen lesion's columns (hottest or largest) of each scan that has one."""
     if not columns:
-        return pd.DataFrame(columns=PATIENT_KEY)
-    wanted = burden[[*PATIENT_KEY, id_column]].dropna().rename(columns={id_column: "lesion_id"})
-    wanted["lesion_id"] = wanted["lesion_id"].astype("int64")
-    chosen = wanted.merge(lesions, on=[*PATIENT_KEY, "lesion_id"], how="inner").drop(columns="lesion_id")
-    return chosen.rename(columns={c: f"{tracer}{SEPARATOR}{name}{SEPARATOR}{c}" for c in columns})
+        return
+    where = {key: i for i, key in enumerate(_keys(lesions, (*PATIENT_KEY, "lesion_id")))}
+    chosen = [(key[:2], where.get(key)) for key in _keys(scans, (*PATIENT_KEY, id_column)) if key[2] is not None]
+    chosen = [(key, row) for key, row in chosen if row is not None]
+    wide.add(lesions.select(columns).take(pa.array([r for _, r in chosen], pa.int64())),
+             [key for key, _ in chosen], prefix)
 
 
-def build_patients(out: Path) -> pd.DataFrame:
+def build_patients(out: Path) -> pa.Table:
     if not burden_path(out).is_file():
-        return pd.DataFrame(columns=PATIENT_KEY)
-    burden = with_nullable_integers(pq.read_table(burden_path(out)))
-    table = burden[PATIENT_KEY].drop_duplicates().sort_values(PATIENT_KEY).reset_index(drop=True)
-    for tracer, scans in burden.groupby("tracer", sort=True):
-        block = scans[[*PATIENT_KEY, "status", *NUMERIC_FIELDS]]
-        block = block.rename(columns={c: f"{tracer}{SEPARATOR}{c}" for c in ["status", *NUMERIC_FIELDS]})
-        table = table.merge(block, on=PATIENT_KEY, how="left")
-        lesions, columns = _lesion_columns(out, str(tracer))
+        return pa.table({c: pa.array([], pa.string()) for c in PATIENT_KEY})
+    burden = pq.read_table(burden_path(out))
+    wide = _Wide(sorted(set(_keys(burden))))
+    for tracer in sorted(set(burden["tracer"].to_pylist())):
+        scans = burden.filter(pc.equal(burden["tracer"], tracer))
+        wide.add(scans.select(["status", *BURDEN_FIGURES]), _keys(scans), f"{tracer}{SEPARATOR}")
+        lesions, columns = _lesion_columns(out, tracer)
         for id_column, name in (("hottest_lesion_id", "hottest"), ("largest_lesion_id", "largest")):
-            chosen = _lesion_block(str(tracer), lesions, columns, scans, id_column, name)
-            table = table.merge(chosen, on=PATIENT_KEY, how="left")
+            _lesion_block(wide, f"{tracer}{SEPARATOR}{name}{SEPARATOR}", lesions, columns, scans, id_column)
     for a, b in existing_pairs(out):
-        pair = with_nullable_integers(pq.read_table(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS]))
-        table = table.merge(pair.rename(columns={c: f"{a}_vs_{b}{SEPARATOR}{c}" for c in PAIR_FIELDS}),
-                            on=PATIENT_KEY, how="left")
-    return table
+        pair = pq.read_table(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS])
+        wide.add(pair.select(PAIR_FIELDS), _keys(pair), f"{a}_vs_{b}{SEPARATOR}")
+    return wide.table()
 
 
 def write_patients(out: Path) -> bool:

@@ -5,24 +5,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+import pyarrow.parquet as pq
 
+from radiomx.columns import BURDEN, COMPARE, Table
 from radiomx.derive.burden import burden_path, write_burden
 from radiomx.derive.compare import CompareSummary, write_compare
 from radiomx.derive.patients import write_patients
 from radiomx.derive.settings import DeriveSettings, settings_for
-from radiomx.store.outdir import existing_pairs, state_path
+from radiomx.store.outdir import compare_path, existing_pairs, state_path
 from radiomx.store.runlog import last_run
+from radiomx.store.schema import arrow_schema
 
 
 def is_stale(out: Path, settings: DeriveSettings) -> bool:
-    """True when the derived tables are missing or were built with another BSA formula than the cohort's."""
+    """True when the derived tables are missing, were built with another BSA formula than the cohort's, or hold
+    other columns than their declaration (``radiomx.columns``: written by an older radiomx, they are rebuilt)."""
     if not state_path(out).is_file():
         return False
     if not burden_path(out).is_file():
         return True
-    recorded = set(pd.read_parquet(burden_path(out), columns=["bsa_formula"])["bsa_formula"])
+    compared = [(compare_path(out, a, b), COMPARE) for a, b in existing_pairs(out)]
+    if any(not _as_declared(path, table) for path, table in [(burden_path(out), BURDEN), *compared]):
+        return True
+    recorded = set(pq.read_table(burden_path(out), columns=["bsa_formula"])["bsa_formula"].to_pylist())
     return bool(recorded - {settings.bsa_formula})
+
+
+def _as_declared(path: Path, table: Table) -> bool:
+    return pq.read_schema(path).remove_metadata().equals(arrow_schema(table))
 
 
 def refresh_inputs(out: Path, cohort: Path | None = None) -> tuple[Path | None, DeriveSettings]:

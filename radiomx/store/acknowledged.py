@@ -24,12 +24,13 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radiomx.columns import ACKNOWLEDGED
 from radiomx.errors import ConfigError
 from radiomx.records import Failure, ScanKey
 from radiomx.tracers import find_tracer
 
 FILE_NAME = "acknowledged.tsv"
-COLUMNS = ("patient_id", "session", "tracer", "stage", "reason")
+COLUMNS = ACKNOWLEDGED.names
 ANY_STAGE = "*"
 
 

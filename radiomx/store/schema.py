@@ -1,44 +1,56 @@
-"""The features tables' schema: key columns, the fixed provenance columns, and pandas -> Arrow conversion.
+"""The tables' declarations (``radiomx.columns``) as Arrow: schemas, rows -> Arrow, and files an older radiomx wrote.
 
-Why apart: the live parts (``parts.py``), the published file (``publish.py``) and the small tables (``tables.py``)
-must agree on one schema and one conversion, so both live here and nowhere else.
+Why apart: the live parts (``parts.py``), the published file (``publish.py``), the small tables (``tables.py``) and the
+derived tables (``radiomx.derive``) must agree on one schema and one conversion, so both live here and nowhere else.
+Why no pandas: rows go straight to Arrow, typed by the declaration, with no DataFrame built per commit; only the
+readers that return DataFrames import pandas. (pyarrow itself still imports it when installed: docs/storage.md.)
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from radiomx.columns import FEATURES, FLOAT, INT, STR, TIME, Table
+from radiomx.columns import LESION_KEY as _LESION_KEY
+from radiomx.columns import SCAN_KEY as _SCAN_KEY
 from radiomx.errors import ConfigError
 
-SCAN_KEY = ["patient_id", "session", "tracer"]
-LESION_KEY = [*SCAN_KEY, "lesion_id"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-#: Fixed columns of every features file (feature columns follow, float64, PyRadiomics names).
-FEATURE_FIXED_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("tracer", pa.string()), ("lesion_id", pa.int64()),
-    ("lesion_name", pa.string()), ("source_label", pa.int64()), ("segment_number", pa.int64()),
-    ("roi_number", pa.int64()), ("label_value", pa.int64()), ("component_number", pa.int64()),
-    ("voxel_count", pa.int64()), ("params_version", pa.string()),
-    ("params_sha256", pa.string()), ("radiomx_version", pa.string()), ("pyradiomics_version", pa.string()),
-    ("image_sha256", pa.string()), ("mask_sha256", pa.string()), ("image_file", pa.string()),
-    ("mask_file", pa.string()), ("unit", pa.string()), ("extracted_at", pa.timestamp("us", tz="UTC")),
-])
+#: Lists, as pandas indexing wants them (``frame[SCAN_KEY]``).
+SCAN_KEY = list(_SCAN_KEY)
+LESION_KEY = list(_LESION_KEY)
 
-#: Fixed columns added after features files were written without them (named, overlapping lesions; read as null in
-#: an older file until its scans are recomputed: the feature-logic version bump recomputes them on the next run).
-FEATURE_ADDED = frozenset({"lesion_name", "segment_number", "roi_number", "label_value", "component_number"})
+_ARROW = {STR: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), TIME: pa.timestamp("us", tz="UTC")}
 
 FEATURE_COLUMN = re.compile(r"^[A-Za-z0-9.-]+_(shape|shape2D|firstorder|glcm|glrlm|glszm|gldm|ngtdm)_\w+$")
 
+#: Types a file may hold for a declared one when the values are the same, as a table edited with pandas
+#: (``read_parquet``, ``to_parquet``) has them: pandas 3 writes text as ``large_string``, and an integer column
+#: holding a null as float64 (read back only if every value is a whole number).
+_SAME_VALUES = {(pa.large_string(), pa.string()), (pa.float64(), pa.int64())}
+
 #: Joins the scan key's three strings into one Arrow value (set lookups, grouping); never part of a name or ID.
 KEY_SEPARATOR = "\x1f"
+
+
+@functools.cache
+def arrow_schema(table: Table) -> pa.Schema:
+    """The declared columns of ``table`` as an Arrow schema (an open table's other columns follow them)."""
+    return pa.schema([(c.name, _ARROW[c.type]) for c in table.columns])
+
+
+#: Fixed columns of every features file (feature columns follow, float64, PyRadiomics names).
+FEATURE_FIXED_SCHEMA = arrow_schema(FEATURES)
 
 
 def is_feature_column(name: str) -> bool:
@@ -46,75 +58,94 @@ def is_feature_column(name: str) -> bool:
     return bool(FEATURE_COLUMN.match(name))
 
 
-def check_fixed(table: pa.Table, schema: pa.Schema, path: Path, added: frozenset[str] = frozenset()) -> pa.Table:
-    """Refuse a file that lacks one of the fixed columns or has it with another type (not ours, or newer); a
-    column in ``added`` (introduced after files were written) may be missing and is then read as null."""
-    for fld in schema:
-        if fld.name not in table.column_names and fld.name in added:
-            table = table.append_column(fld, pa.nulls(len(table), fld.type))
+def conform(data: pa.Table, table: Table, path: Path) -> pa.Table:
+    """``data`` read from ``path`` with every declared column: a column added since an older radiomx wrote the file
+    is filled with what the declaration says such files read it as (null, or ""); a column missing otherwise, or with
+    another type, refuses the file (not ours, or written by a newer radiomx). This is the one migration of older
+    files: the next commit writes them back with every column."""
+    for position, fld in enumerate(arrow_schema(table)):
+        if fld.name in data.column_names:
+            found = data.schema.field(fld.name).type
+            if found.equals(fld.type):
+                continue
+            index = data.schema.get_field_index(fld.name)
+            try:
+                if (found, fld.type) not in _SAME_VALUES:
+                    raise pa.ArrowInvalid(found)
+                data = data.set_column(index, fld, data.column(index).cast(fld.type))  # safe: no value changes
+            except pa.ArrowInvalid:
+                raise ConfigError(f"{path}: column {fld.name} is {found}, expected {fld.type}") from None
             continue
-        if fld.name not in table.column_names:
+        if fld.name not in table.added:
             raise ConfigError(f"{path}: column {fld.name} missing; this is not a radiomx table (or a newer one)")
-        if not table.schema.field(fld.name).type.equals(fld.type):
-            raise ConfigError(f"{path}: column {fld.name} is {table.schema.field(fld.name).type}, expected {fld.type}")
-    return table
+        older = table.added[fld.name]
+        filled = pa.nulls(len(data), fld.type) if older is None else pa.array([older] * len(data), fld.type)
+        data = data.add_column(min(position, data.num_columns), fld, filled)
+    return data
 
 
-def read_parquet_checked(path: Path, schema: pa.Schema, added: frozenset[str] = frozenset()) -> pd.DataFrame:
-    return check_fixed(pq.read_table(path), schema, path, added).to_pandas()
+def read_conformed(path: Path, table: Table) -> pa.Table:
+    """A bookkeeping or derived table's file, conformed to its declaration (``conform``)."""
+    return conform(pq.read_table(path), table, path)
 
 
-def with_nullable_integers(table: pa.Table) -> pd.DataFrame:
-    """``table`` as pandas with its integer columns as pandas' nullable integer types (``Int64``, ...), not the
-    float64 pandas makes of an integer column holding a null: ids and counts stay integers through joins, CSV and
-    Parquet (a negative scan's ``largest_lesion_id`` is null, the others are ``2``, not ``2.0``)."""
-    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
-    return table.to_pandas(types_mapper=nullable.get)
+def _column(values: list[Any], name: str) -> pa.Array:
+    """A column that is not declared, typed as pandas' ``DataFrame(rows)`` then ``Table.from_pandas`` typed it (the
+    store's conversion before it dropped pandas, and so what older parts hold): PyRadiomics features float64;
+    numbers as float64 or int64, an integer column holding a null and a column of NaN alone as float64 (pandas has no
+    null in int64); text, flags and columns of None alone as inferred. NaN is null."""
+    if is_feature_column(name):
+        return pa.array(values, pa.float64(), from_pandas=True)
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_null(array.type) and any(isinstance(v, float) for v in values):  # NaN only: a float column
+        return pa.nulls(len(values), pa.float64())
+    if pa.types.is_floating(array.type) or (pa.types.is_integer(array.type) and array.null_count):
+        return array.cast(pa.float64())
+    if pa.types.is_integer(array.type):
+        return array.cast(pa.int64())
+    return array
 
 
-def float64_arrays(frame: pd.DataFrame, names: list[str]) -> list[pa.Array]:
-    """``frame``'s columns ``names`` as float64 Arrow arrays, through one numpy block: NaN becomes null exactly as
-    ``Table.from_pandas`` does it, at a fraction of its ~0.15 ms per column (feature tables, the patient table)."""
-    block = np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64, na_value=np.nan).T)
-    return [pa.array(values, from_pandas=True) for values in block]
-
-
-def to_table(frame: pd.DataFrame, schema: pa.Schema, extra_float: bool) -> pa.Table:
-    """Fixed columns get their declared type; with ``extra_float`` feature columns are float64 and other extra
-    columns (SUV inputs) keep their inferred type.
-
-    Feature columns (hundreds to thousands with filters) go to Arrow as one float64 block, column by column from
-    numpy: ``Table.from_pandas`` spends ~0.15 ms per column, most of a commit's time. NaN becomes null exactly as
-    ``from_pandas`` does it (``tests/test_incremental.py`` compares both)."""
+def arrow_rows(rows: Sequence[dict[str, Any]], table: Table) -> pa.Table:
+    """Rows as an Arrow table: the declared columns first, with their types; for an open table, then the other
+    columns in order of first appearance, text and the other indices before the PyRadiomics features. A declared
+    column a row lacks is null; NaN is null, as in every file the store ever wrote."""
+    schema = arrow_schema(table)
+    arrays = [pa.array([row.get(f.name) for row in rows], f.type, from_pandas=True) for f in schema]
     fields = list(schema)
-    features: list[str] = []
-    if extra_float:
-        extra = [c for c in frame.columns if c not in schema.names]
-        features = [c for c in extra if is_feature_column(c)]
-        inferred = [c for c in extra if not is_feature_column(c)]
-        if inferred:  # one inference for all of them: ~1 ms per call, and a lesion row has dozens (indices, SUV)
-            fields.extend(pa.Schema.from_pandas(frame[inferred], preserve_index=False))
-    others = pa.schema(fields)
-    table = pa.Table.from_pandas(frame.reindex(columns=others.names), schema=others, preserve_index=False)
-    if not features:
-        return table
-    columns = table.columns + float64_arrays(frame, features)
-    return pa.Table.from_arrays(columns, schema=pa.schema(list(others) + [pa.field(c, pa.float64()) for c in features]))
+    if table.open:
+        declared = set(schema.names)
+        extra = [n for n in dict.fromkeys(k for row in rows for k in row) if n not in declared]
+        for name in sorted(extra, key=is_feature_column):  # stable: features last, each group in its own order
+            array = _column([row.get(name) for row in rows], name)
+            arrays.append(array)
+            fields.append(pa.field(name, array.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def key_strings(table: pa.Table) -> pa.ChunkedArray:
+def sort_rows(data: pa.Table, table: Table) -> pa.Table:
+    """Rows in the table's declared order (code-point order of the strings, as pandas and Python compare them;
+    nulls, as a scan's failure without a lesion has, last); a table kept in append order is returned as it is."""
+    if not table.order:
+        return data
+    return data.sort_by([(c, "ascending") for c in table.order])
+
+
+def sort_lesions(data: pa.Table) -> pa.Table:
+    return sort_rows(data, FEATURES)
+
+
+def key_strings(data: pa.Table) -> pa.ChunkedArray:
     """One string per row naming its scan (patient, session, tracer), for ``is_in`` filters and grouping."""
-    return pc.binary_join_element_wise(*(table[c] for c in SCAN_KEY), KEY_SEPARATOR)
+    return pc.binary_join_element_wise(*(data[c] for c in SCAN_KEY), KEY_SEPARATOR)
 
 
-def scan_tuples(table: pa.Table) -> list[tuple[str, str, str]]:
+def scan_tuples(data: pa.Table) -> list[tuple[str, str, str]]:
     """The scan key of every row, as Python tuples (sorted the same way as the strings in Arrow)."""
-    return list(zip(*(table[c].to_pylist() for c in SCAN_KEY), strict=True))
+    return list(zip(*(data[c].to_pylist() for c in SCAN_KEY), strict=True))
 
 
-def join_key(key: tuple[str, str, str]) -> str:
+def join_key(key: Iterable[str]) -> str:
     return KEY_SEPARATOR.join(key)
 
 
@@ -123,6 +154,13 @@ def split_key(text: str) -> tuple[str, str, str]:
     return patient_id, session, tracer
 
 
-def sort_lesions(table: pa.Table) -> pa.Table:
-    """Rows in key order (code-point order of the strings, as pandas and Python compare them)."""
-    return table.sort_by([(c, "ascending") for c in LESION_KEY])
+def with_nullable_integers(data: pa.Table) -> pd.DataFrame:
+    """``data`` as pandas with its integer columns as pandas' nullable integer types (``Int64``, ...), not the
+    float64 pandas makes of an integer column holding a null: ids and counts stay integers through joins, CSV and
+    Parquet (a negative scan's ``largest_lesion_id`` is null, the others are ``2``, not ``2.0``)."""
+    import pandas as pd
+
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+    return data.to_pandas(types_mapper=nullable.get)

@@ -11,14 +11,13 @@ from fnmatch import fnmatchcase
 
 import pandas as pd
 
+from radiomx.columns import TABLES
 from radiomx.errors import ConfigError
-from radiomx.store.tables import LESION_KEY, SCAN_KEY
 
-#: The key columns of each table: always kept by ``columns``, the sort order, the id columns of the long form.
-#: Derived tables (radiomx.derive): burden per scan; the patient table and compare per (patient, session), one row
-#: per patient when the cohort has no sessions (session "").
-KEYS = {"features": LESION_KEY, "failures": LESION_KEY, "scans": SCAN_KEY, "runs": ["run_id"], "burden": SCAN_KEY,
-        "patients": ["patient_id", "session"], "compare": ["patient_id", "session"]}
+#: The key columns of each table (declared in radiomx.columns): always kept by ``columns``, the sort order, the id
+#: columns of the long form. The patient table and compare are per (patient, session), one row per patient when the
+#: cohort has no sessions (session "").
+KEYS = {name: list(table.key) for name, table in TABLES.items()}
 
 
 def select(frame: pd.DataFrame, which: str = "features", patients: Sequence[str] = (),
