@@ -147,7 +147,8 @@ def test_an_image_stored_as_sul_is_recognised_and_not_normalised_twice():
 
     other = lbm.sul_normalisation("janmahasatian", inputs.weight_kg, inputs.height_m, inputs.sex, inputs.units,
                                   inputs.suv_type, inputs.factor)
-    assert other.source == "weight, height and sex" and "SUVType LBMJAMES128, converted back to SUVbw once" in other.note
+    assert other.source == "weight, height and sex"
+    assert "SUVType LBMJAMES128, converted back to SUVbw once" in other.note
     assert other.factor == pytest.approx(float(exact_janmahasatian(70, 175, True)) / 70, rel=1e-12)
 
 
