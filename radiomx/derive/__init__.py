@@ -10,5 +10,6 @@ May import ``radiomx.store`` and the top-level records; ``discover`` (the cohort
 ``compare`` only, ``inputs`` to read acquisition dates from headers (never written: only the day difference) and
 the lesion MASKS when the cohort declares a shared frame of reference (lesion pairing by overlap; masks are small
 label maps, whereas storing every lesion's voxels in OUT would double its size for one optional feature). PET and
-CT images are never read here. Never imports ``run``, ``qc`` or ``cli``.
+CT images are never read here. ``scores``/``response`` import ``radiomx.params.readouts`` (the settings types of
+the read-outs each parameter file states). Never imports ``run``, ``qc`` or ``cli``.
 """
