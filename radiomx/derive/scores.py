@@ -84,6 +84,23 @@ class Score:
         return cls(None, note, None, None, definition)
 
 
+def _lesion_and_liver(scan: ScanStatistics, setting: DeauvilleSetting | KrenningSetting, scale: str,
+                      negative: int, meaning: str) -> Score | tuple[float, float]:
+    """What both scales start from: a negative scan's score, else the hottest lesion's and the liver's statistic
+    (as the setting names them), else null with the reason."""
+    definition = setting.definition()
+    if scan.lesion_count == 0:
+        return Score.known(negative, f"{NEGATIVE} ({negative}: {meaning}, as segmented)", definition)
+    lesion = scan.hottest(setting.lesion_statistic)
+    if lesion is None:
+        return Score.unknown(f"hottest lesion {setting.lesion_statistic} not stored", definition)
+    liver = scan.reference("liver", setting.reference_statistic)
+    if liver is None:
+        return Score.unknown(f"no usable liver reference ({setting.reference_statistic}); {scale} compares with "
+                             "the liver", definition)
+    return lesion, liver
+
+
 def deauville(scan: ScanStatistics, setting: DeauvilleSetting) -> Score:
     """Deauville five-point scale (Barrington et al., J Clin Oncol 2014;32:3048; Cheson et al., J Clin Oncol
     2014;32:3059; Meignan et al. 2009), from the hottest lesion's ``lesion_statistic`` L, the mediastinal blood
@@ -98,15 +115,10 @@ def deauville(scan: ScanStatistics, setting: DeauvilleSetting) -> Score:
 
     No liver: null. No blood pool: 4 and 5 still known; at or below the liver, "2 or 3" (bounds 2-3)."""
     definition = setting.definition()
-    if scan.lesion_count == 0:
-        return Score.known(1, f"{NEGATIVE} (1: no uptake above background, as segmented)", definition)
-    lesion = scan.hottest(setting.lesion_statistic)
-    if lesion is None:
-        return Score.unknown(f"hottest lesion {setting.lesion_statistic} not stored", definition)
-    liver = scan.reference("liver", setting.reference_statistic)
-    if liver is None:
-        return Score.unknown(f"no usable liver reference ({setting.reference_statistic}); Deauville compares with "
-                             "the liver", definition)
+    start = _lesion_and_liver(scan, setting, "Deauville", 1, "no uptake above background")
+    if isinstance(start, Score):
+        return start
+    lesion, liver = start
     k = setting.markedly_higher_than_liver
     if lesion > k * liver:
         return Score.known(5, f"lesion {lesion:.3g} > {k:g} x liver {liver:.3g}", definition)
@@ -162,15 +174,10 @@ def krenning(scan: ScanStatistics, setting: KrenningSetting) -> Score:
     No liver: null. Above the liver without a spleen reference: "3 or 4" (bounds 3-4); the kidneys, the scale's
     stand-in after splenectomy, are not a radiomx reference region."""
     definition = setting.definition()
-    if scan.lesion_count == 0:
-        return Score.known(0, f"{NEGATIVE} (0: no uptake, as segmented)", definition)
-    lesion = scan.hottest(setting.lesion_statistic)
-    if lesion is None:
-        return Score.unknown(f"hottest lesion {setting.lesion_statistic} not stored", definition)
-    liver = scan.reference("liver", setting.reference_statistic)
-    if liver is None:
-        return Score.unknown(f"no usable liver reference ({setting.reference_statistic}); Krenning compares with "
-                             "the liver", definition)
+    start = _lesion_and_liver(scan, setting, "Krenning", 0, "no uptake")
+    if isinstance(start, Score):
+        return start
+    lesion, liver = start
     ratio = lesion / liver
     low, high = setting.equal_to_liver
     if lesion < low * liver:  # products, not the ratio: the boundary is the same float however it is reached
