@@ -54,6 +54,10 @@ class Scan:
     #: The slices of a DICOM series found scattered in an export (``radiomx.discover.dicom_export``), sorted by path;
     #: ``image`` is then the first of them. Empty for every other layout (``image`` says all).
     image_files: tuple[Path, ...] = ()
+    #: Sex (``sex_code``: M, F, O, or "" unknown) from participants.tsv/sessions.tsv ``sex`` (radiomx.discover.bids),
+    #: for lean body mass (SUL, radiomx.inputs.lbm). Read at discovery; not yet part of the work key (issue 25: it
+    #: joins it when SUL columns are written).
+    sex: str = ""
 
     @property
     def image_source(self) -> Path | tuple[Path, ...] | None:
@@ -83,6 +87,20 @@ def region_of(label: str) -> str:
     token = re.sub(r"[^a-z0-9]", "", label.lower())
     token = token[3:] if token.startswith("ref") else token
     return _REGION_BY_TOKEN.get(token, token)
+
+
+#: Spellings of a patient's sex -> DICOM's code (Patient's Sex (0010,0040): M, F, O). BIDS ``participants.tsv``
+#: recommends ``male``/``female``/``other`` and also takes ``M``/``F``/``O`` in either case.
+_SEX_CODES = {"m": "M", "male": "M", "f": "F", "female": "F", "o": "O", "other": "O"}
+
+
+def sex_code(text: str | None) -> str:
+    """``"male"``, ``"M"``, ``"m"`` -> ``"M"`` (likewise F, O); anything else, ``"n/a"`` or empty -> ``""``
+    (unknown: a sex-specific formula such as lean body mass then gives null with a reason, never a guess).
+
+    Why here: DICOM headers (``inputs``), BIDS sidecars and ``participants.tsv`` (``discover``) all spell it, and
+    each must read it the same way without importing the other."""
+    return _SEX_CODES.get(str(text or "").strip().lower(), "")
 
 
 

@@ -11,6 +11,7 @@ scans found again as the last run found them), and, for ``compare`` only, ``inpu
 from headers (never written: only the day difference) and the lesion MASKS when the cohort declares a shared frame
 of reference (lesion pairing by overlap; masks are small label maps, whereas storing every lesion's voxels in OUT
 would double its size for one optional feature). Of ``features`` only the lesion split (``pairing`` re-splits a
-mask exactly as the extraction did, so that lesion ids agree). PET and CT images are never read here. Never imports
-``run``, ``qc``, ``api`` or ``cli`` (the ``derive`` contract in pyproject.toml).
+mask exactly as the extraction did, so that lesion ids agree). PET and CT images are never read here.
+``scores``/``response`` import ``radiomx.params.readouts`` (the settings of the read-outs each parameter file
+states). Never imports ``run``, ``qc``, ``api`` or ``cli`` (the ``derive`` contract in pyproject.toml).
 """

@@ -16,9 +16,10 @@ tree radiomx's default layout uses. What is accepted:
 
 Body weight (kg) comes from the ``body_weight`` column of ``sub-<p>/sub-<p>_sessions.tsv`` (row ``ses-<s>``),
 else of ``participants.tsv`` (row ``sub-<p>``); height (m) likewise from their ``height`` column (unit from the
-TSV's JSON sidecar, else metres or centimetres by magnitude: ``height_m``). The default layout uses the same
-files with its own folder names (``participants.tsv`` row ``<p>`` or ``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>``
-or ``ses-<s>``).
+TSV's JSON sidecar, else metres or centimetres by magnitude: ``height_m``) and sex from their ``sex`` column
+(``body_sex``); a patient's ``acq_time`` per session is read only to order sessions (``session_acq_times``).
+The default layout uses the same files with its own folder names (``participants.tsv`` row ``<p>`` or
+``sub-<p>``; ``<p>/sessions.tsv`` row ``<s>`` or ``ses-<s>``).
 Problems never raise here: they travel with the Scan and become failures-table rows.
 """
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from radiomx.discover.references import find_references
 from radiomx.errors import ScanError
-from radiomx.records import Layout, Scan, ScanKey
+from radiomx.records import Layout, Scan, ScanKey, sex_code
 from radiomx.tracers import resolve_tracer
 from radiomx.vocabulary import Stage
 
@@ -219,13 +220,48 @@ def body_height(cohort: Path, patient: str, session: str) -> float | None:
     return _height_in(cohort / "participants.tsv", "participant_id", (f"sub-{patient}", patient))
 
 
+def _sex_in(rows: list[dict[str, str]], id_column: str, ids: tuple[str, ...]) -> str:
+    for row in rows:
+        if row.get(id_column, "").strip() in ids:
+            return sex_code(row.get("sex"))
+    return ""
+
+
+def body_sex(cohort: Path, patient: str, session: str, participants: list[dict[str, str]]) -> str:
+    """Sex (M, F, O; "" unknown) of one scan's patient: ``sex`` of sessions.tsv (row of the session), else of
+    participants.tsv (BIDS: ``male``/``female``/``other`` or M/F/O, ``radiomx.records.sex_code``). It feeds lean
+    body mass only (SUL, ``radiomx.inputs.lbm``); unknown stays unknown."""
+    if session:
+        for path in _sessions_files(cohort, patient):
+            if path.is_file():
+                found = _sex_in(_read_tsv(path), "session_id", (f"ses-{session}", session))
+                if found:
+                    return found
+    return _sex_in(participants, "participant_id", (f"sub-{patient}", patient))
+
+
+def session_acq_times(cohort: Path, patient: str) -> dict[str, str]:
+    """``acq_time`` of each of a patient's sessions, as written in its sessions.tsv (``ses-`` removed from the
+    key; empty and ``n/a`` cells left out). Read only to ORDER sessions for the response table
+    (``radiomx.derive.sessions``): the value is a date and is never written anywhere."""
+    for path in _sessions_files(cohort, patient):
+        if path.is_file():
+            rows = _read_tsv(path)
+            return {row.get("session_id", "").strip().removeprefix("ses-"): row.get("acq_time", "").strip()
+                    for row in rows if row.get("acq_time", "").strip() not in ("", "n/a")
+                    and row.get("session_id", "").strip()}
+    return {}
+
+
 def attach_body_weights(cohort: Path, scans: list[Scan]) -> list[Scan]:
-    """Each scan with ``body_weight_kg`` / ``body_weight_source`` and ``height_m`` filled from the cohort's TSV
-    files."""
+    """Each scan with ``body_weight_kg`` / ``body_weight_source``, ``height_m`` and ``sex`` filled from the cohort's
+    TSV files."""
     participants = _read_tsv(cohort / "participants.tsv")
     out = []
     for scan in scans:
-        weight, source = body_weight(cohort, scan.key.patient_id, scan.key.session, participants)
+        patient, session = scan.key.patient_id, scan.key.session
+        weight, source = body_weight(cohort, patient, session, participants)
         out.append(replace(scan, body_weight_kg=weight, body_weight_source=source,
-                           height_m=body_height(cohort, scan.key.patient_id, scan.key.session)))
+                           height_m=body_height(cohort, patient, session),
+                           sex=body_sex(cohort, patient, session, participants)))
     return out

@@ -39,7 +39,7 @@ from radiomx.inputs.named_masks import MaskSet, NamedMask, label_map_masks, pack
 from radiomx.inputs.paths import is_dicom_file, sidecar_path
 from radiomx.inputs.suv import SuvInputs, declared_inputs, dicom_suv, sidecar_suv
 from radiomx.options import RoiSelection
-from radiomx.records import Layout, Scan
+from radiomx.records import Layout, Scan, sex_code
 from radiomx.tracers import get_tracer
 from radiomx.vocabulary import Stage
 
@@ -58,9 +58,13 @@ class LoadedScan:
     positions: tuple[float, ...] | None = None
     #: Reference regions drawn inside a DICOM mask: region label (``ref-liver``) -> boolean (z, y, x) array.
     embedded_references: dict[str, np.ndarray] = field(default_factory=dict)
-    #: Height (m) and weight (kg) from DICOM Patient Size (0010,1020) / Patient Weight (0010,1030), else None.
+    #: Height (m) and weight (kg) from DICOM Patient Size (0010,1020) / Patient Weight (0010,1030) (or a BIDS
+    #: sidecar's ``PatientSize``), else None.
     height_m: float | None = None
     weight_kg: float | None = None
+    #: Sex (M, F, O; "" unknown) from DICOM Patient's Sex (0010,0040) or a sidecar's ``PatientSex``: lean body mass
+    #: (SUL, ``radiomx.inputs.lbm``) needs it. Read here; issue 25's next phase writes SUL columns from it.
+    sex: str = ""
 
 
 #: The layout columns of an image that is not a DICOM series.
@@ -75,7 +79,7 @@ class _UnitImage:
     #: True slice positions of a DICOM series (for placing DICOM masks) and its layout columns.
     positions: tuple[float, ...] | None = None
     geometry: dict = field(default_factory=lambda: dict(NO_LAYOUT))
-    #: Height and weight from the DICOM headers (``_dicom_body``); empty for other inputs.
+    #: Height, weight and sex from the DICOM headers (``_dicom_body``) or a sidecar (``_sidecar_body``); else empty.
     body: dict = field(default_factory=dict)
 
 
@@ -97,18 +101,28 @@ def _scaled(image: sitk.Image, factors: np.ndarray) -> sitk.Image:
     return out
 
 
-def _dicom_body(headers) -> dict[str, float | None]:
-    """Patient Size (0010,1020, m) and Patient Weight (0010,1030, kg) of the first slice; None when absent or
-    implausible (height outside 0.3-2.6 m, weight outside 0-300 kg): they only feed BSA, never SUV."""
+def _plausible(value, low: float, high: float) -> float | None:
+    try:
+        number = float(value or "nan")
+    except (TypeError, ValueError):
+        return None
+    return number if low < number <= high else None
+
+
+def _dicom_body(headers) -> dict[str, float | str | None]:
+    """Patient Size (0010,1020, m), Patient Weight (0010,1030, kg) and Patient's Sex (0010,0040) of the first slice;
+    None ("" for sex) when absent or implausible (height outside 0.3-2.6 m, weight outside 0-300 kg): they feed
+    BSA and lean body mass, never SUVbw."""
     first = headers[0]
-    out: dict[str, float | None] = {}
-    for key, name, (low, high) in (("height_m", "PatientSize", (0.3, 2.6)), ("weight_kg", "PatientWeight", (0, 300))):
-        try:
-            value = float(first.get(name) or "nan")
-        except (TypeError, ValueError):
-            value = float("nan")
-        out[key] = value if low < value <= high else None
-    return out
+    return {"height_m": _plausible(first.get("PatientSize"), 0.3, 2.6),
+            "weight_kg": _plausible(first.get("PatientWeight"), 0, 300),
+            "sex": sex_code(first.get("PatientSex"))}
+
+
+def _sidecar_body(sidecar: dict) -> dict[str, float | str | None]:
+    """``PatientSize`` (m) and ``PatientSex`` of a PET sidecar, as dcm2niix writes them from the DICOM header when
+    it does not anonymise (BIDS itself keeps them in participants.tsv); same plausibility as ``_dicom_body``."""
+    return {"height_m": _plausible(sidecar.get("PatientSize"), 0.3, 2.6), "sex": sex_code(sidecar.get("PatientSex"))}
 
 
 def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
@@ -125,21 +139,22 @@ def _dicom_image(scan: Scan, pet: bool, nuclide: str | None) -> _UnitImage:
 
 
 def _file_pet(scan: Scan, layout: Layout, nuclide: str | None,
-              digests: dict[Path, str] | None) -> tuple[sitk.Image, SuvInputs]:
+              digests: dict[Path, str] | None) -> tuple[sitk.Image, SuvInputs, dict]:
+    """The PET file in SUVbw, its SUV inputs, and the height and sex its sidecar states (``_sidecar_body``)."""
     assert scan.image is not None
     image = read_volume(scan.image, "image", digests)
     sidecar = sidecar_path(scan.image)
     if sidecar.is_file():
-        inputs = sidecar_suv(_read_sidecar(sidecar), str(sidecar), scan.body_weight_kg, scan.body_weight_source,
-                             nuclide)
+        content = _read_sidecar(sidecar)
+        inputs = sidecar_suv(content, str(sidecar), scan.body_weight_kg, scan.body_weight_source, nuclide)
         if layout.pet_units == "SUVbw" and inputs.source != "declared":
             raise ScanError(Stage.SUV, str(sidecar),
                             f"sidecar Units {inputs.units} conflicts with pet_units = \"SUVbw\"; "
                             "remove one (the sidecar or the option)")
         inputs = _with_weight_file(inputs)
-        return _scaled(image, np.full(image.GetSize()[2], inputs.factor)), inputs
+        return _scaled(image, np.full(image.GetSize()[2], inputs.factor)), inputs, _sidecar_body(content)
     if layout.pet_units == "SUVbw":
-        return image, declared_inputs("pet_units = SUVbw")
+        return image, declared_inputs("pet_units = SUVbw"), {}
     raise ScanError(
         Stage.SUV, str(scan.image),
         "PET image has no SUV metadata; add a BIDS sidecar (.json) or declare already-SUV images with "
@@ -166,8 +181,8 @@ def _image_in_unit(scan: Scan, layout: Layout, digests: dict[Path, str] | None) 
         return _dicom_image(scan, pet, tracer.radionuclide)
     if not pet:
         return _UnitImage(read_volume(scan.image, "image", digests), "HU", {})
-    image, inputs = _file_pet(scan, layout, tracer.radionuclide, digests)
-    return _UnitImage(image, "SUVbw", inputs.as_row())
+    image, inputs, body = _file_pet(scan, layout, tracer.radionuclide, digests)
+    return _UnitImage(image, "SUVbw", inputs.as_row(), body=body)
 
 
 def load_image_in_unit(scan: Scan, layout: Layout,
@@ -252,4 +267,4 @@ def load_scan(scan: Scan, layout: Layout, digests: dict[Path, str] | None = None
     embedded: dict[str, np.ndarray] = {}
     mask = load_mask(scan, loaded.image, digests, loaded.positions, embedded, selection, labels)
     return LoadedScan(loaded.image, mask, loaded.unit, loaded.inputs, loaded.geometry, loaded.positions, embedded,
-                      loaded.body.get("height_m"), loaded.body.get("weight_kg"))
+                      loaded.body.get("height_m"), loaded.body.get("weight_kg"), loaded.body.get("sex") or "")

@@ -516,7 +516,9 @@ def _dicom_half_life(rp: Dataset, path: str, expected: str | None, in_export: bo
 
 
 def _gml_inputs(first: Dataset, path: str, units: str) -> SuvInputs:
-    """GML (and CM2ML) images are already normalised; back-convert to BW [Units = GML, Units = CM2ML]."""
+    """GML (and CM2ML) images are already normalised; back-convert to BW [Units = GML, Units = CM2ML]. The recorded
+    units, suv_type and factor let ``radiomx.inputs.lbm`` recognise an image stored as SUL (LBMJANMA, LBMJAMES128):
+    its SUL is the inverse of this factor, so it is never normalised twice."""
     suv_type = header_text(first, "SUVType").upper() or ("BSA" if units == "CM2ML" else "BW")
     if units == "CM2ML" and suv_type != "BSA":
         raise ScanError(Stage.SUV, path, f"Units (0054,1001) CM2ML with SUV Type (0054,1006) {suv_type}; expected BSA")

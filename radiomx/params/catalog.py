@@ -131,13 +131,15 @@ def effective(params: ParamSet) -> dict[str, Any]:
 
 def radiomx_settings(params: ParamSet) -> dict[str, Any]:
     """radiomx's own settings of the file (the ``radiomx:`` block beyond ``units``), defaults filled in: they change
-    index values (``suv_peak``, ``voi``) and the rows a run writes, so ``show`` and ``diff`` name them too."""
+    index values (``suv_peak``, ``voi``), the read-outs (``sul``, ``scores``, ``response``) and the rows a run
+    writes, so ``show`` and ``diff`` name them too."""
     indices = params.indices
     return {"suv_peak": indices.suv_peak,
             "voi": {"method": indices.voi.method, "fraction": indices.voi.fraction, "threshold": indices.voi.threshold},
             "reference_suv_mean": {region: list(bounds) for region, bounds in indices.reference_suv_mean},
             "qc_window": list(params.qc_window) if params.qc_window else None,
-            "reorient": params.reorient}
+            "reorient": params.reorient,
+            **(params.readouts.as_dict() if params.units == "SUVbw" else {})}
 
 
 def flatten(settings: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +191,13 @@ def error_key(message: str) -> str | None:
     if "declares units" in message or "'radiomx: {units: ...}' block" in message:
         return "radiomx.units"
     m = re.search(r"unknown key\(s\) in the radiomx block: (\w+)", message)
-    return f"radiomx.{m.group(1)}" if m else None
+    if m:
+        return f"radiomx.{m.group(1)}"
+    m = re.search(r"unknown key\(s\) in (radiomx\.[\w.]+): (\w+)", message)
+    if m:
+        return f"{m.group(1)}.{m.group(2)}"
+    m = re.search(r"\b(radiomx\.\w+(?:\.\w+)*)", message)
+    return m.group(1) if m else None
 
 
 def new_version(tracer: Tracer, dest_root: Path, source_root: Path) -> tuple[Path, Path]:

@@ -18,6 +18,9 @@ block, removed before validation::
         window: [0, 10]
       reorient: LPS    # [absent: as stored] reorient image and mask to this orientation before PyRadiomics
                        # (any PET or CT file; radiomx.features.orientation). From the v3 files on.
+      sul: {lbm_formula: janmahasatian}   # PET, from the v3 files on: the read-outs (radiomx.params.readouts:
+      scores: {deauville: ..., qpet: {}}  # SUL, Deauville/qPET/Krenning, PERCIST/Lugano/Casasnovas;
+      response: {percist: {}, ...}        # docs/readouts.md)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import yaml
 
 from radiomx.errors import ConfigError, one_line
+from radiomx.params.readouts import ReadoutSettings, readout_settings
 from radiomx.quiet import records_dropped
 from radiomx.records import REFERENCE_REGIONS
 from radiomx.tracers import Tracer
@@ -52,7 +56,7 @@ SUV_PEAK_DEFINITIONS = ("ibsi-local", "ibsi-global")
 VOI_METHODS = ("none", "relative", "absolute", "percist")
 #: Reference regions a parameter file may give a plausible range for (radiomx.features.references.REGIONS).
 RANGE_REGIONS = REFERENCE_REGIONS
-_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc", "reorient"}
+_RADIOMX_KEYS = {"units", "suv_peak", "voi", "reference_suv_mean", "qc", "reorient", "sul", "scores", "response"}
 #: radiomx keys that apply to any unit (PET and CT); the others are PET index settings (``index_settings``).
 _ANY_UNIT_KEYS = {"units", "reorient"}
 #: Opposite patient directions: an orientation code takes one letter of each pair (``LPS``, ``RAS``, ``ASL``).
@@ -98,6 +102,8 @@ class ParamSet:
     #: ``radiomx: reorient: LPS``: the orientation images and masks are reoriented to before PyRadiomics; None =
     #: as stored (stock PyRadiomics' behaviour, the v1/v2 files).
     reorient: str | None = None
+    #: ``radiomx: sul / scores / response``: SUL, scores per scan and response between sessions (issue 25).
+    readouts: ReadoutSettings = field(default=ReadoutSettings(), hash=False, compare=False)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -188,6 +194,7 @@ def load_param_file(path: Path, tracer: str = "", version: str = "", validate: b
         indices=indices,
         qc_window=qc_window,
         reorient=_orientation(path, block.get("reorient")),
+        readouts=readout_settings(path, block),
     )
 
 
