@@ -32,7 +32,8 @@ from radiomx.discover.dicom_headers import NONDICOM, summarize
 from radiomx.discover.export_walk import walk
 
 #: Bump when ``dicom_headers`` keeps other values: an index of another version is rebuilt from scratch.
-INDEX_VERSION = 1
+#: 2: a SEG's ``organ_seg`` (all its segments name organ classes).
+INDEX_VERSION = 2
 INDEX_NAME = ".dicom-index.sqlite"
 #: Header values every file's linking needs, kept in columns: the rest (``header``) is JSON, decoded only for the
 #: files that need it (a series' first file, masks), so a no-change rerun over 50,000 files decodes few.

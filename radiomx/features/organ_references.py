@@ -131,7 +131,7 @@ def _organ_box(image: sitk.Image, organ: OrganMask) -> Box:
 
 
 def _missing(organs: OrganSet, names: Sequence[str]) -> str:
-    reasons = [organs.problems.get(name, f"no {name} mask") for name in names if name not in organs.masks]
+    reasons = [organs.problems.get(name, f"no {name} mask (not read)") for name in names if name not in organs.masks]
     return "; ".join(reasons)
 
 

@@ -30,7 +30,7 @@ field of view, has no mask; ``OrganSet.problems`` says why, for a warning row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,6 +208,16 @@ def read_organs(source: OrganSource, pet: sitk.Image, wanted: Iterable[str] | No
     if source.form == "labels":
         return _read_labels(source.path, pet, wanted_set)
     return _read_seg(source.path, pet, wanted_set)
+
+
+def organs_from_images(images: Mapping[str, sitk.Image], pet: sitk.Image, source: str = "") -> OrganSet:
+    """Organ masks already in memory (class name -> 0/non-zero image on any grid of the patient frame) on ``pet``'s
+    grid, by the same rule as the files (for library callers and tests)."""
+    named = {canonical(name): image for name, image in images.items()}
+    collect = _Collector(source or "organ images", named, None)
+    for name, image in sorted(named.items()):
+        collect.binary(name, f"{source} [{name}]" if source else name, image, pet)
+    return collect.organs
 
 
 def class_files(folder: Path) -> dict[str, Path]:
