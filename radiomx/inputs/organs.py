@@ -23,9 +23,12 @@ a centre outside the organ grid is outside the organ. Why this rule and not a pa
 * it is the rule ITK, 3D Slicer and TotalSegmentator itself use to move label maps between grids, it keeps a
   multilabel map's classes disjoint in one pass, and it costs one lookup per PET voxel inside the organ's box.
 
-Cost: only the organ's bounding box is resampled, and each class is kept as a boolean crop of the PET grid
-(``OrganMask``), never as a whole-body volume per class. An organ without a voxel, or one whose box misses the PET's
-field of view, has no mask; ``OrganSet.problems`` says why, for a warning row.
+Cost: a TotalSegmentator class file is a whole CT volume of zeros around one organ (~85 MB inflated for 512 x 512 x
+327). A plain NIfTI is inflated once and its voxels are used where they lie (a numpy view of the inflated bytes,
+``radiomx.inputs.nifti.array_from_raw``), never copied into a whole-volume SimpleITK image; only the organ's
+bounding box is cut out and resampled, and each class is kept as a boolean crop of the PET grid (``OrganMask``).
+An organ without a voxel, or one whose box misses the PET's field of view, has no mask; ``OrganSet.problems`` says
+why, for a warning row. Measured: ``benchmarks/bench_organs.py``, docs/organs.md.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomx.errors import ScanError
-from radiomx.inputs.imaging import as_label_map, read_volume
+from radiomx.inputs import nifti
+from radiomx.inputs.imaging import read_volume
 from radiomx.inputs.organ_labels import organ_label_names
 from radiomx.inputs.organ_names import canonical, class_of_code, is_organ_class
 from radiomx.inputs.paths import IMAGE_SUFFIXES, has_image_suffix
@@ -118,13 +122,66 @@ def box_of(values: np.ndarray) -> Box | None:
             slice(int(xs[0]), int(xs[-1]) + 1))
 
 
-def placed_crop(image: sitk.Image, crop_values: np.ndarray, box: Box) -> sitk.Image:
-    """``crop_values`` (an array cut from ``image`` at ``box``) as an image placed where the box lies in ``image``
-    (same spacing and direction)."""
+@dataclass(frozen=True)
+class Grid:
+    """Where a mask file's voxels lie in the patient frame (ITK's geometry of the file)."""
+
+    origin: tuple[float, ...]
+    spacing: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image) -> Grid:
+        """The geometry of a SimpleITK image or of an ``ImageFileReader`` that read a header."""
+        return cls(tuple(image.GetOrigin()), tuple(image.GetSpacing()), tuple(image.GetDirection()))
+
+    def point(self, index_xyz: tuple[int, int, int]) -> tuple[float, float, float]:
+        """The patient coordinates of a voxel's centre (origin + direction . (spacing * index))."""
+        direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
+        offset = direction @ (np.asarray(self.spacing, dtype=np.float64) * np.asarray(index_xyz, dtype=np.float64))
+        return tuple(float(v) for v in np.asarray(self.origin, dtype=np.float64) + offset)  # type: ignore[return-value]
+
+
+def read_mask_values(path: Path, what: str) -> tuple[np.ndarray, Grid]:
+    """A mask file's voxels as a (z, y, x) array of non-negative integer labels and its geometry. A plain NIfTI
+    (TotalSegmentator's output) is inflated once and used in place (module docstring); other formats are read by
+    ITK. A ScanError (stage ``organs``) names the file."""
+    try:
+        name = path.name.lower()
+        if name.endswith((".nii", ".nii.gz")) and path.is_file() and path.stat().st_size > 0:
+            raw = nifti.inflate(path, path.read_bytes(), what)
+            header = nifti.parse_header(path, raw, what)
+            if header is not None:
+                nifti.check_data(path, raw, header, what)
+            found = nifti.array_from_raw(path, raw, header)
+            if found is not None:
+                return _labels(found[0], path), Grid.of(found[1])
+        image = read_volume(path, what)
+        return _labels(sitk.GetArrayFromImage(image), path), Grid.of(image)
+    except ScanError as exc:
+        raise ScanError("organs", exc.path, exc.detail) from exc
+    except OSError as exc:
+        raise ScanError("organs", str(path), f"{what} cannot be read ({exc.strerror}); check permissions") from exc
+
+
+def _labels(values: np.ndarray, path: Path) -> np.ndarray:
+    """Mask values must be non-negative integers (as ``radiomx.inputs.imaging.as_label_map`` requires)."""
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+            raise ScanError("organs", str(path), "organ mask holds non-integer values; save it as an integer label map")
+        values = values.astype(np.uint32)
+    elif np.issubdtype(values.dtype, np.signedinteger) and values.size and values.min() < 0:
+        raise ScanError("organs", str(path), f"organ mask holds negative label {values.min()}; labels must be >= 0")
+    return values
+
+
+def placed_crop(grid: Grid, crop_values: np.ndarray, box: Box) -> sitk.Image:
+    """``crop_values`` (an array cut at ``box`` from a volume of geometry ``grid``) as an image placed where the box
+    lies in the patient frame (same spacing and direction)."""
     crop = sitk.GetImageFromArray(np.ascontiguousarray(crop_values))
-    crop.SetSpacing(image.GetSpacing())
-    crop.SetDirection(image.GetDirection())
-    crop.SetOrigin(image.TransformIndexToPhysicalPoint(tuple(int(s.start) for s in reversed(box))))
+    crop.SetSpacing(grid.spacing)
+    crop.SetDirection(grid.direction)
+    crop.SetOrigin(grid.point(tuple(int(s.start) for s in reversed(box))))  # type: ignore[arg-type]
     return crop
 
 
@@ -180,14 +237,13 @@ class _Collector:
     def empty(self, name: str, file: str) -> None:
         self.organs.problems[name] = f"{file}: the {name} mask has no voxel"
 
-    def binary(self, name: str, file: str, image: sitk.Image, pet: sitk.Image) -> None:
+    def binary(self, name: str, file: str, values: np.ndarray, grid: Grid, pet: sitk.Image) -> None:
         """A 0/non-zero mask of one class on the organ grid, cropped and put on the PET grid."""
-        values = sitk.GetArrayViewFromImage(image)
         box = box_of(values)
         if box is None:
             self.empty(name, file)
             return
-        placed = on_pet_grid(placed_crop(image, (values[box] != 0).astype(np.uint8), box), pet)
+        placed = on_pet_grid(placed_crop(grid, (values[box] != 0).astype(np.uint8), box), pet)
         mask = _trimmed(name, file, placed[0], placed[1] != 0, placed[2]) if placed is not None else None
         self.put(name, file, mask)
 
@@ -216,7 +272,8 @@ def organs_from_images(images: Mapping[str, sitk.Image], pet: sitk.Image, source
     named = {canonical(name): image for name, image in images.items()}
     collect = _Collector(source or "organ images", named, None)
     for name, image in sorted(named.items()):
-        collect.binary(name, f"{source} [{name}]" if source else name, image, pet)
+        collect.binary(name, f"{source} [{name}]" if source else name, sitk.GetArrayFromImage(image), Grid.of(image),
+                       pet)
     return collect.organs
 
 
@@ -244,7 +301,7 @@ def _read_folder(folder: Path, pet: sitk.Image, wanted: set[str] | None) -> Orga
     collect = _Collector(str(folder), files, wanted)
     for name, path in sorted(files.items()):
         if collect.wants(name):
-            collect.binary(name, str(path), as_label_map(read_volume(path, f"organ mask {name}"), path), pet)
+            collect.binary(name, str(path), *read_mask_values(path, f"organ mask {name}"), pet)
     return collect.organs
 
 
@@ -266,10 +323,9 @@ def _read_labels(path: Path, pet: sitk.Image, wanted: set[str] | None) -> OrganS
     chosen = {name: value for name, value in by_class.items() if collect.wants(name)}
     if not chosen:
         return collect.organs
-    image = as_label_map(read_volume(path, "organ label map"), path)
-    values = sitk.GetArrayViewFromImage(image)
+    values, grid = read_mask_values(path, "organ label map")
     box = box_of(values)
-    placed = on_pet_grid(placed_crop(image, values[box], box), pet) if box is not None else None
+    placed = on_pet_grid(placed_crop(grid, values[box], box), pet) if box is not None else None
     if placed is None:
         for name, value in chosen.items():
             if box is None:
@@ -330,5 +386,6 @@ def _read_seg(path: Path, pet: sitk.Image, wanted: set[str] | None) -> OrganSet:
     collect = _Collector(str(path), classes, wanted)
     chosen = {number: name for name, number in classes.items() if collect.wants(name)}
     for number, image in seg_segment_images(path, sorted(chosen), stage="organs"):
-        collect.binary(chosen[number], f"{path} [segment {number} {chosen[number]}]", image, pet)
+        collect.binary(chosen[number], f"{path} [segment {number} {chosen[number]}]", sitk.GetArrayFromImage(image),
+                       Grid.of(image), pet)
     return collect.organs
