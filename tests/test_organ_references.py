@@ -239,3 +239,24 @@ def test_region_classes_cover_what_each_region_reads(phantom):
     assert {r: (v.stats.suv_mean, v.voxels) for r, v in a.items()} == {r: (v.stats.suv_mean, v.voxels)
                                                                       for r, v in b.items()}
     assert "lung_upper_lobe_right" not in few.masks and "lung_upper_lobe_right" in every.masks
+
+
+def test_couinaud_segments_v_to_viii_are_the_right_lobe_when_given(phantom, organs):
+    """TotalSegmentator's ``liver_segments`` output: the sphere goes in segments V-VIII (here the right lobe cut in
+    four), without the median-x proxy."""
+    shape = phantom.pet.GetSize()[::-1]
+    liver = organs.masks["liver"].full(shape)
+    points = ph.centres(phantom.pet)
+    right = liver & (points[..., 0] < ph.LOBE_SPLIT_X)
+    upper, front = points[..., 2] > -70.0, points[..., 1] < -20.0
+    parts = {5: right & upper & front, 6: right & ~upper & front, 7: right & ~upper & ~front, 8: right & upper & ~front}
+    masks = {}
+    for number, part in parts.items():
+        box = box_of(part)
+        masks[f"liver_segment_{number}"] = OrganMask(tuple(s.start for s in box), part[box], f"liver_segment_{number}",
+                                                      f"liver_segment_{number}.nii.gz")
+    segments = OrganSet("segments", tuple(masks), masks)
+    liver_region = refs.liver_voi(phantom.pet, segments, list(as_box_masks(phantom.lesions).values()))
+    assert liver_region.stats.suv_mean == ph.VALUES["liver_right"] and liver_region.stats.suv_sd == 0.0
+    assert "Couinaud segments 5, 6, 7, 8" in liver_region.definition
+    assert right[tuple(voxels_of(liver_region).T)].all()

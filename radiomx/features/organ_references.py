@@ -165,7 +165,7 @@ def liver_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask]) -
         return _null("liver", LIVER_DEFINITION.format(part="-", margin=LESION_MARGIN_MM),
                      _missing(organs, ("liver",)))
     if segments:  # Couinaud V-VIII: the right lobe itself
-        part_name = "Couinaud segments V-VIII"
+        part_name = "Couinaud segments " + ", ".join(s.name.removeprefix("liver_segment_") for s in segments)
         boxes = [s.box for s in segments]
         box = grown(tuple(slice(min(b[i].start for b in boxes), max(b[i].stop for b in boxes))  # type: ignore[arg-type]
                           for i in range(3)), (1, 1, 1), image.GetSize()[::-1])
