@@ -35,6 +35,26 @@ class ScanKey:
         return "/".join(p for p in (self.patient_id, self.session, self.tracer) if p)
 
 
+#: The forms an organ segmentation comes in (docs/organs.md): a folder of one file per class, one multilabel file
+#: (names from a table beside it or its NIfTI header extension), a DICOM SEG whose segments are organs.
+ORGAN_FORMS = ("folder", "labels", "seg")
+
+
+@dataclass(frozen=True)
+class OrganSource:
+    """Where a scan's organ segmentations are (``radiomx.discover.organs``): ``form`` one of ``ORGAN_FORMS``,
+    ``path`` the folder or file, ``found_by`` how discovery found it (``organs/ beside the image``,
+    ``radiomx.toml [organs]``, ``BIDS desc-organs``, ``DICOM SEG of the CT``), for messages."""
+
+    form: str
+    path: Path
+    found_by: str = ""
+
+    def __post_init__(self) -> None:
+        if self.form not in ORGAN_FORMS:
+            raise ValueError(f"organ source form {self.form!r} is not one of {', '.join(ORGAN_FORMS)}")
+
+
 @dataclass(frozen=True)
 class Scan:
     key: ScanKey
@@ -58,6 +78,8 @@ class Scan:
     #: for lean body mass (SUL, radiomx.inputs.lbm). Read at discovery; not yet part of the work key (issue 25: it
     #: joins it when SUL columns are written).
     sex: str = ""
+    #: Organ segmentations of the scan's patient frame (TotalSegmentator/MOOSE output), None when none was found.
+    organs: OrganSource | None = None
 
     @property
     def image_source(self) -> Path | tuple[Path, ...] | None:

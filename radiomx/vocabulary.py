@@ -85,6 +85,8 @@ class Stage(StrEnum):
     SUV = "suv"
     LESIONS = "lesions"
     REFERENCE = "reference"
+    #: Organ segmentations (TotalSegmentator/MOOSE output) read for reference VOIs and lesion sites (docs/organs.md).
+    ORGANS = "organs"
     VOI = "voi"
     INDICES = "indices"
     FEATURES = "features"

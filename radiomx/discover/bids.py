@@ -11,6 +11,12 @@ tree radiomx's default layout uses. What is accepted:
 * reference regions: derivative masks with ``desc-ref<region>`` (``..._desc-refliver_mask.nii.gz``,
   ``desc-refbloodpool``, ``desc-refadrenalcontralateral``, ``desc-refmarrow``; BIDS labels are alphanumeric) are
   the scan's reference regions, never its lesion mask;
+* organ segmentations: a derivative ``..._desc-organs_dseg.nii[.gz]`` with its ``_dseg.tsv`` (BIDS "Common
+  image-derived labels"), in a ``pet``, ``anat`` or ``ct`` folder of the subject (and session), is the scan's organ
+  source (``radiomx.discover.organs``), never its lesion mask. Its entities, minus the derivative-only ones, must
+  be the image's or a part of them: a file without ``trc-`` (drawn on the session's CT) serves every PET of that
+  subject and session; the file matching more of the image's entities wins, and two equal candidates are a
+  problem;
 * keys: patient_id = ``<p>`` (without ``sub-``), session = ``<s>`` (without ``ses-``), tracer = ``trc-`` label
   resolved through ``radiomx.tracers``.
 
@@ -34,7 +40,7 @@ from pathlib import Path
 
 from radiomx.discover.references import find_references
 from radiomx.errors import ScanError
-from radiomx.records import Layout, Scan, ScanKey, sex_code
+from radiomx.records import Layout, OrganSource, Scan, ScanKey, sex_code
 from radiomx.tracers import resolve_tracer
 from radiomx.vocabulary import Stage
 
@@ -71,6 +77,39 @@ def _is_reference(path: Path) -> bool:
     return parsed is not None and parsed[0].get("desc", "").lower().startswith("ref")
 
 
+def _is_organs(path: Path) -> bool:
+    parsed = parse_name(path.name)
+    return parsed is not None and parsed[1] == "dseg" and parsed[0].get("desc", "").lower() == "organs"
+
+
+#: Subject folders where an organ segmentation may be (it is usually drawn on the CT).
+ORGAN_FOLDERS = ("pet", "anat", "ct")
+
+
+def _organs_for(cohort: Path, entities: dict[str, str]) -> tuple[OrganSource | None, str]:
+    """The ``desc-organs`` dseg of a PET image (module docstring) and a problem text ("" when none)."""
+    base = Path(f"sub-{entities['sub']}") / (f"ses-{entities['ses']}" if "ses" in entities else "")
+    derivatives = cohort / "derivatives"
+    ranked: list[tuple[int, Path]] = []
+    for pipeline in sorted(p for p in derivatives.glob("*") if p.is_dir()) if derivatives.is_dir() else []:
+        for kind in ORGAN_FOLDERS:
+            for candidate in sorted((pipeline / base / kind).glob("*_dseg.nii*")):
+                parsed = parse_name(candidate.name)
+                if parsed is None or not _is_organs(candidate):
+                    continue
+                core = {k: v for k, v in parsed[0].items() if k not in DERIVATIVE_ENTITIES}
+                if core.get("sub") == entities["sub"] and core.get("ses") == entities.get("ses") and all(
+                        entities.get(k) == v for k, v in core.items()):
+                    ranked.append((len(core), candidate))
+    if not ranked:
+        return None, ""
+    best = max(n for n, _ in ranked)
+    top = [path for n, path in ranked if n == best]
+    if len(top) > 1:
+        return None, f"several organ segmentations match ({', '.join(p.name for p in top)}); keep one"
+    return OrganSource("labels", top[0], "BIDS desc-organs dseg"), ""
+
+
 def _masks_for(cohort: Path, entities: dict[str, str]) -> list[Path]:
     relative = Path(f"sub-{entities['sub']}") / (f"ses-{entities['ses']}" if "ses" in entities else "") / "pet"
     found = []
@@ -81,7 +120,7 @@ def _masks_for(cohort: Path, entities: dict[str, str]) -> list[Path]:
             if parsed is None or parsed[1] not in MASK_SUFFIXES:
                 continue
             core = {k: v for k, v in parsed[0].items() if k not in DERIVATIVE_ENTITIES}
-            if core == entities:
+            if core == entities and not _is_organs(candidate):
                 found.append(candidate)
     return found
 
@@ -101,12 +140,15 @@ def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, 
         return Scan(ScanKey(patient, session, entities["trc"]), folder,
                             problem=(exc.stage, exc.path, exc.detail))
     key = ScanKey(patient, session, tracer.name)
+    organs, ambiguous = _organs_for(cohort, entities)
+    if ambiguous:
+        return Scan(key, folder, image, problem=("discover", str(image), ambiguous))
     found = _masks_for(cohort, entities)
     masks = [m for m in found if not _is_reference(m)]
     references, twice = find_references([m for m in found if _is_reference(m)])
     if twice:
         return Scan(key, folder, image, masks[0] if masks else None, problem=(Stage.DISCOVER, str(image), twice),
-                    references=references)
+                    references=references, organs=organs)
     if len(masks) != 1:
         stem = "_".join(f"{k}-{v}" for k, v in entities.items())
         what = "no mask" if not masks else "several masks (" + ", ".join(m.name for m in masks) + ")"
@@ -114,8 +156,8 @@ def _scan(cohort: Path, image: Path, entities: dict[str, str], folder_sub: str, 
         return Scan(key, folder, image, masks[0] if masks else None, problem=(
             Stage.DISCOVER, str(image),
             f"{what} found; expected one {where}[_desc-<label>]_mask.nii.gz (or _dseg.nii.gz)"),
-            references=references)
-    return Scan(key, folder, image, masks[0], references=references)
+            references=references, organs=organs)
+    return Scan(key, folder, image, masks[0], references=references, organs=organs)
 
 
 def discover_bids(cohort: Path, layout: Layout) -> list[Scan]:

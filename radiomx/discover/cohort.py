@@ -21,6 +21,9 @@ and which named masks are lesions (``--roi``/``--exclude-roi``; docs/lesions.md)
     [lesions]
     roi = ["GTV*", "node_*"]
     exclude_roi = ["*edema*"]
+
+Organ segmentations (``radiomx.discover.organs``): ``organs/``, ``organs.nii.gz`` or ``organs.dcm`` beside the
+image, or ``[organs] path = "../CT/totalseg"`` (relative to each scan folder).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import tomllib
 from pathlib import Path
 
 from radiomx.discover import bids
+from radiomx.discover.organs import find_organs, is_organ_name, organ_path_setting
 from radiomx.discover.references import find_references
 from radiomx.errors import ConfigError, ScanError
 from radiomx.inputs.paths import has_image_suffix
@@ -109,7 +113,7 @@ def _candidates(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
     except OSError:
         return []
     return [e for e in entries if _matches(e.name, patterns) and not e.name.lower().startswith(PREFIX)
-            and (has_image_suffix(e) or e.is_dir() or e.name.lower().endswith(".dcm"))]
+            and not is_organ_name(e.name) and (has_image_suffix(e) or e.is_dir() or e.name.lower().endswith(".dcm"))]
 
 
 def _reference_files(folder: Path) -> list[Path]:
@@ -164,7 +168,8 @@ def _clean_id(name: str) -> tuple[str, bool]:
         return os.fsencode(name).decode("utf-8", "replace"), False
 
 
-def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) -> Scan:
+def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout, cohort: Path,
+                      organs_path: str | None) -> Scan:
     tracer_name, tracer_ok = _clean_id(folder.name)
     patient_id, patient_ok = _clean_id(patient)
     session_id, session_ok = _clean_id(session)
@@ -194,7 +199,10 @@ def _scan_from_folder(folder: Path, patient: str, session: str, layout: Layout) 
     references, twice = find_references(_reference_files(folder))
     if twice and problem is None:
         problem = (Stage.DISCOVER, str(folder), twice)
-    return Scan(key, folder, image, mask, problem, references=references)
+    organs, ambiguous = find_organs(folder, cohort, organs_path)
+    if ambiguous and problem is None:
+        problem = (Stage.DISCOVER, str(folder), ambiguous)
+    return Scan(key, folder, image, mask, problem, references=references, organs=organs)
 
 
 def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
@@ -203,6 +211,7 @@ def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
     if not cohort.is_dir():
         raise ConfigError(f"{cohort}: cohort folder does not exist or is not a folder")
     layout = layout or layout_for(cohort)
+    organs_path = organ_path_setting(read_cohort_config(cohort), cohort / CONFIG_NAME)
     if bids.looks_like_bids(cohort):
         return _flag_duplicates(sorted(bids.discover_bids(cohort, layout), key=lambda s: s.key))
     scans: list[Scan] = []
@@ -215,13 +224,14 @@ def discover(cohort: Path, layout: Layout | None = None) -> list[Scan]:
                 scans.append(_loop_scan(child, patient_dir.name, child.name))
                 continue
             if _is_scan_folder(child, layout) and not _is_session_folder(child, layout):
-                scans.append(_scan_from_folder(child, patient_dir.name, "", layout))
+                scans.append(_scan_from_folder(child, patient_dir.name, "", layout, cohort, organs_path))
                 continue
             for tracer_dir in _visible_dirs(child):
                 if _is_loop(tracer_dir):
                     scans.append(_loop_scan(tracer_dir, patient_dir.name, child.name))
                 elif _is_scan_folder(tracer_dir, layout):
-                    scans.append(_scan_from_folder(tracer_dir, patient_dir.name, child.name, layout))
+                    scans.append(_scan_from_folder(tracer_dir, patient_dir.name, child.name, layout, cohort,
+                                                   organs_path))
     return _flag_duplicates(sorted(bids.attach_body_weights(cohort, scans), key=lambda s: s.key))
 
 

@@ -7,7 +7,10 @@ Steps (docs/layouts.md, "DICOM export", says the same for users):
 2. series: image files grouped patient -> study -> series; per study and tracer, the series a scan is measured
    on are chosen as in a scan folder (``radiomx.inputs.series_choice``, strictly: a non-attenuation-corrected
    PET, a MIP, a projection or a secondary capture is never the image);
-3. masks: each SEG/RTSTRUCT joins the series it references (``dicom_links``);
+3. masks: each SEG/RTSTRUCT joins the series it references (``dicom_links``); a SEG whose segments all name
+   organ classes (TotalSegmentator's or MOOSE's output, ``dicom_headers``) is no lesion mask but the organ
+   segmentation of every scan whose series shares the frame of reference (PET/CT: one frame) of the series it
+   references, usually the CT;
 4. keys: ``patient_id`` = the DICOM PatientID, or its row in ``--patient-ids``; ``tracer`` = the
    Radiopharmaceutical Information Sequence through the tracer registry (``--default-tracer`` for series that name
    none), CT for CT; ``session`` = the study's place in time among the patient's studies with a series of that
@@ -38,7 +41,7 @@ from radiomx.discover.dicom_links import Series, link_mask
 from radiomx.errors import ConfigError
 from radiomx.inputs.series_choice import is_non_attenuation_corrected, is_projection, measurable
 from radiomx.quiet import pydicom_quiet
-from radiomx.records import Scan, ScanKey, redact
+from radiomx.records import OrganSource, Scan, ScanKey, redact
 from radiomx.tracers import TRACERS, tracer_of_radiopharmaceutical
 from radiomx.vocabulary import Stage
 
@@ -123,6 +126,8 @@ class _Linker:
         #: key -> [(file, message)] problems, and key -> scan for the scans that may be extracted.
         self.problems: dict[ScanKey, list[tuple[IndexedFile, str]]] = defaultdict(list)
         self.ready: dict[ScanKey, Scan] = {}
+        #: (study, frame of reference digest) -> the organ SEGs of that frame.
+        self.organs: dict[tuple[str, str], list[IndexedFile]] = defaultdict(list)
 
     def link(self, files: list[IndexedFile]) -> ExportDiscovery:
         files = sorted(files, key=lambda f: f.relative)
@@ -133,6 +138,9 @@ class _Linker:
         sessions = self._sessions(groups, studies)
         for mask in (f for f in files if f.kind in (SEG, RTSTRUCT)):
             found = link_mask(mask, series, by_sop, usable)
+            if mask.kind == SEG and mask.header.get("organ_seg"):
+                self._organ_seg(mask, found.owner if not found.problem else None)
+                continue
             if found.owner is not None and found.owner.uid in usable and not found.problem:
                 found.owner.masks.append(mask)
                 continue
@@ -235,6 +243,22 @@ class _Linker:
                 return redact(written) or UNKNOWN
         return self.settings.default_tracer or UNKNOWN
 
+    def _organ_seg(self, mask: IndexedFile, owner: Series | None) -> None:
+        frame = owner.header.get("frame", "") if owner is not None else ""
+        if owner is None or not frame:
+            self.found.notes["organ SEGs whose image series (or its frame of reference) is not in the export"] += 1
+            return
+        self.organs[(owner.study, frame)].append(mask)
+
+    def _organ_source(self, owner: Series, problems: list[tuple[IndexedFile, str]]) -> OrganSource | None:
+        """The organ SEG of ``owner``'s frame of reference; several are a problem of the scan."""
+        found = self.organs.get((owner.study, owner.header.get("frame", "")), []) if owner.header.get("frame") else []
+        if len(found) > 1:
+            listed = ", ".join(_relative(m) for m in found[:MAX_LISTED])
+            problems.append((found[0], f"{len(found)} organ SEGs share the frame of reference of {owner.describe()} "
+                                       f"({listed}); keep one"))
+        return OrganSource("seg", found[0].path, "DICOM SEG of the same frame of reference") if found else None
+
     # --- keys ---------------------------------------------------------------------------------------------------
 
     def _sessions(self, groups, studies: dict[str, _Study]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -300,7 +324,7 @@ class _Linker:
         syntax = _undecodable(owner)
         if syntax:
             problems.append((owner.files[0], syntax))
-        self.ready[key] = _as_scan(key, owner, owner.masks[0], None)
+        self.ready[key] = _as_scan(key, owner, owner.masks[0], None, self._organ_source(owner, problems))
 
     def _scans(self) -> list[Scan]:
         scans = []
@@ -384,7 +408,8 @@ def _undecodable(owner: Series) -> str:
     return ""
 
 
-def _as_scan(key: ScanKey, series: Series, mask: IndexedFile | None, problem) -> Scan:
+def _as_scan(key: ScanKey, series: Series, mask: IndexedFile | None, problem,
+             organs: OrganSource | None = None) -> Scan:
     paths = tuple(f.path for f in series.files)
     return Scan(key, paths[0].parent, image=paths[0], mask=mask.path if mask else None, problem=problem,
-                image_files=paths)
+                image_files=paths, organs=organs)

@@ -28,6 +28,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
+from radiomx.inputs.organ_names import class_of_code, is_organ_class
 from radiomx.inputs.paths import is_dicom_file
 from radiomx.quiet import pydicom_quiet
 
@@ -214,7 +215,24 @@ def _seg(ds: Dataset, digest: Digest) -> dict[str, Any]:
             "spacing": _floats(measures.get("PixelSpacing"), 2),
             "orientation": _floats(orientation.get("ImageOrientationPatient"), 6),
             "frame_positions": positions, "frames_of_reference": [digest(ds.get("FrameOfReferenceUID"))],
-            "ref_series": _series_refs(ds.get("ReferencedSeriesSequence"), digest), "ref_sops": sops}
+            "ref_series": _series_refs(ds.get("ReferencedSeriesSequence"), digest), "ref_sops": sops,
+            "organ_seg": _names_organs(ds)}
+
+
+def _names_organs(ds: Dataset) -> bool:
+    """Is every segment an organ class (TotalSegmentator/MOOSE output: ``radiomx.inputs.organ_names``), by Segment
+    Label or Segmented Property Type code? Such a SEG is a scan's organ segmentation, never its lesion mask."""
+    segments = [s for s in ds.get("SegmentSequence") or [] if int(s.get("SegmentNumber", 0) or 0) > 0]
+
+    def organ(item: Dataset) -> bool:
+        if is_organ_class(str(item.get("SegmentLabel", "") or "")):
+            return True
+        types = item.get("SegmentedPropertyTypeCodeSequence") or []
+        modifiers = (types[0].get("SegmentedPropertyTypeModifierCodeSequence") or []) if types else []
+        return bool(types) and bool(class_of_code(str(types[0].get("CodeValue", "")),
+                                                  str(modifiers[0].get("CodeValue", "")) if modifiers else ""))
+
+    return bool(segments) and all(organ(item) for item in segments)
 
 
 def _rtstruct(ds: Dataset, digest: Digest) -> dict[str, Any]:

@@ -254,20 +254,34 @@ def seg_voxels(path: Path, image: sitk.Image, slices: _Slices, numbers: Sequence
         return
     ds = _little_endian(_read(path))
     _place_frames(ds, image, slices, path)
+    for number, labels in _segment_images(ds, path, numbers):
+        check_on_grid(labels, image, path, "SEG")
+        placed = sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        yield number, sitk.GetArrayViewFromImage(placed) != 0
+
+
+def _segment_images(ds: Dataset, path: Path, numbers: Sequence[int], stage: str = Stage.LOAD
+                    ) -> Iterator[tuple[int, sitk.Image]]:
+    """Each wanted segment of a parsed SEG as a 0/1 image on the SEG's own grid (highdicom ``get_volume``)."""
     try:
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except Exception as exc:  # noqa: BLE001 - highdicom validates and raises ValueError/AttributeError/...
-        raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM SEG ({one_line(exc)})") from exc
+        raise ScanError(stage, str(path), f"cannot read DICOM SEG ({one_line(exc)})") from exc
     for number in numbers:
         try:
             volume = seg.get_volume(segment_numbers=[number], combine_segments=False)
         except (ValueError, RuntimeError) as exc:
-            raise ScanError(Stage.LOAD, str(path),
+            raise ScanError(stage, str(path),
                             f"cannot place SEG segment {number} in a volume ({one_line(exc)})") from exc
-        labels = _volume_as_sitk(volume)
-        check_on_grid(labels, image, path, "SEG")
-        placed = sitk.Resample(labels, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        yield number, sitk.GetArrayViewFromImage(placed) != 0
+        yield number, _volume_as_sitk(volume)
+
+
+def seg_segment_images(path: Path, numbers: Sequence[int], stage: str = Stage.LOAD
+                       ) -> Iterator[tuple[int, sitk.Image]]:
+    """Each wanted segment of the DICOM SEG at ``path`` on the SEG's own grid, for a caller that resamples it (organ
+    SEGs drawn on a CT, ``radiomx.inputs.organs``); a ScanError of ``stage`` names the file."""
+    if numbers:
+        yield from _segment_images(_little_endian(_read(path)), path, numbers, stage)
 
 
 # --- RTSTRUCT --------------------------------------------------------------------------------------------------------

@@ -113,9 +113,12 @@ def _voxels(raw: bytes, header: Nifti1Header) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=header.voxels, offset=header.vox_offset)
 
 
-def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.Image | None:
-    """The image ``sitk.ReadImage(path)`` would return, built from the checked bytes; None when that equality is
-    not guaranteed (the caller then reads with ITK)."""
+def array_from_raw(path: Path, raw: bytes, header: Nifti1Header | None
+                   ) -> tuple[np.ndarray, sitk.ImageFileReader] | None:
+    """The voxels ``sitk.ReadImage(path)`` would hold, as a (z, y, x) numpy view of the checked bytes (no copy when
+    stored in native byte order), and the reader holding ITK's own geometry of the file (``GetOrigin``,
+    ``GetSpacing``, ``GetDirection``, header only); None when that equality is not guaranteed (the caller then reads
+    with ITK)."""
     if (header is None or header.magic != b"n+1\0" or header.dims[0] != 3 or not header.unscaled
             or header.datatype not in _DATATYPES or header.vox_offset < NIFTI1_HEADER_BYTES + 4):
         return None
@@ -132,6 +135,16 @@ def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.
     values = _voxels(raw, header).reshape(size[::-1])  # NIfTI stores x fastest: numpy order (z, y, x)
     if not values.dtype.isnative:
         values = values.astype(values.dtype.newbyteorder("="))
+    return values, reader
+
+
+def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.Image | None:
+    """The image ``sitk.ReadImage(path)`` would return, built from the checked bytes; None when that equality is
+    not guaranteed (the caller then reads with ITK)."""
+    found = array_from_raw(path, raw, header)
+    if found is None:
+        return None
+    values, reader = found
     image = sitk.GetImageFromArray(values)  # copies: the image owns its buffer, ``raw`` can go
     image.SetOrigin(reader.GetOrigin())
     image.SetSpacing(reader.GetSpacing())

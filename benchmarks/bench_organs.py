@@ -1,0 +1,180 @@
+"""Benchmark: what reading organ segmentations onto the PET grid, placing the reference VOIs and finding the lesion
+sites costs, against the same scan's ``radiomx extract`` (Original features, shipped 18F-FDG parameter file).
+
+The scan: a synthetic whole-body FDG PET (``benchmarks/synth.py``: 200 x 200 x 300 voxels of 4.07 x 4.07 x 3.27 mm,
+its lesions), with organ masks on a CT grid as a PET/CT's CT and TotalSegmentator give them: 512 x 512 x 327 voxels
+of 0.977 x 0.977 x 3 mm, one uint8 file per class, 117 classes (the organs of ``tests/organ_phantom.py`` plus
+small boxes for the other TotalSegmentator v2 classes), or one multilabel file with TotalSegmentator's NIfTI label
+extension (``--ml``).
+
+Timed, alternately, ``--repeats`` times (median kept), in this process with threads pinned to 1 as in a worker:
+
+* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it);
+* regions: ``read_organs`` of the classes the five reference regions need + ``derived_regions``;
+* regions + sites: ``read_organs`` of every class + ``derived_regions`` + ``lesion_sites`` + ``site_burden``.
+
+The PET is in memory already when a worker would do this, so its reading is not part of the organ step. The
+machine's load average is printed beside the figures. ``--smoke`` runs the same code on a small grid and few
+classes in seconds (``tests/test_benchmarks_organs.py``). Results: ``benchmarks/RESULTS-organs.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+
+import synth  # noqa: E402
+
+from radiomx.features.lesion_sites import lesion_masks, lesion_sites, site_burden  # noqa: E402
+from radiomx.features.lesions import split_lesions  # noqa: E402
+from radiomx.features.organ_references import REGION_CLASSES, derived_regions  # noqa: E402
+from radiomx.inputs.organ_names import CLASS_KINDS  # noqa: E402
+from radiomx.inputs.organs import read_organs  # noqa: E402
+from radiomx.records import OrganSource  # noqa: E402
+from radiomx.run.worker import init_worker_process  # noqa: E402
+from tests import organ_phantom as ph  # noqa: E402
+
+#: TotalSegmentator v2 ``total`` has 117 classes; the phantom draws 22, the rest are small boxes.
+TOTAL_V2_CLASSES = 117
+FULL = {"pet_shape": (300, 200, 200), "ct_size": (512, 512, 327), "ct_spacing": (0.977, 0.977, 3.0), "classes": 117}
+SMOKE = {"pet_shape": (130, 80, 80), "ct_size": (200, 200, 90), "ct_spacing": (1.8, 1.8, 5.0), "classes": 30}
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def organ_masks(ct: sitk.Image, classes: int) -> dict[str, np.ndarray]:
+    """The phantom's organs plus small boxes for other classes, up to ``classes`` masks on ``ct``'s grid."""
+    masks = ph.organ_masks(ct)
+    fillers = [name for name in sorted(CLASS_KINDS) if name not in masks and CLASS_KINDS[name] not in ("tissue",)]
+    shape = ct.GetSize()[::-1]
+    for k, name in enumerate(fillers[: max(0, classes - len(masks))]):
+        centre = np.array([-120.0 + 30.0 * (k % 9), -90.0 + 30.0 * ((k // 9) % 7), -220.0 + 25.0 * (k // 63)])
+        found = ph.rasterize(ct, (centre - 10, centre + 10), lambda p, c=centre: ph.box(p, c - 9, c + 9))
+        mask = np.zeros(shape, dtype=bool)
+        if found is not None:
+            mask[found[0]] = found[1]
+        masks[name] = mask
+    return masks
+
+
+def build(root: Path, settings: dict, seed: int) -> tuple[Path, sitk.Image, dict[str, OrganSource]]:
+    """The cohort (one FDG scan), its PET in memory, and its organs in both forms."""
+    values, labels = synth.patient_volume(seed, 1, shape_zyx=settings["pet_shape"],
+                                          n_lesions=None if settings is FULL else 3)
+    origin = (-(settings["pet_shape"][2] - 1) * synth.SPACING_XYZ[0] / 2,
+              -(settings["pet_shape"][1] - 1) * synth.SPACING_XYZ[1] / 2, ph.PET_ORIGIN[2])
+    pet, mask = synth.to_image(values), synth.to_image(labels)
+    for image in (pet, mask):
+        image.SetOrigin(origin)
+    folder = root / "cohort" / "P001" / "FDG"
+    folder.mkdir(parents=True)
+    sitk.WriteImage(pet, str(folder / "pet.nii.gz"), True)
+    sitk.WriteImage(mask, str(folder / "mask.nii.gz"), True)
+    (root / "cohort" / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    size, spacing = settings["ct_size"], settings["ct_spacing"]
+    ct_origin = (-(size[0] - 1) * spacing[0] / 2, -(size[1] - 1) * spacing[1] / 2, ph.PET_ORIGIN[2] - 20.0)
+    ct = ph.grid_image(size, spacing, ct_origin)
+    phantom = ph.Phantom(pet, {}, ct, organ_masks(ct, settings["classes"]))
+    labels_of = {name: k for k, name in enumerate(sorted(phantom.organs), start=1)}
+    organs_dir = ph.write_folder(phantom, root / "organs")
+    multilabel = root / "organs.nii.gz"
+    plain = root / "plain.nii"
+    sitk.WriteImage(ph.as_image(ph.label_map(phantom, labels_of), ct), str(plain), False)
+    raw = ph.with_nifti_extension(plain.read_bytes(), ph.caret_xml(labels_of))
+    plain.unlink()
+    with gzip.open(multilabel, "wb", compresslevel=6) as out:  # as nibabel writes .nii.gz (TotalSegmentator saves so)
+        out.write(raw)
+    return root / "cohort", pet, {"per-class folder": OrganSource("folder", organs_dir),
+                                  "multilabel (--ml)": OrganSource("labels", multilabel)}
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def extract_once(cohort: Path, out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
+                         capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if run.returncode != 0:
+        raise SystemExit(f"radiomx extract failed ({run.returncode}): {run.stderr[-2000:]}")
+    return elapsed
+
+
+def organ_step(source: OrganSource, pet: sitk.Image, lesions: dict, sites: bool) -> dict:
+    wanted = None if sites else sorted({name for names in REGION_CLASSES.values() for name in names})
+    organs = read_organs(source, pet, wanted)
+    regions, _ = derived_regions(pet, organs, lesions)
+    if sites:
+        site_burden(pet, lesions, lesion_sites(organs, lesions))
+    return regions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="small grids, few classes, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    settings = SMOKE if args.smoke else FULL
+    repeats = 1 if args.smoke else args.repeats
+    work = Path(tempfile.mkdtemp(dir=args.workdir, prefix="bench-organs-"))
+    try:
+        print(f"building the scan and its organs ({load()}) ...", file=sys.stderr)
+        cohort, pet, sources = build(work, settings, args.seed)
+        init_worker_process()
+        split = split_lesions(sitk.Cast(sitk.ReadImage(str(cohort / "P001" / "FDG" / "mask.nii.gz")), sitk.sitkUInt8))
+        lesions = lesion_masks(split.layers, split.lesions)
+        placed = organ_step(sources["per-class folder"], pet, lesions, sites=False)  # warm-up, and a check
+        missing = [name for name, region in placed.items() if region.mask is None]
+        extract_once(cohort, work / "out")  # warm-up: page cache, byte-compiled modules
+        times: dict[str, list[float]] = {"extract": []}
+        before = load()
+        for _ in range(repeats):
+            times["extract"].append(extract_once(cohort, work / "out"))
+            for form, source in sources.items():
+                for sites in (False, True):
+                    label = f"{form}, {'regions + sites' if sites else 'regions'}"
+                    times.setdefault(label, []).append(timed(lambda s=source, w=sites: organ_step(s, pet, lesions, w)))
+        after = load()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = statistics.median(times["extract"])
+    size = settings["ct_size"]
+    print(f"PET {settings['pet_shape'][::-1]} voxels, {len(split.lesions)} lesions; organs on a CT grid {size} of "
+          f"{settings['ct_spacing']} mm, {settings['classes']} classes; median of {repeats}; {before} (before), "
+          f"{after} (after); regions not placed: {missing or 'none'}\n")
+    print("| step | seconds | vs extract |")
+    print("| --- | ---: | ---: |")
+    print(f"| radiomx extract (one scan, -j 1, Original features, 18F-FDG) | {base:.2f} | 1.00 |")
+    for label, values in times.items():
+        if label != "extract":
+            seconds = statistics.median(values)
+            print(f"| organs: {label} | {seconds:.2f} | +{seconds / base:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
