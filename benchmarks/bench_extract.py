@@ -52,12 +52,15 @@ HEADER = ("| configuration | stock lesions/s | radiomx lesions/s | ratio | stock
 
 
 class PeakRss:
-    """Polls a process tree: peak RSS of the launched process and of its largest descendant (a worker)."""
+    """Polls a process tree every ``interval`` s: peak RSS of the launched process, of its largest descendant (a
+    worker) and of the whole tree (the sum over the process and every descendant at one poll)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.root = psutil.Process(pid)
         self.main = 0
         self.worker = 0
+        self.tree = 0
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -65,15 +68,19 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.main = max(self.main, self.root.memory_info().rss)
+                rss = self.root.memory_info().rss
+                self.main = max(self.main, rss)
                 for child in self.root.children(recursive=True):
                     try:
-                        self.worker = max(self.worker, child.memory_info().rss)
+                        child_rss = child.memory_info().rss
                     except psutil.Error:
-                        pass
+                        continue
+                    self.worker = max(self.worker, child_rss)
+                    rss += child_rss
+                self.tree = max(self.tree, rss)
             except psutil.Error:
                 pass
-            time.sleep(0.05)
+            time.sleep(self.interval)
 
     def stop(self) -> None:
         self._stop.set()
@@ -116,7 +123,7 @@ def _iowait_seconds() -> float:
 
 
 def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None,
-          tool: str | None = None, cwd: Path | None = None) -> dict:
+          tool: str | None = None, cwd: Path | None = None, poll: float = 0.05) -> dict:
     env = {**os.environ, **(extra_env or {})}
     if warm is not None:
         warm_page_cache(warm)
@@ -126,13 +133,13 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
     start = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        rss = PeakRss(proc.pid)
+        rss = PeakRss(proc.pid, poll)
         code = proc.wait()
         rss.stop()
     seconds = time.perf_counter() - start
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {code}; see {log}")
-    return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "exit": code,
+    return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "tree_rss": rss.tree, "exit": code,
             "iowait": _iowait_seconds() - iowait}
 
 
