@@ -11,8 +11,9 @@ same PyRadiomics settings (radiomx's shipped parameter file for the tracer; the 
 
 The runs alternate (stock, radiomx, stock, ...), ``--reps`` of each (default 5), each a fresh process; the cohort
 is read and each tool's modules imported once, untimed, before every run (``bench_extract.warm_code``). Reported per
-tool: median (and min) wall time, and the median of each run's peak RSS of its whole process tree (the sum over the
-process and every descendant, polled every 5 ms), plus the load average. The values are compared too (max relative
+tool: median (and min) wall time, the median CPU time of the whole process tree (user + system, every descendant
+counted) and the median of each run's peak RSS of its whole process tree (the sum over the process and every
+descendant, polled every 5 ms), plus the load average. The values are compared too (max relative
 difference over every feature). ``--smoke`` runs the same code on a tiny scan, one round.
 
     .venv/bin/python benchmarks/bench_one_scan.py            # medians of 5
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             result = timed(command(rep), work / f"{name}-{rep}.log", warm=cohort, tool=name, cwd=work,
                            poll=0.005)
             runs[name].append(result)
-            print(f"{name} run {rep}: {result['seconds']:.2f} s, tree peak {fmt_mib(result['tree_rss'])}",
-                  flush=True)
+            print(f"{name} run {rep}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s, tree peak "
+                  f"{fmt_mib(result['tree_rss'])}", flush=True)
     worst, compared = max_relative_difference(work / "stock-0.csv", work / "out-0")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     medians = {name: (statistics.median(r["seconds"] for r in rs), statistics.median(r["tree_rss"] for r in rs))
@@ -126,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\none scan ({'x'.join(map(str, reversed(SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX)))} voxels, one "
           f"lesion), {args.tracer} parameter file, median of {reps} alternated runs, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load}\n")
-    print("| tool | wall s (median) | wall s (min) | peak RSS of the process tree (median) |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| tool | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name, rs in runs.items():
         print(f"| {name} | {medians[name][0]:.2f} | {min(r['seconds'] for r in rs):.2f} | "
-              f"{fmt_mib(medians[name][1])} |")
+              f"{statistics.median(r['cpu'] for r in rs):.2f} | {fmt_mib(medians[name][1])} |")
     print(f"\nradiomx / stock: wall {ours_s / stock_s:.2f}, peak RSS {ours_rss / stock_rss:.2f}; max relative "
           f"difference {worst:.2g} over {compared} feature values")
     return 0

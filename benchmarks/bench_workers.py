@@ -16,8 +16,10 @@ Legs are given on the command line, each ``--leg NAME 'ENV=VALUE ...' 'extract f
 shipped, and with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` exported). ``--executable`` runs another radiomx (an
 earlier version's venv) for a leg named ``before``. The legs alternate within each round (``--reps`` rounds per
 run); the cohort is read and the modules imported once, untimed, before every run (``bench_extract.timed``).
-Prints, per run and leg, the median and best wall time and the median peak RSS of the process tree, with the load
-average. ``--smoke``: tiny scans (3, 1 + 2 and 6 of them), one round, in seconds.
+Prints, per run and leg, the median and best wall time, the median CPU time of the whole process tree (user +
+system, every descendant counted: what a loaded machine disturbs least) and the median peak RSS of the process tree
+(the sum of its processes' RSS, so pages a fork shares are counted in each), with the load average. ``--smoke``:
+tiny scans (2 + 1, 2 and 6 of them), one round, in seconds.
 
     .venv/bin/python benchmarks/bench_workers.py --runs nightly,20,200 --reps 5
 """
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.executable if leg == "before" else BIN / "radiomx"
 
     wanted = [name for name in runs if name in args.runs.split(",")] if not args.smoke else list(runs)
-    table = ["| run | leg | wall s (median) | wall s (best) | peak RSS, process tree (median) | exit |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    table = ["| run | leg | wall s (median) | wall s (best) | CPU s, process tree (median) "
+             "| peak RSS, process tree (median) | exit |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for run in wanted:
         cohort, new_scan = runs[run]
         times: dict[str, list[dict]] = {name: [] for name, _, _ in legs}
@@ -118,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                 result = timed(command, work / f"{run}-{slug(name)}.log", environment(env), warm=cohort,
                                tool="radiomx", cwd=work, poll=0.01)
                 times[name].append(result)
-                print(f"{run} {name} round {rep}: {result['seconds']:.2f} s, tree peak "
+                print(f"{run} {name} round {rep}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s, tree peak "
                       f"{fmt_mib(result['tree_rss'])}", flush=True)
         for name, _, _ in legs:
             rs = times[name]
             table.append(f"| {run} | {name} | {statistics.median(r['seconds'] for r in rs):.2f} | "
-                         f"{min(r['seconds'] for r in rs):.2f} | "
+                         f"{min(r['seconds'] for r in rs):.2f} | {statistics.median(r['cpu'] for r in rs):.2f} | "
                          f"{fmt_mib(statistics.median(r['tree_rss'] for r in rs))} | "
                          f"{max(r['exit'] for r in rs)} |")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
