@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -55,20 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     for item in items:  # warm every cache (extractor per mode, feature names) before timing
         extractor.extract_input(params, item)
     times: dict[str, list[float]] = {"with": [], "without": []}
+    cpu: dict[str, list[float]] = {"with": [], "without": []}
     for _ in range(args.reps):
         for name in ("with", "without"):
             extractor.pyradiomics_speedups = with_speedups if name == "with" else contextlib.nullcontext
             try:
                 for item in items:
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     extractor.extract_input(params, item)
                     times[name].append(time.perf_counter() - start)
+                    cpu[name].append(time.process_time() - start_cpu)
             finally:
                 extractor.pyradiomics_speedups = with_speedups
     a, b = statistics.median(times["with"]), statistics.median(times["without"])
-    print(f"{len(items)} lesions x {args.reps} reps, config {args.config}")
+    ca, cb = statistics.median(cpu["with"]), statistics.median(cpu["without"])
+    print(f"{len(items)} lesions x {args.reps} reps, config {args.config}, load average {os.getloadavg()[0]:.2f}")
     print(f"median s/lesion with speedups {a:.4f}, without {b:.4f}, without/with {b / a:.3f}")
-    print(f"total s with {sum(times['with']):.2f}, without {sum(times['without']):.2f}")
+    print(f"median CPU s/lesion with speedups {ca:.4f}, without {cb:.4f}, without/with {cb / ca:.3f}")
+    print(f"total s with {sum(times['with']):.2f}, without {sum(times['without']):.2f}; total CPU s with "
+          f"{sum(cpu['with']):.2f}, without {sum(cpu['without']):.2f}")
     return 0
 
 
