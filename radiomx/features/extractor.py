@@ -22,7 +22,6 @@ import SimpleITK as sitk
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
 from radiomx.features.orientation import lesion_on, orientation_code, reoriented
-from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
 from radiomx.quiet import records_dropped
 
@@ -124,6 +123,5 @@ def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
     if item.label_lost:
         # The full-volume path raises this from checkMask after resampling; same exception, same text.
         raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
-    with pyradiomics_speedups():  # value-neutral, proven in tests/test_speedups.py
-        result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
+    result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
     return feature_values(result)
