@@ -40,7 +40,6 @@ from bench_extract import BIN, fmt_mib, timed  # noqa: E402
 
 #: The small scan: the demo cohort's grid (``radiomx demo``: 100 x 100 x 180 voxels of 4 mm), one 15 mm lesion.
 SHAPE_ZYX, SPACING_XYZ = (180, 100, 100), (4.0, 4.0, 4.0)
-SMOKE_SHAPE_ZYX = (40, 32, 32)
 
 
 def write_scan(work: Path, shape_zyx: tuple[int, int, int], tracer: str) -> tuple[Path, Path, Path]:
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = 1 if args.smoke else args.reps
     work = (args.work or Path(tempfile.mkdtemp(prefix="radiomx-one-scan-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    cohort, folder, stock_params = write_scan(work, SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX, args.tracer)
+    cohort, folder, stock_params = write_scan(work, synth.SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX, args.tracer)
     legs = {
         "stock": lambda rep: [str(BIN / "pyradiomics"), str(folder / "pet.nii.gz"), str(folder / "mask.nii.gz"),
                               "-p", str(stock_params), "-o", str(work / f"stock-{rep}.csv"), "-f", "csv"],
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     medians = {name: (statistics.median(r["seconds"] for r in rs), statistics.median(r["tree_rss"] for r in rs))
                for name, rs in runs.items()}
     (stock_s, stock_rss), (ours_s, ours_rss) = medians["stock"], medians["radiomx"]
-    print(f"\none scan ({'x'.join(map(str, reversed(SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX)))} voxels, one "
+    print(f"\none scan ({'x'.join(map(str, reversed(synth.SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX)))} voxels, one "
           f"lesion), {args.tracer} parameter file, median of {reps} alternated runs, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load}\n")
     print("| tool | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) |")
