@@ -40,7 +40,6 @@ if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have 
     import pandas as pd
 
     from radiomx.derive.compare import CompareSummary
-    from radiomx.run.engine import LocalPool
     from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
@@ -179,67 +178,42 @@ def _invalid_outcome(scan: Scan) -> ScanOutcome:
 
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
-            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None,
-            workers: LocalPool | None = None) -> RunSummary:
+            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
     """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
-    ``workers``: the pool ``workers_ahead(out, options)`` started for this one call (by a caller that starts it
-    before its own set-up, as the CLI does; it is shut down once the last scan is in); by default
-    ``extract`` calls ``workers_ahead`` itself. Raises ConfigError (exit 2) before any work for configuration
-    problems; per-scan problems are failures.
+    Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    if workers is not None and workers.closing:
-        raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
-    ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
-    with ahead as pool:
-        found = survey(cohort, options, out)
-        scans = found.scans
-        in_cohort = {s.key for s in scans}
-        if only is not None:
-            wanted = set(only)
-            scans = [s for s in scans if s.key in wanted]
-        params = _resolve_all_params(scans, options)
-        derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
-        lesion_options = _lesion_options(cohort, options)
-        layout = _layout(cohort, options)
-        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
-                             acknowledgements=read_acknowledgements(out), waiting=found.waiting,
-                             layout_note=found.note, index_line=found.summary)
-        if only is not None:
-            summary.waiting = [w for w in found.waiting if w.key in wanted]
-        if options.dry_run:
-            return _planned(summary, scans, params, cohort, layout, options, in_cohort)
-        _check_writable(out)
-        if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
-            from radiomx.discover.dicom_index import save_index
+    found = survey(cohort, options, out)
+    scans = found.scans
+    in_cohort = {s.key for s in scans}
+    if only is not None:
+        wanted = set(only)
+        scans = [s for s in scans if s.key in wanted]
+    params = _resolve_all_params(scans, options)
+    derive_settings = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
+    lesion_options = _lesion_options(cohort, options)
+    layout = _layout(cohort, options)
+    summary = RunSummary(out=out, dry_run=options.dry_run, drafts=_drafts(params),
+                         acknowledgements=read_acknowledgements(out), waiting=found.waiting,
+                         layout_note=found.note, index_line=found.summary)
+    if only is not None:
+        summary.waiting = [w for w in found.waiting if w.key in wanted]
+    if options.dry_run:
+        return _planned(summary, scans, params, cohort, layout, options, in_cohort)
+    _check_writable(out)
+    if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
+        from radiomx.discover.dicom_index import save_index
 
-            with _output_errors(out):
-                save_index(out, found.index_image)
-        with output_lock(out, options.wait):
-            summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
-                                  pool, derive_settings, in_cohort)
-            _derive_if_changed(cohort, out, derive_settings, summary)
-            return summary
-
-
-@contextlib.contextmanager
-def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[LocalPool | None]:
-    """The local pool of ``extract(out, options)``, started now when that run will surely compute (a fresh OUT,
-    or ``--force``), so that the workers' start (a fresh interpreter each, ~0.5 s of imports) overlaps the
-    caller's set-up, discovery, parameter validation and planning instead of following them. Yields None otherwise
-    (the engine then starts a pool only if there is work: a no-change nightly rerun starts none). The pool is shut
-    down when the block ends; nothing else in the caller's process changes. Measured:
-    ``benchmarks/RESULTS-before-after.md``."""
-    if not options.uses_local_pool or not (options.force or not state_path(Path(out)).exists()):
-        yield None
-        return
-    from radiomx.run.engine import local_pool
-
-    with local_pool(options.jobs, options.huge_pages, options.start_method) as pool:
-        yield pool
+        with _output_errors(out):
+            save_index(out, found.index_image)
+    with output_lock(out, options.wait):
+        summary = _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
+                              derive_settings, in_cohort)
+        _derive_if_changed(cohort, out, derive_settings, summary)
+        return summary
 
 
 def _planned(summary: RunSummary, scans: list[Scan], params: dict[str, ParamSet], cohort: Path, layout: Layout,
@@ -282,7 +256,7 @@ def _store(out: Path) -> Store:
     return Store(out)
 
 
-def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress, pool=None,
+def _run_locked(cohort, out, scans, params, layout, lesion_options, options, summary, progress,
                 derive: DeriveSettings | None = None, in_cohort: set[ScanKey] | None = None) -> RunSummary:
     prepare_out(out)
     started = datetime.now(UTC)
@@ -320,7 +294,7 @@ def _run_locked(cohort, out, scans, params, layout, lesion_options, options, sum
     tasks = [dataclasses.replace(i.task, qc=options.qc) for i in plan.to_compute]
     if tasks:
         _import_store_in_background()
-    for outcome in _run(tasks, options, pool):
+    for outcome in _run(tasks, options):
         outcome = paths.outcome(outcome)
         batch.append(outcome)
         summary.computed += 1
@@ -446,14 +420,13 @@ def _output_errors(out: Path) -> Iterator[None]:
                           "completed commit: free space or fix the output folder, then rerun") from exc
 
 
-def _run(tasks: list, options: ExtractOptions, pool: LocalPool | None = None) -> Iterator[ScanOutcome]:
+def _run(tasks: list, options: ExtractOptions) -> Iterator[ScanOutcome]:
     """The engine, imported only when there is work: a no-change rerun never loads the readers or feature code."""
     if not tasks:
         return iter(())
     from radiomx.run.engine import run_tasks
 
-    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.huge_pages,
-                     options.dask_timeout, pool, options.start_method)
+    return run_tasks(tasks, options.jobs, options.engine, options.dask_scheduler, options.dask_timeout)
 
 
 def _account(summary: RunSummary, outcome: ScanOutcome) -> None:
