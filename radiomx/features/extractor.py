@@ -11,6 +11,7 @@ PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics co
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from collections.abc import Iterator
 from functools import lru_cache
@@ -57,13 +58,18 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 
 @lru_cache(maxsize=16)
 def _extractor_for(sha256: str, params: ParamSet, mode: str):
+    """The extractor of ``mode``: PyRadiomics validates and applies the parameter file once per process (its schema
+    check, ~30 ms, is the same for every mode); each other mode is a copy with its own ``settings`` dict, the
+    public attribute ``execute`` reads them from."""
+    if mode != "reference":
+        variant = copy.copy(_extractor_for(sha256, params, "reference"))
+        variant.settings = {**variant.settings, **_OVERRIDES[mode]}
+        return variant
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
-    extractor = RadiomicsFeatureExtractor(config)
-    extractor.settings.update(_OVERRIDES[mode])
-    return extractor
+    return RadiomicsFeatureExtractor(config)
 
 
 def extractor_for(params: ParamSet, mode: str = "reference"):
