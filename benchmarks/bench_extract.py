@@ -61,6 +61,8 @@ class PeakRss:
         self.main = 0
         self.worker = 0
         self.tree = 0
+        #: How many processes the tree held at its largest (the command and the workers it started).
+        self.processes = 1
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -71,7 +73,9 @@ class PeakRss:
             try:
                 rss = self.root.memory_info().rss
                 self.main = max(self.main, rss)
-                for child in self.root.children(recursive=True):
+                children = self.root.children(recursive=True)
+                self.processes = max(self.processes, 1 + len(children))
+                for child in children:
                     try:
                         child_rss = child.memory_info().rss
                     except psutil.Error:
@@ -142,9 +146,10 @@ def _children_cpu() -> float:
 
 def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None,
           tool: str | None = None, cwd: Path | None = None, poll: float = 0.05) -> dict:
-    """Run ``cmd`` once: wall seconds, peak RSS (main, largest descendant, whole tree), exit code, I/O wait and, where
-    ``adopt_orphans`` works, ``cpu``: user + system seconds of the whole process tree (every descendant reaped
-    here; the figure a loaded machine disturbs least)."""
+    """Run ``cmd`` once: wall seconds, peak RSS (polled: main, largest descendant, whole tree; ``max_rss``: the
+    kernel's exact peak of the largest single process, the command or a worker it waited for), exit code, I/O wait
+    and, where ``adopt_orphans`` works, ``cpu``: user + system seconds of the whole process tree (every descendant
+    reaped here; the figure a loaded machine disturbs least)."""
     env = {**os.environ, **(extra_env or {})}
     if warm is not None:
         warm_page_cache(warm)
@@ -158,7 +163,8 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         rss = PeakRss(proc.pid, poll)
-        code = proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)  # the kernel's peak RSS of the largest process it reaped
+        code = proc.returncode = os.waitstatus_to_exitcode(status)
         rss.stop()
     seconds = time.perf_counter() - start
     if adopted:  # the command's orphans (its forkserver, its resource tracker) end once it has: count them too
@@ -166,7 +172,8 @@ def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, wa
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {code}; see {log}")
     return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "tree_rss": rss.tree, "exit": code,
-            "iowait": _iowait_seconds() - iowait, "cpu": _children_cpu() - cpu if adopted else float("nan")}
+            "iowait": _iowait_seconds() - iowait, "cpu": _children_cpu() - cpu if adopted else float("nan"),
+            "max_rss": usage.ru_maxrss * 1024, "processes": rss.processes}
 
 
 def cohort_arguments(parser: argparse.ArgumentParser, work: Path, patients: int, reps: int) -> None:

@@ -120,19 +120,22 @@ def main(argv: list[str] | None = None) -> int:
                   f"{fmt_mib(result['tree_rss'])}", flush=True)
     worst, compared = max_relative_difference(work / "stock-0.csv", work / "out-0")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    medians = {name: (statistics.median(r["seconds"] for r in rs), statistics.median(r["tree_rss"] for r in rs))
-               for name, rs in runs.items()}
-    (stock_s, stock_rss), (ours_s, ours_rss) = medians["stock"], medians["radiomx"]
+    medians = {name: (statistics.median(r["seconds"] for r in rs), statistics.median(r["tree_rss"] for r in rs),
+                      statistics.median(r["max_rss"] for r in rs)) for name, rs in runs.items()}
+    (stock_s, stock_rss, stock_max), (ours_s, ours_rss, ours_max) = medians["stock"], medians["radiomx"]
     print(f"\none scan ({'x'.join(map(str, reversed(synth.SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX)))} voxels, one "
           f"lesion), {args.tracer} parameter file, median of {reps} alternated runs, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load}\n")
-    print("| tool | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| tool | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) "
+          "| peak RSS, largest process (kernel, median) | processes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, rs in runs.items():
         print(f"| {name} | {medians[name][0]:.2f} | {min(r['seconds'] for r in rs):.2f} | "
-              f"{statistics.median(r['cpu'] for r in rs):.2f} | {fmt_mib(medians[name][1])} |")
-    print(f"\nradiomx / stock: wall {ours_s / stock_s:.2f}, peak RSS {ours_rss / stock_rss:.2f}; max relative "
-          f"difference {worst:.2g} over {compared} feature values")
+              f"{statistics.median(r['cpu'] for r in rs):.2f} | {fmt_mib(medians[name][1])} | "
+              f"{fmt_mib(medians[name][2])} | {max(r['processes'] for r in rs)} |")
+    print(f"\nradiomx / stock: wall {ours_s / stock_s:.2f}, peak RSS {ours_rss / stock_rss:.2f} (process tree), "
+          f"{ours_max / stock_max:.2f} (largest process); max relative difference {worst:.2g} over {compared} "
+          "feature values")
     return 0
 
 
