@@ -33,8 +33,8 @@ def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(executable), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / config),
            "--jobs", str(jobs), *extra]
-    # From the work folder, never from a checkout: the last wave's forkserver imports from its working folder,
-    # and run from this repository it would import this checkout's radiomx (every worker lost).
+    # From the work folder, never from a checkout: a radiomx before issue 23 started its workers from a forkserver
+    # that imported from its working folder, and run from this repository it would import this checkout's radiomx.
     return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort, cwd=work)
 
 
@@ -53,17 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-before-after.md")
     bench.smoke_argument(parser)
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.before = args.before or args.after
-        args.work, args.patients, args.reps, args.configs = bench.smoke_work("before-after"), 2, 1, "original"
-        args.results = args.work / "RESULTS-before-after.md"
-    elif args.before is None:
+    if args.before is None and not args.smoke:
         parser.error("--before is required: the earlier radiomx executable")
-    try:
-        return compare(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return bench.measured(args, "before-after", compare, before=args.before or args.after, patients=2, reps=1,
+                          configs="original")
 
 
 def compare(args: argparse.Namespace) -> int:

@@ -31,8 +31,8 @@ from bench_extract import (  # noqa: E402
     HUGE_PAGES,
     PeakRss,
     fmt_mib,
+    measured,
     smoke_argument,
-    smoke_work,
     timed,
     write_inputs,
 )
@@ -137,13 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     smoke_argument(parser)
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.work, args.patients, args.reps = smoke_work("cluster"), 2, 1
-    try:
-        return measure(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return measured(args, "cluster", measure, patients=2, reps=1)
 
 
 def measure(args: argparse.Namespace) -> int:

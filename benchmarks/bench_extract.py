@@ -201,6 +201,22 @@ def smoke_work(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"radiomx-{prefix}-smoke-"))
 
 
+def measured(args: argparse.Namespace, name: str, measure, **tiny) -> int:
+    """``measure(args)``; with ``--smoke``, on ``tiny`` (the arguments that make the input small and the rounds few)
+    in a scratch ``work`` folder that holds the results file too and is removed afterwards."""
+    if not args.smoke:
+        return measure(args)
+    args.work = smoke_work(name)
+    for key, value in tiny.items():
+        setattr(args, key, value)
+    if getattr(args, "results", None) is not None:  # never the RESULTS file the docs quote
+        args.results = args.work / Path(args.results).name
+    try:
+        return measure(args)
+    finally:
+        shutil.rmtree(args.work, ignore_errors=True)
+
+
 def write_inputs(work: Path, patients: int, seed: int, smoke: bool = False) -> tuple[Path, list]:
     """The cohort (cached), both configurations' parameter trees and stock files, and the stock CLI's batch CSV."""
     cohort = synth.cached_cohort(work / "cohort", patients, seed, synth.SMOKE_SHAPE_ZYX if smoke else synth.SHAPE_ZYX)
@@ -450,14 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time the stock CLI once with glibc.malloc.hugetlb=1 (what a user may export)")
     smoke_argument(parser)
     args = parser.parse_args(argv)
-    if args.smoke:  # two tiny patients, one configuration, one round of everything, results into the scratch folder
-        args.work, args.patients, args.reps, args.scaling_reps = smoke_work("extract"), 2, 1, 1
-        args.results, args.configs, args.stock_huge_pages = args.work / "RESULTS.md", "original", False
-    try:
-        return run(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return measured(args, "extract", run, patients=2, reps=1, scaling_reps=1, configs="original",
+                    stock_huge_pages=False)
 
 
 def run(args: argparse.Namespace) -> int:

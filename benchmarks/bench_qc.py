@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import synth
-from bench_extract import smoke_argument, smoke_work
+from bench_extract import measured, smoke_argument
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -106,14 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-qc.md")
     smoke_argument(parser)
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.work, args.patients, args.reps = smoke_work("qc"), 2, 1
-        args.results = args.work / "RESULTS-qc.md"
-    try:
-        return measure(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return measured(args, "qc", measure, patients=2, reps=1)
 
 
 def measure(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import os
 import resource
-import shutil
 import statistics
 import struct
 import sys
@@ -37,7 +36,7 @@ from isal import igzip
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import cohort_arguments, smoke_work, write_inputs  # noqa: E402
+from bench_extract import cohort_arguments, measured, write_inputs  # noqa: E402
 
 from radiomx.inputs import nifti  # noqa: E402
 from radiomx.inputs.imaging import read_volume  # noqa: E402
@@ -109,13 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cohort_arguments(parser, HERE / ".work", patients=10, reps=5)
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.work, args.patients, args.reps = smoke_work("read"), 2, 1
-    try:
-        return compare_readers(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return measured(args, "read", compare_readers, patients=2, reps=1)
 
 
 def compare_readers(args: argparse.Namespace) -> int:

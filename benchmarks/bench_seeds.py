@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -52,14 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-seeds.md")
     bench.smoke_argument(parser)
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.work, args.seeds, args.patients, args.reps = bench.smoke_work("seeds"), 1, 2, 1
-        args.results = args.work / "RESULTS-seeds.md"
-    try:
-        return measure(args)
-    finally:
-        if args.smoke:
-            shutil.rmtree(args.work, ignore_errors=True)
+    return bench.measured(args, "seeds", measure, seeds=1, patients=2, reps=1)
 
 
 def measure(args: argparse.Namespace) -> int:
