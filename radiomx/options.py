@@ -126,11 +126,6 @@ class ExtractOptions:
             raise TypeError(f"unknown extract option(s): {sorted(unknown)}")
         return cls(**flags)
 
-    @property
-    def uses_local_pool(self) -> bool:
-        """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
-        return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
-
 
 def _pet_tracer(name: str) -> str:
     """``--default-tracer``: a PET tracer's canonical name from any of its names, or exit 2 with the known ones."""
