@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracer", default="18F-FDG", help="whose shipped parameter file both tools use")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--radiomx-flags", default="", help="extra flags for radiomx extract (e.g. -j 1)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="also run an earlier radiomx executable (its venv's bin/radiomx), as a third leg")
     parser.add_argument("--smoke", action="store_true", help="a tiny scan, one round: the same code in seconds")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -103,39 +105,43 @@ def main(argv: list[str] | None = None) -> int:
     legs = {
         "stock": lambda rep: [str(BIN / "pyradiomics"), str(folder / "pet.nii.gz"), str(folder / "mask.nii.gz"),
                               "-p", str(stock_params), "-o", str(work / f"stock-{rep}.csv"), "-f", "csv"],
-        "radiomx": lambda rep: [str(BIN / "radiomx"), "extract", str(cohort), "-o", str(work / f"out-{rep}"),
+        "radiomx": lambda rep: [str(BIN / "radiomx"), "extract", str(cohort), "-o", str(work / f"out-radiomx-{rep}"),
                                 *args.radiomx_flags.split()],
     }
+    if args.before is not None:
+        legs["radiomx before"] = lambda rep: [str(args.before.absolute()), "extract", str(cohort), "-o",
+                                              str(work / f"out-radiomx-before-{rep}"), *args.radiomx_flags.split()]
     runs: dict[str, list[dict]] = {name: [] for name in legs}
     for rep in range(reps):
         for name, command in legs.items():
             if name == "stock":
                 (work / f"stock-{rep}.csv").unlink(missing_ok=True)  # the CLI appends to an existing file
             else:
-                shutil.rmtree(work / f"out-{rep}", ignore_errors=True)  # a fresh OUT: the scan is new
-            result = timed(command(rep), work / f"{name}-{rep}.log", warm=cohort, tool=name, cwd=work,
+                shutil.rmtree(work / f"out-{name.replace(' ', '-')}-{rep}", ignore_errors=True)  # the scan is new
+            result = timed(command(rep), work / f"{name}-{rep}.log", warm=cohort, tool=name.split()[0], cwd=work,
                            poll=0.005)
             runs[name].append(result)
             print(f"{name} run {rep}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s, tree peak "
                   f"{fmt_mib(result['tree_rss'])}", flush=True)
-    worst, compared = max_relative_difference(work / "stock-0.csv", work / "out-0")
+    worst, compared = max_relative_difference(work / "stock-0.csv", work / "out-radiomx-0")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     medians = {name: (statistics.median(r["seconds"] for r in rs), statistics.median(r["tree_rss"] for r in rs),
                       statistics.median(r["max_rss"] for r in rs)) for name, rs in runs.items()}
     (stock_s, stock_rss, stock_max), (ours_s, ours_rss, ours_max) = medians["stock"], medians["radiomx"]
+    cpu = {name: statistics.median(r["cpu"] for r in rs) for name, rs in runs.items()}
     print(f"\none scan ({'x'.join(map(str, reversed(synth.SMOKE_SHAPE_ZYX if args.smoke else SHAPE_ZYX)))} voxels, one "
           f"lesion), {args.tracer} parameter file, median of {reps} alternated runs, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; load average {load}\n")
-    print("| tool | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) "
+    print("| leg | wall s (median) | wall s (min) | CPU s, process tree (median) | peak RSS, process tree (median) "
           "| peak RSS, largest process (kernel, median) | processes |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, rs in runs.items():
         print(f"| {name} | {medians[name][0]:.2f} | {min(r['seconds'] for r in rs):.2f} | "
               f"{statistics.median(r['cpu'] for r in rs):.2f} | {fmt_mib(medians[name][1])} | "
               f"{fmt_mib(medians[name][2])} | {max(r['processes'] for r in rs)} |")
-    print(f"\nradiomx / stock: wall {ours_s / stock_s:.2f}, peak RSS {ours_rss / stock_rss:.2f} (process tree), "
-          f"{ours_max / stock_max:.2f} (largest process); max relative difference {worst:.2g} over {compared} "
-          "feature values")
+    print(f"\nradiomx / stock: wall {ours_s / stock_s:.2f}, CPU {cpu['radiomx'] / cpu['stock']:.2f}, peak RSS "
+          f"{ours_rss / stock_rss:.2f} (process tree), {ours_max / stock_max:.2f} (largest process); max relative "
+          f"difference {worst:.2g} over {compared} feature values")
     return 0
 
 
