@@ -64,6 +64,8 @@ def compare(args: argparse.Namespace) -> int:
     args.before, args.after, args.work = (Path(p).absolute() for p in (args.before, args.after, args.work))
     args.work.mkdir(parents=True, exist_ok=True)
     cohort, scans = bench.write_inputs(args.work, args.patients, args.seed, args.smoke)
+    for radiomx in {args.before, args.after}:  # both as a wheel install would be
+        bench.byte_compile(radiomx)
     lesions = bench.lesion_count(scans)
     legs = [("before", args.before, ()), ("after", args.after, ())]
     if args.after_flags:

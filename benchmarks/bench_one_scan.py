@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth  # noqa: E402
-from bench_extract import BIN, fmt_mib, timed  # noqa: E402
+from bench_extract import BIN, byte_compile, fmt_mib, timed  # noqa: E402
 
 #: The small scan: the demo cohort's grid (``radiomx demo``: 100 x 100 x 180 voxels of 4 mm), one 15 mm lesion.
 SHAPE_ZYX, SPACING_XYZ = (180, 100, 100), (4.0, 4.0, 4.0)
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.before is not None:
         legs["radiomx before"] = lambda rep: [str(args.before.absolute()), "extract", str(cohort), "-o",
                                               str(work / f"out-radiomx-before-{rep}"), *args.radiomx_flags.split()]
+    for radiomx in {BIN / "radiomx", *([args.before] if args.before else [])}:
+        byte_compile(radiomx)
     runs: dict[str, list[dict]] = {name: [] for name in legs}
     for rep in range(reps):
         for name, command in legs.items():

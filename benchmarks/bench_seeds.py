@@ -19,7 +19,6 @@ before each run, and the max relative difference of every feature value. Writes 
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import time
 from pathlib import Path
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace) -> int:
-    compileall.compile_dir(bench.REPO / "radiomx", quiet=1)  # as bench_extract.py: compiled like a wheel
+    bench.byte_compile(bench.BIN / "radiomx")  # as bench_extract.py: compiled like a wheel
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         work = (args.work / f"seed-{seed}").resolve()

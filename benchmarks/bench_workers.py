@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth  # noqa: E402
-from bench_extract import BIN, fmt_mib, timed  # noqa: E402
+from bench_extract import BIN, byte_compile, fmt_mib, timed  # noqa: E402
 
 HUGE_PAGES = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
 DEFAULT_LEGS = [["radiomx", "", ""], ["huge pages", HUGE_PAGES, ""]]
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     def executable(leg: str) -> Path:
         return args.executable if leg == "before" else BIN / "radiomx"
 
+    for radiomx in {executable(name) for name, _, _ in legs}:
+        byte_compile(radiomx)
     wanted = [name for name in runs if name in args.runs.split(",")] if not args.smoke else list(runs)[:2]
     table = ["| run | leg | wall s (median) | wall s (best) | CPU s, process tree (median) "
              "| peak RSS, process tree (median) | exit |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
