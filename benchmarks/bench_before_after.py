@@ -8,12 +8,14 @@ this VM's drifting speed. The stock CLI runs once per configuration, for the rat
     git worktree add ../rx-before <REV> && make -C ../rx-before .venv/bin/radiomx
     python benchmarks/bench_before_after.py --before ../rx-before/.venv/bin/radiomx --configs original,filters
 
-Prints a Markdown table (best of ``--reps`` per leg) and writes it to ``--results``.
+Prints a Markdown table (best of ``--reps`` per leg) and writes it to ``--results``. ``--smoke``: this radiomx as
+both legs (unless ``--before`` is given) on two tiny patients, one round, into a scratch folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -31,29 +33,39 @@ def run(executable: Path, work: Path, cohort: Path, config: str, jobs: int, leg:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(executable), "extract", str(cohort), "-o", str(out), "--params-dir", str(work / "params" / config),
            "--jobs", str(jobs), *extra]
-    # From the work folder, never from a checkout: the last wave's forkserver imports from its working folder,
-    # and run from this repository it would import this checkout's radiomx (every worker lost).
+    # From the work folder, never from a checkout: a radiomx before issue 23 started its workers from a forkserver
+    # that imported from its working folder, and run from this repository it would import this checkout's radiomx.
     return bench.timed(cmd, work / f"{leg}-{config}-{rep}.log", warm=cohort, cwd=work)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", type=Path, required=True, help="the earlier radiomx executable")
+    parser.add_argument("--before", type=Path, default=None, help="the earlier radiomx executable (required)")
     parser.add_argument("--after", type=Path, default=bench.BIN / "radiomx", help="this radiomx (default: this venv)")
     parser.add_argument("--configs", default="original", help="comma-separated subset of: " + ", ".join(bench.CONFIGS))
     parser.add_argument("--reps", type=int, default=3, help="before/after pairs per configuration")
     parser.add_argument("--after-flags", default="",
-                        help="also time this radiomx with these extract flags, as a third leg (e.g. --huge-pages)")
+                        help="also time this radiomx with these extract flags, as a third leg (e.g. '-j 1')")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--patients", type=int, default=10)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--work", type=Path, default=HERE / ".work")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-before-after.md")
+    bench.smoke_argument(parser)
     args = parser.parse_args(argv)
+    if args.before is None and not args.smoke:
+        parser.error("--before is required: the earlier radiomx executable")
+    return bench.measured(args, "before-after", compare, before=args.before or args.after, patients=2, reps=1,
+                          configs="original")
+
+
+def compare(args: argparse.Namespace) -> int:
     # Absolute before the legs run from the work folder (a relative executable would be looked up there).
     args.before, args.after, args.work = (Path(p).absolute() for p in (args.before, args.after, args.work))
     args.work.mkdir(parents=True, exist_ok=True)
-    cohort, scans = bench.write_inputs(args.work, args.patients, args.seed)
+    cohort, scans = bench.write_inputs(args.work, args.patients, args.seed, args.smoke)
+    for radiomx in {args.before, args.after}:  # both as a wheel install would be
+        bench.byte_compile(radiomx)
     lesions = bench.lesion_count(scans)
     legs = [("before", args.before, ()), ("after", args.after, ())]
     if args.after_flags:
@@ -62,22 +74,26 @@ def main(argv: list[str] | None = None) -> int:
              f"--jobs {args.jobs}, best and median of {args.reps} alternated rounds; stock CLI once per "
              "configuration.", "",
              "| configuration | stock s | radiomx | best s | median s | / before (best) | / before (median) "
-             "| stock/radiomx |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| CPU s, process tree (median) | stock/radiomx |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for config in args.configs.split(","):
         stock = bench.run_stock(args.work, config, args.jobs, "ba")["seconds"]
         times: dict[str, list[float]] = {leg: [] for leg, _, _ in legs}
+        cpu: dict[str, list[float]] = {leg: [] for leg, _, _ in legs}
         for rep in range(args.reps):
             for leg, exe, extra in legs:
-                seconds = run(exe, args.work, cohort, config, args.jobs, leg, rep, extra)["seconds"]
-                times[leg].append(seconds)
-                print(f"{config} {leg} rep {rep}: {seconds:.2f} s", flush=True)
+                result = run(exe, args.work, cohort, config, args.jobs, leg, rep, extra)
+                times[leg].append(result["seconds"])
+                cpu[leg].append(result["cpu"])
+                print(f"{config} {leg} rep {rep}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s", flush=True)
         base_best, base_median = min(times["before"]), statistics.median(times["before"])
         for leg, _, _ in legs:
             best, median = min(times[leg]), statistics.median(times[leg])
             lines.append(f"| {config} | {stock:.1f} | {leg} | {best:.2f} | {median:.2f} | {best / base_best:.3f} | "
-                         f"{median / base_median:.3f} | {stock / best:.1f}x |")
+                         f"{median / base_median:.3f} | {statistics.median(cpu[leg]):.2f} | {stock / best:.1f}x |")
         lines.append(f"<!-- {config} all runs (s): {times} -->")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    lines.append(f"\nLoad average at the end (1, 5, 15 min): {load}.")
     text = "\n".join(lines) + "\n"
     print(text)
     args.results.write_text("# radiomx before / after\n\n" + text)

@@ -6,7 +6,8 @@ Same cohort as ``bench_extract.py`` (``synth.py``, whole-body FDG PET), Original
 pool, cluster (fresh workers: they import radiomx on their first task, as pool workers do), cluster again on the
 same workers (warm), so that each leg gets the same draws of this shared VM's speed. Reports lesions/s, the
 cluster/pool ratio (target >= 0.9x), and the peak RSS of one worker process (for sizing ``--memory`` per worker
-in docs/cluster.md). ``python benchmarks/bench_cluster.py --help``; ~3-5 min at the defaults.
+in docs/cluster.md). ``python benchmarks/bench_cluster.py --help``; ~3-5 min at the defaults; ``--smoke``: two tiny
+patients, one round without the warm leg, in a scratch folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import HUGE_PAGES, PeakRss, fmt_mib, timed, write_inputs  # noqa: E402
+from bench_extract import (  # noqa: E402
+    HUGE_PAGES,
+    PeakRss,
+    fmt_mib,
+    measured,
+    smoke_argument,
+    timed,
+    write_inputs,
+)
 
 #: As on a user's scheduler (docs/cluster.md): one retry of a task whose worker died, one task per worker thread.
 SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
@@ -126,16 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=10)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--reps", type=int, default=2)
+    smoke_argument(parser)
     args = parser.parse_args(argv)
+    return measured(args, "cluster", measure, patients=2, reps=1)
+
+
+def measure(args: argparse.Namespace) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
-    cohort, scans = write_inputs(args.work, args.patients, args.seed)
+    cohort, scans = write_inputs(args.work, args.patients, args.seed, args.smoke)
     cluster = Cluster(args.work, 2)
-    runs: dict[str, list[dict]] = {"pool": [], "cluster": [], "cluster-warm": []}
+    runs: dict[str, list[dict]] = {"pool": [], "cluster": []} if args.smoke else {
+        "pool": [], "cluster": [], "cluster-warm": []}
     try:
         for rep in range(args.reps):
             runs["pool"].append(run(args.work, cohort, "pool", rep, ["--jobs", "2"]))
             cluster.start_workers()
-            for leg in ("cluster", "cluster-warm"):
+            for leg in [leg for leg in runs if leg != "pool"]:
                 runs[leg].append(run(args.work, cohort, leg, rep, ["--dask-scheduler", cluster.address], cluster))
     finally:
         cluster.close()

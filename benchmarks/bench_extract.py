@@ -1,22 +1,22 @@
 """Benchmark: stock ``pyradiomics`` CLI vs ``radiomx extract`` on a synthetic whole-body PET cohort.
 
 Run with ``make bench`` (or ``python benchmarks/bench_extract.py --help``). Not a test: it measures and writes
-``benchmarks/RESULTS.md``. Both tools get the same PyRadiomics settings (radiomx's parameter file; the stock CLI a
-copy without the ``radiomx:`` block it cannot read), 2 workers each, runs alternating A B A B; then radiomx with
-1 and 2 workers alternated (scaling), how cost grows with lesion and volume size (in-process, one worker, threads
-pinned), and a profile of one large lesion.
+``benchmarks/RESULTS.md`` (``--smoke``: the same code on two tiny patients, in a scratch folder). Both tools get the
+same PyRadiomics settings (radiomx's parameter file; the stock CLI a copy without the ``radiomx:`` block it cannot
+read), 2 workers each, runs alternating A B A B; then radiomx with 1 and 2 workers alternated (scaling), how cost
+grows with lesion and volume size (in-process, one worker, threads pinned), and a profile of one large lesion.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import cProfile
 import csv
 import io
 import math
 import os
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,12 +52,17 @@ HEADER = ("| configuration | stock lesions/s | radiomx lesions/s | ratio | stock
 
 
 class PeakRss:
-    """Polls a process tree: peak RSS of the launched process and of its largest descendant (a worker)."""
+    """Polls a process tree every ``interval`` s: peak RSS of the launched process, of its largest descendant (a
+    worker) and of the whole tree (the sum over the process and every descendant at one poll)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.root = psutil.Process(pid)
         self.main = 0
         self.worker = 0
+        self.tree = 0
+        #: How many processes the tree held at its largest (the command and the workers it started).
+        self.processes = 1
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -65,15 +70,21 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.main = max(self.main, self.root.memory_info().rss)
-                for child in self.root.children(recursive=True):
+                rss = self.root.memory_info().rss
+                self.main = max(self.main, rss)
+                children = self.root.children(recursive=True)
+                self.processes = max(self.processes, 1 + len(children))
+                for child in children:
                     try:
-                        self.worker = max(self.worker, child.memory_info().rss)
+                        child_rss = child.memory_info().rss
                     except psutil.Error:
-                        pass
+                        continue
+                    self.worker = max(self.worker, child_rss)
+                    rss += child_rss
+                self.tree = max(self.tree, rss)
             except psutil.Error:
                 pass
-            time.sleep(0.05)
+            time.sleep(self.interval)
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,6 +113,16 @@ TOOL_MODULES = {
 }
 
 
+def byte_compile(radiomx: Path) -> None:
+    """Byte-compile the radiomx package that the ``radiomx`` executable runs, as a wheel install would be. The stock
+    CLI's package was byte-compiled by pip; an editable radiomx is compiled on first import, which
+    PYTHONDONTWRITEBYTECODE (set on some machines) turns into every import: ~0.2 s and ~40 MiB more per process."""
+    code = ("import compileall, pathlib, radiomx; "
+            "compileall.compile_dir(pathlib.Path(radiomx.__file__).parent, quiet=1)")
+    # -P: the working folder is not on the path, so a checkout there cannot stand in for the installed radiomx
+    subprocess.run([str(Path(radiomx).absolute().parent / "python"), "-P", "-c", code], check=True)
+
+
 def warm_code(tool: str) -> None:
     subprocess.run([sys.executable, "-c", "import " + ", ".join(TOOL_MODULES[tool])], check=True)
 
@@ -115,37 +136,99 @@ def _iowait_seconds() -> float:
         return float("nan")
 
 
+def adopt_orphans() -> bool:
+    """Make this process the subreaper of its descendants (Linux ``PR_SET_CHILD_SUBREAPER``): a process a timed
+    command leaves behind (a forkserver, a resource tracker, each reaping its own children) is reparented here
+    instead of to init, so ``timed`` can wait for it and count its CPU time. False where unavailable."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(cmd: list[str], log: Path, extra_env: dict[str, str] | None = None, warm: Path | None = None,
-          tool: str | None = None, cwd: Path | None = None) -> dict:
+          tool: str | None = None, cwd: Path | None = None, poll: float = 0.05) -> dict:
+    """Run ``cmd`` once: wall seconds, peak RSS (polled: main, largest descendant, whole tree; ``max_rss``: the
+    kernel's exact peak of the largest single process, the command or a worker it waited for), exit code, I/O wait
+    and, where ``adopt_orphans`` works, ``cpu``: user + system seconds of the whole process tree (every descendant
+    reaped here; the figure a loaded machine disturbs least)."""
     env = {**os.environ, **(extra_env or {})}
     if warm is not None:
         warm_page_cache(warm)
     if tool is not None:
         warm_code(tool)
+    adopted = adopt_orphans()
+    before = {child.pid for child in psutil.Process().children()}
+    cpu = _children_cpu()
     iowait = _iowait_seconds()
     start = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        rss = PeakRss(proc.pid)
-        code = proc.wait()
+        rss = PeakRss(proc.pid, poll)
+        _, status, usage = os.wait4(proc.pid, 0)  # the kernel's peak RSS of the largest process it reaped
+        code = proc.returncode = os.waitstatus_to_exitcode(status)
         rss.stop()
     seconds = time.perf_counter() - start
+    if adopted:  # the command's orphans (its forkserver, its resource tracker) end once it has: count them too
+        psutil.wait_procs([c for c in psutil.Process().children() if c.pid not in before], timeout=30)
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {code}; see {log}")
-    return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "exit": code,
-            "iowait": _iowait_seconds() - iowait}
+    return {"seconds": seconds, "main_rss": rss.main, "worker_rss": rss.worker, "tree_rss": rss.tree, "exit": code,
+            "iowait": _iowait_seconds() - iowait, "cpu": _children_cpu() - cpu if adopted else float("nan"),
+            "max_rss": usage.ru_maxrss * 1024, "processes": rss.processes}
 
 
 def cohort_arguments(parser: argparse.ArgumentParser, work: Path, patients: int, reps: int) -> None:
-    """The options every benchmark of the synthetic cohort takes: scratch folder, cohort size and seed, rounds."""
+    """The options every benchmark of the synthetic cohort takes: scratch folder, cohort size and seed, rounds, and
+    ``--smoke``."""
     parser.add_argument("--work", type=Path, default=work, help="scratch folder (cohort, outputs, logs)")
     parser.add_argument("--patients", type=int, default=patients)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--reps", type=int, default=reps, help="alternated rounds")
+    smoke_argument(parser)
 
 
-def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
-    cohort = synth.cached_cohort(work / "cohort", patients, seed)
+def smoke_argument(parser: argparse.ArgumentParser) -> None:
+    """``--smoke``, the same for every benchmark: its whole code path on a tiny input, in seconds, with the results
+    written to a scratch folder (never to the RESULTS files the docs quote). ``tests/test_benchmarks_smoke.py`` runs
+    every ``benchmarks/bench_*.py`` so, so that a refactor that breaks a benchmark fails the tests."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="the same code on a tiny input, in seconds (tests/test_benchmarks_smoke.py)")
+
+
+def smoke_work(prefix: str) -> Path:
+    """A fresh scratch folder for a ``--smoke`` run (the caller removes it)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"radiomx-{prefix}-smoke-"))
+
+
+def measured(args: argparse.Namespace, name: str, measure, **tiny) -> int:
+    """``measure(args)``; with ``--smoke``, on ``tiny`` (the arguments that make the input small and the rounds few)
+    in a scratch ``work`` folder that holds the results file too and is removed afterwards."""
+    if not args.smoke:
+        return measure(args)
+    args.work = smoke_work(name)
+    for key, value in tiny.items():
+        setattr(args, key, value)
+    if getattr(args, "results", None) is not None:  # never the RESULTS file the docs quote
+        args.results = args.work / Path(args.results).name
+    try:
+        return measure(args)
+    finally:
+        shutil.rmtree(args.work, ignore_errors=True)
+
+
+def write_inputs(work: Path, patients: int, seed: int, smoke: bool = False) -> tuple[Path, list]:
+    """The cohort (cached), both configurations' parameter trees and stock files, and the stock CLI's batch CSV."""
+    cohort = synth.cached_cohort(work / "cohort", patients, seed, synth.SMOKE_SHAPE_ZYX if smoke else synth.SHAPE_ZYX)
     import SimpleITK as sitk
 
     scans = []
@@ -167,9 +250,8 @@ def write_inputs(work: Path, patients: int, seed: int) -> tuple[Path, list]:
     return cohort, scans
 
 
-#: The opt-in allocator setting (``--huge-pages``, ``radiomx/run/warmup.py``). The scaling runs set it in the
-#: environment of both legs, so that the 1-worker run (in-process, no pool) is not slower for a reason other than its
-#: worker count.
+#: The allocator setting a user may export (docs/parallel.md, "Huge pages"). The scaling runs set it in the
+#: environment of both legs, so that the 1-worker and the N-worker runs differ only in their worker count.
 HUGE_PAGES = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
@@ -246,7 +328,7 @@ def lesion_count(scans) -> int:
     return sum(len(labels) for *_, labels in scans)
 
 
-def size_scaling(work: Path) -> list[str]:
+def size_scaling(work: Path, smoke: bool = False) -> list[str]:
     """In this process, one worker, threads pinned: fast path vs full-volume PyRadiomics per lesion."""
     from radiomx.features.lesions import split_lesions
     from radiomx.params.paramset import load_param_file
@@ -276,14 +358,16 @@ def size_scaling(work: Path) -> list[str]:
         lines.append(f"| {label} | {nvox:,} | {lesion.voxel_count:,} | {fast:.3f} | {ref} |")
         print(lines[-1], flush=True)
 
-    for radius in (5.0, 10.0, 15.0, 20.0, 25.0):
-        measure(f"lesion r={radius:.0f} mm, 200x200x300", synth.SHAPE_ZYX, radius, radius in (5.0, 25.0))
-    for shape in ((150, 100, 100), (300, 200, 200), (400, 256, 256)):
-        measure(f"lesion r=15 mm, {shape[2]}x{shape[1]}x{shape[0]}", shape, 15.0, True)
+    big = synth.SMOKE_SHAPE_ZYX if smoke else synth.SHAPE_ZYX
+    for radius in (5.0,) if smoke else (5.0, 10.0, 15.0, 20.0, 25.0):
+        measure(f"lesion r={radius:.0f} mm, {big[2]}x{big[1]}x{big[0]}", big, radius, radius in (5.0, 25.0))
+    for shape in (big,) if smoke else ((150, 100, 100), (300, 200, 200), (400, 256, 256)):
+        measure(f"lesion r={8 if smoke else 15} mm, {shape[2]}x{shape[1]}x{shape[0]}", shape, 8.0 if smoke else 15.0,
+                not smoke)
     return lines
 
 
-def profile_large_lesion(work: Path) -> list[str]:
+def profile_large_lesion(work: Path, smoke: bool = False) -> list[str]:
     """Where one large lesion's time goes (filters configuration): per stage and per feature class."""
     from radiomics import featureextractor, imageoperations
 
@@ -295,7 +379,9 @@ def profile_large_lesion(work: Path) -> list[str]:
 
     init_worker_process()  # this benchmark process is a worker: one thread, as the pool's
     params = load_param_file(work / "params" / "filters" / "18F-FDG" / "v1.yaml", "18F-FDG", "v1")
-    image_arr, labels_arr = synth.patient_volume(7, 1, n_lesions=1, radii_mm=(25.0,))
+    radius = 9.0 if smoke else 25.0
+    image_arr, labels_arr = synth.patient_volume(7, 1, shape_zyx=synth.SMOKE_SHAPE_ZYX if smoke else synth.SHAPE_ZYX,
+                                                 n_lesions=1, radii_mm=(radius,))
     image, labels = synth.to_image(image_arr), synth.to_image(labels_arr.astype(np.uint32))
     lesion = split_lesions(labels).lesions[0]
     extract_lesion(params, image, labels, lesion)  # warm
@@ -347,7 +433,7 @@ def profile_large_lesion(work: Path) -> list[str]:
             cls.execute = saved[cname]
     accounted = sum(v for k, v in spent.items() if not k.startswith("cut"))
     spent["other (binning, matrices setup, checks)"] = total - accounted
-    lines = [f"Lesion of {lesion.voxel_count:,} voxels (r = 25 mm), resampled grid "
+    lines = [f"Lesion of {lesion.voxel_count:,} voxels (r = {radius:.0f} mm), resampled grid "
              f"{item.image.GetSize()} at 2 mm; PyRadiomics call {total:.2f} s.", "",
              "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.3f} |" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])]
@@ -386,18 +472,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
     parser.add_argument("--stock-huge-pages", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time the stock CLI once with glibc.malloc.hugetlb=1 (radiomx's --huge-pages)")
+                        help="also time the stock CLI once with glibc.malloc.hugetlb=1 (what a user may export)")
+    smoke_argument(parser)
     args = parser.parse_args(argv)
+    return measured(args, "extract", run, patients=2, reps=1, scaling_reps=1, configs="original",
+                    stock_huge_pages=False)
+
+
+def run(args: argparse.Namespace) -> int:
     args.work = args.work.resolve()  # the stock CLI resolves batch-CSV paths relative to the CSV's own folder
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")  # scratch: cohort, outputs, logs never go into git
-    cohort, scans = write_inputs(args.work, args.patients, args.seed)
+    cohort, scans = write_inputs(args.work, args.patients, args.seed, args.smoke)
     n = lesion_count(scans)
     print(f"cohort: {len(scans)} scans, {n} lesions", flush=True)
 
-    # The stock CLI's package was byte-compiled by pip; an editable radiomx is compiled on first import, which
-    # PYTHONDONTWRITEBYTECODE (set on some machines) turns into every import. Compile it once, as a wheel would be.
-    compileall.compile_dir(REPO / "radiomx", quiet=1)
+    byte_compile(BIN / "radiomx")
     configs = [c for c in CONFIGS if c in args.configs.split(",")]
     rows, diffs, runs = [], {}, defaultdict(list)
     for name in configs:
@@ -413,11 +503,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} stock with huge pages: {r['seconds']:.1f} s", flush=True)
     # Scaling: 1 and N workers alternated in the same time window (this VM's speed drifts by up to 2x between
     # minutes), best of each; kept apart from the A B comparison so both tools get the same number of draws.
+    scaled = "filters" if "filters" in configs else configs[0]
     for rep in range(args.scaling_reps):
         for jobs in (1, args.jobs):
-            r = run_radiomx(args.work, cohort, "filters", jobs, f"s{rep}", HUGE_PAGES)
-            runs[("filters", "radiomx scaling", jobs)].append(r)
-            print(f"filters radiomx {jobs} job(s) scaling rep {rep}: {r['seconds']:.1f} s", flush=True)
+            r = run_radiomx(args.work, cohort, scaled, jobs, f"s{rep}", HUGE_PAGES)
+            runs[(scaled, "radiomx scaling", jobs)].append(r)
+            print(f"{scaled} radiomx {jobs} job(s) scaling rep {rep}: {r['seconds']:.1f} s", flush=True)
 
     def best(key) -> dict:
         return min(runs[key], key=lambda r: r["seconds"])
@@ -430,13 +521,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{n / ours['seconds']:.2f} ({ours['seconds']:.1f} s) | **{ratio:.1f}x**"
                     f" | {fmt_mib(stock['worker_rss'])} | {fmt_mib(ours['worker_rss'])} / {fmt_mib(ours['main_rss'])} "
                     f"| {worst:.2g} ({compared:,} values, {lesions} lesions) |")
-    one, two = best(("filters", "radiomx scaling", 1)), best(("filters", "radiomx scaling", args.jobs))
+    one, two = best((scaled, "radiomx scaling", 1)), best((scaled, "radiomx scaling", args.jobs))
     all_times = {f"{k[0]} {k[1]} j{k[2]}": [f"{r['seconds']:.1f}" for r in v] for k, v in runs.items()}
 
     print("size scaling ...", flush=True)
-    scaling = size_scaling(args.work)
+    scaling = size_scaling(args.work, args.smoke)
     print("profile ...", flush=True)
-    profile = profile_large_lesion(args.work)
+    profile = profile_large_lesion(args.work, args.smoke)
 
     import radiomics
 
@@ -454,15 +545,15 @@ Cohort: `benchmarks/synth.py`, {len(scans)} synthetic whole-body FDG PET patient
 and Wavelet (coif1, 8 sub-bands). Stock: `pyradiomics batch.csv -p params.yaml -f csv --jobs {args.jobs}` (one row
 per lesion label, diagnostics on as by default). radiomx: `radiomx extract COHORT -o OUT --params-dir ... --jobs
 {args.jobs}` (fresh OUT: writing Parquet included; radiomx byte-compiled like the pip-installed stock package;
-default allocator for both; huge pages are opt-in, see `benchmarks/bench_huge_pages.py`). Before every timed run
-the cohort is read and the tool's modules imported once, untimed: this VM pages out idle page cache, which otherwise
+default allocator for both; huge pages are the user's to export, `benchmarks/bench_workers.py`). Before every timed
+run the cohort is read and the tool's modules imported once, untimed: this VM pages out idle page cache, which otherwise
 cost the first short radiomx run after a long stock run ~1 s of I/O wait. Runs alternate stock, radiomx, stock,
 radiomx; best of {args.reps} shown.{stock_huge_pages_line(runs, configs, args.jobs)}
 
 {HEADER}
 {chr(10).join(rows)}
 
-Scaling, radiomx "filters", 1 -> {args.jobs} workers: {one['seconds']:.1f} s -> {two['seconds']:.1f} s =
+Scaling, radiomx "{scaled}", 1 -> {args.jobs} workers: {one['seconds']:.1f} s -> {two['seconds']:.1f} s =
 **{one['seconds'] / two['seconds']:.2f}x** (best of {args.scaling_reps} alternated pairs; BLAS/OpenMP/SimpleITK pinned
 to one thread per worker; both legs with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, since 1 worker runs in-process).
 

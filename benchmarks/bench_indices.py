@@ -4,7 +4,7 @@ indices (TMTV, Dmax over voxels) against the PyRadiomics call, per lesion, on th
 Why not ``make bench``: that runs ~15 minutes on a shared machine; the question here is only what the indices add
 to a lesion's cost. In one process, threads pinned to 1 (as a worker), each lesion's indices and its PyRadiomics
 call (radiomx's fast path, the FDG parameter file) are timed alternately, ``--repeats`` times, median kept.
-Prints a Markdown table; ``python benchmarks/bench_indices.py --patients 3``.
+Prints a Markdown table; ``python benchmarks/bench_indices.py --patients 3`` (``--smoke``: one tiny patient, once).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth  # noqa: E402
+from bench_extract import smoke_argument  # noqa: E402
 
 from radiomx.features.extractor import extract_input, lesion_inputs, prepare_image  # noqa: E402
 from radiomx.features.indices import lesion_indices, scan_indices  # noqa: E402
@@ -44,12 +45,17 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--repeats", type=int, default=3)
+    smoke_argument(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.patients, args.repeats = 1, 1
+    shape = synth.SMOKE_SHAPE_ZYX if args.smoke else synth.SHAPE_ZYX
     init_worker_process()  # one thread per library, as a pool worker
     params = resolve_params(default_params_root(), get_tracer("18F-FDG"))
     rows, index_total, pyrad_total, scan_total = [], 0.0, 0.0, 0.0
     for patient in range(1, args.patients + 1):
-        values, labels = synth.patient_volume(args.seed, patient)
+        values, labels = synth.patient_volume(args.seed, patient, shape_zyx=shape, n_lesions=2 if args.smoke else None,
+                                              radii_mm=(9.0, 7.0) if args.smoke else None)
         image, label_image = synth.to_image(values), synth.to_image(labels)
         label_image = sitk.Cast(label_image, sitk.sitkUInt8)
         lesion_map = split_lesions(label_image)

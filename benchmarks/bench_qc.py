@@ -8,7 +8,8 @@ the default 4 patients. Measures, on ``benchmarks/synth.py``'s cohort (200 x 200
 * the drawing alone, in this process, per scan (``radiomx.qc.draw.draw_loaded`` on the loaded scan): the CPU cost;
 * ``radiomx report`` (time, size) and a no-change ``radiomx qc`` + ``radiomx report`` rerun (time, files written);
 * ``radiomx report`` on the same output replicated to 600 scans (300 patients x 2 tracers): time and size.
-Writes ``benchmarks/RESULTS-qc.md``.
+Writes ``benchmarks/RESULTS-qc.md``. ``--smoke``: two tiny patients, one round, the report replicated to 8 scans,
+in a scratch folder.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import synth
+from bench_extract import measured, smoke_argument
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -102,10 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-qc.md")
+    smoke_argument(parser)
     args = parser.parse_args(argv)
+    return measured(args, "qc", measure, patients=2, reps=1)
+
+
+def measure(args: argparse.Namespace) -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    cohort = synth.cached_cohort(work / "cohort", args.patients, args.seed)
+    cohort = synth.cached_cohort(work / "cohort", args.patients, args.seed,
+                                 synth.SMOKE_SHAPE_ZYX if args.smoke else synth.SHAPE_ZYX)
     scans = args.patients
     radiomx = str(BIN / "radiomx")
     times: dict[str, list[float]] = {"plain": [], "qc": []}
@@ -131,17 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     thumb_mean = statistics.mean(p.stat().st_size for p in thumbs)
     png_mean = statistics.mean(p.stat().st_size for p in pngs)
     big = work / "out-600"
-    big_scans = scaled_out(out, big, 600 // len(pngs))
+    big_scans = scaled_out(out, big, (8 if args.smoke else 600) // len(pngs))
     big_s = timed([radiomx, "report", str(big)])
     big_size = (big / "report.html").stat().st_size
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    shape = synth.SMOKE_SHAPE_ZYX if args.smoke else synth.SHAPE_ZYX
     added = (min(times["qc"]) - min(times["plain"])) / scans
     cpu = os.cpu_count()
     text = f"""# radiomx --qc and report: cost on the synthetic whole-body cohort
 
 `python benchmarks/bench_qc.py --patients {args.patients} --jobs {args.jobs} --reps {args.reps}` ({cpu} CPUs visible;
 shared machine, so wall-clock numbers drift between runs; the in-process drawing time is the steadier one).
-Cohort: benchmarks/synth.py, {scans} FDG scans, 200 x 200 x 300 voxels each.
+Cohort: benchmarks/synth.py, {scans} FDG scans, {' x '.join(map(str, reversed(shape)))} voxels each.
 
 | measure | value |
 | --- | --- |

@@ -7,13 +7,13 @@
   in 1 MiB pieces into one numpy buffer.
 
 Why: each scan's whole-file buffers are fresh ``mmap``s that the kernel faults in 4 KiB at a time unless glibc is
-told to use huge pages (``--huge-pages``, opt-in); numpy's own large buffers get huge pages without it, so streaming
-into one should cut the faults of the default setting. Reports minor page faults, system and user CPU time and wall
-time per leg (``getrusage`` of this process), the median of ``--reps`` rounds and the best wall time, after
-checking that ``whole`` and ``streamed`` give identical voxels and hashes. Run it with and without
+told to use huge pages (``GLIBC_TUNABLES``, docs/parallel.md); numpy's own large buffers get huge pages without it,
+so streaming into one should cut the faults of the default setting. Reports minor page faults, system and user CPU
+time and wall time per leg (``getrusage`` of this process), the median of ``--reps`` rounds and the best wall time,
+after checking that ``whole`` and ``streamed`` give identical voxels and hashes. Run it with and without
 ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` to see both allocator settings. Not a test.
 
-    python benchmarks/bench_read.py --reps 7
+    python benchmarks/bench_read.py --reps 7        # --smoke: two tiny PETs, one round, in a scratch folder
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from isal import igzip
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_extract import cohort_arguments, write_inputs  # noqa: E402
+from bench_extract import cohort_arguments, measured, write_inputs  # noqa: E402
 
 from radiomx.inputs import nifti  # noqa: E402
 from radiomx.inputs.imaging import read_volume  # noqa: E402
@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cohort_arguments(parser, HERE / ".work", patients=10, reps=5)
     args = parser.parse_args(argv)
-    cohort, _ = write_inputs(args.work, args.patients, args.seed)
+    return measured(args, "read", compare_readers, patients=2, reps=1)
+
+
+def compare_readers(args: argparse.Namespace) -> int:
+    cohort, _ = write_inputs(args.work, args.patients, args.seed, args.smoke)
     paths = sorted(cohort.glob("P*/FDG/pet.nii.gz"))
     for path in paths:  # same voxels, same hash, before any timing
         (a, sha_a), (b, sha_b) = whole(path), streamed(path)

@@ -12,12 +12,13 @@ runs alternating stock, radiomx, stock, radiomx per seed, best of ``--reps``, pa
 before each run, and the max relative difference of every feature value. Writes ``benchmarks/RESULTS-seeds.md``.
 
     .venv/bin/python benchmarks/bench_seeds.py --first-seed 2024 --seeds 5
+
+``--smoke``: one seed of two tiny patients, one round, in a scratch folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import time
 from pathlib import Path
@@ -27,8 +28,8 @@ import bench_extract as bench
 HERE = Path(__file__).resolve().parent
 
 
-def measure_seed(work: Path, patients: int, seed: int, reps: int, jobs: int) -> dict:
-    cohort, scans = bench.write_inputs(work, patients, seed)
+def measure_seed(work: Path, patients: int, seed: int, reps: int, jobs: int, smoke: bool = False) -> dict:
+    cohort, scans = bench.write_inputs(work, patients, seed, smoke)
     lesions = bench.lesion_count(scans)
     runs = bench.alternate(work, cohort, "original", jobs, reps)
     times = {tool: [r["seconds"] for r in tool_runs] for tool, tool_runs in runs.items()}
@@ -47,14 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work", type=Path, default=HERE / ".work-seeds", help="scratch folder, a subfolder per seed")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS-seeds.md")
+    bench.smoke_argument(parser)
     args = parser.parse_args(argv)
-    compileall.compile_dir(bench.REPO / "radiomx", quiet=1)  # as bench_extract.py: compiled like a wheel
+    return bench.measured(args, "seeds", measure, seeds=1, patients=2, reps=1)
+
+
+def measure(args: argparse.Namespace) -> int:
+    bench.byte_compile(bench.BIN / "radiomx")  # as bench_extract.py: compiled like a wheel
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         work = (args.work / f"seed-{seed}").resolve()
         work.mkdir(parents=True, exist_ok=True)
         (work / ".gitignore").write_text("*\n")
-        rows.append(measure_seed(work, args.patients, seed, args.reps, args.jobs))
+        rows.append(measure_seed(work, args.patients, seed, args.reps, args.jobs, args.smoke))
     stock_total = sum(r["stock"] for r in rows)
     ours_total = sum(r["radiomx"] for r in rows)
     lesions = sum(r["lesions"] for r in rows)

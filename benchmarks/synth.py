@@ -81,13 +81,20 @@ def to_image(array: np.ndarray, spacing_xyz=SPACING_XYZ) -> sitk.Image:
     return image
 
 
-def write_cohort(directory: Path, patients: int = 10, seed: int = 2024) -> list[tuple[str, Path, Path, int]]:
+#: ``--smoke`` runs of the benchmarks: the same code on a grid small enough to run in seconds (lesions still fit).
+SMOKE_SHAPE_ZYX = (60, 48, 48)
+
+
+def write_cohort(directory: Path, patients: int = 10, seed: int = 2024, shape_zyx=SHAPE_ZYX
+                 ) -> list[tuple[str, Path, Path, int]]:
     """``<dir>/P001/FDG/{pet,mask}.nii.gz`` ... plus radiomx.toml; returns (patient, image, mask, n_lesions)."""
     out = []
+    small = shape_zyx != SHAPE_ZYX
     for p in range(1, patients + 1):
         folder = directory / f"P{p:03d}" / "FDG"
         folder.mkdir(parents=True, exist_ok=True)
-        image, labels = patient_volume(seed, p)
+        image, labels = patient_volume(seed, p, shape_zyx=shape_zyx, n_lesions=2 if small else None,
+                                       radii_mm=(9.0, 7.0) if small else None)
         sitk.WriteImage(to_image(image), str(folder / "pet.nii.gz"), useCompression=True)
         sitk.WriteImage(to_image(labels), str(folder / "mask.nii.gz"), useCompression=True)
         out.append((f"P{p:03d}", folder / "pet.nii.gz", folder / "mask.nii.gz", int(labels.max())))
@@ -95,12 +102,32 @@ def write_cohort(directory: Path, patients: int = 10, seed: int = 2024) -> list[
     return out
 
 
-def cached_cohort(directory: Path, patients: int, seed: int) -> Path:
-    """``write_cohort`` once per (patients, seed): a marker file says the folder holds exactly that cohort."""
-    marker = directory / f".done-{patients}-{seed}"
+def cached_cohort(directory: Path, patients: int, seed: int, shape_zyx=SHAPE_ZYX) -> Path:
+    """``write_cohort`` once per (patients, seed, grid): a marker file says the folder holds exactly that cohort."""
+    marker = directory / f".done-{patients}-{seed}" if shape_zyx == SHAPE_ZYX else (
+        directory / f".done-{patients}-{seed}-{'x'.join(map(str, shape_zyx))}")
     if not marker.exists():
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        write_cohort(directory, patients, seed)
+        write_cohort(directory, patients, seed, shape_zyx)
         marker.write_text("")
+    return directory
+
+
+def linked_cohort(directory: Path, source: Path, patients: int) -> Path:
+    """A cohort of ``patients`` patients made of the ``source`` cohort's scans, hard-linked in turn under new patient
+    IDs (``P001``..): a 200-scan cohort without 200 distinct 41 MB files to generate and hold in the page cache.
+    Every scan is still read, hashed and computed as its own; only the bytes repeat."""
+    scans = sorted(p for p in source.glob("P*/FDG") if p.is_dir())
+    marker = directory / f".linked-{patients}-{len(scans)}"
+    if marker.exists():
+        return directory
+    shutil.rmtree(directory, ignore_errors=True)
+    for p in range(patients):
+        folder = directory / f"P{p + 1:03d}" / "FDG"
+        folder.mkdir(parents=True)
+        for name in ("pet.nii.gz", "mask.nii.gz"):
+            (folder / name).hardlink_to(scans[p % len(scans)] / name)
+    shutil.copyfile(source / "radiomx.toml", directory / "radiomx.toml")
+    marker.write_text("")
     return directory

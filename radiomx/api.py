@@ -7,9 +7,8 @@ the reports ``radiomx.run.overview`` and the readers ``radiomx.store.readers``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,11 +30,10 @@ from radiomx.tracers import canonical_tracer, resolve_tracer
 
 if TYPE_CHECKING:
     from radiomx.derive.compare import CompareSummary
-    from radiomx.run.engine import LocalPool
 
 __all__ = ["RunSummary", "ScanListing", "canonical_tracer", "compare", "extract", "load_table", "publish",
            "read_failures", "read_table", "scan", "scan_listing", "scan_states", "stale_tracers", "status",
-           "survey", "workers_ahead"]
+           "survey"]
 
 
 def scan(cohort: Path | str, options: ExtractOptions | None = None, out: Path | str | None = None) -> list[Scan]:
@@ -57,63 +55,38 @@ def scan_states(cohort: Path | str, out: Path | str, options: ExtractOptions | N
 
 
 def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None = None,
-            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None,
-            workers: LocalPool | None = None) -> RunSummary:
+            only: Iterable[ScanKey] | None = None, progress: ProgressCallback | None = None) -> RunSummary:
     """Extract every new, changed or previously failed scan of ``cohort`` into ``out`` (layout: docs/storage.md).
 
     ``only`` restricts the run to those scan keys (``radiomx scan ... | grep ... | radiomx extract --scans -``).
-    ``workers``: the pool ``workers_ahead(out, options)`` started for this one call (by a caller that starts it
-    before its own set-up, as the CLI does; it is shut down once the last scan is in); by default
-    ``extract`` calls ``workers_ahead`` itself. Raises ConfigError (exit 2) before any work for configuration
-    problems; per-scan problems are failures.
+    Raises ConfigError (exit 2) before any work for configuration problems; per-scan problems are failures.
     """
     options = options or ExtractOptions()
     cohort, out = Path(cohort), Path(out)
-    if workers is not None and workers.closing:
-        raise ConfigError("these workers served an earlier extract; start new ones with workers_ahead")
-    ahead = contextlib.nullcontext(workers) if workers is not None else workers_ahead(out, options)
-    with ahead as pool:
-        found = survey(cohort, options, out)
-        wanted = set(only) if only is not None else None
-        scans = [s for s in found.scans if wanted is None or s.key in wanted]
-        params = run_params(scans, options)
-        derive = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
-        summary = RunSummary(out=out, dry_run=options.dry_run, drafts=drafts(params),
-                             acknowledgements=read_acknowledgements(out),
-                             waiting=[w for w in found.waiting if wanted is None or w.key in wanted],
-                             layout_note=found.note, index_line=found.summary)
-        run = Extraction(cohort, out, options, scans, params, layout_of(cohort, options),
-                         lesion_options_for(cohort, options), summary, {s.key for s in found.scans},
-                         derive.as_record(), progress, pool)
-        if options.dry_run:
-            return dry_run(run)
-        _check_writable(out)
-        if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
-            from radiomx.discover.dicom_index import save_index
+    found = survey(cohort, options, out)
+    wanted = set(only) if only is not None else None
+    scans = [s for s in found.scans if wanted is None or s.key in wanted]
+    params = run_params(scans, options)
+    derive = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
+    summary = RunSummary(out=out, dry_run=options.dry_run, drafts=drafts(params),
+                         acknowledgements=read_acknowledgements(out),
+                         waiting=[w for w in found.waiting if wanted is None or w.key in wanted],
+                         layout_note=found.note, index_line=found.summary)
+    run = Extraction(cohort, out, options, scans, params, layout_of(cohort, options),
+                     lesion_options_for(cohort, options), summary, {s.key for s in found.scans},
+                     derive.as_record(), progress)
+    if options.dry_run:
+        return dry_run(run)
+    _check_writable(out)
+    if found.index_image:  # a first run into a new OUT: keep the export's index for the next one
+        from radiomx.discover.dicom_index import save_index
 
-            with output_errors(out):
-                save_index(out, found.index_image)
-        with output_lock(out, options.wait):
-            summary = run.run()
-            _derive_if_changed(cohort, out, derive, summary)
-            return summary
-
-
-@contextlib.contextmanager
-def workers_ahead(out: Path | str, options: ExtractOptions) -> Iterator[LocalPool | None]:
-    """The local pool of ``extract(out, options)``, started now when that run will surely compute (a fresh OUT,
-    or ``--force``), so that the workers' start (a fresh interpreter each, ~0.5 s of imports) overlaps the
-    caller's set-up, discovery, parameter validation and planning instead of following them. Yields None otherwise
-    (the engine then starts a pool only if there is work: a no-change nightly rerun starts none). The pool is shut
-    down when the block ends; nothing else in the caller's process changes. Measured:
-    ``benchmarks/RESULTS-before-after.md``."""
-    if not options.uses_local_pool or not (options.force or not state_path(Path(out)).exists()):
-        yield None
-        return
-    from radiomx.run.engine import local_pool
-
-    with local_pool(options.jobs, options.huge_pages, options.start_method) as pool:
-        yield pool
+        with output_errors(out):
+            save_index(out, found.index_image)
+    with output_lock(out, options.wait):
+        summary = run.run()
+        _derive_if_changed(cohort, out, derive, summary)
+        return summary
 
 
 def _check_writable(out: Path) -> None:

@@ -11,8 +11,6 @@ from radiomx.errors import ConfigError
 from radiomx.tracers import TRACERS, find_tracer
 
 ENGINES = ("local", "dask")
-#: Local pool start methods (``radiomx.run.warmup``; kept here so that options import nothing heavy).
-START_METHODS = ("spawn", "forkserver")
 #: How a mask becomes lesions: one per label value, or one per 26-connected component of each label.
 LESION_MODES = ("labels", "components")
 #: How a cohort folder is read: ``auto`` (BIDS-PET, else the default layout, else a DICOM export, said in one
@@ -101,17 +99,8 @@ class ExtractOptions:
     wait: float = 0.0
     batch_size: int = 16
     batch_seconds: float = 60.0
-    #: Opt-in: start radiomx's worker processes with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (transparent huge
-    #: pages for glibc's large allocations; see ``radiomx/run/warmup.py`` and ``benchmarks/bench_huge_pages.py``).
-    #: CLI: ``--huge-pages``.
-    huge_pages: bool = False
     #: Render each computed scan's QC picture in its worker (``radiomx.qc``), while the image is in memory.
     qc: bool = False
-    #: How the local pool starts its workers: ``spawn`` (fresh interpreters, nothing process-wide: the library
-    #: default) or ``forkserver`` (forks of one server that imported the worker code once: faster, but the server
-    #: and its preload list are process-wide, so only for a process radiomx owns; the ``radiomx`` command uses it).
-    #: See ``radiomx/run/warmup.py``.
-    start_method: str = "spawn"
     #: ``auto`` or ``dicom`` (``LAYOUTS``). CLI: ``--layout``.
     layout: str = "auto"
     #: A DICOM export's PatientID -> study ID map (CSV, columns PatientID and patient_id). CLI: ``--patient-ids``.
@@ -128,8 +117,6 @@ class ExtractOptions:
             raise ConfigError(f"--jobs must be >= 1 (got {self.jobs})")
         if self.batch_size < 1 or self.batch_seconds <= 0:
             raise ConfigError("--batch-size must be >= 1 and --batch-seconds > 0")
-        if self.start_method not in START_METHODS:
-            raise ConfigError(f"start_method must be one of {', '.join(START_METHODS)} (got {self.start_method!r})")
         if self.dask_timeout <= 0:
             raise ConfigError(f"--dask-timeout must be > 0 seconds (got {self.dask_timeout})")
         if self.wait < 0:
@@ -160,11 +147,6 @@ class ExtractOptions:
         if unknown:
             raise TypeError(f"unknown extract option(s): {sorted(unknown)}")
         return cls(**flags)
-
-    @property
-    def uses_local_pool(self) -> bool:
-        """True when this run would compute on a local process pool (not serial, not Dask, not a dry run)."""
-        return not self.dry_run and self.engine == "local" and not self.dask_scheduler and self.jobs > 1
 
 
 def _pet_tracer(name: str) -> str:

@@ -1,4 +1,5 @@
-"""The fast per-lesion path gives the values of a plain full-volume PyRadiomics call.
+"""The fast per-lesion path gives the values of a plain full-volume PyRadiomics call (the replays it relies on are
+each tested against their library in ``tests/replays/``).
 
 Reference: ``RadiomicsFeatureExtractor.execute(full_image, full_labels, label=...)`` (real PyRadiomics, no diagnostics).
 Tolerance: relative difference <= 1e-9; where the reference is 0 the fast value must be within 1e-12 of it; NaN
@@ -17,7 +18,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radiomx.features.crop import bspline_decay, log_reach, resample_grid
 from radiomx.features.extractor import crop_plan, lesion_inputs, prepare_image
 from radiomx.features.lesions import Lesion, split_lesions
 from radiomx.params.paramset import ParamSet
@@ -149,21 +149,6 @@ def test_label_lost_after_resampling_fails_like_pyradiomics(scan) -> None:
         assert fast == ref
 
 
-def test_grid_is_pyradiomics_grid(scan) -> None:
-    """Our target grid is bit-identical to the one ``resampleImage`` builds from the full image and mask."""
-    from radiomics import imageoperations
-
-    image, labels, lesions = scan
-    for spacing in ([2, 2, 2], [2.5, 3, 0], [5, 5, 5]):
-        settings = {"resampledPixelSpacing": spacing, "interpolator": "sitkLinear", "padDistance": 5}
-        for lesion in lesions[:3]:
-            grid = resample_grid(labels, lesion, settings)
-            ref, _ = imageoperations.resampleImage(image, labels, label=lesion.lesion_id, **settings)
-            assert grid is not None
-            assert (grid.origin, grid.spacing, grid.size, grid.direction) == (
-                ref.GetOrigin(), ref.GetSpacing(), ref.GetSize(), ref.GetDirection())
-
-
 def test_crop_really_crops_and_clips_at_border(scan) -> None:
     """The fast inputs are smaller than the volume, clip at the border, and keep the whole axis where the wavelet
     wraps (lesion 2 touches x = 0)."""
@@ -178,15 +163,6 @@ def test_crop_really_crops_and_clips_at_border(scan) -> None:
     assert border.image.GetSize()[1] < image.GetSize()[1]
     q = params({"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear"})
     assert lesion_inputs(q, image, labels, by_id[1]).image.GetNumberOfPixels() < 40_000
-
-
-def test_margins_follow_the_derivation() -> None:
-    """Reach grows with sigma/spacing (IIR decay to float64 precision); the cubic B-spline prefilter needs 34
-    voxels (|z| = 2 - sqrt(3) per voxel, to 2**-64)."""
-    assert log_reach(3.0, 4.0) < log_reach(3.0, 2.0) < log_reach(3.0, 1.0)
-    assert log_reach(2.0, 2.0) == math.ceil(64 * math.log(2) / 1.3732) + 1
-    assert bspline_decay(3) == math.ceil(64 * math.log(2) / -math.log(2 - math.sqrt(3))) == 34
-    assert bspline_decay(5) > bspline_decay(3) > bspline_decay(2) > bspline_decay(1) == 0
 
 
 @pytest.mark.parametrize("case", ["log-wavelet-bspline-2mm", "log-wavelet-no-resampling"])

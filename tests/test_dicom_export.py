@@ -446,7 +446,7 @@ def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_p
 
     seen = {}
 
-    def capture(cohort, out, options, only=None, progress=None, workers=None):
+    def capture(cohort, out, options, only=None, progress=None):
         seen["options"] = options
         raise SystemExit(0)
 

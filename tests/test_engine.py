@@ -16,7 +16,6 @@ import pytest
 import SimpleITK as sitk
 
 from radiomx.discover.cohort import discover, layout_for
-from radiomx.errors import ConfigError
 from radiomx.options import LesionOptions
 from radiomx.params.paramset import default_params_root, resolve_params
 from radiomx.run.engine import Submitter, run_dask, run_pool, run_serial, schedule
@@ -74,71 +73,56 @@ def test_pool_equals_serial(cohort, serial) -> None:
     assert comparable(run_pool(tasks_for(cohort), 2)) == serial
 
 
-def test_forkserver_pool_equals_serial_and_its_workers_are_forks_of_one_server(cohort, serial) -> None:
-    """The ``radiomx`` command's pool (``start_method="forkserver"``): same outcomes; the workers are forks of one
-    server process (a spawn pool's workers are this process's own children)."""
+def test_pool_workers_are_spawned_children_of_this_process() -> None:
+    """Spawned, not forked from a server: each worker is this process's own child, a fresh interpreter."""
     from radiomx.run.engine import local_pool
 
-    assert comparable(run_pool(tasks_for(cohort), 2, start_method="forkserver")) == serial
-    with local_pool(2, start_method="forkserver") as pool:
+    with local_pool(2) as pool:
         parents = {pool.submit(os.getppid).result() for _ in range(4)}
-    with local_pool(1) as pool:
-        spawned_parent = pool.submit(os.getppid).result()
-    assert len(parents) == 1 and parents != {os.getpid()}
-    assert spawned_parent == os.getpid()
+    assert parents == {os.getpid()}
 
 
-def test_only_the_console_scripts_own_process_uses_the_forkserver(tmp_path) -> None:
-    """The ``radiomx`` command (console script) forks its workers from a forkserver, a child of its process while
-    it runs; ``cli`` inside another program's process (CliRunner) and the library keep spawn."""
+def _children_while(proc) -> set[str]:
+    """The command lines of ``proc``'s children, polled until it ends."""
+    import psutil
+
+    seen = set()
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            seen.update(" ".join(c.cmdline()) for c in parent.children())
+        except psutil.Error:
+            pass
+    return seen
+
+
+@pytest.mark.parametrize("scans, pool", [(1, False), (3, True)], ids=["one-scan-in-process", "three-scans-pool"])
+def test_the_command_starts_a_pool_only_for_more_than_one_scan(tmp_path, scans, pool) -> None:
+    """The ``radiomx`` console script with ``-j 2``: one new scan (the nightly case) is computed in the command's
+    own process, whose start would cost more than the scan (issue 23); several scans get spawned workers, and no
+    forkserver."""
     import shutil
     import subprocess
     import sys
 
-    import psutil
-    from click.testing import CliRunner
-
-    import radiomx.api
-    from radiomx.cli import cli
-    from radiomx.options import ExtractOptions
-
-    assert ExtractOptions().start_method == "spawn"
-    with pytest.raises(ConfigError, match="start_method"):
-        ExtractOptions(start_method="fork")
-    seen = {}
-
-    def capture(cohort, out, options, **kwargs):
-        seen["options"] = options
-        raise SystemExit(0)
-
-    cohort = make_cohort(tmp_path / "cohort", {f"P00{i}": {"FDG": 2} for i in range(1, 5)})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(radiomx.api, "extract", capture)
-        CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "a"), "-j", "2"])
-    assert seen["options"].start_method == "spawn"
-
+    cohort = make_cohort(tmp_path / "cohort", {f"P00{i}": {"FDG": 2} for i in range(1, scans + 1)})
     script = shutil.which("radiomx", path=str(Path(sys.executable).parent))
-    proc = subprocess.Popen([script, "-q", "extract", str(cohort), "-o", str(tmp_path / "b"), "-j", "2"],
+    proc = subprocess.Popen([script, "extract", str(cohort), "-o", str(tmp_path / "out"), "-j", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    command_lines = set()
     try:
-        parent = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                command_lines.update(" ".join(c.cmdline()) for c in parent.children())
-            except psutil.Error:
-                pass
+        children = _children_while(proc)
     finally:
-        stderr = proc.communicate(timeout=120)[1]
+        stderr = proc.communicate(timeout=300)[1]
     assert proc.returncode == 0, stderr
-    assert any("forkserver" in line for line in command_lines), command_lines
-    assert not any("spawn_main" in line for line in command_lines), command_lines
+    assert f"{scans} scans computed" in stderr
+    assert any("spawn_main" in line for line in children) is pool, children
+    assert not any("forkserver" in line for line in children), children
 
 
-def test_the_forkserver_imports_this_radiomx_not_one_in_the_working_folder(tmp_path) -> None:
-    """The ``radiomx`` command run from a folder holding another radiomx checkout: the forkserver (``python -c``,
-    working folder first on its path) must import the worker code this command runs, not the decoy, whose
-    worker module kills the process that imports it. Without PYTHONSAFEPATH every scan failed."""
+def test_workers_import_this_radiomx_not_one_in_the_working_folder(tmp_path) -> None:
+    """The ``radiomx`` command run from a folder holding another radiomx checkout: the workers must import the
+    worker code this command runs, not the decoy, whose worker module kills the process that imports it (a spawned
+    worker takes the parent's import path before it unpickles its first task)."""
     import shutil
     import subprocess
     import sys
@@ -149,6 +133,7 @@ def test_the_forkserver_imports_this_radiomx_not_one_in_the_working_folder(tmp_p
     (decoy / "__init__.py").write_text("")
     (decoy / "run" / "__init__.py").write_text("")
     (decoy / "run" / "worker.py").write_text("import os\nos._exit(7)  # a checkout's different worker code\n")
+    (decoy / "run" / "warmup.py").write_text("import os\nos._exit(7)  # a checkout's different worker code\n")
     script = shutil.which("radiomx", path=str(Path(sys.executable).parent))
     done = subprocess.run([script, "extract", str(cohort), "-o", str(tmp_path / "out"), "-j", "2"],
                           cwd=decoy.parent, capture_output=True, text=True, timeout=300)
@@ -156,51 +141,23 @@ def test_the_forkserver_imports_this_radiomx_not_one_in_the_working_folder(tmp_p
     assert "3 scans computed" in done.stderr and "FAILED" not in done.stderr
 
 
-def test_the_forkserver_launch_sets_pythonsafepath_unless_radiomx_is_the_working_folders(tmp_path,
-                                                                                      monkeypatch) -> None:
-    """Inside the launch block only: set from any other folder, left unset from the folder holding this radiomx
-    (``python -m radiomx`` in a checkout, whose server must import the same code), and restored afterwards."""
-    import radiomx
-    from radiomx.run.warmup import launch_environment
-
-    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
-    monkeypatch.chdir(tmp_path)
-    with launch_environment(False, forkserver=True):
-        assert os.environ.get("PYTHONSAFEPATH") == "1"
-        assert os.environ["OMP_NUM_THREADS"] == "1"
-    assert "PYTHONSAFEPATH" not in os.environ
-    with launch_environment(False, forkserver=False):  # spawn: children get the parent's path anyway
-        assert "PYTHONSAFEPATH" not in os.environ
-    monkeypatch.chdir(Path(radiomx.__file__).resolve().parents[1])
-    with launch_environment(False, forkserver=True):
-        assert "PYTHONSAFEPATH" not in os.environ
-
-
-def test_a_pool_serves_one_extract_and_no_worker_outlives_it(tmp_path) -> None:
+def test_no_worker_outlives_the_extract_that_started_it(tmp_path) -> None:
     import psutil
 
-    from radiomx.api import extract, workers_ahead
+    from radiomx.api import extract
     from radiomx.options import ExtractOptions
 
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"FDG": 1}})
-    options = ExtractOptions(jobs=2)
-    earlier = {p.pid for p in psutil.Process().children()}  # e.g. an earlier test's forkserver, the resource tracker
-    with workers_ahead(tmp_path / "out", options) as workers:
-        assert workers is not None  # a fresh OUT: the run will compute
-        ours = {p.pid for p in psutil.Process().children()} - earlier
-        assert len(ours) >= 2, ours
-        assert extract(cohort, tmp_path / "out", options, workers=workers).exit_code == 0
-        with pytest.raises(ConfigError, match="earlier extract"):
-            extract(cohort, tmp_path / "other", options, workers=workers)
-    alive = [p for p in psutil.Process().children() if p.pid in ours and "resource_tracker" not in p.cmdline()[-1]]
+    earlier = {p.pid for p in psutil.Process().children()}  # e.g. the resource tracker of an earlier test's pool
+    started: set[int] = set()
+
+    def progress(done, total, outcome) -> None:
+        started.update(p.pid for p in psutil.Process().children() if p.pid not in earlier)
+
+    assert extract(cohort, tmp_path / "out", ExtractOptions(jobs=2), progress=progress).exit_code == 0
+    assert started, "two scans with -j 2 run on a pool"
+    alive = [p for p in psutil.Process().children() if p.pid in started and "resource_tracker" not in p.cmdline()[-1]]
     assert not alive, alive
-    with workers_ahead(tmp_path / "out", options) as again:
-        assert again is None  # OUT has state now: a rerun starts workers only if there is work
-    with workers_ahead(tmp_path / "fresh", ExtractOptions(jobs=2, dry_run=True)) as planned_only:
-        assert planned_only is None  # a dry run computes nothing, even on a fresh OUT
-        started = [p for p in psutil.Process().children() if p.pid not in earlier
-                   and "resource_tracker" not in p.cmdline()[-1]]
-        assert not started, started
 
 
 def test_dask_local_cluster_equals_serial(cohort, serial) -> None:
@@ -305,14 +262,6 @@ def test_cli_on_an_existing_dask_cluster_by_address_equals_local_pool(tmp_path) 
     assert len(a) == 4
 
 
-def test_worker_tunables_keep_the_users_own_choice():
-    from radiomx.run.warmup import HUGE_PAGE_TUNABLE, worker_tunables
-
-    assert worker_tunables(None) == worker_tunables("") == HUGE_PAGE_TUNABLE
-    assert worker_tunables("glibc.malloc.arena_max=2") == f"glibc.malloc.arena_max=2:{HUGE_PAGE_TUNABLE}"
-    assert worker_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
-
-
 def _huge_page_probe() -> tuple[str | None, int]:
     """In a worker: its GLIBC_TUNABLES, and how much of a fresh 48 MB ITK image (glibc malloc) sits on huge pages."""
     import os
@@ -330,25 +279,22 @@ def _thp_allowed() -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
-@pytest.mark.parametrize("huge_pages", [False, True])
-def test_pool_workers_get_huge_pages_only_when_asked_and_the_caller_environment_is_untouched(huge_pages):
-    """Opt-in (``ExtractOptions(huge_pages=True)``): pool workers then start with ``glibc.malloc.hugetlb=1``, so
-    ITK's whole-body buffers sit on transparent huge pages where the kernel allows it; by default they start with
-    the caller's environment as it is. Either way the caller's ``os.environ`` is the same afterwards."""
+def test_pool_workers_get_the_huge_pages_the_caller_exported(monkeypatch):
+    """docs/parallel.md: ``export GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` before radiomx gives its pool workers
+    transparent huge pages for their whole-body buffers (glibc reads the variable when a process starts, and a
+    spawned worker starts with the caller's environment). radiomx itself never writes the variable."""
     import os
 
     from radiomx.run.engine import local_pool
 
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
     before = dict(os.environ)
-    with local_pool(1, huge_pages) as pool:
+    with local_pool(1) as pool:
         tunables, huge_kib = pool.submit(_huge_page_probe).result()
     assert dict(os.environ) == before
-    if huge_pages:
-        assert tunables is not None and "glibc.malloc.hugetlb=1" in tunables
-        if _thp_allowed():
-            assert huge_kib >= 32 * 1024, "the 48 MB image should sit mostly on 2 MiB pages"
-    else:
-        assert tunables == before.get("GLIBC_TUNABLES")
+    assert tunables == "glibc.malloc.hugetlb=1"
+    if _thp_allowed():
+        assert huge_kib >= 32 * 1024, "the 48 MB image should sit mostly on 2 MiB pages"
 
 
 def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
@@ -368,21 +314,22 @@ def test_planning_a_fresh_output_folder_loads_no_table_library(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only: glibc tunables and THP")
-def test_dask_local_cluster_workers_get_the_same_allocator_setting_and_leave_the_caller_environment():
-    """``--engine dask --huge-pages`` without a scheduler starts a LocalCluster whose workers get the tunable through
-    ``distributed.nanny.pre-spawn-environ`` (set before the worker process starts, as glibc needs). Dask's nanny
-    writes that (and its own defaults) into this process's ``os.environ``; radiomx puts it back."""
+def test_dask_local_cluster_workers_get_the_huge_pages_the_caller_exported(monkeypatch):
+    """``--engine dask`` without a scheduler starts a LocalCluster whose workers inherit the exported tunable as
+    pool workers do. Dask's nanny writes its own pre-spawn variables into this process's ``os.environ``; radiomx
+    puts them back."""
     import os
 
     from distributed import Client
 
     from radiomx.run.cluster import local_cluster
 
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
     before = dict(os.environ)
-    with local_cluster(1, huge_pages=True) as cluster, Client(cluster) as client:
+    with local_cluster(1) as cluster, Client(cluster) as client:
         tunables, huge_kib = client.submit(_huge_page_probe, pure=False).result()
         assert dict(os.environ) == before
     assert dict(os.environ) == before
-    assert tunables is not None and "glibc.malloc.hugetlb=1" in tunables
+    assert tunables == "glibc.malloc.hugetlb=1"
     if _thp_allowed():
         assert huge_kib >= 32 * 1024

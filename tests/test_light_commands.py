@@ -46,3 +46,22 @@ def test_status_imports_no_image_or_feature_library(done):
     (parameter files are hashed, not validated against PyRadiomics' schema, for status)."""
     cohort, out = done
     assert _imported("status", str(cohort), "-o", str(out)) <= {"pandas", "pyarrow"}
+
+
+#: What a NIfTI cohort's extraction never needs: the cluster engine, the QC drawing, the DICOM readers.
+NOT_FOR_A_NIFTI_RUN = ("dask", "distributed", "matplotlib", "highdicom", "pydicom", "PIL")
+
+
+def test_one_nifti_scan_imports_only_what_its_run_needs(tmp_path):
+    """``radiomx extract`` of one NIfTI scan (the nightly case) computes in its own process (no pool) and loads no
+    Dask, matplotlib or DICOM library: the process's whole import list, from a real interpreter."""
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "radiomx", "extract", str(cohort), "-o",
+                          str(tmp_path / "out"), "-j", "2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in run.stderr.splitlines()
+             if line.startswith("import time:")}
+    assert {"SimpleITK", "radiomics", "pyarrow"} <= names  # it did compute and write
+    assert not names & set(NOT_FOR_A_NIFTI_RUN), sorted(names & set(NOT_FOR_A_NIFTI_RUN))
+    assert "multiprocessing.spawn" not in {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
+                                           if line.startswith("import time:")}, "one scan starts no pool"

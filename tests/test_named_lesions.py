@@ -386,7 +386,7 @@ def test_cli_flags_and_python_arguments_build_equal_selections(tmp_path: Path, m
 
     seen = {}
 
-    def capture(cohort, out, options, only=None, progress=None, workers=None):
+    def capture(cohort, out, options, only=None, progress=None):
         seen["options"] = options
         raise SystemExit(0)
 

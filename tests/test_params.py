@@ -111,3 +111,43 @@ def test_params_version_pins_and_unknown_version_is_exit_2(tmp_path):
     assert (a["original_glcm_Contrast"] != b["original_glcm_Contrast"]).all()
     missing = runner.invoke(cli, ["extract", str(cohort), "-o", str(tmp_path / "c"), "--params-version", "v9"])
     assert missing.exit_code == 2 and "no parameter file v9.yaml" in missing.stderr
+
+
+SCHEMA_CASES = {
+    **{f"shipped-{p.parent.name}-{p.stem}": p.read_text() for p in sorted(ROOT.glob("*/v*.yaml"))},
+    **{name: body for name, (body, _) in BAD_FILES.items() if name in ("unknown-key", "wrong-type",
+                                                                       "bad-feature-class")},
+    "bad-image-type": "setting:\n  binWidth: 0.25\nimageType:\n  Waveletx: {}\n",
+    "bad-interpolator-type": "setting:\n  binWidth: 0.25\n  interpolator: [1]\n",
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEMA_CASES))
+def test_the_schema_check_accepts_and_refuses_what_pyradiomics_itself_does(name):
+    """radiomx validates against PyRadiomics' schema parsed once per process (``paramset._pyradiomics_schema``);
+    PyRadiomics' extractor reads the schema file itself. Both must agree on every shipped file and on bad ones."""
+    import logging
+
+    import yaml
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    from radiomx.params.paramset import validate_pyradiomics
+
+    data = yaml.safe_load(SCHEMA_CASES[name])
+    data.pop("radiomx", None)
+
+    def outcome(check) -> bool:
+        try:
+            check()
+        except Exception:  # noqa: BLE001 - pykwalify raises SchemaError, ValueError or TypeError
+            return False
+        return True
+
+    logging.getLogger("pykwalify.core").disabled = True  # PyRadiomics' own call logs what it raises
+    try:
+        theirs = outcome(lambda: RadiomicsFeatureExtractor(dict(data)))
+    finally:
+        logging.getLogger("pykwalify.core").disabled = False
+    ours = outcome(lambda: validate_pyradiomics(Path(f"{name}.yaml"), dict(data)))
+    assert ours == theirs
+    assert ours is name.startswith("shipped-")

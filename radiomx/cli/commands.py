@@ -19,7 +19,6 @@ from radiomx import __version__
 from radiomx.cli.compare import compare
 from radiomx.cli.demo import demo
 from radiomx.cli.extract import extract
-from radiomx.cli.flags import OWN_PROCESS
 from radiomx.cli.inspect import scan, status, table
 from radiomx.cli.logs import LOG_FORMATS, cli_logging, emit
 from radiomx.cli.params import params, tracers
@@ -102,9 +101,9 @@ def main() -> None:
     import (~0.2 s; docs/speed.md gives the measurement). Frozen objects are still freed by
     reference counting as modules are torn down; atexit handlers, thread joins and the flushing of stdout/stderr
     all run as usual. Only the command's own process does this (``cli`` itself, as CliRunner and programs call it,
-    does not), and only it starts its pool through the forkserver (``OWN_PROCESS``, ``radiomx/run/warmup.py``)."""
+    does not)."""
     try:
-        cli(prog_name="radiomx", obj={OWN_PROCESS: True})
+        cli(prog_name="radiomx")
     finally:
         gc.freeze()
 

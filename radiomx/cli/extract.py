@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from radiomx.cli.flags import cohort_options, extract_options_from, in_own_process
+from radiomx.cli.flags import cohort_options, extract_options_from
 from radiomx.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -37,27 +37,22 @@ Examples:
 @click.option("--batch-seconds", type=float, default=60.0, show_default=True, help="Commit at least this often.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="Append failures and tracebacks here.")
 @click.option("--qc", is_flag=True, help="Also draw each computed scan's QC picture (OUT/qc/), in the same worker.")
-@click.option("--huge-pages", is_flag=True,
-              help="Pool workers back their large buffers with transparent huge pages (glibc.malloc.hugetlb=1).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON run summary on stdout (counts, tables, failures).")
 @click.pass_context
 def extract(ctx: click.Context, cohort: Path, out: Path, scans_file, log_file: Path | None, as_json: bool,
             **flags) -> RunSummary | ExitCode:
     """Extract features of every new, changed or failed scan of COHORT into OUT."""
-    options = in_own_process(ctx, extract_options_from(**flags))
+    options = extract_options_from(**flags)
     from radiomx import api
     from radiomx.cli.logs import adopt
     from radiomx.cli.output import print_plan, print_summary, progress_printer
     from radiomx.cli.scanlist import read_from
 
-    # The workers start first, so their imports overlap reading --scans (an upstream `radiomx scan | grep`) and
-    # this process's own imports.
-    with api.workers_ahead(out, options) as workers:
-        only = read_from(scans_file) if scans_file is not None else None
-        adopt("radiomics", *(("distributed",) if options.engine == "dask" or options.dask_scheduler else ()))
-        quiet = ctx.meta.get("radiomx.quiet") or ctx.meta.get("radiomx.log_format") == "json"
-        with progress_printer(enabled=not quiet) as progress:
-            summary = api.extract(cohort, out, options, only=only, progress=progress, workers=workers)
+    only = read_from(scans_file) if scans_file is not None else None
+    adopt("radiomics", *(("distributed",) if options.engine == "dask" or options.dask_scheduler else ()))
+    quiet = ctx.meta.get("radiomx.quiet") or ctx.meta.get("radiomx.log_format") == "json"
+    with progress_printer(enabled=not quiet) as progress:
+        summary = api.extract(cohort, out, options, only=only, progress=progress)
     if options.dry_run:
         if as_json:
             import json

@@ -48,21 +48,6 @@ def extract_options_from(**flags):
     return ExtractOptions.from_flags(flags)
 
 
-#: ``ctx.obj`` key set by the console script (``radiomx.cli.commands.main``) only: the process is the command's own.
-OWN_PROCESS = "radiomx.own_process"
-
-
-def in_own_process(ctx: click.Context, options):
-    """``options`` with the forkserver start method when this process is the ``radiomx`` command's own (the
-    console script), where a process-wide forkserver leaves nothing behind for anyone (``radiomx/run/warmup.py``);
-    ``cli`` called inside another program's process (CliRunner, a script) keeps the library's spawn pools."""
-    import dataclasses
-
-    if not (ctx.obj or {}).get(OWN_PROCESS):
-        return options
-    return dataclasses.replace(options, start_method="forkserver")
-
-
 def format_option(choices: tuple[str, ...], default: str | None = "", help: str = "Output format."):
     """``--format``, one spelling for every command (the value reaches the command as ``fmt``). ``default`` ""
     means the first choice; None means "not given", for a command whose default depends on the terminal."""

@@ -5,28 +5,26 @@ the entire body for every lesion. This module hands it, per lesion, a small imag
 *same* numbers. Three ways, picked from the settings (``plan_for``):
 
 ``resample`` (``resampledPixelSpacing`` set)
-    PyRadiomics resamples onto a grid aligned to the lesion's bounding box *in the index space of the image it is
-    given*, cropped to that box plus ``padDistance``, and runs every filter on that small grid. Cropping the input
-    first would shift that grid (values off by >10 %). So ``resample_grid`` computes the grid exactly as
-    ``radiomics.imageoperations.resampleImage`` does from the full mask (same numpy expressions, same order), we
-    resample onto it ourselves and call the extractor with resampling off. Interpolators without a prefilter (linear,
-    nearest, Gaussian, windowed sinc) read the full image directly: an ITK resample costs only the output voxels,
-    and identical inputs give bit-identical outputs. B-spline interpolators prefilter their whole input with a
-    recursive (IIR) filter; ``bspline`` computes those coefficients on the samples' footprint only (plus
-    the distance the filter needs to converge, ``bspline_decay``) and ITK evaluates them.
-    The mask is always resampled (nearest neighbour) from the full label map.
+    PyRadiomics resamples onto a grid aligned to the lesion's bounding box in the index space of the image it is
+    given, so cropping first would shift it: the grid is computed as PyRadiomics does from the full mask
+    (``replays.pyradiomics_grid``), the lesion is resampled onto it here and the extractor runs with resampling off.
+    Interpolators without a prefilter (linear, nearest, Gaussian, windowed sinc) read the full image directly: an
+    ITK resample costs only the output voxels, and identical inputs give bit-identical outputs. B-spline
+    interpolators prefilter their whole input with a recursive (IIR) filter; ``replays.itk_bspline`` computes those
+    coefficients on the samples' footprint only (plus the distance the filter needs to converge) and ITK evaluates
+    them. The mask is always resampled (nearest neighbour) from the full label map.
 ``crop`` (no resampling; image types Original, LoG, Wavelet, or ``preCrop``)
     The filters run on our crop instead of the body, so the crop carries a margin, per axis, wide enough that every
-    voxel inside the lesion's box gets the same filtered value (``filter_margin``); the margin is clipped at the
-    image border, where both paths see the same border (ITK's recursive filters extend the border value) except for
-    the wavelet, whose periodic extension wraps to the opposite side: there the crop keeps the whole axis.
+    voxel inside the lesion's box gets the same filtered value (``replays.filter_reach``); the margin is clipped at
+    the image border, where both paths see the same border (ITK's recursive filters extend the border value) except
+    for the wavelet, whose periodic extension wraps to the opposite side: there the crop keeps the whole axis.
 ``full`` (no resampling and a filter with whole-image state: Square, SquareRoot, Logarithm, Exponential scale by the
     whole image's maximum; Gradient, LBP are not derived here)
     The full image, as before: exact, slow, and rare.
 
-``resample_grid`` replays PyRadiomics 3.1's arithmetic and ``wavelet_reach`` pywt 1.9's ``swtn`` filter lengths,
-so both libraries are bounded in pyproject.toml (``tests/test_library_versions.py``); the value tests
-(``tests/test_crop_equivalence.py``) fail if a new version computes differently.
+Everything that reproduces a library's internals lives in ``radiomx.features.replays``, with its version bounds and
+equivalence tests; this module only decides and cuts. ``tests/test_crop_equivalence.py`` proves the values equal a
+full-volume PyRadiomics call.
 
 ``normalize`` uses whole-image statistics, so it is applied once per scan on the full image (PyRadiomics' own
 ``normalizeImage``, before anything else, as ``loadImage`` does) and switched off for the per-lesion call.
@@ -34,70 +32,20 @@ so both libraries are bounded in pyproject.toml (``tests/test_library_versions.p
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.features import bspline
 from radiomx.features.lesions import Lesion
-
-#: Bits a boundary disturbance must decay by before it can no longer change a float64 result: the 53-bit mantissa
-#: plus 11 bits (x2048) of headroom because the disturbance is as large as the intensities at the crop border,
-#: which may exceed the values near the lesion (body vs lesion rim, or a LoG response near zero).
-EXACT_BITS = 53 + 11
-
-#: ITK's recursive Gaussian (``RecursiveGaussianImageFilter``, used by ``LaplacianRecursiveGaussianImageFilter``) is
-#: a 4th-order IIR filter run forwards and backwards along each axis. Its poles are exp((L +- iW) / sigma_voxels)
-#: with (L, W) = (-1.3932, 0.6681) and (-1.3732, 2.0787) (Farnebaeck & Westin's fit of Deriche's filter), so an input
-#: sample ``d`` voxels away is weighted at most ~exp(-1.3732 d / sigma_voxels).
-LOG_DECAY_PER_SIGMA = 1.3732
+from radiomx.features.replays import itk_bspline
+from radiomx.features.replays.filter_reach import log_reach, wavelet_reach
+from radiomx.features.replays.pyradiomics_grid import interpolator_of, resample, resample_grid, resampling_enabled
 
 #: Image types whose value at a voxel depends only on a bounded neighbourhood (Original: none; LoG: an IIR filter
 #: whose reach we bound; Wavelet: an FIR filter bank). Anything else without resampling takes the ``full`` path.
 LOCAL_IMAGE_TYPES = frozenset({"Original", "LoG", "Wavelet"})
-
-_BSPLINE_ORDER = {sitk.sitkBSpline1: 1, sitk.sitkBSpline2: 2, sitk.sitkBSpline3: 3, sitk.sitkBSpline4: 4,
-                  sitk.sitkBSpline5: 5}
-
-
-def bspline_decay(order: int) -> int:
-    """Voxels a B-spline prefilter must run before the samples' support so a crop's coefficients equal the full
-    volume's.
-
-    The prefilter's causal and anti-causal recursions c[k] = s[k] + z c[k-1] start at the crop border with a wrong
-    state; the error shrinks by |z| per voxel (|z| = 0.268 for cubic), so after ceil(EXACT_BITS ln 2 / -ln|z|)
-    voxels (34 for cubic) it is below the last bit of a float64 and the recursion carries the full volume's
-    coefficients. The samples' support (order // 2 + 1 coefficients on each side) is added by
-    ``bspline.coefficient_image``.
-    """
-    return max((math.ceil(EXACT_BITS * math.log(2) / -math.log(abs(z))) for z in bspline.poles(order)), default=0)
-
-
-def log_reach(sigma_mm: float, spacing_mm: float) -> int:
-    """Voxels along one axis that a LoG crop needs so that the lesion's voxels equal the full-volume LoG.
-
-    With decay exp(-LOG_DECAY_PER_SIGMA d / s) (s = sigma / spacing in voxels), the boundary disturbance falls below
-    2**-EXACT_BITS after d = EXACT_BITS ln 2 s / LOG_DECAY_PER_SIGMA (~32 s). Plus one voxel for the rounding, and at
-    least ceil(sigma/spacing) + 1 so PyRadiomics' own size check (``size >= ceil(sigma/spacing) + 1``) passes on the
-    crop whenever it passes on the full image.
-    """
-    s = sigma_mm / spacing_mm
-    return max(math.ceil(EXACT_BITS * math.log(2) * s / LOG_DECAY_PER_SIGMA) + 1, math.ceil(s) + 1)
-
-
-def wavelet_reach(settings: dict[str, Any]) -> int:
-    """Voxels a wavelet crop needs: each level is one undecimated pass of filters ``dec_len`` taps long (PyRadiomics
-    calls ``pywt.swtn(level=1)`` once per level), which reads at most ``dec_len - 1`` neighbours on either side;
-    levels chain, so the reach adds up over ``start_level + level`` passes. One more pass-width keeps the lesion's
-    voxels inside pywt's interior loop (the same summation order as in the full volume)."""
-    import pywt
-
-    wavelet = pywt.Wavelet(settings.get("wavelet", "coif1"))
-    passes = int(settings.get("start_level", 0)) + int(settings.get("level", 1))
-    return (passes + 1) * (wavelet.dec_len - 1)
 
 
 @dataclass(frozen=True)
@@ -136,11 +84,6 @@ class CropPlan:
         return "Wavelet" in self.image_types and not self.settings.get("preCrop", False)
 
 
-def resampling_enabled(settings: dict[str, Any]) -> bool:
-    """PyRadiomics resamples iff both are set (``loadImage``)."""
-    return settings.get("interpolator") is not None and settings.get("resampledPixelSpacing") is not None
-
-
 def plan_for(settings: dict[str, Any], image_types: dict[str, dict[str, Any]]) -> CropPlan:
     """Pick the per-lesion strategy for the extractor's effective settings and enabled image types."""
     if resampling_enabled(settings):
@@ -150,75 +93,6 @@ def plan_for(settings: dict[str, Any], image_types: dict[str, dict[str, Any]]) -
     else:
         mode = "full"
     return CropPlan(mode, dict(settings), {k: dict(v or {}) for k, v in image_types.items()})
-
-
-def interpolator_of(settings: dict[str, Any]) -> int:
-    """The SimpleITK interpolator ``resampleImage`` would use (same fallback to B-spline on an unknown name)."""
-    interpolator = settings.get("interpolator", sitk.sitkBSpline)
-    try:
-        if isinstance(interpolator, str):
-            interpolator = getattr(sitk, interpolator)
-    except Exception:  # noqa: BLE001 - resampleImage logs a warning and falls back the same way
-        interpolator = sitk.sitkBSpline
-    return int(interpolator)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A resampling target: exactly the ``ResampleImageFilter`` settings of ``resampleImage``."""
-
-    origin: tuple[float, ...]
-    spacing: tuple[float, ...]
-    size: tuple[int, ...]
-    direction: tuple[float, ...]
-    #: Continuous index (in the full image) of the first and last output voxel centres, per axis.
-    first_index: tuple[float, ...]
-    last_index: tuple[float, ...]
-
-
-def resample_grid(mask: sitk.Image, lesion: Lesion, settings: dict[str, Any]) -> Grid | None:
-    """The grid ``resampleImage(image, mask, label=lesion)`` resamples onto, or None when it would only crop (the
-    requested spacing equals the image's). Line-for-line the arithmetic of PyRadiomics 3.1's ``resampleImage``, fed
-    the bounding box ``_checkROI`` would compute (LabelShapeStatistics of the same label map, as ``split_lesions``)."""
-    mask_spacing = np.array(mask.GetSpacing())
-    image_spacing = mask_spacing  # the loader gives the mask the image's exact geometry
-    nd = len(mask_spacing)
-    spacing = np.array(settings["resampledPixelSpacing"])
-    assert len(spacing) == nd, f"resampledPixelSpacing must have {nd} values"
-    spacing = np.where(spacing == 0, mask_spacing, spacing)
-    bb = np.array(tuple(lesion.bbox_index) + tuple(lesion.bbox_size))
-    spacing = np.where(bb[nd:] != 1, spacing, mask_spacing)
-    if np.allclose(image_spacing, spacing):
-        return None
-    pad = settings.get("padDistance", 5)
-    mask_size = np.array(mask.GetSize())
-    ratio = mask_spacing / spacing
-    lower = np.floor((bb[:nd] - 0.5) * ratio - pad)
-    upper = np.ceil((bb[:nd] + bb[nd:] - 0.5) * ratio + pad)
-    max_upper = np.ceil(mask_size * ratio) - 1
-    lower = np.where(lower < 0, 0, lower)
-    upper = np.where(upper > max_upper, max_upper, upper)
-    size = np.array(upper - lower + 1, dtype="int").tolist()
-    original_lower = lower / ratio
-    origin_index = np.array(0.5 * (spacing - mask_spacing) / mask_spacing)
-    cropped_origin_index = origin_index + original_lower
-    origin = mask.TransformContinuousIndexToPhysicalPoint(cropped_origin_index)
-    first = cropped_origin_index
-    last = cropped_origin_index + (np.array(size) - 1) / ratio
-    return Grid(tuple(origin), tuple(float(s) for s in spacing), tuple(int(s) for s in size),
-                tuple(mask.GetDirection()), tuple(float(v) for v in first), tuple(float(v) for v in last))
-
-
-def _resample(image: sitk.Image, grid: Grid, interpolator: int, pixel_type: int) -> sitk.Image:
-    """The same ResampleImageFilter calls as ``resampleImage`` (identity transform, default value 0)."""
-    rif = sitk.ResampleImageFilter()
-    rif.SetOutputSpacing(grid.spacing)
-    rif.SetOutputDirection(grid.direction)
-    rif.SetSize(list(grid.size))
-    rif.SetOutputOrigin(grid.origin)
-    rif.SetOutputPixelType(pixel_type)
-    rif.SetInterpolator(interpolator)
-    return rif.Execute(image)
 
 
 def _region(image: sitk.Image, lower: np.ndarray, upper: np.ndarray) -> sitk.Image:
@@ -267,16 +141,16 @@ def lesion_input(plan: CropPlan, image: sitk.Image, labels: sitk.Image, lesion: 
             lo, hi = np.maximum(bb_lo - pad, 0), np.minimum(bb_hi + pad, size - 1)
             return LesionInput(lesion.lesion_id, _region(image, lo, hi), _region(labels, lo, hi), "resample")
         interpolator = interpolator_of(plan.settings)
-        order = _BSPLINE_ORDER.get(interpolator)
+        order = itk_bspline.ORDER.get(interpolator)
         if order is None:
-            resampled = _resample(image, grid, interpolator, image.GetPixelID())
+            resampled = resample(image, grid, interpolator, image.GetPixelID())
         else:
             # The B-spline prefilter would run over the whole body for each lesion: compute the coefficients of the
             # samples' footprint only (plus the prefilter's convergence distance) and let ITK evaluate them.
-            coefficients = bspline.coefficient_image(image, order, bspline_decay(order),
-                                                     np.array(grid.first_index), np.array(grid.last_index))
-            resampled = _resample(coefficients, grid, bspline.RESAMPLER[order], image.GetPixelID())
-        mask = _resample(labels, grid, sitk.sitkNearestNeighbor, labels.GetPixelID())
+            coefficients = itk_bspline.coefficient_image(image, order, itk_bspline.bspline_decay(order),
+                                                         np.array(grid.first_index), np.array(grid.last_index))
+            resampled = resample(coefficients, grid, itk_bspline.RESAMPLER[order], image.GetPixelID())
+        mask = resample(labels, grid, sitk.sitkNearestNeighbor, labels.GetPixelID())
         lost = lesion.lesion_id not in np.unique(sitk.GetArrayViewFromImage(mask))
         return LesionInput(lesion.lesion_id, resampled, mask, "resample", lost)
     margin = np.array(plan.margins(image.GetSpacing()))

@@ -11,6 +11,7 @@ PyRadiomics' own grid, or cropped with a filter margin), on which PyRadiomics co
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from collections.abc import Iterator
 from functools import lru_cache
@@ -22,7 +23,6 @@ import SimpleITK as sitk
 from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalized, plan_for
 from radiomx.features.lesions import Lesion
 from radiomx.features.orientation import lesion_on, orientation_code, reoriented
-from radiomx.features.speedups import pyradiomics_speedups
 from radiomx.params.paramset import ParamSet
 from radiomx.quiet import records_dropped
 
@@ -58,13 +58,18 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 
 @lru_cache(maxsize=16)
 def _extractor_for(sha256: str, params: ParamSet, mode: str):
+    """The extractor of ``mode``: PyRadiomics validates and applies the parameter file once per process (its schema
+    check, ~30 ms, is the same for every mode); each other mode is a copy with its own ``settings`` dict, the
+    public attribute ``execute`` reads them from."""
+    if mode != "reference":
+        variant = copy.copy(_extractor_for(sha256, params, "reference"))
+        variant.settings = {**variant.settings, **_OVERRIDES[mode]}
+        return variant
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
-    extractor = RadiomicsFeatureExtractor(config)
-    extractor.settings.update(_OVERRIDES[mode])
-    return extractor
+    return RadiomicsFeatureExtractor(config)
 
 
 def extractor_for(params: ParamSet, mode: str = "reference"):
@@ -124,6 +129,5 @@ def extract_input(params: ParamSet, item: LesionInput) -> dict[str, float]:
     if item.label_lost:
         # The full-volume path raises this from checkMask after resampling; same exception, same text.
         raise ValueError(f"Label ({item.lesion_id:g}) not present in mask")
-    with pyradiomics_speedups():  # value-neutral, proven in tests/test_speedups.py
-        result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
+    result = extractor_for(params, item.mode).execute(item.image, item.mask, label=int(item.lesion_id))
     return feature_values(result)

@@ -25,6 +25,8 @@ block, removed before validation::
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import logging
@@ -127,18 +129,28 @@ def _schema_error_text(exc: Exception) -> str:
     return lines[0] if lines else str(msg).strip()
 
 
+@functools.cache
+def _pyradiomics_schema() -> tuple[dict[str, Any], str]:
+    """PyRadiomics' parameter schema (parsed once per process: pykwalify re-reads a schema file with its pure-Python
+    YAML parser on every validation, ~25 ms) and the file of its extension functions."""
+    from radiomics import getParameterValidationFiles
+
+    schema_file, schema_funcs = getParameterValidationFiles()
+    with open(schema_file, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), schema_funcs
+
+
 def validate_pyradiomics(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     """Validate with PyRadiomics' own schema (the contract), raising ConfigError naming the file and key.
 
     pykwalify also logs each violation at ERROR; its logger is the caller's to configure (the CLI holds it at
     CRITICAL, see radiomx.cli.logs), never set from here."""
     import pykwalify.core
-    from radiomics import getParameterValidationFiles
 
-    schema_file, schema_funcs = getParameterValidationFiles()
+    schema, schema_funcs = _pyradiomics_schema()
     try:
         with records_dropped(logging.getLogger("pykwalify.core")):  # it logs what it raises; we report it once
-            core = pykwalify.core.Core(source_data=data, schema_files=[schema_file], extensions=[schema_funcs])
+            core = pykwalify.core.Core(source_data=data, schema_data=copy.deepcopy(schema), extensions=[schema_funcs])
             return core.validate(raise_exception=True)
     except Exception as exc:  # pykwalify raises SchemaError, ValueError or TypeError from extension functions
         raise ConfigError(f"{path}: invalid PyRadiomics parameter file: {_schema_error_text(exc)}") from exc

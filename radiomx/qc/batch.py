@@ -104,11 +104,12 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
 
 
 def _drawn(jobs: list[DrawJob], workers: int) -> Iterator[tuple[ScanKey, Drawn | None, str]]:
-    """Results as they complete: in this process, or in a forkserver pool (no inherited locks or threads)."""
+    """Results as they complete: in this process, or in a pool of spawned workers (no inherited locks or threads, and
+    nothing process-wide left behind, as the extraction's pool: ``radiomx.run.warmup``)."""
     if workers <= 1 or len(jobs) <= 1:
         yield from map(draw_job, jobs)
         return
-    context = multiprocessing.get_context("forkserver")
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
         futures = [pool.submit(draw_job, job) for job in jobs]
         for future in as_completed(futures):

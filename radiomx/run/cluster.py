@@ -11,15 +11,15 @@ scheduler, then Dask raises ``KilledWorker`` and the scan becomes a failures row
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radiomx.errors import ClusterError, one_line
-from radiomx.run.warmup import restored_environ, worker_tunables
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -32,22 +32,31 @@ SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 1, "distributed.sc
 ADDRESS_PREFIXES = ("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")
 
 
-def local_cluster(jobs: int, huge_pages: bool = False) -> LocalCluster:
+@contextlib.contextmanager
+def restored_environ() -> Iterator[None]:
+    """Put ``os.environ`` back exactly as it was on exit, whatever the enclosed code (or a library it calls, such
+    as Dask's nanny) set or removed."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        for name, value in before.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+def local_cluster(jobs: int) -> LocalCluster:
     """A Dask LocalCluster of ``jobs`` single-threaded worker processes, with radiomx's scheduler settings.
 
-    With ``huge_pages`` the workers get the pool's allocator setting (``warmup.py``) through Dask's own mechanism
-    for variables that must exist before a worker process starts. Dask's nanny applies those (and its defaults,
-    such as ``OMP_NUM_THREADS``) by updating ``os.environ`` of the process that holds the nannies, which for a
-    LocalCluster is this one: ``restored_environ`` puts the caller's environment back once the workers are up. On
-    a remote cluster, put the variable in the workers' Dask config (docs/cluster.md)."""
+    Dask's nanny applies its pre-spawn variables (such as ``OMP_NUM_THREADS``) by updating ``os.environ`` of the
+    process that holds the nannies, which for a LocalCluster is this one: ``restored_environ`` puts the caller's
+    environment back once the workers are up."""
     import dask
     from distributed import LocalCluster
 
-    settings = dict(SCHEDULER_CONFIG)
-    if huge_pages:
-        settings["distributed.nanny.pre-spawn-environ.GLIBC_TUNABLES"] = worker_tunables(
-            os.environ.get("GLIBC_TUNABLES"))
-    with restored_environ(), dask.config.set(settings):
+    with restored_environ(), dask.config.set(SCHEDULER_CONFIG):
         return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
 
 

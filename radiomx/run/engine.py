@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from radiomx.errors import ClusterError
 from radiomx.records import CohortPaths, Failure, ScanOutcome
-from radiomx.run.warmup import init_pool_worker, launch_environment, pool_context, ready, start_forkserver
+from radiomx.run.warmup import init_pool_worker
 from radiomx.vocabulary import Stage
 
 if TYPE_CHECKING:  # the worker module (readers, feature code) is imported only when there is work
@@ -189,11 +190,6 @@ class LocalPool:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self.executor.submit(fn, *args)
 
-    @property
-    def closing(self) -> bool:
-        """True once ``close_soon`` was called: no task can be submitted any more."""
-        return self._closer is not None
-
     def close_soon(self) -> None:
         if self._closer is None:
             self._closer = threading.Thread(target=self.executor.shutdown, name="radiomx-pool-close")
@@ -208,40 +204,24 @@ class LocalPool:
 
 
 @contextlib.contextmanager
-def local_pool(jobs: int, huge_pages: bool = False, start_method: str = "spawn") -> Iterator[LocalPool]:
-    """A process pool of ``jobs`` workers, launched before it is handed out, closed and joined on exit.
-
-    ``spawn`` (default): a context object of its own, nothing process-wide is set and no forkserver is left
-    running; every worker is launched at once, so that ``launch_environment`` covers all of them. ``forkserver``:
-    for the ``radiomx`` command's own process only (``warmup.py`` says why and what it sets); the server starts now
-    and imports the worker code while this process goes on, and the workers are forked from it at the first
-    submits (a fork waits for the server to have finished importing)."""
-    context = pool_context(start_method)
+def local_pool(jobs: int) -> Iterator[LocalPool]:
+    """A process pool of up to ``jobs`` spawned workers (``warmup.py``; started as tasks arrive), closed and joined
+    on exit. A spawn context object of its own: nothing process-wide is set, nothing is left running."""
+    context = multiprocessing.get_context("spawn")
     pool = LocalPool(ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker))
     try:
-        with launch_environment(huge_pages, forkserver=start_method == "forkserver"):
-            if start_method == "forkserver":
-                start_forkserver()
-            else:
-                for _ in range(jobs):
-                    pool.submit(ready)
         yield pool
     finally:
         pool.close()
 
 
-def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False, pool: LocalPool | None = None,
-             start_method: str = "spawn") -> Iterator[ScanOutcome]:
-    """Local process pool, two tasks in flight per worker: ``pool`` when given (started ahead of the run by
-    ``local_pool``, joined by its owner), else one of ``jobs`` workers for this call alone. Once the last result is
-    in, the pool starts closing (``LocalPool.close_soon``), so its workers end while the writer commits."""
+def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
+    """Local process pool of ``jobs`` workers for this call alone, two tasks in flight per worker. Once the last
+    result is in, the pool starts closing (``LocalPool.close_soon``), so its workers end while the writer commits."""
     from radiomx.run.worker import call_in_worker
 
     caller_pid = os.getpid()
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(local_pool(jobs, huge_pages, start_method))
-        workers = pool
+    with local_pool(jobs) as workers:
 
         def submit(fn, arg):
             return workers.submit(call_in_worker, fn, arg, caller_pid)
@@ -253,8 +233,8 @@ def run_pool(tasks: list[ScanTask], jobs: int, huge_pages: bool = False, pool: L
         workers.close_soon()
 
 
-def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages: bool = False,
-             timeout: float = 30.0) -> Iterator[ScanOutcome]:
+def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, timeout: float = 30.0
+             ) -> Iterator[ScanOutcome]:
     """On a Dask cluster (``scheduler`` address or scheduler-file path) or, without one, a LocalCluster.
 
     Before any scan is submitted: the scheduler must answer within ``timeout`` seconds and every connected worker
@@ -265,7 +245,7 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages
     from radiomx.run.cluster import check_workers_see, connect, describe_lost, local_cluster, on_worker
 
     caller_pid = os.getpid()
-    cluster = local_cluster(jobs, huge_pages) if scheduler is None else None
+    cluster = local_cluster(jobs) if scheduler is None else None
     client = Client(cluster) if cluster is not None else connect(scheduler, timeout)  # type: ignore[arg-type]
     try:
         cohorts = {str(t.cohort) for t in tasks}
@@ -290,14 +270,14 @@ def run_dask(tasks: list[ScanTask], scheduler: str | None, jobs: int, huge_pages
 
 
 def run_tasks(tasks: list[ScanTask], jobs: int, engine: str = "local", scheduler: str | None = None,
-              huge_pages: bool = False, dask_timeout: float = 30.0,
-              pool: LocalPool | None = None, start_method: str = "spawn") -> Iterator[ScanOutcome]:
-    """``huge_pages`` applies to workers radiomx starts (local pool, LocalCluster); ``-j 1`` computes in this
-    process, whose allocator was chosen when it started. ``pool``: a local pool started ahead (``local_pool``)."""
+              dask_timeout: float = 30.0) -> Iterator[ScanOutcome]:
+    """Where the scans run: a Dask cluster when asked; otherwise this process for ``-j 1`` or a single scan (a
+    pool's start, ~0.5 s and one interpreter per worker, costs more than it saves on one scan: issue 23,
+    ``benchmarks/bench_one_scan.py``), else a local pool of ``jobs`` workers."""
     if not tasks:
         return iter(())
     if engine == "dask" or scheduler:
-        return run_dask(tasks, scheduler, jobs, huge_pages, dask_timeout)
-    if jobs <= 1:
+        return run_dask(tasks, scheduler, jobs, dask_timeout)
+    if jobs <= 1 or len(tasks) == 1:
         return run_serial(tasks)
-    return run_pool(tasks, jobs, huge_pages, pool, start_method)
+    return run_pool(tasks, jobs)

@@ -3,7 +3,7 @@ batches, log the run.
 
 Why an object: the run has one state that every step touches (the plan, the batch waiting for its commit, the
 running counts, the time of the last commit), and its inputs are many (cohort, OUT, options, scans, parameter files,
-layout, lesion options, progress callback, pool). As fields of one typed record they are named once, instead of
+layout, lesion options, progress callback). As fields of one typed record they are named once, instead of
 travelling as ten positional arguments and a closure's ``nonlocal`` state.
 
 The writer's side of ``run``: this process alone writes OUT (tables, then QC pictures). The table libraries are
@@ -39,7 +39,6 @@ from radiomx.store.outdir import prepare_out, state_path
 from radiomx.vocabulary import PlanStatus
 
 if TYPE_CHECKING:  # pandas/pyarrow load with the store, after the workers have been started
-    from radiomx.run.engine import LocalPool
     from radiomx.store.tables import Store
 
 ProgressCallback = Callable[[int, int, ScanOutcome], None]
@@ -76,7 +75,6 @@ class Extraction:
     #: The ``[derive]``/``[compare]`` settings the cohort declared, as the run log records them.
     derive_record: dict[str, Any] = field(default_factory=dict)
     progress: ProgressCallback | None = None
-    pool: LocalPool | None = None
     run_id: str = ""
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _done: int = 0
@@ -133,8 +131,7 @@ class Extraction:
         from radiomx.run.engine import run_tasks
 
         o = self.options
-        yield from run_tasks(tasks, o.jobs, o.engine, o.dask_scheduler, o.huge_pages, o.dask_timeout, self.pool,
-                             o.start_method)
+        yield from run_tasks(tasks, o.jobs, o.engine, o.dask_scheduler, o.dask_timeout)
 
     def _due(self, batch: _Batch) -> bool:
         return time.monotonic() - batch.started >= self.options.batch_seconds

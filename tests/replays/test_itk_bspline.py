@@ -1,9 +1,11 @@
-"""``radiomx.features.bspline`` replays ITK's B-spline prefilter on part of a volume; the values must be ITK's.
+"""``radiomx.features.replays.itk_bspline`` replays ITK's B-spline prefilter on part of a volume; the values must be
+ITK's.
 
-Two checks: the coefficients equal ``sitk.BSplineDecomposition`` of the same block bit for bit, for every order and
-for lines shorter than ITK's initialisation horizon; and a resample through ``coefficient_image`` equals ITK's own
-``sitkBSplineN`` resample of the *full* volume, for grids anywhere (interior, touching or crossing the border), any
-direction, orders 2-5 (float32 images exactly; float64 ones to 1e-12, see the test).
+Three checks: the convergence distance follows its derivation; the coefficients equal ``sitk.BSplineDecomposition``
+of the same block bit for bit, for every order and for lines shorter than ITK's initialisation horizon; and a
+resample through ``coefficient_image`` equals ITK's own ``sitkBSplineN`` resample of the *full* volume, for grids
+anywhere (interior, touching or crossing the border), any direction, orders 2-5 (float32 images exactly; float64
+ones to 1e-12, see the test).
 """
 
 from __future__ import annotations
@@ -14,11 +16,25 @@ import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radiomx.features import bspline
-from radiomx.features.crop import bspline_decay
+from radiomx.features.replays import itk_bspline as bspline
+from radiomx.features.replays.itk_bspline import bspline_decay
 
 INTERPOLATOR = {1: sitk.sitkBSpline1, 2: sitk.sitkBSpline2, 3: sitk.sitkBSpline3, 4: sitk.sitkBSpline4,
                 5: sitk.sitkBSpline5}
+
+
+def test_the_prefilter_decay_follows_the_derivation() -> None:
+    """The cubic prefilter needs 34 voxels to converge (|z| = 2 - sqrt(3) per voxel, to 2**-64); higher orders
+    need more, linear (no prefilter) none."""
+    import math
+
+    assert bspline_decay(3) == math.ceil(64 * math.log(2) / -math.log(2 - math.sqrt(3))) == 34
+    assert bspline_decay(5) > bspline_decay(3) > bspline_decay(2) > bspline_decay(1) == 0
+
+
+def test_every_bspline_interpolator_has_its_order_and_resampler() -> None:
+    assert bspline.ORDER == {getattr(sitk, f"sitkBSpline{n}"): n for n in range(1, 6)}
+    assert set(bspline.RESAMPLER) == set(bspline.ORDER.values())
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
@@ -31,7 +47,7 @@ def test_coefficients_equal_itk_decomposition(order, shape):
 
 
 def _resample(source: sitk.Image, reference: sitk.Image, origin, size, interpolator) -> np.ndarray:
-    """Like ``crop._resample``: the output has the reference image's pixel type."""
+    """Like ``pyradiomics_grid.resample``: the output has the reference image's pixel type."""
     rif = sitk.ResampleImageFilter()
     rif.SetOutputSpacing((2.0, 2.0, 2.0))
     rif.SetOutputDirection(reference.GetDirection())

@@ -1,9 +1,10 @@
-"""B-spline coefficients of just the part of a volume one lesion's resampling reads.
+"""Replay of ITK 5.4's B-spline prefilter: the coefficients of just the part of a volume one lesion's resampling
+reads.
 
 Why: ``sitkBSpline`` resampling first turns its whole input into B-spline coefficients with a recursive (IIR)
 prefilter (ITK's ``BSplineDecompositionImageFilter``), one pass per axis over every line of the input. For a small
 lesion in a whole-body PET, PyRadiomics' grid reads a few thousand coefficients, but the prefilter must start ~34
-voxels away on each side to converge (``crop.bspline_reach``); run by ITK over that crop, it costs ~85^3 voxels x 3
+voxels away on each side to converge (``bspline_decay``); run by ITK over that crop, it costs ~85^3 voxels x 3
 passes per lesion, most of the scan's time. The passes are separable: the x pass is needed on the whole crop, but
 the y pass only on the x-columns the samples read, and the z pass only on their (x, y) columns. Each line is
 filtered independently, so restricting later passes to the lines that are read changes no value; it cuts the work
@@ -13,14 +14,14 @@ about three-fold.
 initialisation with its 1e-10 horizon or the full mirror sum, causal recursion, anti-causal initialisation and
 recursion, in double precision, in ITK's order of operations), vectorised over the lines of a block. The coefficients
 are then evaluated by ITK itself (``sitkBSplineResamplerOrderN``: B-spline interpolation of an image that already
-holds coefficients). ``tests/test_crop_equivalence.py`` and ``tests/test_bspline.py`` check the result against
-ITK's own ``sitkBSpline`` resampling of the full volume.
+holds coefficients). ``tests/replays/test_itk_bspline.py`` and ``tests/test_crop_equivalence.py`` check the result
+against ITK's own ``sitkBSpline`` resampling of the full volume.
 
 Why not ``sitk.BSplineDecomposition`` on the cropped block: it gives the same coefficients bit for bit (on a float64
-block; ``tests/test_bspline.py::test_coefficients_equal_itk_decomposition``), but it runs the y and z passes over
-every line of the block. Measured single-threaded (SimpleITK 2.5.7, random float block): 87^3 block 18 ms here vs
-102 ms, 110^3 block 33 ms vs 177 ms. The replay follows ITK 5.4's code, so SimpleITK is bounded in pyproject.toml
-(``tests/test_library_versions.py``).
+block; ``tests/replays/test_itk_bspline.py::test_coefficients_equal_itk_decomposition``), but it runs the y and z
+passes over every line of the block. Measured single-threaded (SimpleITK 2.5.7, random float block): 87^3 block
+18 ms here vs 102 ms, 110^3 block 33 ms vs 177 ms. The replay follows ITK 5.4's code, so SimpleITK is bounded
+(``radiomx.features.replays.VERIFIED``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
+from radiomx.features.replays import EXACT_BITS
+
 #: ITK's ``BSplineDecompositionImageFilter::m_Tolerance`` (sets the causal initialisation's horizon).
 ITK_TOLERANCE = 1e-10
+
+#: The spline order of each SimpleITK B-spline interpolator (those that prefilter their input).
+ORDER = {sitk.sitkBSpline1: 1, sitk.sitkBSpline2: 2, sitk.sitkBSpline3: 3, sitk.sitkBSpline4: 4, sitk.sitkBSpline5: 5}
 
 #: The SimpleITK interpolator that evaluates coefficients without prefiltering again, per spline order.
 RESAMPLER = {1: sitk.sitkBSplineResamplerOrder1, 2: sitk.sitkBSplineResamplerOrder2,
@@ -54,6 +60,19 @@ def poles(order: int) -> list[float]:
         return [math.sqrt(135.0 / 2.0 - math.sqrt(17745.0 / 4.0)) + math.sqrt(105.0 / 4.0) - 13.0 / 2.0,
                 math.sqrt(135.0 / 2.0 + math.sqrt(17745.0 / 4.0)) - math.sqrt(105.0 / 4.0) - 13.0 / 2.0]
     raise ValueError(f"B-spline order {order} is not supported (0-5)")
+
+
+def bspline_decay(order: int) -> int:
+    """Voxels a B-spline prefilter must run before the samples' support so a crop's coefficients equal the full
+    volume's.
+
+    The prefilter's causal and anti-causal recursions c[k] = s[k] + z c[k-1] start at the crop border with a wrong
+    state; the error shrinks by |z| per voxel (|z| = 0.268 for cubic), so after ceil(EXACT_BITS ln 2 / -ln|z|)
+    voxels (34 for cubic) it is below the last bit of a float64 and the recursion carries the full volume's
+    coefficients. The samples' support (order // 2 + 1 coefficients on each side) is added by
+    ``coefficient_image``.
+    """
+    return max((math.ceil(EXACT_BITS * math.log(2) / -math.log(abs(z))) for z in poles(order)), default=0)
 
 
 def _filter_lines(s: np.ndarray, pole_list: list[float]) -> None:
