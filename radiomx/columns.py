@@ -137,6 +137,9 @@ SCANS = Table("scans", (
     Column("dmax_voxel_mm", FLOAT, since="PET indices"),
     Column("height_m", FLOAT, since="PET indices"), Column("weight_kg", FLOAT, since="PET indices"),
     Column("image_orientation", STR, since="storage orientation"),
+    # A failed rerun that kept the scan's last good rows: their inputs' image_sha256 ("" when the rows are this
+    # state's own). The state's figures are then those rows' too (radiomx.run.last_good).
+    Column("rows_kept_from", STR, since="last good rows", older=""),
 ), key=SCAN_KEY)
 
 #: One row per run (``OUT/runs.parquet``), in the order the runs ended.
