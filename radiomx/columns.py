@@ -179,7 +179,9 @@ COMPARE = Table("compare", (
     Column("lesion_pairing", STR), Column("lesions_paired", INT), Column("lesions_only_a", INT),
     Column("lesions_only_b", INT), Column("dice_mean", FLOAT), Column("dice_union", FLOAT),
     *(Column(f"{f}_{side}", BURDEN.column(f).type) for f in BURDEN_FIGURES for side in ("a", "b")),
-    *(Column(f"{f}_{kind}", FLOAT) for f in CONTRASTED for kind in ("diff", "ratio")),
+    # A difference keeps its figure's type (lesion_count_diff is a count: INT); a ratio is FLOAT.
+    *(Column(f"{f}_{kind}", BURDEN.column(f).type if kind == "diff" else FLOAT)
+      for f in CONTRASTED for kind in ("diff", "ratio")),
 ), key=PATIENT_KEY)
 
 #: Lesion pairs of a compare table (``OUT/compare/<a>_vs_<b>.lesions.parquet``), in pairing order.
