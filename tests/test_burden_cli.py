@@ -535,3 +535,23 @@ def test_integer_columns_stay_integers_in_every_table_and_format(cohort, tmp_pat
             p001 = next(r for r in printed_rows if r["patient_id"] == "P001")
             assert str(p001["lesion_count_diff"]) == "-1"  # pentixafor 1 lesion, FDG 2
     assert seen > 20
+
+
+def test_the_library_compare_takes_two_names_a_pair_or_a_comma_string_and_refuses_one_name(cohort, tmp_path):
+    """QA #13: ``radiomx.compare("out", "68Ga-pentixafor", "18F-FDG")`` failed with "unknown tracer folder '6'" (a
+    string read as a sequence of characters). Every documented spelling writes the same table; one tracer alone,
+    three, or a cohort given by position is refused in one line that shows the call."""
+    import radiomx
+    from radiomx.errors import ConfigError
+
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    written = []
+    for args in [(PENTIX, FDG), (("pentixafor", "fdg"),), (["pentixafor", "fdg"],), ("pentixafor, fdg",)]:
+        summary = radiomx.compare(out, *args, cohort=cohort)
+        assert (summary.tracer_a, summary.tracer_b) == (PENTIX, FDG), args
+        written.append((out / COMPARE).read_bytes())
+    assert len(set(written)) == 1 and summary.dated == 1
+    for args in [("pentixafor",), ("pentixafor,fdg,dotatate",), (("pentixafor", "fdg"), cohort), ((PENTIX,),)]:
+        with pytest.raises(ConfigError, match=r'compare takes two tracers: compare\(out, "68Ga-pentixafor"'):
+            radiomx.compare(out, *args)
