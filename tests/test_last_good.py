@@ -102,3 +102,28 @@ def test_a_scan_that_never_had_rows_has_nothing_to_keep(tmp_path):
     burden = _burden(out, "P001")
     assert burden["status"] == "failed" and pd.isna(burden["tmtv_ml"])
     assert burden["burden_note"] == "scan failed: no burden (see the failures table)"
+
+
+def test_a_truncated_slice_in_a_dicom_export_keeps_the_last_good_rows(tmp_path):
+    """The QA's case: a PACS export whose slice a partial copy cut short; the header index finds it at discovery."""
+    from .export_builders import Export, dro_study
+    from .test_dicom_export import minimal_params
+
+    export = Export(tmp_path / "export")
+    image, _, _ = dro_study(export, "DRO_0_0", "P001")
+    dro_study(export, "DRO_1_0", "P002")
+    out, params = tmp_path / "out", minimal_params(tmp_path / "params")
+    first = run("extract", export.root, "-o", out, "-j", "1", "--params-dir", params)
+    assert first.exit_code == 0, first.stderr
+    rows = _fdg(out)
+    sha = rows.loc["P001", "image_sha256"].iloc[0]
+    slice_path = image.files[len(image.files) // 2]
+    slice_path.write_bytes(slice_path.read_bytes()[: slice_path.stat().st_size // 2])
+    result = run("extract", export.root, "-o", out, "-j", "1", "--params-dir", params)
+    assert result.exit_code == 1, result.stderr
+    assert KEPT.format(sha=sha) in result.stderr
+    pd.testing.assert_frame_equal(_fdg(out), rows)
+    failures = pd.read_parquet(out / "failures.parquet")
+    assert list(failures["patient_id"]) == ["P001"] and KEPT.format(sha=sha) in failures.loc[0, "message"]
+    burden = _burden(out, "P001")
+    assert burden["status"] == "failed" and burden["tmtv_ml"] > 0 and sha in burden["burden_note"]
