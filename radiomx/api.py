@@ -111,6 +111,27 @@ def _derive_if_changed(cohort: Path, out: Path, settings: DeriveSettings, summar
             refresh(out, cohort, settings)
 
 
+def _two_tracers(tracer_a: object, tracer_b: object = None) -> tuple[str, str]:
+    """The two tracer names ``compare`` was given (see its docstring); anything else is refused in one line: a bare
+    string used to be read as a sequence of characters ("unknown tracer folder '6'")."""
+    usage = ('compare takes two tracers: compare(out, "68Ga-pentixafor", "18F-FDG"), compare(out, ("pentixafor", '
+             '"fdg")) or compare(out, "pentixafor,fdg")')
+    if tracer_b is not None:
+        if not (isinstance(tracer_a, str) and isinstance(tracer_b, str)):
+            raise ConfigError(f"{usage}; got {tracer_a!r}, {tracer_b!r} (give the cohort as cohort=...)")
+        names = [tracer_a, tracer_b]
+    elif isinstance(tracer_a, str):
+        names = tracer_a.split(",")
+    elif isinstance(tracer_a, (tuple, list)) and all(isinstance(t, str) for t in tracer_a):
+        names = list(tracer_a)
+    else:
+        names = []
+    names = [n.strip() for n in names]
+    if len(names) != 2 or not all(names):
+        raise ConfigError(f"{usage}; got {tracer_a!r}" + (f", {tracer_b!r}" if tracer_b is not None else ""))
+    return names[0], names[1]
+
+
 def publish(out: Path | str, wait: float = 0.0) -> list[str]:
     """Rewrite the published ``features/<tracer>.parquet`` of every tracer whose live parts are newer (a run was
     killed before its end); returns those tracers. ``extract`` does this itself at the end of every run."""
@@ -121,21 +142,23 @@ def publish(out: Path | str, wait: float = 0.0) -> list[str]:
         return open_store(out).publish_stale()
 
 
-def compare(out: Path | str, tracers: tuple[str, str], cohort: Path | str | None = None, wait: float = 0.0
-            ) -> CompareSummary:
+def compare(out: Path | str, tracer_a: str | tuple[str, str] | list[str], tracer_b: str | None = None, *,
+            cohort: Path | str | None = None, wait: float = 0.0) -> CompareSummary:
     """Write ``OUT/compare/<a>_vs_<b>.parquet`` (and refresh the patient table) from the stored rows.
 
-    ``tracers`` may use folder aliases (``pentixafor``, ``fdg``). ``cohort`` gives the BSA setting, the
-    ``[compare] same_frame`` declaration, the acquisition dates and the masks for lesion pairing; by default the
-    cohort the last run recorded (``radiomx.store.runlog``), from whatever folder this is called. When no cohort can
-    be found, the settings the last run recorded are used, dates and pairs already computed for unchanged scans
-    are kept, and the others are null with a reason. The compare table is kept fresh by every later extract.
+    The two tracers: ``compare(out, "68Ga-pentixafor", "18F-FDG")``, or as one pair, ``compare(out, ("pentixafor",
+    "fdg"))`` or ``compare(out, "pentixafor,fdg")`` (as ``--tracers`` takes them); folder aliases work. ``cohort``
+    (keyword) gives the BSA setting, the ``[compare] same_frame`` declaration, the acquisition dates and the masks
+    for lesion pairing; by default the cohort the last run recorded (``radiomx.store.runlog``), from whatever folder
+    this is called. When no cohort can be found, the settings the last run recorded are used, dates and pairs
+    already computed for unchanged scans are kept, and the others are null with a reason. The compare table is kept
+    fresh by every later extract.
     """
     from radiomx.derive.refresh import refresh, refresh_inputs
 
     out = Path(out)
     try:
-        a, b = (resolve_tracer(t.strip()).name for t in tracers)
+        a, b = (resolve_tracer(t).name for t in _two_tracers(tracer_a, tracer_b))
     except ScanError as exc:
         raise ConfigError(f"--tracers: {exc.detail}") from None
     cohort = Path(cohort) if cohort is not None else None

@@ -137,6 +137,9 @@ SCANS = Table("scans", (
     Column("dmax_voxel_mm", FLOAT, since="PET indices"),
     Column("height_m", FLOAT, since="PET indices"), Column("weight_kg", FLOAT, since="PET indices"),
     Column("image_orientation", STR, since="storage orientation"),
+    # A failed rerun that kept the scan's last good rows: their inputs' image_sha256 ("" when the rows are this
+    # state's own). The state's figures are then those rows' too (radiomx.run.last_good).
+    Column("rows_kept_from", STR, since="last good rows", older=""),
 ), key=SCAN_KEY)
 
 #: One row per run (``OUT/runs.parquet``), in the order the runs ended.
@@ -176,7 +179,9 @@ COMPARE = Table("compare", (
     Column("lesion_pairing", STR), Column("lesions_paired", INT), Column("lesions_only_a", INT),
     Column("lesions_only_b", INT), Column("dice_mean", FLOAT), Column("dice_union", FLOAT),
     *(Column(f"{f}_{side}", BURDEN.column(f).type) for f in BURDEN_FIGURES for side in ("a", "b")),
-    *(Column(f"{f}_{kind}", FLOAT) for f in CONTRASTED for kind in ("diff", "ratio")),
+    # A difference keeps its figure's type (lesion_count_diff is a count: INT); a ratio is FLOAT.
+    *(Column(f"{f}_{kind}", BURDEN.column(f).type if kind == "diff" else FLOAT)
+      for f in CONTRASTED for kind in ("diff", "ratio")),
 ), key=PATIENT_KEY)
 
 #: Lesion pairs of a compare table (``OUT/compare/<a>_vs_<b>.lesions.parquet``), in pairing order.

@@ -271,6 +271,9 @@ class ScanOutcome:
     warnings: list[Failure] = field(default_factory=list)
     #: The scan's QC picture when ``--qc`` asked for one and it could be drawn.
     picture: QcPicture | None = None
+    #: The scan failed before producing any row, and the rows of its last good extraction stay in the tables
+    #: (``radiomx.run.last_good``): the commit replaces its failures and state, not its lesion rows.
+    kept_rows: bool = False
 
     @property
     def status(self) -> ScanStatus:

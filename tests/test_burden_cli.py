@@ -482,3 +482,76 @@ def test_dated_file_names_are_redacted_yet_compare_reads_dates_and_masks_through
     p1 = pd.read_parquet(out / COMPARE).set_index("patient_id").loc["P001"]
     assert p1["days_between"] == 12, p1["days_between_note"]
     assert p1["lesion_pairing"].startswith("declared same frame") and p1["lesions_paired"] == 1
+
+
+def _declared_integers(which: str, columns: list[str]) -> set[str]:
+    """The columns of ``which`` whose declared type (radiomx.columns) is an integer; the patient table's blocks
+    (``<tracer>__<burden field>``, ``<A>_vs_<B>__<compare field>``) take the type of the field they copy."""
+    from radiomx.columns import BURDEN, COMPARE, INT, TABLES
+
+    if which != "patients":
+        return {c.name for c in TABLES[which].columns if c.type == INT}
+    fields = {c.name for t in (BURDEN, COMPARE) for c in t.columns if c.type == INT}
+    return {c for c in columns if "__" in c and c.split("__")[-1] in fields and c.count("__") == 1}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_integer_columns_stay_integers_in_every_table_and_format(cohort, tmp_path, fmt):
+    """QA #12: ``radiomx table --which compare`` printed lesion_count_diff as -1.0. Every column declared an
+    integer, in every derived and bookkeeping table, is int64 in the file and prints without a decimal point."""
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    assert run("compare", out, "--tracers", "pentixafor,fdg", "--cohort", cohort).exit_code == 0
+    seen = 0
+    for which in ("compare", "burden", "patients", "scans", "runs"):
+        args = ["table", out, "--which", which, "--format", fmt]
+        if which == "compare":
+            args += ["--tracer", "pentixafor,fdg"]
+        if fmt == "parquet":
+            done = subprocess.run([*RADIOMX, *map(str, args)], capture_output=True, check=True)
+            table = pq.read_table(io.BytesIO(done.stdout))
+            for name in _declared_integers(which, table.column_names):
+                assert pa.types.is_integer(table.schema.field(name).type), (which, name)
+                seen += 1
+            if which == "compare":
+                assert table.schema.field("lesion_count_diff").type == pa.int64()
+            continue
+        printed = run(*args)
+        assert printed.exit_code == 0, printed.stderr
+        if fmt == "jsonl":
+            rows = [json.loads(line) for line in printed.stdout.splitlines()]
+            columns = list(rows[0])
+            values = {n: [r[n] for r in rows if r[n] is not None] for n in columns}
+            bad = {n: v for n in _declared_integers(which, columns) for v in values[n] if not isinstance(v, int)}
+        else:
+            frame = pd.read_csv(io.StringIO(printed.stdout), sep="," if fmt == "csv" else "\t", dtype=str,
+                                keep_default_na=False)
+            columns = list(frame.columns)
+            bad = {n: v for n in _declared_integers(which, columns) for v in frame[n] if "." in v}
+        assert not bad, (which, bad)
+        seen += len(_declared_integers(which, columns))
+        if which == "compare":
+            printed_rows = rows if fmt == "jsonl" else frame.to_dict("records")
+            p001 = next(r for r in printed_rows if r["patient_id"] == "P001")
+            assert str(p001["lesion_count_diff"]) == "-1"  # pentixafor 1 lesion, FDG 2
+    assert seen > 20
+
+
+def test_the_library_compare_takes_two_names_a_pair_or_a_comma_string_and_refuses_one_name(cohort, tmp_path):
+    """QA #13: ``radiomx.compare("out", "68Ga-pentixafor", "18F-FDG")`` failed with "unknown tracer folder '6'" (a
+    string read as a sequence of characters). Every documented spelling writes the same table; one tracer alone,
+    three, or a cohort given by position is refused in one line that shows the call."""
+    import radiomx
+    from radiomx.errors import ConfigError
+
+    out = tmp_path / "out"
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    written = []
+    for args in [(PENTIX, FDG), (("pentixafor", "fdg"),), (["pentixafor", "fdg"],), ("pentixafor, fdg",)]:
+        summary = radiomx.compare(out, *args, cohort=cohort)
+        assert (summary.tracer_a, summary.tracer_b) == (PENTIX, FDG), args
+        written.append((out / COMPARE).read_bytes())
+    assert len(set(written)) == 1 and summary.dated == 1
+    for args in [("pentixafor",), ("pentixafor,fdg,dotatate",), (("pentixafor", "fdg"), cohort), ((PENTIX,),)]:
+        with pytest.raises(ConfigError, match=r'compare takes two tracers: compare\(out, "68Ga-pentixafor"'):
+            radiomx.compare(out, *args)

@@ -5,6 +5,7 @@ export under a folder named like a patient. ``scan``, ``extract`` (with a failur
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pydicom
@@ -96,3 +97,50 @@ def test_the_markers_are_in_the_export(tmp_path):
         assert ds.data_element(keyword).value == markers.by_field[keyword].strftime("%Y%m%d"), keyword
     assert str(ds.PatientName) == MARKERS["PatientName"]
     assert ds.InstitutionName == MARKERS["InstitutionName"] and first.name.startswith(UID_ROOT)
+
+
+def test_an_export_in_dated_folders_leaks_no_date_yet_compare_counts_days_between(tmp_path):
+    """QA #2 and #4: PACS exports name folders by study date (``DICOM/20240110/...``). No such date reaches a table,
+    a stream, the index or a compare row; ``compare`` reads each scan's Study Date from the export itself (paths are
+    stored redacted) and fills days_between, storing no date."""
+    from pydicom.uid import generate_uid
+
+    from .export_builders import Export, box_volume, seg_on, synthetic_pet
+    from .test_phi import _date_of
+
+    days = {"18F-FDG": "19990301", "68Ga-pentixafor": "19990305"}
+    image, mask = box_volume()
+    for tracer, day in days.items():
+        export = Export(tmp_path / "export" / "DICOM" / day / f"{day}083000")  # the folders a PACS names by date
+        name = "Fluorodeoxyglucose F^18^" if tracer == "18F-FDG" else "[68Ga]Ga-Pentixafor"
+        pet = synthetic_pet(export, "P1", generate_uid(), generate_uid(), study_date=day, radiopharmaceutical=name,
+                            volume=image)
+        if tracer != "18F-FDG":  # a Ga-68 series: no F-18 code, Ga-68's half-life
+            for path in pet.files:
+                ds = pydicom.dcmread(path)
+                item = ds.RadiopharmaceuticalInformationSequence[0]
+                del item.RadionuclideCodeSequence
+                item.RadionuclideHalfLife = "4062.6"
+                ds.save_as(path)
+        seg_on(export, pet, mask)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    params = ["--params-dir", str(minimal_params(tmp_path / "params"))]
+    extract = runner.invoke(cli, ["extract", str(tmp_path / "export"), "-o", str(out), "-j", "1", *params])
+    assert extract.exit_code == 0, extract.stderr
+    compare = runner.invoke(cli, ["compare", str(out), "--tracers", "pentixafor,fdg"])
+    assert compare.exit_code == 0, compare.stderr
+    shown = runner.invoke(cli, ["table", str(out), "--which", "compare", "--tracer", "pentixafor,fdg",
+                                "--format", "jsonl"])
+    row = json.loads(shown.stdout.splitlines()[0])
+    assert row["days_between"] == -4, row["days_between_note"]  # B (FDG) was 4 days before A (pentixafor)
+    haystack = Haystack()
+    for where, result in (("extract", extract), ("compare", compare), ("table compare", shown)):
+        haystack.text(f"{where} stdout", result.stdout)
+        haystack.text(f"{where} stderr", result.stderr)
+    for which in ("features", "failures", "scans", "runs", "burden", "patients"):
+        table = runner.invoke(cli, ["table", str(out), "--which", which, "--format", "jsonl"])
+        assert table.exit_code == 0, table.stderr
+        haystack.text(f"table {which}", table.stdout)
+    haystack.folder(out)
+    haystack.assert_clean({_date_of(day) for day in days.values()})

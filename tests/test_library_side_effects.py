@@ -25,7 +25,7 @@ from .conftest import make_cohort
 
 #: Run as a script in a fresh interpreter: the environment before any import, then after ``radiomx.extract``.
 FRESH_CALLER = """
-import json, os, sys
+import json, multiprocessing, os, sys
 
 before = dict(os.environ)
 loaded_before = sorted(m for m in ("radiomx", "numpy", "threadpoolctl", "SimpleITK") if m in sys.modules)
@@ -36,8 +36,10 @@ if __name__ == "__main__":
     summary = extract(sys.argv[1], sys.argv[2], ExtractOptions(jobs=int(sys.argv[3])))
     after = dict(os.environ)
     changed = {k: [before.get(k), after.get(k)] for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    start_method = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("spawn")  # the caller's own choice, still open to it (raised once fixed)
     print(json.dumps({"exit_code": summary.exit_code, "changed": changed, "loaded_before": loaded_before,
-                      "threadpoolctl_loaded": "threadpoolctl" in sys.modules}))
+                      "threadpoolctl_loaded": "threadpoolctl" in sys.modules, "start_method": start_method}))
 """
 
 
@@ -49,7 +51,7 @@ def test_extract_leaves_a_fresh_callers_environment_unchanged(tmp_path, jobs):
     import subprocess
     import sys
 
-    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}})
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2}, "P002": {"FDG": 1}})  # 2 scans: -j 2 is a pool
     script = tmp_path / "caller.py"
     script.write_text(FRESH_CALLER)
     env = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}  # this process has it set
@@ -60,6 +62,9 @@ def test_extract_leaves_a_fresh_callers_environment_unchanged(tmp_path, jobs):
     assert report["loaded_before"] == [] and report["exit_code"] == 0
     assert report["threadpoolctl_loaded"] or jobs > 1  # -j 1 computes here, through threadpoolctl's limits
     assert report["changed"] == {}
+    # QA #6: spawning a worker fixed the default start method at 'fork' (get_start_method(allow_none=True) said
+    # 'fork' afterwards, and the caller's own set_start_method raised "context has already been set").
+    assert report["start_method"] is None
 
 
 def _logging_state(names: set[str] | None = None) -> dict:
@@ -98,11 +103,7 @@ def test_extract_leaves_the_callers_process_unchanged(tmp_path, jobs):
         summary = extract(cohort, tmp_path / "out", ExtractOptions(jobs=jobs))
         assert summary.exit_code == 0 and summary.rows_written == 3
         after = _process_state()
-        # CPython 3.11's spawn.get_preparation_data calls multiprocessing.get_start_method(), which fixes the default
-        # context at the platform's default: the method a caller gets is the one it would have got.
-        platform_default = multiprocessing.get_context().get_start_method()
-        assert after.pop("start_method") in (before.pop("start_method"), platform_default)
-        assert after == before
+        assert after == before  # the start method included: unset stays unset (engine.leave_start_method_unset)
         assert _logging_state(set(logs_before)) == logs_before  # loggers created by imports are new, not changed
         assert radiomics.handler.level == logging.WARNING
     finally:
@@ -151,3 +152,33 @@ def test_pyradiomics_messages_are_held_back_only_for_radiomx_calls_on_its_own_th
     err = printed.getvalue()
     assert "inside radiomx" not in err
     assert "another thread" in err and "after radiomx" in err
+
+
+UNGUARDED_SCRIPT = """
+import sys
+
+import radiomx
+
+radiomx.extract(sys.argv[1], sys.argv[2], radiomx.ExtractOptions(jobs=2))
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_what_to_do_in_one_line(tmp_path):
+    """QA #7: the README's example without ``if __name__ == "__main__":`` failed every scan with BrokenProcessPool
+    ("rerun to retry this scan", which never helps): each spawned worker imports the script and calls radiomx again.
+    The call now raises one error with the fix, and writes no failure row."""
+    import subprocess
+    import sys
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"FDG": 1}, "P003": {"FDG": 1}})
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(cohort), str(tmp_path / "out")], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("radiomx.errors.ConfigError: the worker processes ended before any scan ran"), last
+    assert 'unguarded.py); if you run this from a script, put the radiomx call under if __name__ == "__main__":' \
+        in last
+    assert "rerun to retry" not in done.stderr
+    assert not (tmp_path / "out" / "failures.parquet").exists()

@@ -30,7 +30,7 @@ def compare(out: Path, tracers: str, cohort: Path | None, wait: float) -> None:
     names = [t for t in tracers.split(",") if t.strip()]
     if len(names) != 2:
         raise click.UsageError(f"--tracers takes two tracers separated by a comma (got {tracers!r})")
-    summary = api.compare(out, (names[0], names[1]), cohort, wait)
+    summary = api.compare(out, names[0], names[1], cohort=cohort, wait=wait)
     state = "written" if summary.written else "unchanged"
     emit("compare_written", f"compare {summary.tracer_a} vs {summary.tracer_b}: {summary.with_both} with both "
          f"scans, {summary.one_only} with one only, {summary.dated} dated; {summary.path} ({state})",

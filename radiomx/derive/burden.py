@@ -24,7 +24,9 @@ Definitions (sources in docs/burden-and-compare.md):
 * ``bsa_m2`` by ``bsa_formula`` (a cohort setting, ``bsa.py``) from the state's ``height_m`` and ``weight_kg``;
   ``sdmax_per_m2`` = ``dmax_centroid_mm`` / 1000 / ``bsa_m2`` (m / m^2 = m^-1, as SDmax is reported: Dmax
   standardised by BSA, Cottereau et al. 2020/2021); null with ``sdmax_note`` when Dmax or the BSA is unknown.
-* A failed scan keeps its row (status "failed", figures null, ``burden_note`` saying so): never a silent gap.
+* A failed scan keeps its row (status "failed", figures null, ``burden_note`` saying so): never a silent gap. A
+  failed rerun that kept the scan's last good rows (``rows_kept_from``, ``radiomx.run.last_good``) keeps their
+  figures, status "failed", and ``burden_note`` names the inputs they came from.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
                ttlg_definition="")
     for region in REGIONS:
         row[f"ref_{region}_suv_mean"] = _value(state, f"ref_{region}_suv_mean")
-    if status == "failed":
+    kept_from = str(state.get("rows_kept_from") or "")
+    if status == "failed" and not kept_from:
         row.update(dmax_note="scan failed", sdmax_note="scan failed",
                    burden_note="scan failed: no burden (see the failures table)")
         return row
@@ -158,6 +161,9 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
         row["sdmax_note"] = " and ".join(unknown or ["a valid height and weight"]) + " unknown: no BSA"
     else:
         row["sdmax_per_m2"] = row["dmax_centroid_mm"] / 1000.0 / bsa
+    if status == "failed":  # a failed rerun that kept the last good rows (radiomx.run.last_good)
+        notes.insert(0, f"the last run failed (see the failures table): figures from the last good extraction "
+                        f"(inputs image_sha256 {kept_from})")
     row["burden_note"] = "; ".join(notes)
     return row
 

@@ -162,10 +162,16 @@ def _mask_of(found: _CohortScans, key: ScanKey) -> tuple[Path | None, str]:
     return mask, CohortPaths(found.cohort).relative(mask) if mask is not None else ""  # type: ignore[arg-type]
 
 
+#: Contrasted figures that are counts or ids (INT in ``BURDEN``): their difference stays an integer.
+INTEGER_FIGURES = frozenset(f for f in CONTRASTED if BURDEN.column(f).type == INT)
+
+
 def _contrast(row: dict) -> None:
     for f in CONTRASTED:
         a, b = _number(row.get(f"{f}_a")), _number(row.get(f"{f}_b"))
-        row[f"{f}_diff"] = a - b if a is not None and b is not None else None
+        diff = a - b if a is not None and b is not None else None
+        # A count's difference is a count (the declared type, radiomx.columns.COMPARE): -1, not -1.0.
+        row[f"{f}_diff"] = int(diff) if diff is not None and f in INTEGER_FIGURES else diff
         row[f"{f}_ratio"] = a / b if a is not None and b not in (None, 0.0) else None
 
 

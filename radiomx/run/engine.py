@@ -20,14 +20,16 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from radiomx.errors import ClusterError
+from radiomx.errors import ClusterError, ConfigError
 from radiomx.records import CohortPaths, Failure, ScanOutcome
 from radiomx.run.warmup import init_pool_worker
 from radiomx.vocabulary import Stage
@@ -90,6 +92,9 @@ class Submitter:
     slots: int
     #: The failures-table message for an executor-specific loss (Dask's KilledWorker), or None for the default.
     describe: Callable[[BaseException], str | None] = lambda exc: None
+    #: An error that ends the run instead of failing each scan, for a loss (the exception, and whether any task
+    #: had finished) that no rerun can cure: the local pool's workers re-running an unguarded script.
+    fatal: Callable[[BaseException, bool], Exception | None] = lambda exc, finished: None
 
 
 def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome]:
@@ -105,12 +110,20 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
     in_flight: dict[Any, tuple[str, int, Any]] = {}
     task_of: dict[int, ScanTask] = {}
     broken: BaseException | None = None
+    finished = False  # whether any task has returned a result
+
+    def lost(exc: BaseException) -> None:
+        """Raise instead of failing each scan when the executor says no rerun can cure this loss."""
+        fatal = executor.fatal(exc, finished)
+        if fatal is not None:
+            raise fatal from exc
 
     def submit(kind: str, scan_id: int, fn, arg) -> None:
         nonlocal broken
         try:
             in_flight[executor.submit(fn, arg)] = (kind, scan_id, arg)
         except Exception as exc:  # noqa: BLE001 - BrokenProcessPool: everything left fails, the run goes on
+            lost(exc)
             broken = exc
 
     def close(scan_id: int) -> ScanOutcome:
@@ -149,6 +162,7 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
             except ClusterError:  # a worker that cannot see the cohort: every scan would fail, stop the run
                 raise
             except Exception as exc:  # noqa: BLE001 - a worker died or raised
+                lost(exc)
                 if kind in ("prepare", "whole"):
                     open_scans.pop(scan_id)
                     yield _crashed(arg, exc, executor.describe(exc))
@@ -156,6 +170,7 @@ def schedule(tasks: list[ScanTask], executor: Submitter) -> Iterator[ScanOutcome
                 entry.crash = exc
                 entry.waiting -= 1
             else:
+                finished = True
                 if kind == "whole":
                     open_scans.pop(scan_id)
                     yield result
@@ -206,13 +221,51 @@ class LocalPool:
 @contextlib.contextmanager
 def local_pool(jobs: int) -> Iterator[LocalPool]:
     """A process pool of up to ``jobs`` spawned workers (``warmup.py``; started as tasks arrive), closed and joined
-    on exit. A spawn context object of its own: nothing process-wide is set, nothing is left running."""
+    on exit. A spawn context object of its own, so radiomx sets no start method; nothing is left running."""
     context = multiprocessing.get_context("spawn")
+    unset = multiprocessing.get_start_method(allow_none=True) is None
     pool = LocalPool(ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_pool_worker))
     try:
         yield pool
     finally:
         pool.close()
+        if unset:
+            leave_start_method_unset()
+
+
+def leave_start_method_unset() -> None:
+    """Undo what starting a spawn worker does to the caller's default start method, once the workers are joined.
+
+    CPython's ``multiprocessing.spawn.get_preparation_data`` (run for every spawned process, whatever context
+    object started it) calls ``multiprocessing.get_start_method()`` without ``allow_none``, which fixes the
+    process-wide default at the platform's default ('fork' on Linux, up to Python 3.13): after ``jobs > 1`` a
+    caller's ``get_start_method(allow_none=True)`` said 'fork' instead of None, and its own
+    ``set_start_method('spawn')`` would raise "context has already been set". No public call starts a spawn
+    process without that, so the call that fixed it is undone with the documented public one:
+    ``set_start_method(None, force=True)`` sets the start method back to None (Python docs, multiprocessing,
+    "If method is None and force is True then the start method is set to None"). Only when the method is the
+    platform default that spawning fixed (the first of ``get_all_start_methods()``, documented as the default): a
+    method the caller set meanwhile, on another thread, is left alone."""
+    if multiprocessing.get_start_method(allow_none=True) == multiprocessing.get_all_start_methods()[0]:
+        multiprocessing.set_start_method(None, force=True)
+
+
+def unguarded_script(exc: BaseException, finished: bool) -> Exception | None:
+    """The error for a pool that broke before any task finished while the caller's main module is a script: the
+    likely cause is a script that calls radiomx at its top level, which every spawned worker imports again (its
+    second ``extract`` finds OUT locked, or Python refuses to start processes while bootstrapping) and dies of.
+    Whether the script has the guard cannot be known from here, so the message says what to do if it lacks it.
+    radiomx's own command line (``radiomx``, ``python -m radiomx``) is guarded and gets the per-scan failures."""
+    if finished or not isinstance(exc, BrokenProcessPool):
+        return None
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if not script or Path(script).stem == "radiomx" or (spec is not None and spec.name.startswith("radiomx")):
+        return None
+    return ConfigError(f"the worker processes ended before any scan ran: each spawned worker imports your main "
+                       f"module ({Path(script).name}); if you run this from a script, put the radiomx call under "
+                       "if __name__ == \"__main__\": (README, Library)")
 
 
 def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
@@ -229,7 +282,7 @@ def run_pool(tasks: list[ScanTask], jobs: int) -> Iterator[ScanOutcome]:
         def wait_any(futures: set) -> set:
             return wait(futures, return_when=FIRST_COMPLETED).done
 
-        yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs))
+        yield from schedule(tasks, Submitter(submit, wait_any, 2 * jobs, fatal=unguarded_script))
         workers.close_soon()
 
 

@@ -33,6 +33,7 @@ from radiomx.features import pyradiomics_version
 from radiomx.options import ExtractOptions, LesionOptions
 from radiomx.params.paramset import ParamSet
 from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey, ScanOutcome, new_state_row
+from radiomx.run.last_good import keep_last_good
 from radiomx.run.plan import Plan, make_plan
 from radiomx.run.summary import RunSummary
 from radiomx.store.outdir import prepare_out, state_path
@@ -79,10 +80,13 @@ class Extraction:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _done: int = 0
     _total: int = 0
+    #: The state rows of earlier runs, as ``plan`` read them (what a failed scan's last good extraction was).
+    _stored: dict[ScanKey, dict] = field(default_factory=dict)
 
     def plan(self) -> Plan:
         """What this run computes, from the stored state (a dry run stops here: nothing written)."""
-        plan = make_plan(self.scans, stored_state(self.out), self.params, self.cohort, self.layout,
+        self._stored = stored_state(self.out)
+        plan = make_plan(self.scans, self._stored, self.params, self.cohort, self.layout,
                          self.lesion_options, self.options.force, self.in_cohort)
         self.summary.plan = plan
         self.summary.plan_counts = plan.counts()
@@ -99,14 +103,15 @@ class Extraction:
         self.summary.skipped = plan.count(PlanStatus.UNCHANGED)
         # The one place every outcome passes before a table, the summary or the log: paths become cohort-relative.
         paths = CohortPaths(self.cohort)
-        invalid = [paths.outcome(_invalid_outcome(i.scan)) for i in plan.items if i.status == PlanStatus.INVALID]
+        invalid = [self._kept(paths.outcome(_invalid_outcome(i.scan)))
+                   for i in plan.items if i.status == PlanStatus.INVALID]
         batch = _Batch(invalid, [i.refreshed_state for i in plan.items if i.refreshed_state],
                        list(self.summary.pruned))
         self._total = len(plan.to_compute) + len(invalid)
         for outcome in invalid:
             self._account(outcome)
         for outcome in self._computed(plan):
-            outcome = paths.outcome(outcome)
+            outcome = self._kept(paths.outcome(outcome))
             batch.outcomes.append(outcome)
             self.summary.computed += 1
             self._account(outcome)
@@ -132,6 +137,10 @@ class Extraction:
 
         o = self.options
         yield from run_tasks(tasks, o.jobs, o.engine, o.dask_scheduler, o.dask_timeout)
+
+    def _kept(self, outcome: ScanOutcome) -> ScanOutcome:
+        """A scan that failed before any row keeps its last good rows (``last_good``)."""
+        return keep_last_good(outcome, self._stored.get(outcome.key))
 
     def _due(self, batch: _Batch) -> bool:
         return time.monotonic() - batch.started >= self.options.batch_seconds

@@ -170,8 +170,11 @@ class Store:
             by_tracer[o.key.tracer].extend(o.rows)
         for key in pruned:
             by_tracer.setdefault(key.tracer, [])
+        # A scan that kept its last good rows (a failed rerun, radiomx.run.last_good) keeps them: only its failures
+        # and state change.
+        rows_replaced = replaced - {o.key for o in outcomes if o.kept_rows}
         for tracer, rows in sorted(by_tracer.items()):
-            keys = [(k.patient_id, k.session, k.tracer) for k in replaced if k.tracer == tracer]
+            keys = [(k.patient_id, k.session, k.tracer) for k in rows_replaced if k.tracer == tracer]
             self._parts(tracer).upsert(keys, arrow_rows(rows, FEATURES) if rows else None)
         fault_point("between-files")
         failure_rows = [{**f.as_row(), "run_id": run_id, "failed_at": now, "severity": severity} for o in outcomes
