@@ -286,3 +286,24 @@ def test_incremental_changed_follow_up_and_no_change_rerun(tmp_path: Path):
     extract(cohort, out, params)  # no scan changed: the declaration alone refreshes the order
     flipped = pd.read_parquet(files[0])
     assert set(flipped["baseline_session"]) == {"interim"}
+
+
+def test_a_dicom_export_orders_sessions_by_its_own_numbering_without_writing_a_date(tmp_path: Path):
+    """An export's studies of a tracer are ses-1, ses-2 in Study Date order (discover.dicom_export): the response
+    table uses that order without a declaration, and no date reaches it."""
+    from .export_builders import Export, dro_study
+    from .test_dicom_export import minimal_params
+
+    export = Export(tmp_path / "export")
+    dro_study(export, "DRO_3_4", "P001", "20240901")  # written first, dated later: ses-2
+    dro_study(export, "DRO_0_0", "P001", "20240105")
+    out = tmp_path / "out"
+    extract(export.root, out, minimal_params(tmp_path / "params"))
+    response = table(out, "response")
+    assert list(response["session"]) == ["ses-1", "ses-2"] and list(response["session_rank"]) == [0, 1]
+    assert set(response["baseline_session"]) == {"ses-1"} and response["order_source"].str.contains("DICOM").all()
+    features = pd.read_parquet(out / "features" / "18F-FDG.parquet").set_index("session")
+    expected = (features.loc["ses-2", "suv_max"] - features.loc["ses-1", "suv_max"]) / features.loc["ses-1", "suv_max"]
+    assert response.loc[1, "delta_suv_max_pct"] == pytest.approx(expected * 100, rel=1e-9)
+    text = (out / "response" / "18F-FDG.parquet").read_bytes()
+    assert b"2024" not in text and b"20240105" not in text
