@@ -307,3 +307,31 @@ def test_a_dicom_export_orders_sessions_by_its_own_numbering_without_writing_a_d
     assert response.loc[1, "delta_suv_max_pct"] == pytest.approx(expected * 100, rel=1e-9)
     text = (out / "response" / "18F-FDG.parquet").read_bytes()
     assert b"2024" not in text and b"20240105" not in text
+
+
+def test_james_and_suvbsa_where_the_parameter_file_asks(tmp_path: Path):
+    """A parameter file with ``sul: {lbm_formula: james, suv_bsa: true}``: James's LBM in every row, and SUVbsa
+    columns (Du Bois) appear; unknown sex gives a null SUL with the reason, never a guess."""
+    cohort, params = build(tmp_path)
+    for patient in [*list(FDG)[1:], *DOTATATE]:
+        shutil.rmtree(cohort / patient)
+    path = params / "18F-FDG" / "v1.yaml"
+    path.write_text(path.read_text().replace("lbm_formula: janmahasatian", "lbm_formula: james\n    suv_bsa: true"))
+    (cohort / "participants.tsv").write_text(f"participant_id\tbody_weight\tsex\theight\nA\t{WEIGHT}\tn/a\t175\n")
+    out = tmp_path / "out"
+    extract(cohort, out, params)
+    lesions = pd.read_parquet(out / "features" / "18F-FDG.parquet")
+    assert lesions["sul_max"].isna().all() and lesions["sul_note"].str.contains("sex unknown").all()
+    bsa = 0.007184 * (HEIGHT * 100) ** 0.725 * WEIGHT**0.425
+    assert np.allclose(lesions["suvbsa_max"], lesions["suv_max"] * bsa * 1e4 / (WEIGHT * 1e3), rtol=1e-12)
+    assert np.allclose(lesions["bsa_m2"], bsa, rtol=1e-12)
+
+    (cohort / "participants.tsv").write_text(f"participant_id\tbody_weight\tsex\theight\nA\t{WEIGHT}\tF\t175\n")
+    extract(cohort, out, params)  # the sex is an input of the scan: its rows are recomputed
+    lesions = pd.read_parquet(out / "features" / "18F-FDG.parquet")
+    james = 1.07 * WEIGHT - 148 * (WEIGHT / (HEIGHT * 100)) ** 2
+    assert np.allclose(lesions["lbm_kg"], james, rtol=1e-12) and set(lesions["lbm_formula"]) == {"james"}
+    assert np.allclose(lesions["sul_max"], lesions["suv_max"] * james / WEIGHT, rtol=1e-12)
+    response = pd.read_parquet(out / "response" / "18F-FDG.parquet").set_index("session")
+    assert response.loc["interim", "sul_peak"] == pytest.approx(lesions.query("session == 'interim'")["sul_peak"]
+                                                                 .max(), rel=1e-12)
