@@ -211,7 +211,7 @@ def test_response_categories_and_deltas_against_numpy(trial):
     assert list(response.columns[:2]) == ["patient_id", "session"]
     rows = response.set_index(["patient_id", "session"])
     mine = stored(out, "18F-FDG")
-    for patient, (base, interim, (d_base, d_interim, percist, lugano)) in FDG.items():
+    for patient, (_base, interim, (d_base, d_interim, percist, lugano)) in FDG.items():
         row = rows.loc[(patient, "interim")]
         assert rows.loc[(patient, "baseline"), "response_note"] == "baseline"
         assert row["baseline_session"] == "baseline" and row["deauville_baseline"] == d_base
