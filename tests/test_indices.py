@@ -120,7 +120,7 @@ def test_reference_ratios_and_state_are_exact(cohort, tmp_path):
     assert rows.loc[1, "suv_max_to_liver"] == 12.0 / 2.5
     assert rows.loc[2, "suv_peak_to_liver"] == pytest.approx(rows.loc[2, "suv_peak"] / 2.5, rel=1e-15)
     assert rows["suv_max_to_bloodpool"].isna().all() and rows["suv_max_to_marrow"].isna().all()
-    assert set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow"}
+    assert set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow,spleen"}
     # Height from participants.tsv in cm (no participants.json unit: 175 can only be cm); weight likewise.
     assert state["height_m"] == 1.75 and state["weight_kg"] == 70.0
     assert state["status"] == "ok"
@@ -178,7 +178,7 @@ def test_unknown_and_empty_regions_warn_and_a_misaligned_one_fails(cohort, tmp_p
     bad = failures.loc["P001/FDG/ref-bloodpool.nii.gz"]
     assert bad["stage"] == "geometry" and "reference region bloodpool: mask size" in bad["message"]
     rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")
-    assert len(rows) == 2 and set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow"}
+    assert len(rows) == 2 and set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow,spleen"}
 
 
 def test_editing_a_reference_mask_recomputes_exactly_that_scan(cohort, tmp_path):
