@@ -127,7 +127,7 @@ def table(out: Path, which: str, tracer: str | None = None) -> pd.DataFrame:
     args = ["table", str(out), "--which", which, "--format", "csv"] + (["--tracer", tracer] if tracer else [])
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr
-    return pd.read_csv(io.StringIO(result.stdout), dtype={"session": str})
+    return pd.read_csv(io.StringIO(result.stdout), dtype={"session": str, "patient_id": str, "baseline_session": str})
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +335,23 @@ def test_james_and_suvbsa_where_the_parameter_file_asks(tmp_path: Path):
     response = pd.read_parquet(out / "response" / "18F-FDG.parquet").set_index("session")
     assert response.loc["interim", "sul_peak"] == pytest.approx(lesions.query("session == 'interim'")["sul_peak"]
                                                                  .max(), rel=1e-12)
+
+
+def test_an_edited_sessions_tsv_acq_time_reorders_without_a_changed_scan_and_no_date_is_written(tmp_path: Path):
+    from .test_bids import params_dir
+    from .test_readouts_stored import cohort_with_sessions
+
+    cohort = cohort_with_sessions(tmp_path / "bids")
+    out, params = tmp_path / "out", params_dir(tmp_path / "params")
+    extract(cohort, out, params)
+    first = table(out, "response", "fdg").query("patient_id == '01'")
+    assert list(first["session"]) == ["2", "1"] and set(first["baseline_session"]) == {"2"}
+    assert set(first["order_source"]) == {"sessions.tsv acq_time"}
+    tsv = cohort / "sub-01" / "sub-01_sessions.tsv"
+    tsv.write_text(tsv.read_text().replace("2022-01-10T09:00:00", "2022-09-10T09:00:00"))
+    result = extract(cohort, out, params)
+    assert "0 scans computed" in result.stderr  # only the order changed
+    second = table(out, "response", "fdg").query("patient_id == '01'")
+    assert list(second["session"]) == ["1", "2"] and set(second["baseline_session"]) == {"1"}
+    stored = (out / "response" / "18F-FDG.parquet").read_bytes()
+    assert b"2022" not in stored and b"09:00" not in stored
