@@ -64,6 +64,7 @@ def refresh(out: Path, cohort: Path | None, settings: DeriveSettings,
     if add_pair is not None and add_pair not in pairs:
         pairs.append(add_pair)
     summaries = [write_compare(out, a, b, cohort, settings) for a, b in pairs]
-    write_responses(out, cohort, settings)
+    if cohort is not None:  # without the cohort its session declaration is unknown: the tables are kept as built
+        write_responses(out, cohort, settings)
     write_patients(out)
     return summaries

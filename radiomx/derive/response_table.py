@@ -152,7 +152,7 @@ def responses_stale(out: Path, cohort: Path | None, settings: DeriveSettings) ->
     """True when a response table would be ordered differently now: the session declaration or a patient's
     ``acq_time`` changed since it was written (its recorded sha256 differs)."""
     tracers = response_tracers(out)
-    if not tracers:
+    if not tracers or cohort is None:
         return False
     recorded = (pq.read_schema(response_path(out, tracers[0])).metadata or {}).get(ORDER_KEY, b"").decode()
     patients = sorted({s["patient_id"] for s in read_state(out) if s["session"]})
