@@ -25,6 +25,9 @@ Definitions (sources in docs/burden-and-compare.md):
   ``sdmax_per_m2`` = ``dmax_centroid_mm`` / 1000 / ``bsa_m2`` (m / m^2 = m^-1, as SDmax is reported: Dmax
   standardised by BSA, Cottereau et al. 2020/2021); null with ``sdmax_note`` when Dmax or the BSA is unknown.
 * A failed scan keeps its row (status "failed", figures null, ``burden_note`` saying so): never a silent gap.
+* Read-outs (``radiomx.derive.readouts``, docs/readouts.md): the SUL figures (``sul_factor``, ``lbm_kg``,
+  ``sul_peak_hottest``, ``ref_<R>_sul_mean``, ...) and the scores the scan's own parameter file asks for
+  (``deauville``, ``qpet``, ``krenning``, each with its note and definition; null with the reason otherwise).
 """
 
 from __future__ import annotations
