@@ -166,14 +166,14 @@ def test_implausible_liver_is_a_warning_row_not_a_failure(cohort, tmp_path):
 
 def test_unknown_and_empty_regions_warn_and_a_misaligned_one_fails(cohort, tmp_path):
     folder = cohort / "P001" / "FDG"
-    write(np.ones(SHAPE, np.uint8), folder / "ref-spleen.nii.gz")
+    write(np.ones(SHAPE, np.uint8), folder / "ref-kidney.nii.gz")
     write(np.zeros(SHAPE, np.uint8), folder / "ref-marrow.nii.gz")
     write_volume(np.ones((4, 4, 4), np.uint8), folder / "ref-bloodpool.nii.gz")
     result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
     assert result.exit_code == 1  # the misaligned region is a real failure: the user's input is wrong
     failures = pd.read_parquet(tmp_path / "out" / "failures.parquet").set_index("file")
-    assert failures.loc["P001/FDG/ref-spleen.nii.gz", "stage"] == "reference"
-    assert "unknown reference region 'spleen'" in failures.loc["P001/FDG/ref-spleen.nii.gz", "message"]
+    assert failures.loc["P001/FDG/ref-kidney.nii.gz", "stage"] == "reference"
+    assert "unknown reference region 'kidney'" in failures.loc["P001/FDG/ref-kidney.nii.gz", "message"]
     assert "has no voxel" in failures.loc["P001/FDG/ref-marrow.nii.gz", "message"]
     bad = failures.loc["P001/FDG/ref-bloodpool.nii.gz"]
     assert bad["stage"] == "geometry" and "reference region bloodpool: mask size" in bad["message"]
