@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from radiomx.derive.sessions import session_declaration
 from radiomx.derive.settings import DeriveSettings, settings_for
 from radiomx.discover.cohort import lesion_options_for
 from radiomx.discover.layouts import Discovery, layout_of
@@ -67,7 +69,9 @@ def extract(cohort: Path | str, out: Path | str, options: ExtractOptions | None 
     wanted = set(only) if only is not None else None
     scans = [s for s in found.scans if wanted is None or s.key in wanted]
     params = run_params(scans, options)
-    derive = settings_for(cohort)  # a bad [derive]/[compare] section is exit 2 before any work
+    # A bad [derive]/[compare]/[sessions] section is exit 2 before any work.
+    derive = replace(settings_for(cohort), export_sessions=found.layout == "dicom")
+    session_declaration(cohort)
     summary = RunSummary(out=out, dry_run=options.dry_run, drafts=drafts(params),
                          acknowledgements=read_acknowledgements(out),
                          waiting=[w for w in found.waiting if wanted is None or w.key in wanted],
@@ -103,10 +107,11 @@ def _check_writable(out: Path) -> None:
 
 def _derive_if_changed(cohort: Path, out: Path, settings: DeriveSettings, summary: RunSummary) -> None:
     """Rebuild burden, compare and patient tables after the last commit, only when rows changed (or the tables are
-    missing or were built with another BSA formula): a no-change rerun reads and rewrites nothing."""
+    missing, were built with another BSA formula, or the session order's declaration changed): a no-change rerun
+    rewrites nothing."""
     from radiomx.derive.refresh import is_stale, refresh
 
-    if summary.rows_changed or is_stale(out, settings):
+    if summary.rows_changed or is_stale(out, settings, cohort):
         with output_errors(out):
             refresh(out, cohort, settings)
 

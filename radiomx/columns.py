@@ -12,7 +12,7 @@ Adding a column is one line in its table, at the place it should appear::
     Column("options", STR, since="qc pictures", older=""),       # older files read it as ""
 
 No table library here: ``records`` imports this module, and ``radiomx scan`` and ``--help`` start without
-pyarrow. Types are named (``STR``, ``INT``, ``FLOAT``, ``TIME``); ``store.schema`` maps them to Arrow.
+pyarrow. Types are named (``STR``, ``INT``, ``FLOAT``, ``TIME``, ``BOOL``); ``store.schema`` maps them to Arrow.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-STR, INT, FLOAT, TIME = "string", "int64", "float64", "timestamp[us, UTC]"
+STR, INT, FLOAT, TIME, BOOL = "string", "int64", "float64", "timestamp[us, UTC]", "bool"
 #: What a new row holds in a column until it is known: text empty, figures NaN (stored as null), the rest null.
 _NOT_KNOWN = {STR: "", FLOAT: math.nan}
 _BY_TYPE: Any = object()  # "new" not given: the type's "not known yet" value
 
 #: Reference regions, in the order of every table's columns (``ref-<region>`` files; docs/lesions-and-indices.md).
-REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow")
+REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow", "spleen")
 SCAN_KEY = ("patient_id", "session", "tracer")
 LESION_KEY = (*SCAN_KEY, "lesion_id")
 PATIENT_KEY = ("patient_id", "session")
@@ -99,6 +99,7 @@ def _regions(*fields: tuple[str, str], since: str = "") -> tuple[Column, ...]:
 
 _KEY = (Column("patient_id", STR), Column("session", STR), Column("tracer", STR))
 _NAMED = "named lesions"
+_READOUTS = "trial read-outs"
 
 #: One row per lesion (``OUT/features/<tracer>.parquet``): these columns, then the PET indices and SUV inputs, then
 #: the PyRadiomics features (float64, PyRadiomics' names).
@@ -140,6 +141,12 @@ SCANS = Table("scans", (
     # A failed rerun that kept the scan's last good rows: their inputs' image_sha256 ("" when the rows are this
     # state's own). The state's figures are then those rows' too (radiomx.run.last_good).
     Column("rows_kept_from", STR, since="last good rows", older=""),
+    # Read-outs (issue 25, docs/readouts.md): each region's SUVmax (Deauville compares the liver's), and the scan's
+    # SUL factor (SUL = SUVbw x sul_factor), the lean body mass and formula it used, or null with sul_note. Never sex.
+    *_regions(("suv_max", FLOAT), since=_READOUTS),
+    Column("sul_factor", FLOAT, since=_READOUTS), Column("lbm_kg", FLOAT, since=_READOUTS),
+    Column("lbm_formula", STR, since=_READOUTS, older=""), Column("sul_source", STR, since=_READOUTS, older=""),
+    Column("sul_note", STR, since=_READOUTS, older=""),
 ), key=SCAN_KEY)
 
 #: One row per run (``OUT/runs.parquet``), in the order the runs ended.
@@ -163,6 +170,15 @@ BURDEN = Table("burden", (
     Column("dmax_note", STR),
     Column("height_m", FLOAT), Column("weight_kg", FLOAT), Column("bsa_m2", FLOAT), Column("bsa_formula", STR),
     Column("sdmax_per_m2", FLOAT), Column("sdmax_note", STR), Column("burden_note", STR),
+    # Read-outs (radiomx.derive.scores, docs/readouts.md), settings from the scan's own parameter file version.
+    Column("params_version", STR), Column("sul_factor", FLOAT), Column("lbm_kg", FLOAT), Column("lbm_formula", STR),
+    Column("sul_note", STR), Column("sul_peak_hottest", FLOAT), Column("sul_max_hottest", FLOAT),
+    *_regions(("suv_max", FLOAT), ("sul_mean", FLOAT)), Column("ref_liver_sul_sd", FLOAT),
+    Column("deauville", INT), Column("deauville_low", INT), Column("deauville_high", INT),
+    Column("deauville_note", STR), Column("deauville_definition", STR),
+    Column("qpet", FLOAT), Column("qpet_note", STR), Column("qpet_definition", STR),
+    Column("krenning", INT), Column("krenning_low", INT), Column("krenning_high", INT),
+    Column("krenning_note", STR), Column("krenning_definition", STR),
 ), key=SCAN_KEY)
 #: Burden fields that are figures (compared across tracers, copied into the patient table).
 BURDEN_FIGURES = tuple(c.name for c in BURDEN.columns if c.type in (INT, FLOAT))
@@ -195,8 +211,22 @@ LESION_PAIRS = Table("lesion_pairs", (
 #: (radiomx.derive.patients).
 PATIENTS = Table("patients", (Column("patient_id", STR), Column("session", STR)), key=PATIENT_KEY, open=True)
 
+#: Response between sessions of one tracer (``OUT/response/<tracer>.parquet``; radiomx.derive.response): one row per
+#: (patient, session) a patient has or the session declaration names; never a date (only the order).
+RESPONSE = Table("response", (
+    Column("patient_id", STR), Column("session", STR), Column("session_rank", INT), Column("order_source", STR),
+    Column("baseline_session", STR), Column("status", STR),
+    Column("delta_suv_max_pct", FLOAT), Column("delta_sul_peak", FLOAT), Column("delta_sul_peak_pct", FLOAT),
+    Column("delta_tmtv_pct", FLOAT), Column("delta_lesion_count", INT), Column("new_lesions", BOOL),
+    Column("sul_peak", FLOAT), Column("sul_peak_baseline", FLOAT), Column("percist_reference", STR),
+    Column("reference_sul_mean", FLOAT), Column("reference_sul_mean_baseline", FLOAT),
+    Column("percist_measurable_sul", FLOAT), Column("deauville_baseline", INT), Column("deauville", INT),
+    Column("percist", STR), Column("percist_note", STR), Column("lugano", STR), Column("lugano_note", STR),
+    Column("delta_suv_max_class", STR), Column("response_note", STR),
+), key=PATIENT_KEY, sort=("patient_id", "session_rank", "session"))
+
 #: Known failures the team accepted (``OUT/acknowledged.tsv``, written by hand; radiomx.store.acknowledged).
 ACKNOWLEDGED = Table("acknowledged", (*_KEY, Column("stage", STR), Column("reason", STR)), key=(*SCAN_KEY, "stage"))
 
 #: The tables ``radiomx table --which`` and ``read_table`` know, by name.
-TABLES = {t.name: t for t in (FEATURES, FAILURES, SCANS, RUNS, BURDEN, COMPARE, PATIENTS)}
+TABLES = {t.name: t for t in (FEATURES, FAILURES, SCANS, RUNS, BURDEN, COMPARE, PATIENTS, RESPONSE)}

@@ -1,4 +1,5 @@
-"""The read-out core on rows a real ``radiomx extract`` stored (issue 25, before it is wired into derive): a BIDS
+"""The read-out core on rows a real ``radiomx extract`` stored (issue 25; derive now does this itself,
+tests/test_readouts_cli.py checks the written tables): a BIDS
 cohort with two sessions whose sessions.tsv ``acq_time`` puts ``ses-2`` first, participants.tsv ``sex`` and
 ``height``, and a liver region. The adapter below is what the next phase's derive step does with the stored
 columns; every figure is checked against the feature table and a hand-computed lean body mass."""
@@ -74,7 +75,7 @@ def test_response_from_stored_rows_of_a_real_extract(tmp_path: Path):
     order = order_sessions(scans, session_declaration(cohort), bids.session_acq_times(cohort, "01"))
     assert (order.sessions, order.baseline, order.source) == (("2", "1"), "2", ACQ_TIME), "by acq_time, not name"
 
-    # Deauville against the stored liver SUVmean (the shipped v3 file asks for SUVmax, which the state lacks yet)
+    # Deauville against the stored liver SUVmean (the shipped v3 file asks for SUVmax, now ref_liver_suv_max)
     settings = replace(FDG, deauville=DeauvilleSetting("suv_max", "suv_mean", 2.0))
     rows = {r["session"]: r for r in patient_response("01", scans, order, settings)}
     assert rows["2"]["response_note"] == "baseline" and rows["1"]["baseline_session"] == "2"

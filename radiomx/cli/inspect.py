@@ -99,8 +99,10 @@ Examples:
 """)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--tracer", default=None,
-              help="One tracer's rows (features: its table; patients: its column block); for --which compare: A,B.")
-@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare"]),
+              help="One tracer's rows (features, response: its table; patients: its column block); for --which "
+                   "compare: A,B.")
+@click.option("--which", type=click.Choice(["features", "failures", "scans", "runs", "burden", "patients", "compare",
+                                              "response"]),
               default="features", show_default=True)
 @click.option("--patient", "patients", multiple=True, help="Only this patient (repeatable).")
 @click.option("--columns", "columns", multiple=True,

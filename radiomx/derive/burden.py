@@ -27,6 +27,9 @@ Definitions (sources in docs/burden-and-compare.md):
 * A failed scan keeps its row (status "failed", figures null, ``burden_note`` saying so): never a silent gap. A
   failed rerun that kept the scan's last good rows (``rows_kept_from``, ``radiomx.run.last_good``) keeps their
   figures, status "failed", and ``burden_note`` names the inputs they came from.
+* Read-outs (``radiomx.derive.readouts``, docs/readouts.md): the SUL figures (``sul_factor``, ``lbm_kg``,
+  ``sul_peak_hottest``, ``ref_<R>_sul_mean``, ...) and the scores the scan's own parameter file asks for
+  (``deauville``, ``qpet``, ``krenning``, each with its note and definition; null with the reason otherwise).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from radiomx.columns import BURDEN, BURDEN_FIGURES, REFERENCE_REGIONS, SCAN_KEY
 from radiomx.derive.bsa import body_surface_area
 from radiomx.derive.distances import dmax_bulk, dmax_centroid
 from radiomx.derive.files import write_if_changed
+from radiomx.derive.readouts import params_root_of, readout_settings_of, score_columns, sul_columns
 from radiomx.derive.settings import DeriveSettings
 from radiomx.derive.stored import Arrays, by_scan, no_lesions, read_lesions, read_state
 from radiomx.store.schema import arrow_rows, arrow_schema, sort_rows
@@ -101,9 +105,21 @@ def is_ct(tracer: str, missing: set[str]) -> bool:
     return known.unit == "HU" if known else "mtv_ml" in missing and "volume_ml" not in missing
 
 
-def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool = False) -> dict:
-    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order); ``ct``: the scan
-    is CT (HU), whose lesions have ``volume_ml`` and no SUV columns."""
+def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool = False,
+                params_root: Path | None = None) -> dict:
+    """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order), with its read-outs
+    (SUL figures, scores: ``radiomx.derive.readouts``); ``ct``: the scan is CT (HU), whose lesions have
+    ``volume_ml`` and no SUV columns; ``params_root``: the parameter folder the run used (None: the shipped one)."""
+    row = _burden(state, lesions, settings, missing, ct)
+    row["params_version"] = str(state.get("params_version") or "")
+    row.update(sul_columns(state, row))
+    readouts, why_not = readout_settings_of(params_root, str(row["tracer"]), row["params_version"],
+                                            str(state.get("params_sha256") or ""))
+    row.update(score_columns(state, row, readouts, why_not, ct))
+    return row
+
+
+def _burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool) -> dict:
     row: dict = {k: state[k] for k in SCAN_KEY}
     status = str(state.get("status", ""))
     row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
@@ -171,13 +187,14 @@ def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing:
 def build_burden(out: Path, settings: DeriveSettings) -> pa.Table:
     """The burden table of OUT from its stored rows, sorted by scan key."""
     rows = []
+    params_root = params_root_of(out)
     by_tracer = sorted(read_state(out), key=lambda r: str(r["tracer"]))  # stable: by scan key within a tracer
     for tracer, scans in itertools.groupby(by_tracer, key=lambda r: str(r["tracer"])):
         lesions, missing = read_lesions(out, tracer, READ_COLUMNS)
         grouped, empty = by_scan(lesions, READ_COLUMNS), no_lesions(READ_COLUMNS)
         for record in scans:
             mine = grouped.get((str(record["patient_id"]), str(record["session"])), empty)
-            rows.append(scan_burden(record, mine, settings, missing, is_ct(tracer, missing)))
+            rows.append(scan_burden(record, mine, settings, missing, is_ct(tracer, missing), params_root))
     return sort_rows(arrow_rows(rows, BURDEN), BURDEN)
 
 

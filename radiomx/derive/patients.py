@@ -9,8 +9,9 @@ make.names and pandas attribute access. Names start with a digit and contain ``-
 (``arrow::read_parquet``) keep them as they are (``df["18F-FDG__tmtv_ml"]``, ``` df$`18F-FDG__tmtv_ml` ```), DuckDB
 needs double quotes; R's ``read.csv`` needs ``check.names = FALSE``.
 
-Blocks per tracer: the burden figures and status; ``hottest__<column>`` and ``largest__<column>``: the PET indices
-and PyRadiomics features of the hottest lesion (highest SUVmax) and of the largest (highest MTV).
+Blocks per tracer: the burden figures and status (with the scores and SUL figures); ``hottest__<column>`` and
+``largest__<column>``: the PET indices (SUL too) and PyRadiomics features of the hottest lesion (highest SUVmax) and
+of the largest (highest MTV); ``response__<column>``: the scan's response row (cohorts with sessions).
 A patient without a scan of a tracer has nulls in that block (``<tracer>__status`` null). Integer fields (lesion
 ids, counts, ``voxel_count``) stay int64 with nulls where a patient has no such lesion: the stored type never
 depends on whether some patient is negative.
@@ -25,9 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from radiomx.columns import BURDEN_FIGURES, CONTRASTED, PATIENT_KEY
+from radiomx.columns import BURDEN_FIGURES, CONTRASTED, PATIENT_KEY, RESPONSE
 from radiomx.derive.burden import burden_path
 from radiomx.derive.files import write_if_changed
+from radiomx.derive.response_table import response_path, response_tracers
 from radiomx.store.outdir import compare_path, existing_pairs
 from radiomx.store.publish import features_path
 from radiomx.store.schema import is_feature_column
@@ -35,7 +37,10 @@ from radiomx.store.schema import is_feature_column
 SEPARATOR = "__"
 #: radiomx lesion columns (PET indices, CT equivalents) carried into the hottest/largest blocks.
 LESION_INDEX = re.compile(r"^(suv_(max|mean|sd|peak|peak_local|peak_global)|suv_max_to_\w+|suv_peak_to_liver|"
+                          r"sul_(max|mean|peak)|suvbsa_(max|mean|peak)|"
                           r"mtv_ml|tlg|hu_(max|mean|sd)|volume_ml|voxel_count)$")
+#: The response table's columns carried into ``<tracer>__response__<field>`` (all but its key).
+RESPONSE_FIELDS = [c for c in RESPONSE.names if c not in PATIENT_KEY]
 PAIR_FIELDS = ["missing_reason", "positive_on", "days_between", "lesion_pairing", "lesions_paired",
                "lesions_only_a", "lesions_only_b", "dice_mean", "dice_union",
                *[f"{f}_{k}" for f in CONTRASTED for k in ("diff", "ratio")]]
@@ -111,6 +116,9 @@ def build_patients(out: Path) -> pa.Table:
     for a, b in existing_pairs(out):
         pair = pq.read_table(compare_path(out, a, b), columns=[*PATIENT_KEY, *PAIR_FIELDS])
         wide.add(pair.select(PAIR_FIELDS), _keys(pair), f"{a}_vs_{b}{SEPARATOR}")
+    for tracer in response_tracers(out):
+        response = pq.read_table(response_path(out, tracer), columns=[*PATIENT_KEY, *RESPONSE_FIELDS])
+        wide.add(response.select(RESPONSE_FIELDS), _keys(response), f"{tracer}{SEPARATOR}response{SEPARATOR}")
     return wide.table()
 
 

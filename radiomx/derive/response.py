@@ -23,11 +23,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import pyarrow as pa
-
+from radiomx.columns import RESPONSE
 from radiomx.derive.scores import ScanStatistics, deauville
 from radiomx.derive.sessions import SessionOrder
 from radiomx.params.readouts import CasasnovasSetting, DeauvilleSetting, LuganoSetting, ReadoutSettings
+from radiomx.store.schema import arrow_schema
 
 #: PERCIST 1.0 (Wahl et al., J Nucl Med 2009;50 Suppl 1:122S-150S; O et al., Radiology 2016;280:576-584).
 PERCIST_CHANGE_PCT = 30.0       # PMR / PMD: a change of the hottest lesion's SULpeak of at least 30 % ...
@@ -44,17 +44,8 @@ _EPS = 1e-9
 CANNOT_JUDGE_NEW = ("radiomx cannot tell a new cancer lesion from another new finding (infection, inflammation, "
                     "treatment effect)")
 
-RESPONSE_SCHEMA = pa.schema([
-    ("patient_id", pa.string()), ("session", pa.string()), ("session_rank", pa.int64()),
-    ("order_source", pa.string()), ("baseline_session", pa.string()), ("status", pa.string()),
-    ("delta_suv_max_pct", pa.float64()), ("delta_sul_peak", pa.float64()), ("delta_sul_peak_pct", pa.float64()),
-    ("delta_tmtv_pct", pa.float64()), ("delta_lesion_count", pa.int64()), ("new_lesions", pa.bool_()),
-    ("sul_peak", pa.float64()), ("sul_peak_baseline", pa.float64()), ("percist_reference", pa.string()),
-    ("reference_sul_mean", pa.float64()), ("reference_sul_mean_baseline", pa.float64()),
-    ("percist_measurable_sul", pa.float64()), ("deauville_baseline", pa.int64()), ("deauville", pa.int64()),
-    ("percist", pa.string()), ("percist_note", pa.string()), ("lugano", pa.string()), ("lugano_note", pa.string()),
-    ("delta_suv_max_class", pa.string()), ("response_note", pa.string()),
-])
+#: Declared with every other table (``radiomx.columns.RESPONSE``).
+RESPONSE_SCHEMA = arrow_schema(RESPONSE)
 
 
 @dataclass(frozen=True)

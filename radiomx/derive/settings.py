@@ -29,6 +29,9 @@ class DeriveSettings:
     bsa_formula: str = DEFAULT_BSA_FORMULA
     #: True: every patient; a tuple: those patient ids; False: not declared.
     same_frame: bool | tuple[str, ...] = False
+    #: The cohort is a DICOM export, whose sessions (``ses-1``, ``ses-2``, ...) are numbered in study date order per
+    #: tracer: the response table may order them by that number (``radiomx.derive.response_table``).
+    export_sessions: bool = False
 
     def __post_init__(self) -> None:
         if self.bsa_formula not in BSA_FORMULAS:
@@ -43,13 +46,14 @@ class DeriveSettings:
     def as_record(self) -> dict:
         """The settings as the run log records them (``radiomx.store.runlog``)."""
         same = self.same_frame if isinstance(self.same_frame, bool) else list(self.same_frame)
-        return {"bsa_formula": self.bsa_formula, "same_frame": same}
+        return {"bsa_formula": self.bsa_formula, "same_frame": same, "export_sessions": self.export_sessions}
 
     @classmethod
     def from_record(cls, record: dict) -> DeriveSettings:
         """Settings as a run recorded them; the defaults for a run log older than the record."""
         same = record.get("same_frame", False)
-        return cls(record.get("bsa_formula", DEFAULT_BSA_FORMULA), same if isinstance(same, bool) else tuple(same))
+        return cls(record.get("bsa_formula", DEFAULT_BSA_FORMULA), same if isinstance(same, bool) else tuple(same),
+                   bool(record.get("export_sessions", False)))
 
 
 def settings_for(cohort: Path | None) -> DeriveSettings:

@@ -33,24 +33,27 @@ class RegionStats:
     suv_mean: float
     suv_sd: float
     voxels: int
+    #: The region's highest voxel (Deauville compares the liver's and blood pool's SUVmax: Barrington et al. 2014).
+    suv_max: float = math.nan
 
 
 def region_stats(region: str, file: str, values: np.ndarray, mask: np.ndarray) -> RegionStats:
-    """Mean and population SD (ddof 0) of the image over the region's voxels."""
+    """Mean, population SD (ddof 0) and maximum of the image over the region's voxels."""
     inside = values[mask].astype(np.float64)
     if inside.size == 0:
         return RegionStats(region, file, math.nan, math.nan, 0)
-    return RegionStats(region, file, float(inside.mean()), float(inside.std()), int(inside.size))
+    return RegionStats(region, file, float(inside.mean()), float(inside.std()), int(inside.size), float(inside.max()))
 
 
 def state_columns(stats: dict[str, RegionStats]) -> dict[str, float | int | str | None]:
-    """``ref_<R>_suv_mean/_suv_sd/_voxels/_file`` for every region (null and "" when absent)."""
+    """``ref_<R>_suv_mean/_suv_sd/_voxels/_file/_suv_max`` for every region (null and "" when absent)."""
     out: dict[str, float | int | str | None] = {}
     for region in REGIONS:
         s = stats.get(region)
         out.update({f"ref_{region}_suv_mean": s.suv_mean if s else math.nan,
                     f"ref_{region}_suv_sd": s.suv_sd if s else math.nan,
-                    f"ref_{region}_voxels": s.voxels if s else None, f"ref_{region}_file": s.file if s else ""})
+                    f"ref_{region}_voxels": s.voxels if s else None, f"ref_{region}_file": s.file if s else "",
+                    f"ref_{region}_suv_max": s.suv_max if s else math.nan})
     return out
 
 
@@ -66,7 +69,8 @@ def stats_from_state(row: dict) -> dict[str, RegionStats]:
         if voxels > 0:
             stats[region] = RegionStats(region, str(row.get(f"ref_{region}_file") or ""),
                                         _float(row.get(f"ref_{region}_suv_mean")),
-                                        _float(row.get(f"ref_{region}_suv_sd")), voxels)
+                                        _float(row.get(f"ref_{region}_suv_sd")), voxels,
+                                        _float(row.get(f"ref_{region}_suv_max")))
     return stats
 
 

@@ -8,6 +8,7 @@ problems are rows of the scan's outcome; this is the one place that joins the th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import SimpleITK as sitk
 
 from radiomx.errors import ScanError
 from radiomx.features.references import REGIONS, RegionStats, region_stats
+from radiomx.inputs.lbm import Normalisation, sul_normalisation, suv_bsa_normalisation
 from radiomx.inputs.loader import LoadedScan, load_reference
+from radiomx.params.readouts import SulSetting
 from radiomx.records import CohortPaths, Failure, Scan, ScanOutcome, region_of
 from radiomx.run.tasks import ScanTask
 from radiomx.vocabulary import Stage
@@ -92,3 +95,59 @@ def body_columns(scan: Scan, loaded: LoadedScan) -> dict[str, Any]:
     suv_weight = loaded.unit_inputs.get("suv_weight_kg")
     return {"height_m": _first(loaded.height_m, scan.height_m),
             "weight_kg": _first(suv_weight, loaded.weight_kg, scan.body_weight_kg)}
+
+
+#: The lesion statistics that convert to SUL and SUVbsa (linear in the voxel values: one factor per scan).
+NORMALISED = ("max", "peak", "mean")
+
+
+@dataclass(frozen=True)
+class Normalisations:
+    """A PET scan's SUL (always) and SUVbsa (only when the parameter file asks) factors."""
+
+    sul: Normalisation
+    bsa: Normalisation | None = None
+
+    def state_columns(self) -> dict[str, Any]:
+        """The state row's SUL columns. Never the sex (a de-identification profile blanks it): ``lbm_kg`` and
+        ``lbm_formula`` record what SUL used."""
+        sul = self.sul
+        return {"sul_factor": _or_nan(sul.factor), "lbm_kg": _or_nan(sul.size), "lbm_formula": sul.formula,
+                "sul_source": sul.source, "sul_note": sul.note}
+
+    def lesion_columns(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``sul_max``, ``sul_peak``, ``sul_mean`` (null without a factor) and what they used; ``suvbsa_*`` with
+        ``bsa_m2`` only when asked (a column that is never computed would read as a measured null)."""
+        out: dict[str, Any] = {f"sul_{s}": _times(values.get(f"suv_{s}"), self.sul.factor) for s in NORMALISED}
+        out.update(lbm_kg=_or_nan(self.sul.size), lbm_formula=self.sul.formula, sul_source=self.sul.source,
+                   sul_note=self.sul.note)
+        if self.bsa is not None:
+            out.update({f"suvbsa_{s}": _times(values.get(f"suv_{s}"), self.bsa.factor) for s in NORMALISED})
+            out.update(bsa_m2=_or_nan(self.bsa.size), suvbsa_note=self.bsa.note)
+        return out
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _times(value: Any, factor: float | None) -> float:
+    if factor is None or value is None:
+        return math.nan
+    return float(value) * factor
+
+
+def normalisations(scan: Scan, loaded: LoadedScan, body: dict[str, Any], setting: SulSetting) -> Normalisations:
+    """SUL by the parameter file's formula from the weight SUVbw used and the height of the state row (``body``:
+    ``body_columns``), and the sex from DICOM Patient's Sex (0010,0040) or the sidecar, else sessions.tsv /
+    participants.tsv ``sex``; an image stored as SUL (GML) is recognised from its SUV inputs
+    (``radiomx.inputs.lbm``)."""
+    weight, height = body.get("weight_kg"), body.get("height_m")
+    weight = weight if weight is not None and math.isfinite(weight) else None
+    height = height if height is not None and math.isfinite(height) else None
+    inputs = loaded.unit_inputs
+    factor = inputs.get("suv_factor")
+    sul = sul_normalisation(setting.lbm_formula, weight, height, loaded.sex or scan.sex,
+                            str(inputs.get("suv_units") or ""), str(inputs.get("suv_suv_type") or ""),
+                            float(factor) if factor is not None and math.isfinite(factor) else None)
+    return Normalisations(sul, suv_bsa_normalisation(weight, height) if setting.suv_bsa else None)

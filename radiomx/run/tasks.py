@@ -44,8 +44,8 @@ def _sha_or_reason(path: Path) -> str:
 
 
 def outside_inputs(scan: Scan) -> dict[str, Any]:
-    """Inputs that live outside the image and mask files: the BIDS sidecar's content, the body weight and height
-    from participants.tsv/sessions.tsv, and each reference-region mask (region name and content). Editing any of
+    """Inputs that live outside the image and mask files: the BIDS sidecar's content, the body weight, height and
+    sex from participants.tsv/sessions.tsv, and each reference-region mask (region name and content). Editing any of
     them must recompute the scan (reference masks are small: hashing them on every plan costs milliseconds)."""
     sidecar = sidecar_path(scan.image) if scan.image is not None and not scan.image.is_dir() else None
     key: dict[str, Any] = {"sidecar": content_sha256(sidecar) if sidecar is not None and sidecar.is_file() else "",
@@ -55,6 +55,8 @@ def outside_inputs(scan: Scan) -> dict[str, Any]:
         key["references"] = [[region, _sha_or_reason(path)] for region, path in scan.references]
     if scan.height_m is not None:
         key["height"] = scan.height_m
+    if scan.sex:  # lean body mass (SUL) is sex-specific; only the hash of the key is stored, never the sex
+        key["sex"] = scan.sex
     tables = label_table_candidates(scan.mask) if scan.mask is not None else []
     if tables:  # a label table beside a label-map mask names (and so selects) its lesions
         key["label_tables"] = [[path.name, _sha_or_reason(path)] for path in tables]

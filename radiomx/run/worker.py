@@ -47,7 +47,7 @@ from radiomx.params.paramset import ParamSet, VoiSetting
 from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
-from radiomx.run.references import body_columns, reference_stats
+from radiomx.run.references import Normalisations, body_columns, normalisations, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 from radiomx.run.threads import threadpool_limits
 from radiomx.vocabulary import Stage
@@ -215,12 +215,15 @@ class _Split:
     thresholds: dict[int, Any]
     references: dict[str, RegionStats]
     pet: bool
+    #: SUL (and SUVbsa when asked) factors of a PET scan.
+    normalised: Normalisations | None = None
 
     def row_columns(self, lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
         if not self.pet:
             return {}
         return {**voi_columns(self.voi, self.thresholds.get(lesion.lesion_id)),
-                **lesion_ratios(values["suv_max"], values["suv_peak"], self.references)}
+                **lesion_ratios(values["suv_max"], values["suv_peak"], self.references),
+                **(self.normalised.lesion_columns(values) if self.normalised is not None else {})}
 
 
 def prepare_scan(task: ScanTask) -> PreparedScan:
@@ -305,7 +308,10 @@ def _split(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> _Split |
     pet = loaded.unit == "SUVbw"
     stats = reference_stats(task, loaded, outcome)
     outcome.state.update(state_columns(stats))
+    normalised = None
     if pet:
+        normalised = normalisations(task.scan, loaded, outcome.state, task.params.readouts.sul)
+        outcome.state.update(normalised.state_columns())
         for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
                                          f"params {task.params.version}"):
             outcome.warnings.append(Failure(key, Stage.REFERENCE, file, message))
@@ -316,7 +322,7 @@ def _split(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> _Split |
         outcome.failures.append(Failure(key, exc.stage, str(task.scan.mask), exc.detail))
         return None
     outcome.warnings.extend(Failure(key, Stage.VOI, str(task.scan.mask), message) for message in result.emptied)
-    return _Split(result.lesion_map, voi, result.thresholds, stats, pet)
+    return _Split(result.lesion_map, voi, result.thresholds, stats, pet, normalised)
 
 
 def _check_labels(task: ScanTask, lesion_map: LesionMap, outcome: ScanOutcome) -> None:

@@ -31,10 +31,11 @@ def read_table(out: Path | str, tracer: str | None = None, which: str = "feature
     """A table of OUT, with the dtypes ``radiomx table`` prints: by default the feature table of one tracer (its
     canonical name or an alias: ``fdg``), or all tracers stacked (columns unioned) when ``tracer`` is None.
 
-    ``which``: ``features``, ``burden``, ``patients``, ``compare``, ``failures``, ``scans`` or ``runs``, so that a
+    ``which``: ``features``, ``burden``, ``patients``, ``compare``, ``response``, ``failures``, ``scans`` or ``runs``,
+    so that a
     notebook needs no file paths. The derived and bookkeeping tables keep integer columns as nullable ``Int64`` (a
     negative scan's ``largest_lesion_id`` is null, the others stay integers). ``tracer`` selects that tracer's rows
-    (its column block in ``patients``); for ``compare`` it names the pair, ``A,B``."""
+    (its column block in ``patients``, its table for ``response``); for ``compare`` it names the pair, ``A,B``."""
     if which != "features":
         return load_table(out, which, tracer, nullable_integers=True)
     return _read_features(out, tracer)
@@ -73,11 +74,13 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
     store = _store(out)
     if which == "compare":
         path = _compare_path(out, tracer)
+    elif which == "response":
+        path = _response_path(out, tracer)
     else:
         paths = {"failures": store.failures_path, "scans": store.scans_path, "runs": store.runs_path,
                  "burden": out / "burden.parquet", "patients": out / "patients.parquet"}
         if which not in paths:
-            raise ConfigError(f"{which!r} is not a table (features, {', '.join(paths)} or compare)")
+            raise ConfigError(f"{which!r} is not a table (features, {', '.join(paths)}, compare or response)")
         path = paths[which]
     if which == "failures" and not path.exists() and store.scans_path.exists():
         frame = _failures_frame(store, nullable_integers)  # a run with no failure writes no file: none, not an error
@@ -87,7 +90,7 @@ def load_table(out: Path | str, which: str = "features", tracer: str | None = No
         frame = _read_parquet(path, nullable_integers)
     if which == "failures":
         frame = _acknowledged_column(out, frame)
-    if tracer and which != "compare":
+    if tracer and which not in ("compare", "response"):
         from radiomx.store.views import of_tracer
 
         frame = of_tracer(frame, which, canonical_tracer(tracer))
@@ -135,6 +138,25 @@ def _compare_path(out: Path, tracers: str | None) -> Path:
         have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
         raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
     return compare_path(out, *pairs[0])
+
+
+def _response_path(out: Path, tracer: str | None) -> Path:
+    """``OUT/response/<tracer>.parquet`` (``radiomx.derive.response_table``): the named tracer's, or the only one."""
+    folder = out / "response"
+    have = sorted(p.name[: -len(".parquet")] for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    if tracer:
+        try:
+            name = resolve_tracer(tracer.strip()).name
+        except ScanError as exc:
+            raise ConfigError(f"--tracer: {exc.detail}") from None
+        have = [t for t in have if t == name] or have
+        if name not in have:
+            raise ConfigError(f"{out}: no response table for {name} (have: {', '.join(have) or 'none'}; a response "
+                              "table needs scans with sessions)")
+    if len(have) != 1:
+        listed = ", ".join(have) or "none: a response table needs scans with sessions"
+        raise ConfigError(f"{out}: name one response table with --tracer (have: {listed})")
+    return folder / f"{have[0]}.parquet"
 
 
 def read_failures(out: Path | str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from radiomx.columns import FEATURES, FLOAT, INT, STR, TIME, Table
+from radiomx.columns import BOOL, FEATURES, FLOAT, INT, STR, TIME, Table
 from radiomx.columns import LESION_KEY as _LESION_KEY
 from radiomx.columns import SCAN_KEY as _SCAN_KEY
 from radiomx.errors import ConfigError
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 SCAN_KEY = list(_SCAN_KEY)
 LESION_KEY = list(_LESION_KEY)
 
-_ARROW = {STR: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), TIME: pa.timestamp("us", tz="UTC")}
+_ARROW = {STR: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), TIME: pa.timestamp("us", tz="UTC"),
+          BOOL: pa.bool_()}
 
 FEATURE_COLUMN = re.compile(r"^[A-Za-z0-9.-]+_(shape|shape2D|firstorder|glcm|glrlm|glszm|gldm|ngtdm)_\w+$")
 

@@ -29,7 +29,9 @@ def select(frame: pd.DataFrame, which: str = "features", patients: Sequence[str]
         frame = frame[frame["patient_id"].isin(list(patients))]
     if columns:
         frame = frame[keys + _matching(frame, keys, columns)]
-    frame = frame.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
+    order = [c for c in TABLES[which].order if c in frame.columns] or keys  # response: in session order, not by name
+    frame = frame.sort_values(order, kind="stable", na_position="last" if which == "response" else "first")
+    frame = frame.reset_index(drop=True)
     return _long(frame, keys) if long else frame
 
 
