@@ -98,6 +98,8 @@ def test_all_17_dros_give_the_reference_suv_through_extract(tmp_path: Path) -> N
         np.exp(-np.log(2) * rows.loc["DRO_4_2", "suv_uptake_s"] / rows.loc["DRO_4_2", "suv_half_life_s"]))
     assert rows.loc["DRO_3_0", "suv_dose_bq"] == pytest.approx(368.08e6)
     assert rows.loc["DRO_5_0", "suv_radionuclide"] == "Ga-68"
+    # Never the sex, though the LBM back-conversions used it (a de-identification profile blanks it).
+    assert not [c for c in rows.columns if "sex" in c.lower()]
 
 
 # --- one specific error per missing or bad header field ---------------------------------------------------------------

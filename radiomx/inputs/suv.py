@@ -93,7 +93,9 @@ class SuvInputs:
     factor: float = NAN
 
     def as_row(self) -> dict[str, str | float]:
-        return {f"suv_{name}": value for name, value in asdict(self).items()}
+        """The ``suv_<field>`` columns. Never the sex: a de-identification profile blanks Patient's Sex (PS3.15
+        Basic Profile), and ``suv_factor`` with ``suv_suv_type`` already say what a GML/CM2ML back-conversion used."""
+        return {f"suv_{name}": value for name, value in asdict(self).items() if name != "sex"}
 
 
 def declared_inputs(reason: str) -> SuvInputs:
