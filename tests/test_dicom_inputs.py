@@ -133,6 +133,15 @@ def _both(*changes):
     return change
 
 
+def _in_slice(index: int, change):
+    """``change`` applied to one slice only (the others keep their header)."""
+    def one(ds: pydicom.Dataset, i: int) -> None:
+        if i == index:
+            change(ds, i)
+    one.__name__ = f"slice{index}_{change.__name__}"
+    return one
+
+
 def ga68_code(ds: pydicom.Dataset, index: int) -> None:
     item = ds.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0]
     item.CodeValue, item.CodeMeaning = "C-131A3", "^68^Gallium"  # DICOM CID 4020 (C-131A1 is ^66^Gallium)
@@ -165,6 +174,11 @@ BAD_HEADERS = [
      "Patient Size (0010,1020) is missing"),
     (_both(_set("Units", "GML"), _set("SUVType", "XYZ")), "suv", "SUV Type (0054,1006) 'XYZ' is unknown"),
     (_set("RescaleIntercept", 5), "suv", "Rescale Intercept (0028,1052) is 5"),
+    # QA2 D1: a slice without its slope was read with slope 1 (SUVmax 13.05 instead of 14.56).
+    (_in_slice(10, _drop("RescaleSlope")), "suv", "Rescale Slope (0028,1053) is missing; it is Type 1"),
+    (_in_slice(10, _drop("RescaleIntercept")), "suv", "Rescale Intercept (0028,1052) is missing"),
+    (_in_slice(10, _drop("Units")), "suv", "Units (0054,1001) is missing but BQML in the first slice"),
+    (_in_slice(10, _set("RescaleType", "BQML")), "suv", "Rescale Type (0028,1054) is BQML but SUV in the first"),
     (_both(_set("DecayCorrection", "NONE"), _drop("ActualFrameDuration")), "suv",
      "Actual Frame Duration (0018,1242) is missing"),
     (_both(_set("SeriesTime", "120000"), _drop("FrameReferenceTime")), "suv",
@@ -250,6 +264,16 @@ def test_bad_header_becomes_a_failure_row_through_extract(tmp_path: Path) -> Non
     (failure,) = pd.read_parquet(tmp_path / "out" / "failures.parquet").to_dict("records")
     assert failure["stage"] == "suv" and "Patient Weight (0010,1030) is 0; SUVbw needs it" in failure["message"]
     assert not (tmp_path / "out" / "features").exists() or not list((tmp_path / "out" / "features").glob("*"))
+
+
+def test_pet_slice_without_rescale_slope_is_a_failure_row_naming_it(tmp_path: Path) -> None:
+    """QA2 D1: the slice was read with slope 1, silently; now the scan fails, naming the slice (relative path)."""
+    one_scan(tmp_path, _in_slice(10, _drop("RescaleSlope")))
+    result = run_extract(tmp_path / "cohort", tmp_path / "out", firstorder_params(tmp_path / "params"))
+    assert result.exit_code == 1, result.output
+    (failure,) = pd.read_parquet(tmp_path / "out" / "failures.parquet").to_dict("records")
+    assert failure["file"] == "P1/FDG/pet/pet_dro_0_0_slice_010.dcm", failure
+    assert "Rescale Slope (0028,1053) is missing" in failure["message"] and "\n" not in failure["message"]
 
 
 # --- DICOM SEG ----------------------------------------------------------------------------------------------------
