@@ -413,7 +413,33 @@ def unsupported_transfer_syntax(export, pet, mask):
     return min(pet.files)  # the series' first file by path is named
 
 
+def _without(written, *keywords: str) -> Path:
+    path = written.files[0]
+    ds = pydicom.dcmread(path)
+    for keyword in keywords:
+        delattr(ds, keyword)
+    ds.save_as(path)
+    return path
+
+
+def seg_without_segment_sequence(export, pet, mask):
+    """QA2 D2: read as a SEG naming no segment, the scan was "negative" (TMTV 0, exit 0)."""
+    return _without(seg_on(export, pet, mask), "SegmentSequence")
+
+
+def rtstruct_without_roi_names(export, pet, mask):
+    """QA2 D2: ROIs were read unnamed (a ref-liver ROI became a lesion)."""
+    return _without(rtstruct_on(export, pet, mask), "StructureSetROISequence")
+
+
+def rtstruct_without_contours(export, pet, mask):
+    return _without(rtstruct_on(export, pet, mask), "ROIContourSequence")
+
+
 BAD_INPUTS = [
+    (seg_without_segment_sequence, "load", "SEG has no Segment Sequence (0062,0002) (Type 1); the file is damaged"),
+    (rtstruct_without_roi_names, "load", "RTSTRUCT has no Structure Set ROI Sequence (3006,0020)"),
+    (rtstruct_without_contours, "load", "RTSTRUCT has no ROI Contour Sequence (3006,0039)"),
     (truncated_file, "discover", "pixel data is cut short"),
     (corrupt_header, "discover", "not a readable DICOM file"),
     (missing_slice, "geometry", "a slice is missing"),
@@ -439,6 +465,22 @@ def test_bad_input_is_one_line_and_a_failure_row_naming_the_file(tmp_path, break
     failures = api.read_failures(out)
     assert list(failures["patient_id"]) == ["P1"] and relative in failures["file"].iloc[0] + failures["message"].iloc[0]
     assert list(api.read_table(out)["patient_id"]) == ["P0"]  # the rest of the export ran
+
+
+def test_a_well_formed_seg_whose_segments_are_empty_is_a_negative_scan(tmp_path):
+    """The other side of QA2 D2: a negative scan is a well-formed mask with no lesion voxel, not a damaged file."""
+    export = Export(tmp_path / "export")
+    image, mask = box_volume()
+    path = seg_on(export, synthetic_pet(export, "P1", generate_uid(), generate_uid(), volume=image), mask).files[0]
+    ds = pydicom.dcmread(path)
+    ds.PixelData = bytes(len(ds.PixelData))
+    ds.save_as(path)
+    out = tmp_path / "out"
+    result = run("extract", export.root, "-o", out, "--params-dir", minimal_params(tmp_path / "params"), "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "1 negative (no lesion in mask)" in result.stderr and not (out / "failures.parquet").exists()
+    burden = api.read_table(out, which="burden")
+    assert list(burden["lesion_count"]) == [0], burden
 
 
 def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_path, monkeypatch):

@@ -70,6 +70,7 @@ class DicomMaskFile:
         else:
             raise ScanError(Stage.LOAD, str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a "
                                                    "DICOM SEG or an RTSTRUCT (or a NIfTI/NRRD label map)")
+        check_mask_structure(self.header, self.kind, path)
 
     def masks(self) -> tuple[NamedMask, ...]:
         """Every segment / ROI the file names, in number order (segment 0 of a label-map SEG is background)."""
@@ -86,6 +87,30 @@ class DicomMaskFile:
             yield from seg_voxels(self.path, image, slices, wanted)
         else:
             yield from rtstruct_voxels(self.header, image, self.path, slices, wanted)
+
+
+#: The Type 1 sequences without which a mask file cannot say what it holds (DICOM PS3.3): the Segmentation Image
+#: Module's Segment Sequence (C.8.20.2); the Structure Set Module's Structure Set ROI Sequence (C.8.8.5) and the ROI
+#: Contour Module's ROI Contour Sequence (C.8.8.6).
+REQUIRED_SEQUENCES = {
+    "seg": (("SegmentSequence", "Segment Sequence (0062,0002)"),),
+    "rtstruct": (("StructureSetROISequence", "Structure Set ROI Sequence (3006,0020)"),
+                 ("ROIContourSequence", "ROI Contour Sequence (3006,0039)")),
+}
+
+
+def check_mask_structure(header: Dataset, kind: str, path: Path) -> None:
+    """Refuse a damaged mask file before it is read as "no lesion": a SEG without its segments would make a negative
+    scan (TMTV 0), an RTSTRUCT without its ROI names would lose them (and the reference regions named in them). A
+    negative scan is only a well-formed mask whose segments or ROIs are empty."""
+    what = "SEG" if kind == "seg" else "RTSTRUCT"
+    for keyword, field in REQUIRED_SEQUENCES[kind]:
+        if not header.get(keyword):
+            raise ScanError(Stage.LOAD, str(path), f"{what} has no {field} (Type 1); the file is damaged, so its "
+                                                   "masks are unknown (re-export it)")
+        if keyword == "SegmentSequence" and any("SegmentNumber" not in item for item in header.SegmentSequence):
+            raise ScanError(Stage.LOAD, str(path), f"{what} has a segment without Segment Number (0062,0004); the "
+                                                   "file is damaged (re-export it)")
 
 
 def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | None = None) -> sitk.Image:
