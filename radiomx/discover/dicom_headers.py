@@ -4,8 +4,9 @@ Why a summary and not the header: the index lives in OUT, and OUT holds no PHI. 
 keyed digests (``Digest``: HMAC-SHA256 with a secret of this OUT's index; enough to group patient -> study -> series
 and to follow references; never shown). A plain SHA-256 of a PatientID or UID would be reversible by anyone
 holding the hospital's list of IDs (hash each, compare); without the secret, a digest names nothing. Dates and
-names are not kept at all, and what is kept in clear is what a message may show (Series
-Number and Description) or what is no identifier (modality, image type, geometry, the radiopharmaceutical).
+names are not kept at all, and what is kept in clear is what a message may show (Series Number and Description,
+the latter with dates and UIDs redacted) or what is no identifier (modality, image type, geometry, the
+radiopharmaceutical, its free text redacted likewise).
 The patient's own PatientID and the study's date are read again from one file per study when the export is
 linked (``dicom_export``), and never leave memory.
 
@@ -31,6 +32,7 @@ from pydicom.uid import UID_dictionary
 from radiomx.inputs.organ_names import class_of_code, is_organ_class
 from radiomx.inputs.paths import is_dicom_file
 from radiomx.quiet import pydicom_quiet
+from radiomx.records import redact
 
 IMAGE, SEG, RTSTRUCT, DICOMDIR, OTHER, NONDICOM, UNREADABLE = (
     "image", "seg", "rtstruct", "dicomdir", "other", "nondicom", "unreadable")
@@ -44,9 +46,11 @@ IMAGE_SOP_CLASSES = {
 SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
-#: Text values kept as they are: what messages name a series by, and what chooses the series to measure
-#: (``radiomx.inputs.series_choice``).
+#: Text values kept: what messages name a series by, and what chooses the series to measure
+#: (``radiomx.inputs.series_choice``). Free text (``FREE_TEXT``) is kept redacted (``records.redact``: dates and
+#: UIDs hidden), since sites write dates into it ("PET WB AC 2024-01-10").
 TEXT_KEYWORDS = ("Modality", "SeriesDescription")
+FREE_TEXT = ("SeriesDescription",)
 LIST_KEYWORDS = ("ImageType", "CorrectedImage")
 #: Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) without which no slice can be decoded.
 PIXEL_MODULE = {"Rows": "(0028,0010)", "Columns": "(0028,0011)", "BitsAllocated": "(0028,0100)",
@@ -149,7 +153,7 @@ def _summary(ds: Dataset, problem: str, digest: Digest) -> tuple[str, dict[str, 
         "patient": digest(ds.get("PatientID")), "study": digest(ds.get("StudyInstanceUID")),
         "series": digest(ds.get("SeriesInstanceUID")), "sop": digest(ds.get("SOPInstanceUID")),
         "frame": digest(ds.get("FrameOfReferenceUID")), "SeriesNumber": _number(ds.get("SeriesNumber")),
-        **{k: " ".join(str(ds.get(k, "") or "").split()) for k in TEXT_KEYWORDS},
+        **{k: _text(ds, k) for k in TEXT_KEYWORDS},
         **{k: [str(v) for v in _as_list(ds.get(k))] for k in LIST_KEYWORDS},
     }
     if sop_class in SEG_SOP_CLASSES or modality == "SEG":
@@ -159,6 +163,11 @@ def _summary(ds: Dataset, problem: str, digest: Digest) -> tuple[str, dict[str, 
     if sop_class in IMAGE_SOP_CLASSES and modality in ("PT", "CT"):
         return IMAGE, {**values, **_image(ds), "sop_class": IMAGE_SOP_CLASSES[sop_class]}, problem or _pixel_module(ds)
     return OTHER, {"patient": values["patient"], "study": values["study"], "series": values["series"]}, ""
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    text = " ".join(str(ds.get(keyword, "") or "").split())
+    return redact(text) if keyword in FREE_TEXT else text
 
 
 def _pixel_module(ds: Dataset) -> str:
@@ -189,13 +198,14 @@ def _image(ds: Dataset) -> dict[str, Any]:
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     info = (ds.get("RadiopharmaceuticalInformationSequence") or [None])[0]
     codes = [[str(c.get("CodingSchemeDesignator", "") or ""), str(c.get("CodeValue", "") or ""),
-              str(c.get("CodeMeaning", "") or "")]
+              redact(str(c.get("CodeMeaning", "") or ""))]
              for c in (info.get("RadiopharmaceuticalCodeSequence") or [] if info is not None else [])]
     return {**_geometry(ds), "position": _floats(ds.get("ImagePositionPatient"), 3),
             "frames": _number(ds.get("NumberOfFrames")) or 1,
             # A standard transfer syntax UID names a codec, not a patient; anything else is not kept.
             "syntax": syntax if syntax in UID_dictionary else ("private" if syntax else ""),
-            "rp_codes": codes, "rp_text": str(info.get("Radiopharmaceutical", "") or "") if info is not None else ""}
+            "rp_codes": codes,
+            "rp_text": redact(str(info.get("Radiopharmaceutical", "") or "")) if info is not None else ""}
 
 
 def _seg(ds: Dataset, digest: Digest) -> dict[str, Any]:

@@ -11,7 +11,8 @@ laid on a uniform grid as ITK reads it and its deviation recorded (``SliceLayout
 refused. Refusals (ScanError, stage ``load`` or ``geometry``): no series, several series of the wanted modality
 that Corrected Image / Image Type cannot tell apart, a multi-frame file, slices of different size or orientation,
 a missing slice, interleaved or duplicate slices, slices too far from a uniform grid, a PET slice without Rescale
-Slope/Intercept, with an intercept other than 0, or in another unit than the first slice. Tolerances and their reasons: docs/pet-inputs.md. Messages never quote UIDs or patient attributes.
+Slope/Intercept, with an intercept other than 0, or in another unit than the first slice. Tolerances and their
+reasons: docs/pet-inputs.md. Messages never quote UIDs or patient attributes.
 """
 
 from __future__ import annotations
