@@ -42,6 +42,8 @@ POSITION_TOL = 0.25
 #: Deviations are recorded to the micrometre: below any scanner's position rounding, so a regular series gives 0.0.
 MM_DECIMALS = 3
 ORIENTATION_ATOL = 1e-4
+#: PET and CT Image Storage (PS3.4 Annex B): the slices a scan folder's series are made of.
+IMAGE_STORAGE = ("1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.2")
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,17 @@ def _series_ids(folder: Path) -> list[str]:
 def _first_header(folder: Path, series_id: str) -> Dataset | None:
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
     try:
-        return pydicom.dcmread(files[0], stop_before_pixels=True) if files else None
+        header = pydicom.dcmread(files[0], stop_before_pixels=True) if files else None
     except (InvalidDicomError, OSError):
         return None
+    if header is not None and str(header.get("SOPClassUID", "")) in IMAGE_STORAGE:
+        # A slice that lost what groups it would be left out as another "series", leaving a gap named by its
+        # neighbour (or none, at either end): name it instead.
+        for keyword, tag in (("SeriesInstanceUID", "(0020,000E)"), ("Modality", "(0008,0060)")):
+            if not header.get(keyword):
+                raise ScanError(Stage.LOAD, files[0], f"{keyword} {tag} is missing: a damaged slice; re-export "
+                                                      "the series")
+    return header
 
 
 def _pick_series(folder: Path, modality: str) -> str:
