@@ -64,9 +64,13 @@ def _assert_readable_and_unique(out: Path) -> None:
 
 
 def _rows(out: Path) -> pd.DataFrame:
-    """What a reader gets: ``read_table`` (the live parts when a killed run left the published file behind)."""
+    """What a reader gets: ``read_table`` (the live parts when a killed run left the published file behind), with
+    its nullable ``Int64`` columns as ``pd.read_parquet`` gives them (int64, float64 with a null), to compare with
+    the published files read the documented way."""
     table = read_table(out).drop(columns=["extracted_at"])
-    return table.sort_values(KEY).reset_index(drop=True)
+    plain = {c: "float64" if table[c].isna().any() else "int64" for c in table.columns
+             if str(table[c].dtype) == "Int64"}
+    return table.astype(plain).sort_values(KEY).reset_index(drop=True)
 
 
 def _published_rows(out: Path) -> pd.DataFrame:
