@@ -50,3 +50,25 @@ def pydicom_quiet() -> Iterator[None]:
     with records_dropped(logging.getLogger("pydicom")), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def handlers_restored(logger: logging.Logger) -> Iterator[None]:
+    """Remove any handler a library adds to ``logger`` while the block runs (the ones the caller had stay)."""
+    before = list(logger.handlers)
+    try:
+        yield
+    finally:
+        for handler in [h for h in logger.handlers if h not in before]:
+            logger.removeHandler(handler)
+
+
+def pyradiomics_extractor(config: dict):
+    """``RadiomicsFeatureExtractor(config)`` without its lasting side effect: when neither ``pykwalify.core`` nor the
+    root logger has a handler, PyRadiomics' ``_applyParams`` gives ``pykwalify.core`` the ``radiomics`` stderr
+    handler for good (QA2 D8). radiomx has validated ``config`` already (``radiomx.params.paramset``)."""
+    import pykwalify.core
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    with handlers_restored(pykwalify.core.log):
+        return RadiomicsFeatureExtractor(config)

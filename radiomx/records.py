@@ -133,9 +133,10 @@ def new_state_row(key: ScanKey, **values: Any) -> dict[str, Any]:
     return SCANS.new_row(patient_id=key.patient_id, session=key.session, tracer=key.tracer, **values)
 
 
-#: A DICOM UID (``1.2.840.10008...``): five or more dot-separated numbers. Exports often name files by their SOP
-#: Instance UID, and UIDs are identifiers (DICOM PS3.15 replaces them when de-identifying).
-_UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.]*\d\.\d)")
+#: A DICOM UID (``1.2.840.10008...``): five or more dot-separated numbers, wherever it starts in a name (after a
+#: prefix too: ``IMG_1.2.840...``, ``ZQX_20240110_1.3.12...``). Exports often name files by their SOP Instance UID,
+#: and UIDs are identifiers (DICOM PS3.15 replaces them when de-identifying).
+_UID = re.compile(r"(?<![\d.])\d+(?:\.\d+){4,}(?![\w.]*\d\.\d)")
 _YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0?[1-9]|1[0-2])", r"(?:0?[1-9]|[12]\d|3[01])"
 _MM, _DD = r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
 _MONTH_NAME = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"

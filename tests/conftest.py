@@ -77,3 +77,11 @@ def next_version_file(tree: Path, tracer: str) -> Path:
 @pytest.fixture
 def small_cohort(tmp_path: Path) -> Path:
     return make_cohort(tmp_path / "cohort", {"P001": {"FDG": 2, "pentixafor": 1}, "P002": {"FDG": 1}})
+
+
+def as_read_parquet(frame):
+    """``radiomx.read_table``'s frame with its nullable ``Int64`` columns as ``pd.read_parquet`` gives them (int64;
+    float64 when a null is in it), to compare it with a published file read the documented way."""
+    plain = {c: "float64" if frame[c].isna().any() else "int64" for c in frame.columns
+             if str(frame[c].dtype) == "Int64"}
+    return frame.astype(plain)

@@ -195,7 +195,7 @@ def test_table_tracer_selects_one_tracers_rows_in_every_table(cohort, tmp_path):
     assert run("table", out, "--which", "runs", "--tracer", "fdg").exit_code == 2
 
 
-@pytest.mark.parametrize("which", ["burden", "patients", "compare", "failures", "scans", "runs"])
+@pytest.mark.parametrize("which", ["features", "burden", "patients", "compare", "failures", "scans", "runs"])
 def test_read_table_reads_every_table_as_radiomx_table_prints_it(cohort, tmp_path, which):
     """Issue 21 (also): ``radiomx.read_table`` reads the derived and bookkeeping tables too, with the dtypes of
     ``radiomx table`` (integer columns stay Int64 with nulls), and the tracer selection alike."""
@@ -213,6 +213,9 @@ def test_read_table_reads_every_table_as_radiomx_table_prints_it(cohort, tmp_pat
     pd.testing.assert_frame_equal(ordered, printed, check_dtype=True)
     if which in ("burden", "patients"):
         assert any(str(t) == "Int64" for t in frame.dtypes), frame.dtypes
+    if which == "features":  # QA2 D11: they came as float64 (2.0) while `radiomx table` printed 2
+        named = ["roi_number", "segment_number", "label_value", "component_number", "lesion_id", "voxel_count"]
+        assert [str(frame[c].dtype) for c in named] == ["Int64"] * len(named), frame[named].dtypes
     if which in ("burden", "scans"):
         only = radiomx.read_table(out, "fdg", which=which)
         assert set(only["tracer"]) == {FDG} and len(only) == 3

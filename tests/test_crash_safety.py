@@ -19,7 +19,7 @@ import pytest
 
 from radiomx.api import read_table, stale_tracers
 
-from .conftest import make_cohort
+from .conftest import as_read_parquet, make_cohort
 
 KEY = ["patient_id", "session", "tracer", "lesion_id"]
 EXTRACT = [sys.executable, "-m", "radiomx", "extract"]
@@ -64,8 +64,9 @@ def _assert_readable_and_unique(out: Path) -> None:
 
 
 def _rows(out: Path) -> pd.DataFrame:
-    """What a reader gets: ``read_table`` (the live parts when a killed run left the published file behind)."""
-    table = read_table(out).drop(columns=["extracted_at"])
+    """What a reader gets: ``read_table`` (the live parts when a killed run left the published file behind), its
+    integer columns as ``pd.read_parquet`` types them, to compare with the published files."""
+    table = as_read_parquet(read_table(out).drop(columns=["extracted_at"]))
     return table.sort_values(KEY).reset_index(drop=True)
 
 

@@ -22,6 +22,7 @@ from radiomx.options import ExtractOptions
 
 from .export_builders import (
     Export,
+    Written,
     box_volume,
     dro_study,
     repoint_rtstruct,
@@ -237,6 +238,21 @@ def test_a_frame_only_rtstruct_that_fits_two_series_is_refused_listing_them(tmp_
     assert "could belong to 2 series (Series Number 1 'PET AC', Series Number 2 'CT')" in problems[0]
 
 
+def test_a_pet_whose_only_mask_is_refused_as_ambiguous_fails_naming_the_mask_rather_than_waiting(tmp_path):
+    """QA2 D5: two PET reconstructions on one frame and grid; the frame-only RTSTRUCT fits both, is refused, and
+    the PET was listed as "waiting: no mask references this series yet". It is the scan's failure, naming it."""
+    export = Export(tmp_path / "export")
+    study, frame = generate_uid(), generate_uid()
+    image, mask = box_volume()
+    pet = synthetic_pet(export, "P1", study, frame, volume=image, series_number=3, series_description="PET AC")
+    synthetic_pet(export, "P1", study, frame, volume=image, series_number=6, series_description="PET AC 2")
+    rtstruct = rtstruct_on(export, pet, mask, frame_only=True).files[0]
+    scans = _scans(export.root)
+    assert list(scans) == ["P1/ses-1/18F-FDG"], list(scans)  # not waiting, not "P1/unknown"
+    stage, file, message = scans["P1/ses-1/18F-FDG"].problem
+    assert Path(file) == rtstruct and "RTSTRUCT could belong to 2 series (Series Number 3 'PET AC', " in message
+
+
 def test_a_seg_references_its_series_and_another_patients_seg_is_refused(tmp_path):
     export = Export(tmp_path / "export")
     image, mask = box_volume()
@@ -413,7 +429,51 @@ def unsupported_transfer_syntax(export, pet, mask):
     return min(pet.files)  # the series' first file by path is named
 
 
+def _without(written, *keywords: str) -> Path:
+    path = written.files[0]
+    ds = pydicom.dcmread(path)
+    for keyword in keywords:
+        delattr(ds, keyword)
+    ds.save_as(path)
+    return path
+
+
+def seg_without_segment_sequence(export, pet, mask):
+    """QA2 D2: read as a SEG naming no segment, the scan was "negative" (TMTV 0, exit 0)."""
+    return _without(seg_on(export, pet, mask), "SegmentSequence")
+
+
+def rtstruct_without_roi_names(export, pet, mask):
+    """QA2 D2: ROIs were read unnamed (a ref-liver ROI became a lesion)."""
+    return _without(rtstruct_on(export, pet, mask), "StructureSetROISequence")
+
+
+def rtstruct_without_contours(export, pet, mask):
+    return _without(rtstruct_on(export, pet, mask), "ROIContourSequence")
+
+
+def slice_without(keyword: str):
+    """QA2 D6: a slice that lost what groups it was left out, and the gap named its neighbour."""
+    def damaged(export, pet, mask):
+        rtstruct_on(export, pet, mask)
+        return _without(Written([pet.files[7]], "", "", "pet"), keyword)
+    damaged.__name__ = f"slice_without_{keyword}"
+    return damaged
+
+
+def seg_without_frame_of_reference(export, pet, mask):
+    """QA2 D7: highdicom said "None is not a valid CoordinateSystemNames"."""
+    return _without(seg_on(export, pet, mask), "FrameOfReferenceUID")
+
+
 BAD_INPUTS = [
+    (slice_without("SeriesInstanceUID"), "discover", "Series Instance UID (0020,000E) is missing: a damaged slice"),
+    (slice_without("Modality"), "discover", "Modality (0008,0060) is missing in a PET image: a damaged file"),
+    (slice_without("StudyInstanceUID"), "discover", "Study Instance UID (0020,000D) is missing: a damaged header"),
+    (seg_without_frame_of_reference, "load", "SEG has no Frame of Reference UID (0020,0052)"),
+    (seg_without_segment_sequence, "load", "SEG has no Segment Sequence (0062,0002) (Type 1); the file is damaged"),
+    (rtstruct_without_roi_names, "load", "RTSTRUCT has no Structure Set ROI Sequence (3006,0020)"),
+    (rtstruct_without_contours, "load", "RTSTRUCT has no ROI Contour Sequence (3006,0039)"),
     (truncated_file, "discover", "pixel data is cut short"),
     (corrupt_header, "discover", "not a readable DICOM file"),
     (missing_slice, "geometry", "a slice is missing"),
@@ -439,6 +499,38 @@ def test_bad_input_is_one_line_and_a_failure_row_naming_the_file(tmp_path, break
     failures = api.read_failures(out)
     assert list(failures["patient_id"]) == ["P1"] and relative in failures["file"].iloc[0] + failures["message"].iloc[0]
     assert list(api.read_table(out)["patient_id"]) == ["P0"]  # the rest of the export ran
+
+
+def test_a_garbled_seg_is_a_failure_naming_it_not_a_patient_unnamed(tmp_path):
+    """QA2 D7: a SEG whose header bytes were garbled became patient "unnamed-"; it is an unreadable file, named."""
+    export = Export(tmp_path / "export")
+    image, mask = box_volume()
+    seg = seg_on(export, synthetic_pet(export, "P1", generate_uid(), generate_uid(), volume=image), mask).files[0]
+    data = bytearray(seg.read_bytes())
+    data[200:600] = np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    seg.write_bytes(bytes(data))
+    result = run("extract", export.root, "-o", tmp_path / "out", "--params-dir", minimal_params(tmp_path / "params"))
+    assert result.exit_code == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("radiomx: FAILED")]
+    assert failed == [f"radiomx: FAILED unreadable [discover] {seg.relative_to(export.root)}: Study Instance UID "
+                      "(0020,000D) is missing: a damaged header; re-export it"], result.stderr
+    assert "unnamed" not in result.stderr
+
+
+def test_a_well_formed_seg_whose_segments_are_empty_is_a_negative_scan(tmp_path):
+    """The other side of QA2 D2: a negative scan is a well-formed mask with no lesion voxel, not a damaged file."""
+    export = Export(tmp_path / "export")
+    image, mask = box_volume()
+    path = seg_on(export, synthetic_pet(export, "P1", generate_uid(), generate_uid(), volume=image), mask).files[0]
+    ds = pydicom.dcmread(path)
+    ds.PixelData = bytes(len(ds.PixelData))
+    ds.save_as(path)
+    out = tmp_path / "out"
+    result = run("extract", export.root, "-o", out, "--params-dir", minimal_params(tmp_path / "params"), "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "1 negative (no lesion in mask)" in result.stderr and not (out / "failures.parquet").exists()
+    burden = api.read_table(out, which="burden")
+    assert list(burden["lesion_count"]) == [0], burden
 
 
 def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_path, monkeypatch):

@@ -22,7 +22,10 @@ from .test_phi import MARKERS, PHI_FOLDER, UID_ROOT, DateMarkers, Haystack, mark
 EXPORT_MARKERS = {**MARKERS, "StudyTime": "235959",
                   "StudyDescription": "ZZPHISTUDYDESC", "OperatorsName": "ZZPHIOPERATOR",
                   "PerformingPhysicianName": "ZZPHIPERFORMER", "StationName": "ZZPHISTATION",
-                  "DeviceSerialNumber": "ZZPHIDEVICE"}
+                  "DeviceSerialNumber": "ZZPHIDEVICE", "ProtocolName": "ZZPHIPROTOCOL"}
+#: Free text a message may show (a series' description) gets a marker date and a UID, as sites write them
+#: (QA2 D3: "PET WB AC ZQXSERDESC 2024-01-10" was kept whole in the index).
+DESCRIBED = ("SeriesDescription",)
 
 
 def marked_export(root: Path, patient: int, drop_slice: bool = False, markers: DateMarkers | None = None) -> None:
@@ -42,8 +45,11 @@ def marked_export(root: Path, patient: int, drop_slice: bool = False, markers: D
         ds.PatientID = f"ZZPHIPID{patient}"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{UID_ROOT}.4.{patient}.{i}"
-        ds.save_as(folder / ds.SOPInstanceUID)
-        mark_dates(folder / ds.SOPInstanceUID, markers, identifiers=False)
+        for keyword in DESCRIBED:
+            setattr(ds, keyword, f"PET WB AC {markers.marker(keyword):%Y-%m-%d} {UID_ROOT}.8")
+        name = f"IMG_{ds.SOPInstanceUID}" if i % 2 else ds.SOPInstanceUID  # a UID after a prefix, too
+        ds.save_as(folder / name)
+        mark_dates(folder / name, markers, identifiers=False)
     ds = pydicom.dcmread(rs)
     for keyword, value in EXPORT_MARKERS.items():
         if keyword not in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
@@ -71,7 +77,7 @@ def test_no_phi_from_an_export_reaches_any_output(tmp_path):
     status = runner.invoke(cli, ["status", str(export), "-o", str(out), *common])
     assert listing.exit_code == 0 and status.exit_code == 0, listing.stderr + status.stderr
     assert extract.exit_code == 1, extract.stderr
-    assert "FAILED P002/ses-1/18F-FDG [geometry] <UID>/<UID>/<UID>: slice gap" in extract.stderr  # names the file
+    assert "FAILED P002/ses-1/18F-FDG [geometry] <UID>/<UID>/IMG_<UID>: slice gap" in extract.stderr  # names it
     haystack = Haystack()
     for where, result in (("scan", listing), ("extract", extract), ("status", status)):
         haystack.text(f"{where} stdout", result.stdout)
@@ -144,3 +150,5 @@ def test_an_export_in_dated_folders_leaks_no_date_yet_compare_counts_days_betwee
         haystack.text(f"table {which}", table.stdout)
     haystack.folder(out)
     haystack.assert_clean({_date_of(day) for day in days.values()})
+    assert f"{markers.by_field['SeriesDescription']:%Y-%m-%d} {UID_ROOT}" in ds.SeriesDescription
+    assert any(p.name.startswith(f"IMG_{UID_ROOT}") for p in first.parent.iterdir())

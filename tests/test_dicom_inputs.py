@@ -135,6 +135,15 @@ def _both(*changes):
     return change
 
 
+def _in_slice(index: int, change):
+    """``change`` applied to one slice only (the others keep their header)."""
+    def one(ds: pydicom.Dataset, i: int) -> None:
+        if i == index:
+            change(ds, i)
+    one.__name__ = f"slice{index}_{change.__name__}"
+    return one
+
+
 def ga68_code(ds: pydicom.Dataset, index: int) -> None:
     item = ds.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0]
     item.CodeValue, item.CodeMeaning = "C-131A3", "^68^Gallium"  # DICOM CID 4020 (C-131A1 is ^66^Gallium)
@@ -167,6 +176,13 @@ BAD_HEADERS = [
      "Patient Size (0010,1020) is missing"),
     (_both(_set("Units", "GML"), _set("SUVType", "XYZ")), "suv", "SUV Type (0054,1006) 'XYZ' is unknown"),
     (_set("RescaleIntercept", 5), "suv", "Rescale Intercept (0028,1052) is 5"),
+    # QA2 D1: a slice without its slope was read with slope 1 (SUVmax 13.05 instead of 14.56).
+    (_in_slice(10, _drop("RescaleSlope")), "suv", "Rescale Slope (0028,1053) is missing; it is Type 1"),
+    (_in_slice(10, _drop("RescaleIntercept")), "suv", "Rescale Intercept (0028,1052) is missing"),
+    (_in_slice(10, _drop("Units")), "suv", "Units (0054,1001) is missing but BQML in the first slice"),
+    (_in_slice(10, _set("RescaleType", "BQML")), "suv", "Rescale Type (0028,1054) is BQML but SUV in the first"),
+    # QA2 D6: a slice that lost its Series Instance UID made "folder mixes 2 PT series" (or a gap naming another).
+    (_in_slice(10, _drop("SeriesInstanceUID")), "load", "SeriesInstanceUID (0020,000E) is missing: a damaged slice"),
     (_both(_set("DecayCorrection", "NONE"), _drop("ActualFrameDuration")), "suv",
      "Actual Frame Duration (0018,1242) is missing"),
     (_both(_set("SeriesTime", "120000"), _drop("FrameReferenceTime")), "suv",
@@ -252,6 +268,16 @@ def test_bad_header_becomes_a_failure_row_through_extract(tmp_path: Path) -> Non
     (failure,) = pd.read_parquet(tmp_path / "out" / "failures.parquet").to_dict("records")
     assert failure["stage"] == "suv" and "Patient Weight (0010,1030) is 0; SUVbw needs it" in failure["message"]
     assert not (tmp_path / "out" / "features").exists() or not list((tmp_path / "out" / "features").glob("*"))
+
+
+def test_pet_slice_without_rescale_slope_is_a_failure_row_naming_it(tmp_path: Path) -> None:
+    """QA2 D1: the slice was read with slope 1, silently; now the scan fails, naming the slice (relative path)."""
+    one_scan(tmp_path, _in_slice(10, _drop("RescaleSlope")))
+    result = run_extract(tmp_path / "cohort", tmp_path / "out", firstorder_params(tmp_path / "params"))
+    assert result.exit_code == 1, result.output
+    (failure,) = pd.read_parquet(tmp_path / "out" / "failures.parquet").to_dict("records")
+    assert failure["file"] == "P1/FDG/pet/pet_dro_0_0_slice_010.dcm", failure
+    assert "Rescale Slope (0028,1053) is missing" in failure["message"] and "\n" not in failure["message"]
 
 
 # --- DICOM SEG ----------------------------------------------------------------------------------------------------
@@ -421,6 +447,22 @@ def test_nifti_seg_and_rtstruct_masks_give_the_same_suv_through_extract(tmp_path
     assert rows.loc[("seg", 2), "voxel_count"] == int((two == 2).sum())
     for key in [("nifti", 1), ("rtstruct", 3)]:
         assert tuple(rows.loc[key, stats].round(2)) == dro_reference()["DRO_0_0"]
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.5])
+def test_a_truncated_seg_is_named_as_truncated(tmp_path: Path, keep: float) -> None:
+    """QA2 D5: a seg.dcm cut short said "DICOM mask has Modality missing" (or named a missing sequence)."""
+    scan, _ = one_scan(tmp_path)
+    (scan.folder / "mask.nii.gz").unlink()
+    seg = seg_on_dro(scan.folder / "seg.dcm", scan.image, np.asarray(
+        sitk.GetArrayFromImage(sitk.ReadImage(str(shared_data("ibsi_suv_dro", "DRO", "DRO_0_0", "mask",
+                                                              "DRO_mask.nii.gz")))) > 0, np.uint8))
+    seg.write_bytes(seg.read_bytes()[:int(seg.stat().st_size * keep)])
+    result = run_extract(tmp_path / "cohort", tmp_path / "out", firstorder_params(tmp_path / "params"))
+    assert result.exit_code == 1, result.stderr
+    (failure,) = pd.read_parquet(tmp_path / "out" / "failures.parquet").to_dict("records")
+    assert failure["file"] == "P1/FDG/seg.dcm" and "a truncated copy" in failure["message"], failure
+    assert ("the file ends before its pixel data" if keep < 0.1 else "pixel data is cut short") in failure["message"]
 
 
 def test_load_scan_places_a_dicom_mask_on_the_image_grid(tmp_path: Path) -> None:

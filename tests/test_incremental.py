@@ -338,3 +338,19 @@ def test_feature_rows_go_to_arrow_as_from_pandas_made_them():
     assert ours.column("original_firstorder_F3").null_count == 7
     assert ours.column("suv_peak_sphere_voxels").type == pa.float64()  # an integer with a null: as pandas had it
     assert ours.column("wavelet-LLH_glcm_G0").null_count == 3
+
+
+def test_qc_exits_0_for_a_picture_of_a_scan_whose_failure_is_acknowledged(small_cohort, tmp_path):
+    """QA2 D12: `radiomx qc OUT` exited 1 for a scan whose load failure was in acknowledged.tsv; the rule of extract
+    holds for qc too (shown as ACKNOWLEDGED, exit 0), and a picture failure of an unacknowledged scan still exits 1."""
+    cohort, out = small_cohort, tmp_path / "out"
+    (cohort / "P002" / "FDG" / "pet.nii.gz").write_bytes(b"not an image")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 1
+    unacknowledged = run("qc", out, "-j", "1")
+    assert unacknowledged.exit_code == 1 and "FAILED P002/18F-FDG [qc]" in unacknowledged.stderr
+    (out / "acknowledged.tsv").write_text("patient_id\tsession\ttracer\tstage\treason\nP002\t\tfdg\tload\tknown\n")
+    assert run("extract", cohort, "-o", out, "-j", "1").exit_code == 0
+    acknowledged = run("qc", out, "-j", "1")
+    assert acknowledged.exit_code == 0, acknowledged.stderr
+    assert "ACKNOWLEDGED P002/18F-FDG [qc]" in acknowledged.stderr and "(acknowledged: known)" in acknowledged.stderr
+    assert "FAILED" not in acknowledged.stderr and "(1 acknowledged)" in acknowledged.stderr

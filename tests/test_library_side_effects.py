@@ -67,6 +67,78 @@ def test_extract_leaves_a_fresh_callers_environment_unchanged(tmp_path, jobs):
     assert report["start_method"] is None
 
 
+#: Run in a fresh interpreter: what logging and the warnings filters look like after ``sys.argv[1]`` ran, against
+#: the snapshot taken before anything was imported. Printed as JSON: loggers with a level or handlers, filters added.
+FRESH_LOGGING = """
+import json, logging, sys, warnings
+
+before = list(warnings.filters)
+
+
+def state():
+    loggers = {"": logging.getLogger(), **logging.root.manager.loggerDict}
+    configured = {name: [lg.level, lg.propagate, [[type(h).__name__, getattr(getattr(h, "stream", None), "name", ""),
+                                                   h.level] for h in lg.handlers]]
+                  for name, lg in loggers.items()
+                  if isinstance(lg, logging.Logger) and (lg.level or lg.handlers or not lg.propagate)}
+    added = [[f[0], f[1].pattern if f[1] else None, f"{f[2].__module__}.{f[2].__qualname__}", f[3]]
+             for f in warnings.filters if f not in before]
+    return {"loggers": configured, "warning_filters": sorted(added, key=str)}  # their order: the imports' order
+
+
+#: The dependencies whose import configures a logger or adds a warning filter (README, "Library").
+DOCUMENTED = ("numpy", "ruamel.yaml", "radiomics", "pydicom", "jpeg_ls")
+
+if __name__ == "__main__":
+    if sys.argv[1] == "imports":
+        import importlib
+
+        for name in sys.argv[2:]:
+            importlib.import_module(name)
+    else:
+        from radiomx.api import extract
+        from radiomx.options import ExtractOptions
+
+        assert extract(sys.argv[2], sys.argv[3], ExtractOptions(jobs=int(sys.argv[1]))).exit_code == 0
+    print(json.dumps({**state(), "loaded": [m for m in DOCUMENTED if m in sys.modules]}))
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_extract_configures_no_logger_or_warning_filter_beyond_its_dependencies_imports(tmp_path, jobs):
+    """QA2 D8: after ``radiomx.extract`` the ``radiomics`` logger had level INFO and a stderr handler, and 6 warning
+    filters were added. All of it is done by importing numpy (4 filters), ruamel.yaml (2, through pykwalify) and
+    PyRadiomics (its logger), as the README says, but for one handler PyRadiomics gave pykwalify.core when radiomx
+    built an extractor (now removed). A fresh interpreter that only imports the same dependencies must end in
+    exactly the state a fresh ``extract`` leaves."""
+    import json
+    import subprocess
+    import sys
+
+    cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}})
+    script = tmp_path / "caller.py"
+    script.write_text(FRESH_LOGGING)
+
+    def fresh(*args: str) -> dict:
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    after_extract = fresh(str(jobs), str(cohort), str(tmp_path / "out"))
+    assert after_extract == fresh("imports", *after_extract["loaded"])  # PyRadiomics' pykwalify handler: removed
+    # What the README documents, to the letter: PyRadiomics' logger at INFO with its own stderr handler at WARNING
+    # (pydicom's and jpeg_ls' NullHandlers when a DICOM was read), numpy's and ruamel.yaml's filters, and the root
+    # logger untouched (WARNING, no handler).
+    loggers = dict(after_extract["loggers"])
+    assert loggers.pop("") == [logging.WARNING, True, []]
+    assert loggers.pop("radiomics") == [logging.INFO, True, [["StreamHandler", "<stderr>", logging.WARNING]]]
+    assert all(handlers == [["NullHandler", "", 0]] for _, _, handlers in loggers.values()), loggers
+    assert set(loggers) <= {"pydicom", "jpeg_ls"}, loggers
+    assert sorted({f[2].split(".")[0] for f in after_extract["warning_filters"]}) == ["builtins", "numpy", "ruamel"]
+    assert len(after_extract["warning_filters"]) == 6, after_extract["warning_filters"]
+
+
 def _logging_state(names: set[str] | None = None) -> dict:
     """Every logger's level, flags, filters and handlers. Dask's own loggers are left out: a Nanny or Worker of an
     earlier test's cluster adds and removes its DequeHandler from its own threads while it shuts down, and these

@@ -376,6 +376,8 @@ def test_the_selection_and_the_label_table_are_part_of_the_work_key(tmp_path: Pa
     assert state("--exclude-roi", "node*") == "changed"
     assert run("extract", cohort, "-o", out, "--exclude-roi", "node*", "-j", "1").exit_code == 0
     assert state("--exclude-roi", "NODE*") == "done"  # the same selection in another case
+    # docs/lesions.md (QA2 D9): any other selection recomputes every scan, also one whose masks it picks as before
+    assert state("--exclude-roi", "node*", "--exclude-roi", "no-such-name") == "changed"
     table = cohort / "P001" / "FDG" / "mask.tsv"
     table.write_text(table.read_text().replace("mass", "GTV_mass"))
     assert state("--exclude-roi", "node*") == "changed"

@@ -26,8 +26,10 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -290,6 +292,12 @@ class Haystack:
             meta = {k.decode(errors="replace"): v.decode(errors="replace")
                     for k, v in (table.schema.metadata or {}).items()}
             self.text(f"{path} (values)", "\n".join([*table.column_names, *values, json.dumps(meta)]))
+        elif path.suffix == ".sqlite":  # the DICOM export's header index: every text cell
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                cells = [str(v) for t in tables for row in db.execute(f"SELECT * FROM {t}")
+                         for v in row if isinstance(v, str)]
+            self.text(f"{path} (text cells)", "\n".join(cells))
         elif path.suffix == ".png":
             with Image.open(path) as picture:
                 self.text(f"{path} (text chunks)", json.dumps(picture.info, default=str))

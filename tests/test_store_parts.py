@@ -28,7 +28,7 @@ from radiomx.store.publish import features_path, sorted_row_groups
 from radiomx.store.schema import FEATURE_FIXED_SCHEMA
 from radiomx.store.tables import Store
 
-from .conftest import sphere_scan, write_volume
+from .conftest import as_read_parquet, sphere_scan, write_volume
 
 KEY = ["patient_id", "session", "tracer", "lesion_id"]
 TRACER = "18F-FDG"
@@ -87,7 +87,7 @@ def test_upsert_across_parts_replaces_rows_and_a_removed_lesion_disappears(tmp_p
     assert not live.duplicated(KEY).any()
     assert list(live[live.patient_id == "P01"]["lesion_id"]) == [1]
     assert stale_tracers(out) == [TRACER]
-    pd.testing.assert_frame_equal(comparable(read_table(out)), comparable(expected(current)))
+    pd.testing.assert_frame_equal(comparable(as_read_parquet(read_table(out))), comparable(expected(current)))
     assert Store(out).publish_stale() == [TRACER] and stale_tracers(out) == []
     published = pd.read_parquet(features_path(out, TRACER))
     pd.testing.assert_frame_equal(comparable(published), comparable(expected(current)))
@@ -149,7 +149,7 @@ def test_published_file_reads_in_one_call_with_pandas_pyarrow_and_duckdb(small_c
     assert len(features) > 50
     np.testing.assert_array_equal(with_duckdb[features].to_numpy(), with_pandas[features].to_numpy())
     assert list(with_duckdb["patient_id"]) == list(with_pandas["patient_id"])
-    pd.testing.assert_frame_equal(read_table(out, TRACER), with_pandas)
+    pd.testing.assert_frame_equal(as_read_parquet(read_table(out, TRACER)), with_pandas)
 
 
 def test_table_command_notes_a_stale_published_file_and_publish_refreshes_it(tmp_path):
@@ -194,7 +194,7 @@ def test_old_shape_out_is_read_as_is_and_a_no_change_run_touches_nothing(old_out
     before = _files(out)
     old = pd.read_parquet(features_path(out, TRACER))
     assert stale_tracers(out) == []
-    pd.testing.assert_frame_equal(read_table(out, TRACER), old)
+    pd.testing.assert_frame_equal(as_read_parquet(read_table(out, TRACER)), old)
     table = CliRunner().invoke(cli, ["table", str(out), "--tracer", TRACER])
     assert table.exit_code == 0 and table.stderr == "" and len(table.stdout.splitlines()) == len(old) + 1
     rerun = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
@@ -235,7 +235,8 @@ def test_sigkill_during_migration_keeps_the_old_table_and_the_rerun_converges(ol
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert list((out / ".parts").glob(".*.tmp-*")), "the kill left the half-built parts folder"
-    pd.testing.assert_frame_equal(read_table(out, TRACER), old)  # not migrated: the old file, as it was
+    # not migrated: the old file, as it was
+    pd.testing.assert_frame_equal(as_read_parquet(read_table(out, TRACER)), old)
     assert stale_tracers(out) == []
     rerun = subprocess.run([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
                            capture_output=True, text=True, env={k: v for k, v in env.items()

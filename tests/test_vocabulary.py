@@ -69,6 +69,9 @@ def test_the_lock_file_describes_its_holder_without_a_path(tmp_path: Path) -> No
     ("P1/PET_WB_20230815101500_3.nii.gz", "P1/PET_WB_<DATE>_3.nii.gz"),
     ("pet.15.08.2023.nii", "pet.<DATE>.nii"), ("GTV Aug 15, 2023", "GTV <DATE>"), ("node 15 Aug 2023", "node <DATE>"),
     ("08/15/2023", "<DATE>"), ("1.2.826.0.1.3680043.10.543.777.1.dcm", "<UID>.dcm"),
+    # QA2 D3: a UID after a prefix in a file name was shown whole.
+    ("ZQXFILENAME_20240110_1.3.12.2.1107.5.1.4.1", "ZQXFILENAME_<DATE>_<UID>"),
+    ("IMG1.3.12.2.1107.5.1.4.1.dcm", "IMG<UID>.dcm"), ("PET WB AC 1.2.3.4.5-2 v3.1.0", "PET WB AC <UID>-2 v3.1.0"),
     ("sha256 3e1a20230815aa" + "f" * 50, "sha256 3e1a20230815aa" + "f" * 50),  # a digest stays whole
     ("slice0011.dcm", "slice0011.dcm"), ("SUVmax 0.20230815", "SUVmax 0.20230815"), ("20231399", "20231399"),
 ])

@@ -44,8 +44,15 @@ def qc(out: Path, patient: str | None, tracer: str | None, cohort: Path | None, 
     summary = render_out(out, patient=patient, tracer=canonical, force=force, wait=wait, jobs=jobs or usable_cores(),
                          cohort=cohort, params_dir=params_dir)
     for failure in summary.failures:
-        emit("qc_failed", failure_line(failure), Severity.FAILURE, **failure_fields(failure))
+        reason = summary.reason(failure)
+        if reason is None:
+            emit("qc_failed", failure_line(failure), Severity.FAILURE, **failure_fields(failure))
+        else:  # the scan's failure is known and accepted (OUT/acknowledged.tsv): shown, exit code 0 as for extract
+            emit("failure_acknowledged", failure_line(failure, acknowledged=reason), Severity.INFO,
+                 **failure_fields(failure), reason=reason)
+    accepted = sum(summary.reason(f) is not None for f in summary.failures)
     emit("qc_summary", f"qc: {summary.drawn} pictures drawn, {summary.unchanged} unchanged, "
-         f"{len(summary.failures)} problems; pictures in {out / 'qc'}", drawn=summary.drawn,
-         unchanged=summary.unchanged, problems=len(summary.failures))
+         f"{len(summary.failures)} problems{f' ({accepted} acknowledged)' if accepted else ''}; pictures in "
+         f"{out / 'qc'}", drawn=summary.drawn, unchanged=summary.unchanged, problems=len(summary.failures),
+         acknowledged=accepted)
     return summary

@@ -50,6 +50,8 @@ UNKNOWN = "unknown"
 #: Date and time attributes that order a patient's studies, first found wins (read, never written).
 WHEN = (("StudyDate", "StudyTime"), ("SeriesDate", "SeriesTime"), ("AcquisitionDate", "AcquisitionTime"),
         ("ContentDate", "ContentTime"))
+#: The key of the files that belong to no scan: unreadable, or a mask whose header lost its study.
+UNREADABLE_KEY = ScanKey("", "", "unreadable")
 #: Problems listed in full in one scan's message; more are counted.
 MAX_LISTED = 3
 
@@ -144,19 +146,23 @@ class _Linker:
             if found.owner is not None and found.owner.uid in usable and not found.problem:
                 found.owner.masks.append(mask)
                 continue
-            key = ScanKey(studies[mask.study].patient_id, "", UNKNOWN)
-            if found.owner is not None:  # on a MIP, a NAC PET: refused with the scan of its study, if any
-                label = self._label(found.owner)
-                key = ScanKey(studies[found.owner.study].patient_id,
-                              sessions.get((found.owner.study, label), ("", ""))[0], label)
-            self.problems[key].append((mask, found.problem or _unusable(found.owner)))  # type: ignore[arg-type]
+            # A mask that lost its study (a garbled header) belongs to no patient: listed with the unreadable files.
+            key = ScanKey(studies[mask.study].patient_id, "", UNKNOWN) if mask.study else UNREADABLE_KEY
+            # On a MIP or a NAC PET, or fitting several series of one scan: refused with that scan, which then fails
+            # naming the mask (rather than waiting for a mask "no mask references").
+            owners = {(s.study, self._label(s)) for s in ((found.owner,) if found.owner else found.candidates)}
+            if len(owners) == 1:
+                ((study, label),) = owners
+                key = ScanKey(studies[study].patient_id, sessions.get((study, label), ("", ""))[0], label)
+            why = mask.problem or found.problem or _unusable(found.owner)  # type: ignore[arg-type]
+            self.problems[key].append((mask, why))
         for (study, label), (_all, members) in sorted(groups.items()):
             if not members:
                 self.found.notes["series never measured (only MIP, projection or non-corrected PET in a study)"] += 1
                 continue
             self._scan(studies[study], label, members, sessions[(study, label)])
         for file, message in loose:
-            self.problems[ScanKey("", "", "unreadable")].append((file, message))
+            self.problems[UNREADABLE_KEY].append((file, message))
         self.found.scans = sorted(self._scans(), key=lambda s: s.key)
         failed = {s.key for s in self.found.scans}
         self.found.waiting = sorted((w for w in self.found.waiting if w.key not in failed), key=lambda s: s.key)
@@ -168,13 +174,14 @@ class _Linker:
         """Image series by Series Instance UID (one file per SOP Instance), and unreadable files no series claims."""
         series: dict[str, Series] = {}
         by_sop: dict[str, Series] = {}
+        lost: list[IndexedFile] = []  # image files without a Series Instance UID
         for file in (f for f in files if f.kind == IMAGE):
             sop, uid = file.sop, file.series
             if sop and sop in by_sop:
                 self.found.notes["files holding an instance already read (exported twice)"] += 1
                 continue
             if not uid:
-                series.setdefault(f"file:{file.relative}", Series(f"file:{file.relative}", [file], file.header))
+                lost.append(file)
                 continue
             if uid not in series:
                 series[uid] = Series(uid, [], file.header)
@@ -184,26 +191,32 @@ class _Linker:
                 by_sop[sop] = found
         for s in series.values():
             s.problems += [(f, f.problem) for f in s.files if f.problem]
-            if s.uid.startswith("file:"):
-                s.problems.append((s.files[0], "no Series Instance UID (0020,000E); re-export the series"))
-            if len({f.patient for f in s.files}) > 1 or len({f.study for f in s.files}) > 1:
-                s.problems.append((s.files[0], "files of this series name different patients or studies; re-export "
-                                               "the series"))
+            owners = Counter((f.patient, f.study) for f in s.files)
+            if len(owners) > 1:  # name a file of the fewest: the damaged one, not the series' first
+                odd = owners.most_common()[-1][0]
+                s.problems.append((next(f for f in s.files if (f.patient, f.study) == odd),
+                                   "this file names another patient or study (PatientID (0010,0020), Study Instance "
+                                   "UID (0020,000D)) than the rest of its series; re-export the series"))
         loose = []
         by_folder: dict[str, list[Series]] = defaultdict(list)
         for s in series.values():
             for folder in {os.path.dirname(f.relative) for f in s.files}:
                 by_folder[folder].append(s)
-        for file in (f for f in files if f.kind == UNREADABLE):
-            # A file that cannot be read belongs to the series it still names, else it could be a slice of any
-            # series beside it: each of them is refused, since a lost first or last slice leaves no gap to see (the
-            # folder reader refuses the same way).
+        damaged = [(f, f"{f.problem} (an unreadable DICOM file beside this series' slices)", f.problem)
+                   for f in files if f.kind == UNREADABLE]
+        damaged += [(f, "Series Instance UID (0020,000E) is missing: a damaged slice beside this series' slices; "
+                        "re-export the series", "Series Instance UID (0020,000E) is missing; re-export the series")
+                    for f in lost]
+        for file, beside, alone in damaged:
+            # A damaged file belongs to the series it still names, else it could be a slice of any series beside it:
+            # each of them is refused naming it, since a lost slice leaves a gap that would name another file, and a
+            # lost first or last slice none at all (the folder reader refuses the same way).
             own = series.get(file.series)
             neighbours = [own] if own is not None else by_folder.get(os.path.dirname(file.relative), [])
             for s in neighbours:
-                s.problems.append((file, f"{file.problem} (an unreadable DICOM file beside this series' slices)"))
+                s.problems.append((file, beside))
             if not neighbours:
-                loose.append((file, file.problem))
+                loose.append((file, alone))
         return series, by_sop, loose
 
     def _studies(self, series: dict[str, Series], masks: list[IndexedFile]) -> dict[str, _Study]:
@@ -225,7 +238,7 @@ class _Linker:
         for (_study, label), (members, usable) in groups.items():
             modality = "CT" if label == "CT" else "PT"
             chosen = measurable({s.uid: s.header for s in members}, modality, strict_attenuation=True)
-            usable.extend(s for s in members if s.uid in chosen and not s.uid.startswith("file:"))
+            usable.extend(s for s in members if s.uid in chosen)
         return groups
 
     def _label(self, s: Series) -> str:

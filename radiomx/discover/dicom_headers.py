@@ -4,8 +4,9 @@ Why a summary and not the header: the index lives in OUT, and OUT holds no PHI. 
 keyed digests (``Digest``: HMAC-SHA256 with a secret of this OUT's index; enough to group patient -> study -> series
 and to follow references; never shown). A plain SHA-256 of a PatientID or UID would be reversible by anyone
 holding the hospital's list of IDs (hash each, compare); without the secret, a digest names nothing. Dates and
-names are not kept at all, and what is kept in clear is what a message may show (Series
-Number and Description) or what is no identifier (modality, image type, geometry, the radiopharmaceutical).
+names are not kept at all, and what is kept in clear is what a message may show (Series Number and Description,
+the latter with dates and UIDs redacted) or what is no identifier (modality, image type, geometry, the
+radiopharmaceutical, its free text redacted likewise).
 The patient's own PatientID and the study's date are read again from one file per study when the export is
 linked (``dicom_export``), and never leave memory.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from radiomx.inputs.organ_names import class_of_code, is_organ_class
-from radiomx.inputs.paths import is_dicom_file
+from radiomx.inputs.paths import ENDS_EARLY, is_dicom_file, truncated_pixels
 from radiomx.quiet import pydicom_quiet
+from radiomx.records import redact
 
 IMAGE, SEG, RTSTRUCT, DICOMDIR, OTHER, NONDICOM, UNREADABLE = (
     "image", "seg", "rtstruct", "dicomdir", "other", "nondicom", "unreadable")
@@ -44,9 +45,11 @@ IMAGE_SOP_CLASSES = {
 SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
-#: Text values kept as they are: what messages name a series by, and what chooses the series to measure
-#: (``radiomx.inputs.series_choice``).
+#: Text values kept: what messages name a series by, and what chooses the series to measure
+#: (``radiomx.inputs.series_choice``). Free text (``FREE_TEXT``) is kept redacted (``records.redact``: dates and
+#: UIDs hidden), since sites write dates into it ("PET WB AC 2024-01-10").
 TEXT_KEYWORDS = ("Modality", "SeriesDescription")
+FREE_TEXT = ("SeriesDescription",)
 LIST_KEYWORDS = ("ImageType", "CorrectedImage")
 #: Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3) without which no slice can be decoded.
 PIXEL_MODULE = {"Rows": "(0028,0010)", "Columns": "(0028,0011)", "BitsAllocated": "(0028,0100)",
@@ -54,8 +57,6 @@ PIXEL_MODULE = {"Rows": "(0028,0010)", "Columns": "(0028,0011)", "BitsAllocated"
                 "PhotometricInterpretation": "(0028,0004)"}
 #: A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters.
 _UID = re.compile(r"[0-9][0-9.]{0,63}")
-#: The problem of a file that ends where its pixel data should begin (or earlier): a copy cut short.
-ENDS_EARLY = "the file ends before its pixel data (a truncated copy); re-export it"
 #: Contour points kept per RTSTRUCT (one per contour): enough to tell which grid the contours were drawn on.
 MAX_CONTOUR_POINTS = 5000
 
@@ -85,7 +86,7 @@ def summarize(path: Path, digest: Digest) -> tuple[str, dict[str, Any], str]:
         try:
             with open(path, "rb") as fh:
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
-                truncated = _truncated_pixels(fh, ds, path.stat().st_size, fh.tell())
+                truncated = truncated_pixels(fh, ds, path.stat().st_size, fh.tell())
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
             return UNREADABLE, {}, f"not a readable DICOM file ({type(exc).__name__}); re-export it"
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
@@ -104,29 +105,6 @@ def _identity(ds: Dataset, digest: Digest) -> dict[str, str]:
         return {"series": digest(ds.get("SeriesInstanceUID"))}
     except Exception:  # noqa: BLE001 - the UID itself is what is garbled
         return {}
-
-
-def _truncated_pixels(fh, ds: Dataset, size: int, at: int) -> str:
-    """A problem text when Pixel Data declares more bytes than the file holds (a copy cut short), else ""."""
-    if at >= size:
-        return ENDS_EARLY
-    fh.seek(at)
-    head = fh.read(12)
-    if len(head) < 8 or head[:4] != b"\xe0\x7f\x10\x00" and head[:4] != b"\x7f\xe0\x00\x10":
-        return ""
-    little = head[:4] == b"\xe0\x7f\x10\x00"
-    explicit = not ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2").endswith("10008.1.2")
-    fmt = "<" if little else ">"
-    if explicit:
-        if len(head) < 12:
-            return "the file ends inside its pixel data header; re-export it"
-        length, header = struct.unpack(fmt + "I", head[8:12])[0], 12
-    else:
-        length, header = struct.unpack(fmt + "I", head[4:8])[0], 8
-    if length != 0xFFFFFFFF and at + header + length > size:
-        return (f"pixel data is cut short (the file holds {size - at - header} of {length} bytes): a truncated "
-                "copy; re-export it")
-    return ""
 
 
 def _floats(value: Any, n: int) -> list[float] | None:
@@ -149,16 +127,31 @@ def _summary(ds: Dataset, problem: str, digest: Digest) -> tuple[str, dict[str, 
         "patient": digest(ds.get("PatientID")), "study": digest(ds.get("StudyInstanceUID")),
         "series": digest(ds.get("SeriesInstanceUID")), "sop": digest(ds.get("SOPInstanceUID")),
         "frame": digest(ds.get("FrameOfReferenceUID")), "SeriesNumber": _number(ds.get("SeriesNumber")),
-        **{k: " ".join(str(ds.get(k, "") or "").split()) for k in TEXT_KEYWORDS},
+        **{k: _text(ds, k) for k in TEXT_KEYWORDS},
         **{k: [str(v) for v in _as_list(ds.get(k))] for k in LIST_KEYWORDS},
     }
+    if not values["study"]:  # Type 1 (General Study): without it the file belongs to no study (a garbled header)
+        lost = "Study Instance UID (0020,000D) is missing: a damaged header; re-export it"
+        if sop_class in IMAGE_SOP_CLASSES:
+            return UNREADABLE, _identity(ds, digest), lost
+        problem = lost  # a mask stays a mask: refused as one, naming it
     if sop_class in SEG_SOP_CLASSES or modality == "SEG":
         return SEG, {**values, **_seg(ds, digest)}, problem or _pixel_module(ds)
     if sop_class == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":  # no pixel data: ending there is no problem
         return RTSTRUCT, {**values, **_rtstruct(ds, digest)}, "" if problem == ENDS_EARLY else problem
-    if sop_class in IMAGE_SOP_CLASSES and modality in ("PT", "CT"):
+    if sop_class in IMAGE_SOP_CLASSES:
+        expected = "CT" if IMAGE_SOP_CLASSES[sop_class].endswith("CT") else "PT"
+        if modality != expected:  # a slice that lost its Modality: its series is refused naming it, not left short
+            values["Modality"] = expected
+            problem = problem or (f"Modality (0008,0060) is {modality or 'missing'} in a "
+                                  f"{IMAGE_SOP_CLASSES[sop_class]} image: a damaged file; re-export it")
         return IMAGE, {**values, **_image(ds), "sop_class": IMAGE_SOP_CLASSES[sop_class]}, problem or _pixel_module(ds)
     return OTHER, {"patient": values["patient"], "study": values["study"], "series": values["series"]}, ""
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    text = " ".join(str(ds.get(keyword, "") or "").split())
+    return redact(text) if keyword in FREE_TEXT else text
 
 
 def _pixel_module(ds: Dataset) -> str:
@@ -189,13 +182,14 @@ def _image(ds: Dataset) -> dict[str, Any]:
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     info = (ds.get("RadiopharmaceuticalInformationSequence") or [None])[0]
     codes = [[str(c.get("CodingSchemeDesignator", "") or ""), str(c.get("CodeValue", "") or ""),
-              str(c.get("CodeMeaning", "") or "")]
+              redact(str(c.get("CodeMeaning", "") or ""))]
              for c in (info.get("RadiopharmaceuticalCodeSequence") or [] if info is not None else [])]
     return {**_geometry(ds), "position": _floats(ds.get("ImagePositionPatient"), 3),
             "frames": _number(ds.get("NumberOfFrames")) or 1,
             # A standard transfer syntax UID names a codec, not a patient; anything else is not kept.
             "syntax": syntax if syntax in UID_dictionary else ("private" if syntax else ""),
-            "rp_codes": codes, "rp_text": str(info.get("Radiopharmaceutical", "") or "") if info is not None else ""}
+            "rp_codes": codes,
+            "rp_text": redact(str(info.get("Radiopharmaceutical", "") or "")) if info is not None else ""}
 
 
 def _seg(ds: Dataset, digest: Digest) -> dict[str, Any]:

@@ -40,7 +40,9 @@ from radiomx.discover.export_walk import walk
 #: Bump when ``dicom_headers`` keeps other values: an index of another version is rebuilt from scratch.
 #: 2: digests are keyed (HMAC-SHA256 with the index's secret); version 1 kept plain SHA-256 digests.
 #: 3: a SEG's ``organ_seg`` (all its segments name organ classes).
-INDEX_VERSION = 3
+#: 4: free text (Series Description, the radiopharmaceutical's name and code meanings) kept redacted; an image
+#: without its Modality is a damaged image (not "other"), a file without its Study Instance UID unreadable.
+INDEX_VERSION = 4
 INDEX_NAME = ".dicom-index.sqlite"
 #: Header values every file's linking needs, kept in columns: the rest (``header``) is JSON, decoded only for the
 #: files that need it (a series' first file, masks), so a no-change rerun over 50,000 files decodes few.

@@ -67,6 +67,8 @@ class Link:
 
     owner: Series | None
     problem: str = ""
+    #: The series that could all own it (an ambiguous frame-only mask): its problem is theirs to report.
+    candidates: tuple[Series, ...] = ()
 
 
 def link_mask(mask: IndexedFile, series: dict[str, Series], by_sop: dict[str, Series],
@@ -98,7 +100,7 @@ def link_mask(mask: IndexedFile, series: dict[str, Series], by_sop: dict[str, Se
     if len(named) > 1:
         listed = ", ".join(sorted(s.describe() for s in named))
         return Link(None, f"{what} could belong to {len(named)} series ({listed}); keep one of them in the export, "
-                          "or re-export the mask with a Referenced Series Sequence")
+                          "or re-export the mask with a Referenced Series Sequence", tuple(named))
     owner = named[0]
     if mask.patient != owner.patient:
         return Link(owner, f"{what} belongs to another patient than its referenced series {owner.describe()} (their "

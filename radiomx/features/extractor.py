@@ -24,7 +24,7 @@ from radiomx.features.crop import CropPlan, LesionInput, lesion_input, normalize
 from radiomx.features.lesions import Lesion
 from radiomx.features.orientation import lesion_on, orientation_code, reoriented
 from radiomx.params.paramset import ParamSet
-from radiomx.quiet import records_dropped
+from radiomx.quiet import pyradiomics_extractor, records_dropped
 
 
 def quiet_pyradiomics() -> None:
@@ -65,11 +65,9 @@ def _extractor_for(sha256: str, params: ParamSet, mode: str):
         variant = copy.copy(_extractor_for(sha256, params, "reference"))
         variant.settings = {**variant.settings, **_OVERRIDES[mode]}
         return variant
-    from radiomics.featureextractor import RadiomicsFeatureExtractor
-
     config = dict(params.pyradiomics)
     config["setting"] = {**(config.get("setting") or {}), "additionalInfo": False}
-    return RadiomicsFeatureExtractor(config)
+    return pyradiomics_extractor(config)
 
 
 def extractor_for(params: ParamSet, mode: str = "reference"):

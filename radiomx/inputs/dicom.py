@@ -10,8 +10,9 @@ Real exports round slice positions (a GE series of 3.27 mm slices has 3.19 and 3
 laid on a uniform grid as ITK reads it and its deviation recorded (``SliceLayout``); only what is broken is
 refused. Refusals (ScanError, stage ``load`` or ``geometry``): no series, several series of the wanted modality
 that Corrected Image / Image Type cannot tell apart, a multi-frame file, slices of different size or orientation,
-a missing slice, interleaved or duplicate slices, slices too far from a uniform grid, a PET RescaleIntercept other
-than 0. Tolerances and their reasons: docs/pet-inputs.md. Messages never quote UIDs or patient attributes.
+a missing slice, interleaved or duplicate slices, slices too far from a uniform grid, a PET slice without Rescale
+Slope/Intercept, with an intercept other than 0, or in another unit than the first slice. Tolerances and their
+reasons: docs/pet-inputs.md. Messages never quote UIDs or patient attributes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ POSITION_TOL = 0.25
 #: Deviations are recorded to the micrometre: below any scanner's position rounding, so a regular series gives 0.0.
 MM_DECIMALS = 3
 ORIENTATION_ATOL = 1e-4
+#: PET and CT Image Storage (PS3.4 Annex B): the slices a scan folder's series are made of.
+IMAGE_STORAGE = ("1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.2")
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,17 @@ def _series_ids(folder: Path) -> list[str]:
 def _first_header(folder: Path, series_id: str) -> Dataset | None:
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
     try:
-        return pydicom.dcmread(files[0], stop_before_pixels=True) if files else None
+        header = pydicom.dcmread(files[0], stop_before_pixels=True) if files else None
     except (InvalidDicomError, OSError):
         return None
+    if header is not None and str(header.get("SOPClassUID", "")) in IMAGE_STORAGE:
+        # A slice that lost what groups it would be left out as another "series", leaving a gap named by its
+        # neighbour (or none, at either end): name it instead.
+        for keyword, tag in (("SeriesInstanceUID", "(0020,000E)"), ("Modality", "(0008,0060)")):
+            if not header.get(keyword):
+                raise ScanError(Stage.LOAD, files[0], f"{keyword} {tag} is missing: a damaged slice; re-export "
+                                                      "the series")
+    return header
 
 
 def _pick_series(folder: Path, modality: str) -> str:
@@ -221,6 +232,39 @@ def slice_layout(headers: list[Dataset], files: list[str], image: sitk.Image) ->
                        round(float(np.abs(offsets).max()) if len(offsets) else 0.0, MM_DECIMALS))
 
 
+#: Per-slice attributes that say what a PET slice's rescaled values mean: every slice must state the first slice's.
+PET_VALUE_MEANING = (("Units", "Units (0054,1001)"), ("RescaleType", "Rescale Type (0028,1054)"))
+
+
+def check_pet_rescale(headers: list[Dataset], files: list[str]) -> None:
+    """Refuse a PET slice whose stored values cannot be turned into the series' unit for certain.
+
+    Rescale Slope (0028,1053) and Intercept (0028,1052) are Type 1 in the PET Image Module (DICOM PS3.3 C.8.9.4):
+    a PET slice without them is broken, and the default GDCM/SimpleITK and ``pydicom.pixels.apply_rescale`` would
+    use (slope 1, intercept 0) silently gives a wrong number (a GE slope is far from 1). The intercept must be 0
+    (IBSI SUV manual). Units (Type 1, per series) and Rescale Type, when any slice states them, must be the same in
+    every slice: SUV factors are taken once for the series, so a slice in another unit would be mixed in silently.
+    """
+    first = headers[0]
+    for ds, name in zip(headers, files, strict=True):
+        for keyword, field in (("RescaleSlope", "Rescale Slope (0028,1053)"),
+                               ("RescaleIntercept", "Rescale Intercept (0028,1052)")):
+            if ds.get(keyword) in (None, ""):
+                raise ScanError(Stage.SUV, name, f"{field} is missing; it is Type 1 in a PET image (DICOM PS3.3 "
+                                                 "C.8.9.4) and the stored values mean nothing without it, "
+                                                 "re-export the series")
+        if float(ds.RescaleIntercept) != 0.0:
+            raise ScanError(Stage.SUV, name,
+                            f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
+                            "have 0 (IBSI SUV manual), re-export the series")
+        for keyword, field in PET_VALUE_MEANING:
+            mine, theirs = str(ds.get(keyword, "") or "").strip(), str(first.get(keyword, "") or "").strip()
+            if mine != theirs:
+                raise ScanError(Stage.SUV, name, f"{field} is {mine or 'missing'} but {theirs or 'missing'} in "
+                                                 "the first slice; the slices' values are not in one unit "
+                                                 "(re-export the series)")
+
+
 def _rescaled(ds: Dataset, name: str) -> np.ndarray:
     try:
         stored = ds.pixel_array
@@ -265,11 +309,7 @@ def read_series(folder: Path, modality: str, series_files: tuple[Path, ...] = ()
         files, headers = [files[i] for i in order], [headers[i] for i in order]
         check_gaps(positions[order], files, folder)
     if modality == "PT":
-        for ds, name in zip(headers, files, strict=True):
-            if float(ds.get("RescaleIntercept", 0.0) or 0.0) != 0.0:
-                raise ScanError(Stage.SUV, name,
-                                f"Rescale Intercept (0028,1052) is {ds.RescaleIntercept}; PET slices must "
-                                "have 0 (IBSI SUV manual), re-export the series")
+        check_pet_rescale(headers, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     # ITK warns on stderr about any non-uniformity above 1e-4 of the spacing; slice_layout measures and records it.

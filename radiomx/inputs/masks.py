@@ -26,6 +26,7 @@ Why these choices:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from radiomx.errors import ScanError, one_line
 from radiomx.inputs.dicom import grid_positions
 from radiomx.inputs.imaging import check_on_grid
 from radiomx.inputs.named_masks import NamedMask, pack_layers
+from radiomx.inputs.paths import truncated_pixels
 from radiomx.vocabulary import Stage
 
 #: Segmentation Storage and Label Map Segmentation Storage.
@@ -63,6 +65,10 @@ class DicomMaskFile:
         self.path = path
         self.header = _read(path, stop_before_pixels=True)
         sop, modality = str(self.header.get("SOPClassUID", "")), str(self.header.get("Modality", ""))
+        rtstruct = sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT"
+        cut = "" if rtstruct else _cut_short(path)  # an RTSTRUCT has no pixel data: ending there is no problem
+        if cut:
+            raise ScanError(Stage.LOAD, str(path), f"DICOM mask: {cut}")
         if sop in SEG_SOP_CLASSES or modality == "SEG":
             self.kind = "seg"
         elif sop == RTSTRUCT_SOP_CLASS or modality == "RTSTRUCT":
@@ -70,6 +76,7 @@ class DicomMaskFile:
         else:
             raise ScanError(Stage.LOAD, str(path), f"DICOM mask has Modality {modality or 'missing'}; a mask must be a "
                                                    "DICOM SEG or an RTSTRUCT (or a NIfTI/NRRD label map)")
+        check_mask_structure(self.header, self.kind, path)
 
     def masks(self) -> tuple[NamedMask, ...]:
         """Every segment / ROI the file names, in number order (segment 0 of a label-map SEG is background)."""
@@ -86,6 +93,33 @@ class DicomMaskFile:
             yield from seg_voxels(self.path, image, slices, wanted)
         else:
             yield from rtstruct_voxels(self.header, image, self.path, slices, wanted)
+
+
+#: The Type 1 sequences without which a mask file cannot say what it holds (DICOM PS3.3): the Segmentation Image
+#: Module's Segment Sequence (C.8.20.2); the Structure Set Module's Structure Set ROI Sequence (C.8.8.5) and the ROI
+#: Contour Module's ROI Contour Sequence (C.8.8.6).
+REQUIRED_SEQUENCES = {
+    "seg": (("SegmentSequence", "Segment Sequence (0062,0002)"),),
+    "rtstruct": (("StructureSetROISequence", "Structure Set ROI Sequence (3006,0020)"),
+                 ("ROIContourSequence", "ROI Contour Sequence (3006,0039)")),
+}
+
+
+def check_mask_structure(header: Dataset, kind: str, path: Path) -> None:
+    """Refuse a damaged mask file before it is read as "no lesion": a SEG without its segments would make a negative
+    scan (TMTV 0), an RTSTRUCT without its ROI names would lose them (and the reference regions named in them). A
+    negative scan is only a well-formed mask whose segments or ROIs are empty."""
+    what = "SEG" if kind == "seg" else "RTSTRUCT"
+    for keyword, field in REQUIRED_SEQUENCES[kind]:
+        if not header.get(keyword):
+            raise ScanError(Stage.LOAD, str(path), f"{what} has no {field} (Type 1); the file is damaged, so its "
+                                                   "masks are unknown (re-export it)")
+        if keyword == "SegmentSequence" and any("SegmentNumber" not in item for item in header.SegmentSequence):
+            raise ScanError(Stage.LOAD, str(path), f"{what} has a segment without Segment Number (0062,0004); the "
+                                                   "file is damaged (re-export it)")
+    if kind == "seg" and not header.get("FrameOfReferenceUID"):
+        raise ScanError(Stage.LOAD, str(path), "SEG has no Frame of Reference UID (0020,0052), so its frames have no "
+                                               "place in the patient's space; the file is damaged (re-export it)")
 
 
 def read_dicom_mask(path: Path, image: sitk.Image, positions: Sequence[float] | None = None) -> sitk.Image:
@@ -115,6 +149,16 @@ def _read(path: Path, stop_before_pixels: bool = False) -> Dataset:
         return ds
     except Exception as exc:  # noqa: BLE001 - anything forced through pydicom that is not DICOM
         raise ScanError(Stage.LOAD, str(path), f"cannot read DICOM mask ({type(exc).__name__}); re-export it") from exc
+
+
+def _cut_short(path: Path) -> str:
+    """What is wrong when the file ends before (or inside) its Pixel Data, else "" (``paths.truncated_pixels``)."""
+    try:
+        with open(path, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            return truncated_pixels(fh, ds, os.fstat(fh.fileno()).st_size, fh.tell())
+    except Exception:  # noqa: BLE001 - unreadable: ``_read`` has said so already, or will
+        return ""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from radiomx.params.paramset import (
     read_lock,
     resolve_params,
 )
+from radiomx.quiet import pyradiomics_extractor
 from radiomx.tracers import TRACERS, Tracer, get_tracer, resolve_tracer
 
 #: What radiomx changes in every extractor it builds (``radiomx.features.extractor._extractor_for``).
@@ -111,9 +112,7 @@ def effective(params: ParamSet) -> dict[str, Any]:
     deprecated features (which PyRadiomics leaves out of "all") are left out here too.
     """
     from radiomics import getFeatureClasses
-    from radiomics.featureextractor import RadiomicsFeatureExtractor
-
-    extractor = RadiomicsFeatureExtractor(dict(params.pyradiomics))
+    extractor = pyradiomics_extractor(dict(params.pyradiomics))
     extractor.settings.update(RADIOMX_OVERRIDES)
     classes = getFeatureClasses()
     features = {}

@@ -28,6 +28,7 @@ from radiomx.options import LesionOptions
 from radiomx.params.paramset import ParamSet, default_params_root, resolve_params
 from radiomx.qc.files import render_key, stored_key, write_picture
 from radiomx.records import CohortPaths, Failure, Layout, Scan, ScanKey
+from radiomx.store.acknowledged import Acknowledgements, read_acknowledgements
 from radiomx.store.lock import output_lock
 from radiomx.store.runlog import RecordedRun, recorded_run
 from radiomx.store.tables import Store
@@ -44,11 +45,31 @@ class QcSummary:
     drawn: int = 0
     unchanged: int = 0
     failures: list[Failure] = field(default_factory=list)
+    #: ``OUT/acknowledged.tsv`` (an entry for stage ``qc`` or ``*`` acknowledges a picture's failure directly).
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
+    #: Scans whose extraction failure is acknowledged, with the reason: their picture's failure repeats it.
+    known: dict[ScanKey, str] = field(default_factory=dict)
+
+    def reason(self, failure: Failure) -> str | None:
+        """Why ``failure`` is acknowledged, or None when it counts."""
+        return self.acknowledgements.of(failure) or self.known.get(failure.key)
 
     @property
     def failed(self) -> bool:
-        """A picture could not be drawn (exit code 1: ``radiomx.errors.exit_code``)."""
-        return bool(self.failures)
+        """A picture could not be drawn, and nobody acknowledged why (exit code 1, the rule of ``extract``:
+        ``radiomx.errors.exit_code``)."""
+        return any(self.reason(f) is None for f in self.failures)
+
+
+def _acknowledged_scans(store: Store, acknowledgements: Acknowledgements) -> dict[ScanKey, str]:
+    """The scans with an extraction failure (not a picture's) that ``OUT/acknowledged.tsv`` accepts, and why."""
+    if not acknowledgements.entries:
+        return {}
+    failures = store.read_failures()
+    reasons = acknowledgements.column(failures)
+    return {ScanKey(p, s, t): reason for p, s, t, stage, reason in zip(
+        failures["patient_id"], failures["session"], failures["tracer"], failures["stage"], reasons, strict=True)
+        if reason is not None and stage != Stage.QC}
 
 
 def _params_for(run: RecordedRun, out: Path, tracer: str, version: str, cache: dict) -> ParamSet:
@@ -126,7 +147,8 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
     if not store.scans_path.exists():
         raise ConfigError(f"{out}: no scans.parquet (run `radiomx extract` first)")
     run = recorded_run(out, cohort, params_dir)
-    summary = QcSummary(out)
+    summary = QcSummary(out, acknowledgements=read_acknowledgements(out))
+    summary.known = _acknowledged_scans(store, summary.acknowledgements)
     with output_lock(out, wait):
         state = store.load_state()
         wanted = sorted(k for k, row in state.items() if row.get("work_key")

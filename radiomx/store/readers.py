@@ -32,13 +32,11 @@ def read_table(out: Path | str, tracer: str | None = None, which: str = "feature
     canonical name or an alias: ``fdg``), or all tracers stacked (columns unioned) when ``tracer`` is None.
 
     ``which``: ``features``, ``burden``, ``patients``, ``compare``, ``response``, ``failures``, ``scans`` or ``runs``,
-    so that a
-    notebook needs no file paths. The derived and bookkeeping tables keep integer columns as nullable ``Int64`` (a
-    negative scan's ``largest_lesion_id`` is null, the others stay integers). ``tracer`` selects that tracer's rows
-    (its column block in ``patients``, its table for ``response``); for ``compare`` it names the pair, ``A,B``."""
-    if which != "features":
-        return load_table(out, which, tracer, nullable_integers=True)
-    return _read_features(out, tracer)
+    so that a notebook needs no file paths. Every table keeps its integer columns as nullable ``Int64`` (a negative
+    scan's ``largest_lesion_id`` is null, an RTSTRUCT lesion's ``segment_number`` too; the others stay integers:
+    ``2``, never ``2.0``). ``tracer`` selects that tracer's rows (its column block in ``patients``, its table for
+    ``response``); for ``compare`` it names the pair, ``A,B``."""
+    return load_table(out, which, tracer, nullable_integers=True)
 
 
 def _read_features(out: Path | str, tracer: str | None = None, nullable_integers: bool = False) -> pd.DataFrame:
