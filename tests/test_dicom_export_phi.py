@@ -103,6 +103,8 @@ def test_the_markers_are_in_the_export(tmp_path):
         assert ds.data_element(keyword).value == markers.by_field[keyword].strftime("%Y%m%d"), keyword
     assert str(ds.PatientName) == MARKERS["PatientName"]
     assert ds.InstitutionName == MARKERS["InstitutionName"] and first.name.startswith(UID_ROOT)
+    assert f"{markers.by_field['SeriesDescription']:%Y-%m-%d} {UID_ROOT}" in ds.SeriesDescription
+    assert any(p.name.startswith(f"IMG_{UID_ROOT}") for p in first.parent.iterdir())
 
 
 def test_an_export_in_dated_folders_leaks_no_date_yet_compare_counts_days_between(tmp_path):
@@ -150,5 +152,3 @@ def test_an_export_in_dated_folders_leaks_no_date_yet_compare_counts_days_betwee
         haystack.text(f"table {which}", table.stdout)
     haystack.folder(out)
     haystack.assert_clean({_date_of(day) for day in days.values()})
-    assert f"{markers.by_field['SeriesDescription']:%Y-%m-%d} {UID_ROOT}" in ds.SeriesDescription
-    assert any(p.name.startswith(f"IMG_{UID_ROOT}") for p in first.parent.iterdir())
