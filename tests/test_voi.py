@@ -175,7 +175,7 @@ def test_bad_index_settings_are_exit_2_naming_file_and_key(tmp_path, name):
 @pytest.mark.parametrize("block, fragment", [
     ("  units: HU\n  suv_peak: ibsi-local\n", "applies to SUVbw"),
     ("  units: SUVbw\n  reference_suv_mean:\n    liver: [3.0, 1.3]\n", "needs low < high"),
-    ("  units: SUVbw\n  reference_suv_mean:\n    spleen: [1, 2]\n", "must map regions"),
+    ("  units: SUVbw\n  reference_suv_mean:\n    kidney: [1, 2]\n", "must map regions"),
 ])
 def test_bad_index_settings_in_one_file(tmp_path, block, fragment):
     from radiomx.errors import ConfigError

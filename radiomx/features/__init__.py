@@ -25,7 +25,8 @@ from importlib import metadata
 #: name, default non-lesion exclusion); TMTV, TTLG and voxel Dmax over the union of lesion voxels.
 #: "4" also: ``suv_uptake_s`` is injection -> scan start whatever the decay-correction reference (it read 0 for DICOM
 #: ADMIN and sidecars corrected to the injection); radionuclide codes read through DICOM CID 4020.
-FEATURE_LOGIC_VERSION = "4"
+#: "5": reference regions and lesion sites from organ segmentations (issue 24).
+FEATURE_LOGIC_VERSION = "5"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).
 PYRADIOMICS_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.inputs.organ_names import BONE, LIVER, LUNG, MUSCLE, ORGAN, SPLEEN, kind_of
+from radiomx.columns import SITE_GROUPS
+from radiomx.inputs.organ_names import BONE, CLASS_KINDS, LIVER, LUNG, MUSCLE, ORGAN, SPLEEN, kind_of
 from radiomx.inputs.organs import BoxMask, OrganSet
 
 OUTSIDE = "other"
-SITE_GROUPS = ("bone", "spleen", "liver", "lung", "other_extranodal", "outside_organs")
 #: Organ kind -> site group; kinds not listed (vessel, tissue) are not sites.
 GROUP_OF_KIND = {BONE: "bone", SPLEEN: "spleen", LIVER: "liver", LUNG: "lung", ORGAN: "other_extranodal",
                  MUSCLE: "other_extranodal"}
@@ -49,6 +49,11 @@ def site_group(site: str) -> str:
 
 def is_site_class(name: str) -> bool:
     return kind_of(name) in GROUP_OF_KIND
+
+
+#: Every organ class that can be a lesion's site (vessels and tissues are not): what a scan's organs are read for,
+#: with the classes of the reference regions still to place.
+SITE_CLASSES = frozenset(name for name in CLASS_KINDS if is_site_class(name))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,217 @@
+"""Organ segmentations end to end through ``radiomx extract`` (issue 24): the synthetic patient of
+``tests/organ_phantom.py`` (organs on a CT grid of other spacing, origin and extent than the PET's, every organ part
+of one known SUV, six lesions in known organs) written as a cohort, extracted by the real CLI, read back from the
+real Parquet tables.
+
+Known answers by construction (the phantom's docstring): right liver lobe 2.0 (left 3.0), descending thoracic aorta
+1.7, spleen 1.5, vertebral bodies 1.1, left adrenal 3.2 and right 2.2; the adenoma lies in the left adrenal, so the
+contralateral adrenal is the right one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from click.testing import CliRunner
+
+from radiomx.api import read_table
+from radiomx.cli import cli
+
+from . import organ_phantom as ph
+
+SITES = {1: ("liver", "liver"), 2: ("vertebrae_L3", "bone"), 3: ("spleen", "spleen"), 4: ("other", "outside_organs"),
+         5: ("adrenal_gland_left", "other_extranodal"), 6: ("lung_upper_lobe_right", "lung")}
+MEANS = {"liver": 2.0, "bloodpool": 1.7, "spleen": 1.5, "marrow": 1.1, "adrenal_contralateral": 2.2}
+#: A hand-drawn liver region in the left lobe (3.0): it must win over the derived one (2.0).
+DRAWN_LIVER_CENTRE, DRAWN_LIVER_HALF = (5.0, -40.0, -65.0), 10.0
+
+
+def write_scan(folder, phantom: ph.Phantom) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(phantom.pet, str(folder / "pet.nii.gz"))
+    labels = np.zeros(phantom.pet.GetSize()[::-1], dtype=np.uint8)
+    for number, lesion in enumerate(ph.LESIONS, start=1):
+        labels[phantom.lesions[lesion.name]] = number
+    sitk.WriteImage(ph.as_image(labels, phantom.pet), str(folder / "mask.nii.gz"))
+
+
+def drawn_liver(phantom: ph.Phantom) -> sitk.Image:
+    points = ph.centres(phantom.pet)
+    inside = np.all(np.abs(points - np.asarray(DRAWN_LIVER_CENTRE)) <= DRAWN_LIVER_HALF, axis=-1)
+    return ph.as_image(inside.astype(np.uint8), phantom.pet)
+
+
+def shifted_liver_folder(phantom: ph.Phantom, folder) -> None:
+    """The organ folder with the liver mask moved 600 mm up: outside the PET's field of view."""
+    ph.write_folder(phantom, folder)
+    liver = ph.as_image(phantom.organs["liver"].astype(np.uint8), phantom.ct)
+    x, y, z = liver.GetOrigin()
+    liver.SetOrigin((x, y, z + 600.0))
+    sitk.WriteImage(liver, str(folder / "liver.nii.gz"), True)
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """P001: a per-class folder; P002: a multilabel file (TotalSegmentator --ml) and a hand-drawn ref-liver;
+    P003: the liver mask outside the PET's field of view; P004: no organs."""
+    root = tmp_path_factory.mktemp("organ-cohort")
+    cohort, out = root / "cohort", root / "out"
+    phantom = ph.build()
+    for patient in ("P001", "P002", "P003", "P004"):
+        write_scan(cohort / patient / "FDG", phantom)
+    ph.write_folder(phantom, cohort / "P001" / "FDG" / "organs")
+    ph.write_multilabel(phantom, cohort / "P002" / "FDG" / "organs.nii.gz")
+    sitk.WriteImage(drawn_liver(phantom), str(cohort / "P002" / "FDG" / "ref-liver.nii.gz"))
+    shifted_liver_folder(phantom, cohort / "P003" / "FDG" / "organs")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1", "--qc"])
+    return cohort, out, result, phantom
+
+
+def state_of(out, patient: str) -> dict:
+    state = read_table(out, which="scans")
+    return state[state.patient_id == patient].iloc[0].to_dict()
+
+
+def test_extract_runs_and_only_the_expected_problems_are_reported(extracted):
+    _, out, result, _ = extracted
+    assert result.exit_code == 0, result.output
+    failures = read_table(out, which="failures")
+    assert set(failures.severity) == {"warning"}
+    organs = failures[failures.stage == "organs"]
+    # The brain mask lies above the PET's field of view on every scan with organs; P003's liver does too.
+    assert sorted(organs.patient_id) == ["P001", "P002", "P003", "P003"]
+    p003 = organs[organs.patient_id == "P003"].message.tolist()
+    assert any("reference region liver not derived" in m and "field of view" in m for m in p003)
+    assert all("brain" in m for m in organs[organs.patient_id != "P003"].message)
+    assert not failures.file.str.startswith("/").any() and not failures.message.str.contains(str(out.parent)).any()
+
+
+@pytest.mark.parametrize("patient", ["P001", "P002"])
+def test_derived_regions_read_their_parts_exactly_in_state_and_burden(extracted, patient):
+    _, out, _, phantom = extracted
+    state = state_of(out, patient)
+    burden = read_table(out, which="burden").set_index("patient_id").loc[patient]
+    for region, mean in MEANS.items():
+        if patient == "P002" and region == "liver":
+            continue
+        assert state[f"ref_{region}_suv_mean"] == pytest.approx(mean, abs=1e-6), region
+        assert state[f"ref_{region}_suv_sd"] == pytest.approx(0.0, abs=1e-6), region
+        assert burden[f"ref_{region}_suv_mean"] == state[f"ref_{region}_suv_mean"]
+        assert burden[f"ref_{region}_source"] == state[f"ref_{region}_source"] != ""
+        assert burden[f"ref_{region}_voxels"] == state[f"ref_{region}_voxels"] > 0
+        assert state[f"ref_{region}_reason"] == ""
+        assert not state[f"ref_{region}_source"].startswith("/")
+    voxel_ml = float(np.prod(ph.PET_SPACING)) / 1000.0
+    liver_volume = state["ref_liver_volume_ml"]
+    if patient == "P001":
+        # The lattice sphere of 30 mm on the 4.07 x 4.07 x 3.27 mm grid: 253 voxels (tests/test_organ_references.py
+        # counts it independently), 13.72 mL against the nominal 14.14 mL.
+        assert state["ref_liver_voxels"] == 253 and liver_volume == pytest.approx(253 * voxel_ml)
+        assert abs(liver_volume - 4 / 3 * math.pi * 15.0**3 / 1000) < 0.05 * 14.137
+        assert state["ref_liver_source"].startswith("P001/FDG/organs/liver.nii.gz: PERCIST liver (Wahl 2009)")
+        assert state["ref_liver_centre_x_mm"] < ph.LOBE_SPLIT_X  # in the right lobe (LPS: right is -x)
+        assert state["organs_file"] == "P001/FDG/organs" and state["organs_form"] == "folder"
+    else:
+        assert state["organs_file"] == "P002/FDG/organs.nii.gz" and state["organs_form"] == "labels"
+        assert state["ref_spleen_source"].startswith("P002/FDG/organs.nii.gz [1 spleen]: radiomx spleen")
+    assert "aorta" in state["ref_bloodpool_source"] and "PERCIST blood pool" in state["ref_bloodpool_source"]
+    assert "adrenal_gland_right" in state["ref_adrenal_contralateral_source"]
+    assert {"liver", "spleen", "aorta", "adrenal_gland_left", "vertebrae_L3"} <= set(state["organs_classes"].split(","))
+    assert len(state["organs_sha256"]) == 64 and state["organs_stat"]
+
+
+def test_a_hand_drawn_region_wins_over_the_derived_one(extracted):
+    _, out, _, _ = extracted
+    state = state_of(out, "P002")
+    assert state["ref_liver_suv_mean"] == pytest.approx(3.0, abs=1e-6)  # the left lobe, where it was drawn
+    assert state["ref_liver_source"] == "drawn: P002/FDG/ref-liver.nii.gz"
+    assert state["ref_liver_file"] == "P002/FDG/ref-liver.nii.gz"
+    lesions = read_table(out)
+    liver_lesion = lesions[(lesions.patient_id == "P002") & (lesions.lesion_id == 1)].iloc[0]
+    assert liver_lesion.suv_max_to_liver == pytest.approx(7.0 / 3.0, rel=1e-6)
+
+
+def test_an_organ_outside_the_field_of_view_gives_a_null_region_with_its_reason(extracted):
+    _, out, _, _ = extracted
+    state = state_of(out, "P003")
+    assert math.isnan(state["ref_liver_suv_mean"]) and state["ref_liver_source"] == ""
+    assert "field of view" in state["ref_liver_reason"] and "liver" in state["ref_liver_reason"]
+    assert state["ref_spleen_suv_mean"] == pytest.approx(1.5, abs=1e-6)
+    assert state["status"] == "ok"
+    p003 = read_table(out).query("patient_id == 'P003'").set_index("lesion_id")
+    # The liver is not on the PET grid, so the liver lesion lies outside every organ read.
+    assert p003.loc[1, "lesion_site"] == "other" and "liver" not in state["organs_classes"].split(",")
+
+
+def test_lesion_sites_and_the_burden_by_site_adds_up_to_the_tmtv(extracted):
+    _, out, _, _ = extracted
+    lesions = read_table(out).query("patient_id == 'P001'").set_index("lesion_id")
+    for lesion_id, (site, group) in SITES.items():
+        assert lesions.loc[lesion_id, "lesion_site"] == site, lesion_id
+        assert lesions.loc[lesion_id, "lesion_site_group"] == group
+        assert 0.5 < lesions.loc[lesion_id, "lesion_site_fraction"] <= 1.0
+    assert lesions.loc[5, "adrenal_side"] == "left" and set(lesions.drop(index=5).adrenal_side) == {""}
+    burden = read_table(out, which="burden").set_index("patient_id").loc["P001"]
+    groups = ("bone", "spleen", "liver", "lung", "other_extranodal", "outside_organs")
+    assert sum(burden[f"site_{g}_volume_ml"] for g in groups) == pytest.approx(burden.tmtv_ml, rel=1e-9)
+    assert sum(burden[f"site_{g}_tlg"] for g in groups) == pytest.approx(burden.ttlg, rel=1e-9)
+    assert sum(burden[f"site_{g}_count"] for g in groups) == burden.lesion_count == 6
+    by_group = lesions.groupby("lesion_site_group").mtv_ml.sum()  # no overlap here: the sums are the union's
+    for group in groups:
+        assert burden[f"site_{group}_volume_ml"] == pytest.approx(by_group.get(group, 0.0), rel=1e-9)
+
+
+def test_a_scan_without_organs_keeps_its_columns_empty(extracted):
+    _, out, _, _ = extracted
+    state = state_of(out, "P004")
+    assert state["organs_file"] == "" and state["organs_classes"] == ""
+    assert pd.isna(state["site_liver_count"]) and all(math.isnan(state[f"ref_{r}_suv_mean"]) for r in MEANS)
+    lesions = read_table(out).query("patient_id == 'P004'")
+    assert set(lesions.lesion_site.fillna("")) == {""}
+
+
+def test_table_command_shows_the_new_columns(extracted):
+    _, out, _, _ = extracted
+    result = CliRunner().invoke(cli, ["table", str(out), "--which", "burden", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    header = result.output.splitlines()[0].split(",")
+    assert {"ref_spleen_suv_mean", "ref_liver_source", "ref_liver_centre_x_mm", "site_bone_count",
+            "site_outside_organs_volume_ml"} <= set(header)
+
+
+def test_qc_pictures_draw_the_derived_vois_and_radiomx_qc_redraws_them_the_same(extracted):
+    _, out, _, _ = extracted
+    pictures = {p: (out / "qc" / p / "18F-FDG.png").read_bytes() for p in ("P001", "P002", "P004")}
+    result = CliRunner().invoke(cli, ["qc", str(out), "--force", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    for patient, before in pictures.items():
+        assert (out / "qc" / patient / "18F-FDG.png").read_bytes() == before, patient
+    # The organ overlay is really drawn: the picture with organs differs from the one without (same image, mask).
+    assert pictures["P001"] != pictures["P004"]
+
+
+def test_qc_redraws_the_vois_the_extraction_measured_and_the_sites(extracted):
+    from radiomx.discover.cohort import discover
+    from radiomx.features.references import stats_from_state
+    from radiomx.features.voi import scan_lesions
+    from radiomx.inputs.loader import load_scan
+    from radiomx.options import LesionOptions
+    from radiomx.params.paramset import VoiSetting
+    from radiomx.qc.draw import organ_overlay
+    from radiomx.records import Layout
+
+    cohort, out, _, _ = extracted
+    scan = next(s for s in discover(cohort, Layout(pet_units="SUVbw")) if s.key.patient_id == "P002")
+    loaded = load_scan(scan, Layout(pet_units="SUVbw"))
+    lesion_map = scan_lesions(loaded.image, loaded.mask, VoiSetting(), "labels", None, loaded.unit, {}).lesion_map
+    overlay = organ_overlay(scan, loaded, stats_from_state(state_of(out, "P002")), LesionOptions(), lesion_map)
+    assert set(overlay.regions) == {"bloodpool", "spleen", "marrow", "adrenal_contralateral"}  # liver was drawn
+    assert overlay.sites[1] == "liver" and overlay.sites[4] == "other"
+    state = state_of(out, "P002")
+    for region, mask in overlay.regions.items():  # the same VOIs the extraction measured
+        assert mask.count == state[f"ref_{region}_voxels"], region
