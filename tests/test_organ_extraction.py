@@ -215,3 +215,69 @@ def test_qc_redraws_the_vois_the_extraction_measured_and_the_sites(extracted):
     state = state_of(out, "P002")
     for region, mask in overlay.regions.items():  # the same VOIs the extraction measured
         assert mask.count == state[f"ref_{region}_voxels"], region
+
+
+def test_a_dicom_exports_organ_seg_gives_sites_and_regions_end_to_end(tmp_path):
+    """A PET/CT export: the lesion RTSTRUCT on the PET, an organ SEG (TotalSegmentator's classes as Segment Labels)
+    on the CT of the same frame of reference, with 2 mm slices against the PET's 4 mm. The lesion lies in the SEG's
+    liver; the liver is too small for PERCIST's 30 mm sphere once the lesion margin is removed, so the region is
+    null, with its reason in the state and a warning row."""
+    from .corpus.dicom_pet import write_named_seg
+    from .export_builders import ORIGIN, SPACING, Export, box_volume, rtstruct_on, synthetic_ct, synthetic_pet
+
+    export = Export(tmp_path / "export")
+    study, frame = "1.2.826.0.1.3680043.8.498.11", "1.2.826.0.1.3680043.8.498.12"
+    pet = synthetic_pet(export, "PAT1", study, frame)
+    ct = synthetic_ct(export, "PAT1", study, frame)
+    rtstruct_on(export, pet, box_volume()[1])  # the lesion: PET slices 6-9, rows and columns 9-13
+    ct_z = ORIGIN[2] + 2.0 * np.arange(len(ct.files))
+    liver = np.zeros((len(ct.files), 24, 24), dtype=bool)
+    in_slab = (ct_z >= ORIGIN[2] + 4 * SPACING[2]) & (ct_z <= ORIGIN[2] + 12 * SPACING[2])
+    liver[np.ix_(in_slab, np.arange(5, 18), np.arange(5, 18))] = True
+    spleen = np.zeros_like(liver)
+    spleen[np.ix_(in_slab, np.arange(2, 6), np.arange(19, 23))] = True
+    write_named_seg(export._folder() / "ORGANSEG", ct.files, {1: ("liver", liver), 2: ("spleen", spleen)})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["extract", str(export.root), "-o", str(out), "--layout", "dicom", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    state = read_table(out, which="scans").iloc[0].to_dict()
+    assert state["organs_form"] == "seg" and state["organs_classes"] == "liver,spleen"
+    assert not state["organs_file"].startswith("/") and "1.2.826" not in state["organs_file"]
+    assert math.isnan(state["ref_liver_suv_mean"]) and "30 mm sphere does not fit" in state["ref_liver_reason"]
+    lesion = read_table(out).iloc[0]
+    assert (lesion.lesion_site, lesion.lesion_site_group, lesion.lesion_site_fraction) == ("liver", "liver", 1.0)
+    burden = read_table(out, which="burden").iloc[0]
+    assert burden.site_liver_count == 1 and burden.site_liver_volume_ml == pytest.approx(burden.tmtv_ml)
+    warnings = read_table(out, which="failures").query("stage == 'organs'")
+    assert any("reference region liver not derived" in m for m in warnings.message)
+
+
+def test_organs_join_the_work_key_only_where_present_and_an_unreadable_source_is_a_failure(tmp_path):
+    """A no-change rerun computes nothing; editing the organ file recomputes that scan ("organs changed") and no
+    other; an organ file that cannot be read is a failure (stage organs): the scan is partial, its lesion rows are
+    written (sites unknown), and it is retried next run."""
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    for patient in ("P001", "P002"):
+        write_scan(cohort / patient / "FDG", phantom)
+    organs = ph.write_multilabel(phantom, cohort / "P001" / "FDG" / "organs.nii.gz")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    runner = CliRunner()
+    assert runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"]).exit_code == 0
+    keys = read_table(out, which="scans").set_index("patient_id").work_key
+    again = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--dry-run"])
+    assert "0 changed, 0 retry, 2 unchanged" in again.output
+
+    organs.write_bytes(organs.read_bytes()[:-200])  # truncated: the gzip stream cannot be inflated
+    plan = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--dry-run"])
+    assert "changed\tP001" in plan.output and "organs changed" in plan.output, plan.output
+    assert "unchanged\tP002" in plan.output
+    result = runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1
+    state = read_table(out, which="scans").set_index("patient_id")
+    assert state.loc["P001", "status"] == "partial" and state.loc["P002", "work_key"] == keys["P002"]
+    failure = read_table(out, which="failures").query("severity == 'failure'").iloc[0]
+    assert (failure.patient_id, failure.stage, failure.file) == ("P001", "organs", "P001/FDG/organs.nii.gz")
+    lesions = read_table(out).query("patient_id == 'P001'")
+    assert len(lesions) == 6 and set(lesions.lesion_site.fillna("")) == {""}
+    assert "retry\tP001" in runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--dry-run"]).output
