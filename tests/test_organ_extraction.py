@@ -281,3 +281,39 @@ def test_organs_join_the_work_key_only_where_present_and_an_unreadable_source_is
     lesions = read_table(out).query("patient_id == 'P001'")
     assert len(lesions) == 6 and set(lesions.lesion_site.fillna("")) == {""}
     assert "retry\tP001" in runner.invoke(cli, ["extract", str(cohort), "-o", str(out), "--dry-run"]).output
+
+
+@pytest.mark.parametrize("centre, side, gland, mean", [((-40.0, 56.0, -72.0), "right", "adrenal_gland_left", 3.2),
+                                                       ((40.0, 56.0, -75.0), "left", "adrenal_gland_right", 2.2)])
+def test_the_contralateral_adrenal_is_the_gland_opposite_a_single_adrenal_lesion(tmp_path, centre, side, gland, mean):
+    """One lesion in one adrenal (organs on the CT grid, per-class files): the other gland's mean, exactly."""
+    phantom = ph.build(lesions=(ph.Lesion("adrenal", centre, 5.0, 8.5),))
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    folder = cohort / "P001" / "FDG"
+    folder.mkdir(parents=True)
+    sitk.WriteImage(phantom.pet, str(folder / "pet.nii.gz"))
+    sitk.WriteImage(ph.as_image(phantom.lesions["adrenal"].astype(np.uint8), phantom.pet), str(folder / "mask.nii.gz"))
+    ph.write_folder(phantom, folder / "organs")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    burden = read_table(out, which="burden").iloc[0]
+    assert burden.ref_adrenal_contralateral_suv_mean == pytest.approx(mean, abs=1e-6)
+    assert gland in burden.ref_adrenal_contralateral_source
+    lesion = read_table(out).iloc[0]
+    assert lesion.adrenal_side == side and lesion.lesion_site == f"adrenal_gland_{side}"
+    assert lesion.suv_max_to_adrenal_contralateral == pytest.approx(8.5 / mean, rel=1e-6)
+
+
+def test_a_ct_scan_gets_lesion_sites_and_no_reference_regions(tmp_path):
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    write_scan(cohort / "P001" / "CT", phantom)
+    ph.write_multilabel(phantom, cohort / "P001" / "CT" / "organs.nii.gz")
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    lesions = read_table(out).set_index("lesion_id")
+    assert [lesions.loc[i, "lesion_site"] for i in SITES] == [site for site, _ in SITES.values()]
+    state = read_table(out, which="scans").iloc[0]
+    assert state.site_liver_count == 1 and pd.isna(state.site_liver_tlg) and state.ref_liver_source == ""
+    assert state.ref_liver_reason == "" and pd.isna(state.ref_liver_suv_mean)
