@@ -7,11 +7,15 @@ of 0.977 x 0.977 x 3 mm, one uint8 file per class, 117 classes (the organs of ``
 small boxes for the other TotalSegmentator v2 classes), or one multilabel file with TotalSegmentator's NIfTI label
 extension (``--ml``).
 
-Timed, alternately, ``--repeats`` times (median kept), in this process with threads pinned to 1 as in a worker:
+Timed, alternately, ``--repeats`` times (median kept):
 
-* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it);
-* regions: ``read_organs`` of the classes the five reference regions need + ``derived_regions``;
-* regions + sites: ``read_organs`` of every class + ``derived_regions`` + ``lesion_sites`` + ``site_burden``.
+* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it),
+  without organs, then the same scan with its organs beside the image in each form (``organs.nii.gz``, ``organs/``):
+  what the organs add to a user's extraction (regions, sites, their columns), end to end;
+* in this process with threads pinned to 1 as in a worker, the organ step alone: regions:
+  ``read_organs`` of the classes the five reference regions need + ``derived_regions``; regions + sites: the
+  worker's own call (``scan_regions``: the site classes and the regions' classes) + ``lesion_sites`` +
+  ``site_burden``.
 
 The PET is in memory already when a worker would do this, so its reading is not part of the organ step. The
 machine's load average is printed beside the figures. ``--smoke`` runs the same code on a small grid and few
@@ -41,9 +45,19 @@ sys.path.insert(0, str(REPO))
 
 import synth  # noqa: E402
 
-from radiomx.features.lesion_sites import lesion_masks, lesion_sites, site_burden  # noqa: E402
+from radiomx.features.lesion_sites import (  # noqa: E402
+    SITE_CLASSES,  # noqa: E402
+    lesion_masks,
+    lesion_sites,
+    site_burden,
+)
 from radiomx.features.lesions import split_lesions  # noqa: E402
-from radiomx.features.organ_references import REGION_CLASSES, derived_regions  # noqa: E402
+from radiomx.features.organ_references import (  # noqa: E402
+    DERIVED_REGIONS,
+    REGION_CLASSES,
+    derived_regions,
+    scan_regions,
+)
 from radiomx.inputs.organ_names import CLASS_KINDS  # noqa: E402
 from radiomx.inputs.organs import read_organs  # noqa: E402
 from radiomx.records import OrganSource  # noqa: E402
@@ -123,13 +137,26 @@ def extract_once(cohort: Path, out: Path) -> float:
     return elapsed
 
 
-def organ_step(source: OrganSource, pet: sitk.Image, lesions: dict, sites: bool) -> dict:
-    wanted = None if sites else sorted({name for names in REGION_CLASSES.values() for name in names})
-    organs = read_organs(source, pet, wanted)
-    regions, _ = derived_regions(pet, organs, lesions)
-    if sites:
-        site_burden(pet, lesions, lesion_sites(organs, lesions))
+def organ_step(source: OrganSource, pet: sitk.Image, split, sites: bool) -> dict:
+    lesions = lesion_masks(split.layers, split.lesions)
+    if not sites:
+        organs = read_organs(source, pet, sorted({name for names in REGION_CLASSES.values() for name in names}))
+        return derived_regions(pet, organs, lesions)[0]
+    organs, regions = scan_regions(source, pet, DERIVED_REGIONS, split, SITE_CLASSES)
+    site_burden(pet, lesions, lesion_sites(organs, lesions))
     return regions
+
+
+def with_organs(cohort: Path, source: OrganSource, name: str) -> Path:
+    """A copy of the cohort (hard links) whose scan has ``source`` beside its image as ``name``."""
+    copy = cohort.with_name(f"{cohort.name}-{name.replace('.', '-')}")
+    shutil.copytree(cohort, copy, copy_function=os.link)
+    target = copy / "P001" / "FDG" / name
+    if source.path.is_dir():
+        shutil.copytree(source.path, target, copy_function=os.link)
+    else:
+        os.link(source.path, target)
+    return copy
 
 
 def main() -> None:
@@ -147,18 +174,24 @@ def main() -> None:
         cohort, pet, sources = build(work, settings, args.seed)
         init_worker_process()
         split = split_lesions(sitk.Cast(sitk.ReadImage(str(cohort / "P001" / "FDG" / "mask.nii.gz")), sitk.sitkUInt8))
-        lesions = lesion_masks(split.layers, split.lesions)
-        placed = organ_step(sources["per-class folder"], pet, lesions, sites=False)  # warm-up, and a check
+        placed = organ_step(sources["per-class folder"], pet, split, sites=False)  # warm-up, and a check
         missing = [name for name, region in placed.items() if region.mask is None]
-        extract_once(cohort, work / "out")  # warm-up: page cache, byte-compiled modules
-        times: dict[str, list[float]] = {"extract": []}
+        cohorts = {"extract": cohort,
+                   "extract with organs: multilabel (--ml)": with_organs(cohort, sources["multilabel (--ml)"],
+                                                                        "organs.nii.gz"),
+                   "extract with organs: per-class folder": with_organs(cohort, sources["per-class folder"],
+                                                                       "organs")}
+        for leg in cohorts.values():
+            extract_once(leg, work / "out")  # warm-up: page cache, byte-compiled modules
+        times: dict[str, list[float]] = {}
         before = load()
         for _ in range(repeats):
-            times["extract"].append(extract_once(cohort, work / "out"))
+            for label, leg in cohorts.items():
+                times.setdefault(label, []).append(extract_once(leg, work / "out"))
             for form, source in sources.items():
                 for sites in (False, True):
-                    label = f"{form}, {'regions + sites' if sites else 'regions'}"
-                    times.setdefault(label, []).append(timed(lambda s=source, w=sites: organ_step(s, pet, lesions, w)))
+                    label = f"organs: {form}, {'regions + sites' if sites else 'regions'}"
+                    times.setdefault(label, []).append(timed(lambda s=source, w=sites: organ_step(s, pet, split, w)))
         after = load()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -173,7 +206,8 @@ def main() -> None:
     for label, values in times.items():
         if label != "extract":
             seconds = statistics.median(values)
-            print(f"| organs: {label} | {seconds:.2f} | +{seconds / base:.1%} |")
+            added = seconds - base if label.startswith("extract") else seconds
+            print(f"| {label} | {seconds:.2f} | +{added / base:.1%} |")
 
 
 if __name__ == "__main__":

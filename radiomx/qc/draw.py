@@ -163,7 +163,7 @@ def organ_overlay(scan: Scan, loaded: LoadedScan, references: Mapping[str, Regio
     """The organ overlay of a scan drawn again (``radiomx qc``): the regions the extraction derived (those whose
     stored source is not ``drawn: ...``; PET only) placed again by the same code on the same inputs
     (``features.organ_references.scan_regions``: deterministic), and the sites of ``lesion_map``'s lesions. None
-    without organs. Raises ScanError when the organs cannot be read."""
+    without organs; empty when they cannot be read (as the extraction drew it: its failures row says why)."""
     if scan.organs is None:
         return None
     pet = loaded.unit == "SUVbw"
@@ -171,7 +171,10 @@ def organ_overlay(scan: Scan, loaded: LoadedScan, references: Mapping[str, Regio
                                                                references[r].source.startswith("drawn: ")))
     as_drawn = scan_lesions(loaded.image, loaded.mask, VoiSetting(), lesion_options.mode, lesion_options.labels,
                             loaded.unit, {}).lesion_map
-    organs, regions = scan_regions(scan.organs, loaded.image, missing, as_drawn, SITE_CLASSES)
+    try:
+        organs, regions = scan_regions(scan.organs, loaded.image, missing, as_drawn, SITE_CLASSES)
+    except (ScanError, OSError):
+        return OrganOverlay()
     sites = lesion_sites(organs, lesion_masks(lesion_map.layers, lesion_map.lesions))
     return OrganOverlay({r: d.mask for r, d in regions.items() if d.mask is not None},
                         {i: s.site for i, s in sites.items() if s.site})
