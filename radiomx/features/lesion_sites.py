@@ -66,6 +66,11 @@ class LesionSite:
     group: str
 
 
+def _overlap(a, b) -> bool:
+    """Do two boxes of one grid share a voxel?"""
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b, strict=True))
+
+
 def lesion_masks(layers: Sequence[sitk.Image], lesions) -> dict[int, BoxMask]:
     """Each lesion (``radiomx.features.lesions.Lesion``) as a BoxMask of its own voxels, from its layer."""
     out = {}
@@ -89,6 +94,8 @@ def lesion_sites(organs: OrganSet | None, lesions: Mapping[int, BoxMask]) -> dic
         in_any = np.zeros(lesion.voxels.shape, dtype=bool)
         counts = []
         for name, organ in sites.items():
+            if not _overlap(organ.box, lesion.box):  # holds none of its voxels: a count of 0 never wins
+                continue
             inside = lesion.voxels & organ.within(lesion.box)
             in_any |= inside
             counts.append((name, int(inside.sum())))
@@ -113,11 +120,13 @@ def site_burden(image: sitk.Image, lesions: Mapping[int, BoxMask], sites: Mappin
     claimed = np.zeros(tuple(s.stop - s.start for s in union), dtype=bool)
     for lesion_id, mask in sorted(lesions.items()):
         group = sites[lesion_id].group if lesion_id in sites else ""
-        mine = mask.within(union) & ~claimed  # type: ignore[arg-type]
-        claimed |= mine
+        # In the lesion's own box: the same voxels, in the same raster order, as over the whole union's box.
+        local = tuple(slice(s.start - u.start, s.stop - u.start) for s, u in zip(mask.box, union, strict=True))
+        mine = mask.voxels & ~claimed[local]
+        claimed[local] |= mine
         if not group:
             continue
         out[group]["count"] = int(out[group]["count"]) + 1
         out[group]["volume_ml"] = float(out[group]["volume_ml"]) + int(mine.sum()) * voxel
-        out[group]["tlg"] = float(out[group]["tlg"]) + float(values[union][mine].astype(np.float64).sum()) * voxel
+        out[group]["tlg"] = float(out[group]["tlg"]) + float(values[mask.box][mine].astype(np.float64).sum()) * voxel
     return out

@@ -305,8 +305,27 @@ def marrow_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask]) 
                      BoxMask(tuple(s.start for s in box), allowed))  # type: ignore[arg-type]
 
 
-def _min_distance_mm(image: sitk.Image, a: BoxMask, b: BoxMask, chunk: int = 4096) -> float:
-    """Smallest distance between a voxel centre of ``a`` and one of ``b`` (mm)."""
+def _box_gap_mm(image: sitk.Image, a: BoxMask, b: BoxMask) -> float:
+    """A lower bound of the distance between a voxel centre of ``a`` and one of ``b`` (mm): the gap between the
+    world-axis boxes around the corners of their index boxes (which hold every voxel centre, whatever the
+    direction)."""
+    def world_box(mask: BoxMask) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = np.asarray(mask.origin), np.asarray(mask.origin) + np.asarray(mask.voxels.shape) - 1
+        corners = np.array([[z, y, x] for z in (lo[0], hi[0]) for y in (lo[1], hi[1]) for x in (lo[2], hi[2])])
+        points = index_mm(image, corners)
+        return points.min(axis=0), points.max(axis=0)
+
+    (alo, ahi), (blo, bhi) = world_box(a), world_box(b)
+    gap = np.maximum(0.0, np.maximum(alo - bhi, blo - ahi))
+    return float(np.sqrt((gap**2).sum()))
+
+
+def _min_distance_mm(image: sitk.Image, a: BoxMask, b: BoxMask, chunk: int = 4096,
+                     beyond: float = math.inf) -> float:
+    """Smallest distance between a voxel centre of ``a`` and one of ``b`` (mm); ``math.inf`` when their boxes lie
+    more than ``beyond`` mm apart (the exact distance is then not needed, and not computed: it is larger)."""
+    if _box_gap_mm(image, a, b) > beyond:
+        return math.inf
     pa = index_mm(image, np.argwhere(a.voxels) + np.asarray(a.origin))
     pb = index_mm(image, np.argwhere(b.voxels) + np.asarray(b.origin))
     best = math.inf
@@ -323,8 +342,8 @@ def lesion_side(image: sitk.Image, lesion: BoxMask, organs: OrganSet) -> str:
     if inside and max(inside.values()) > 0:
         ranked = sorted(inside.items(), key=lambda item: -item[1])
         return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else ""
-    near = {side: _min_distance_mm(image, lesion, organs.masks[name]) for side, name in ADRENALS.items()
-            if name in organs.masks}
+    near = {side: _min_distance_mm(image, lesion, organs.masks[name], beyond=ADRENAL_NEAR_MM)
+            for side, name in ADRENALS.items() if name in organs.masks}
     near = {side: d for side, d in near.items() if d <= ADRENAL_NEAR_MM}
     if not near:
         return ""
