@@ -84,6 +84,7 @@ def lesion_masks(layers: Sequence[sitk.Image], lesions) -> dict[int, BoxMask]:
 def lesion_sites(organs: OrganSet | None, lesions: Mapping[int, BoxMask]) -> dict[int, LesionSite]:
     """The site of every lesion (module docstring)."""
     sites = {name: mask for name, mask in sorted(organs.masks.items()) if is_site_class(name)} if organs else {}
+    boxes = {name: organ.box for name, organ in sites.items()}
     known = organs is not None and any(is_site_class(name) for name in organs.available)
     out = {}
     for lesion_id, lesion in sorted(lesions.items()):
@@ -93,10 +94,11 @@ def lesion_sites(organs: OrganSet | None, lesions: Mapping[int, BoxMask]) -> dic
             continue
         in_any = np.zeros(lesion.voxels.shape, dtype=bool)
         counts = []
+        box = lesion.box
         for name, organ in sites.items():
-            if not _overlap(organ.box, lesion.box):  # holds none of its voxels: a count of 0 never wins
+            if not _overlap(boxes[name], box):  # holds none of its voxels: a count of 0 never wins
                 continue
-            inside = lesion.voxels & organ.within(lesion.box)
+            inside = lesion.voxels & organ.within(box)
             in_any |= inside
             counts.append((name, int(inside.sum())))
         counts.append((OUTSIDE, total - int(in_any.sum())))
