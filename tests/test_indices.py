@@ -120,7 +120,7 @@ def test_reference_ratios_and_state_are_exact(cohort, tmp_path):
     assert rows.loc[1, "suv_max_to_liver"] == 12.0 / 2.5
     assert rows.loc[2, "suv_peak_to_liver"] == pytest.approx(rows.loc[2, "suv_peak"] / 2.5, rel=1e-15)
     assert rows["suv_max_to_bloodpool"].isna().all() and rows["suv_max_to_marrow"].isna().all()
-    assert set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow"}
+    assert set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow,spleen"}
     # Height from participants.tsv in cm (no participants.json unit: 175 can only be cm); weight likewise.
     assert state["height_m"] == 1.75 and state["weight_kg"] == 70.0
     assert state["status"] == "ok"
@@ -166,19 +166,19 @@ def test_implausible_liver_is_a_warning_row_not_a_failure(cohort, tmp_path):
 
 def test_unknown_and_empty_regions_warn_and_a_misaligned_one_fails(cohort, tmp_path):
     folder = cohort / "P001" / "FDG"
-    write(np.ones(SHAPE, np.uint8), folder / "ref-spleen.nii.gz")
+    write(np.ones(SHAPE, np.uint8), folder / "ref-kidney.nii.gz")
     write(np.zeros(SHAPE, np.uint8), folder / "ref-marrow.nii.gz")
     write_volume(np.ones((4, 4, 4), np.uint8), folder / "ref-bloodpool.nii.gz")
     result = run("extract", cohort, "-o", tmp_path / "out", "-j", "1")
     assert result.exit_code == 1  # the misaligned region is a real failure: the user's input is wrong
     failures = pd.read_parquet(tmp_path / "out" / "failures.parquet").set_index("file")
-    assert failures.loc["P001/FDG/ref-spleen.nii.gz", "stage"] == "reference"
-    assert "unknown reference region 'spleen'" in failures.loc["P001/FDG/ref-spleen.nii.gz", "message"]
+    assert failures.loc["P001/FDG/ref-kidney.nii.gz", "stage"] == "reference"
+    assert "unknown reference region 'kidney'" in failures.loc["P001/FDG/ref-kidney.nii.gz", "message"]
     assert "has no voxel" in failures.loc["P001/FDG/ref-marrow.nii.gz", "message"]
     bad = failures.loc["P001/FDG/ref-bloodpool.nii.gz"]
     assert bad["stage"] == "geometry" and "reference region bloodpool: mask size" in bad["message"]
     rows = pd.read_parquet(tmp_path / "out" / "features" / "18F-FDG.parquet")
-    assert len(rows) == 2 and set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow"}
+    assert len(rows) == 2 and set(rows["ref_missing"]) == {"bloodpool,adrenal_contralateral,marrow,spleen"}
 
 
 def test_editing_a_reference_mask_recomputes_exactly_that_scan(cohort, tmp_path):

@@ -48,7 +48,7 @@ def test_a_failure_a_warning_and_an_acknowledged_failure_are_told_apart(tmp_path
     failure info, the draft parameter file and the vanished scan warnings, the summary info with exit code 1."""
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"FDG": 1}, "P003": {"FDG": 1},
                                                "P004": {"FDG": 1}})
-    write_volume(np.ones((24, 32, 32), np.uint8), cohort / "P001" / "FDG" / "ref-spleen.nii.gz")  # unknown region
+    write_volume(np.ones((24, 32, 32), np.uint8), cohort / "P001" / "FDG" / "ref-kidney.nii.gz")  # unknown region
     for patient in ("P002", "P003"):
         (cohort / patient / "FDG" / "mask.nii.gz").unlink()
     out, mine = tmp_path / "out", tmp_path / "mine"

@@ -26,7 +26,7 @@ def _section(page: str, heading: str) -> str:
 
 def test_failures_acknowledged_failures_and_warnings_are_listed_apart_with_their_severity(tmp_path):
     cohort = make_cohort(tmp_path / "cohort", {"P001": {"FDG": 1}, "P002": {"FDG": 1}, "P003": {"FDG": 1}})
-    write_volume(np.ones((24, 32, 32), np.uint8), cohort / "P001" / "FDG" / "ref-spleen.nii.gz")  # a warning
+    write_volume(np.ones((24, 32, 32), np.uint8), cohort / "P001" / "FDG" / "ref-kidney.nii.gz")  # a warning
     for patient in ("P002", "P003"):
         (cohort / patient / "FDG" / "mask.nii.gz").unlink()  # failures
     out = tmp_path / "out"
@@ -40,7 +40,7 @@ def test_failures_acknowledged_failures_and_warnings_are_listed_apart_with_their
     assert "Warnings (1)</h2>" in warnings
     assert "P002" in failures and "P003" not in failures and "P001" not in failures
     assert "P003" in known and "failure (acknowledged: mask lost at the site)" in known
-    assert "P001" in warnings and "<td>warning</td>" in warnings and "spleen" in warnings
+    assert "P001" in warnings and "<td>warning</td>" in warnings and "kidney" in warnings
     assert "<td>failure</td>" in failures
 
     # All dealt with: the run exits 0, and the report says so instead of listing a warning as a failure.
