@@ -317,3 +317,21 @@ def test_a_ct_scan_gets_lesion_sites_and_no_reference_regions(tmp_path):
     state = read_table(out, which="scans").iloc[0]
     assert state.site_liver_count == 1 and pd.isna(state.site_liver_tlg) and state.ref_liver_source == ""
     assert state.ref_liver_reason == "" and pd.isna(state.ref_liver_suv_mean)
+
+
+def test_a_percist_threshold_voi_uses_the_liver_derived_from_organs(tmp_path):
+    """No ref-liver drawn: the PERCIST threshold (1.5 x liver SUVmean + 2 x SD, Wahl 2009) comes from the liver VOI
+    placed in the organs (2.0, SD 0: threshold 3.0), placed clear of the lesions as drawn."""
+    from .test_voi import params_with
+
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    write_scan(cohort / "P001" / "FDG", phantom)
+    ph.write_multilabel(phantom, cohort / "P001" / "FDG" / "organs.nii.gz")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    tree, _ = params_with(tmp_path, "  voi:\n    method: percist\n")
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1", "--params-dir", str(tree)])
+    assert result.exit_code == 0, result.output
+    lesions = read_table(out)
+    assert len(lesions) == 6 and list(lesions.voi_threshold_suv) == pytest.approx([3.0] * 6, abs=1e-6)
+    assert read_table(out, which="scans").iloc[0].ref_liver_suv_mean == pytest.approx(2.0, abs=1e-6)
