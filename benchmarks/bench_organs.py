@@ -7,11 +7,15 @@ of 0.977 x 0.977 x 3 mm, one uint8 file per class, 117 classes (the organs of ``
 small boxes for the other TotalSegmentator v2 classes), or one multilabel file with TotalSegmentator's NIfTI label
 extension (``--ml``).
 
-Timed, alternately, ``--repeats`` times (median kept), in this process with threads pinned to 1 as in a worker:
+Timed, alternately, ``--repeats`` times (median kept):
 
-* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it);
-* regions: ``read_organs`` of the classes the five reference regions need + ``derived_regions``;
-* regions + sites: ``read_organs`` of every class + ``derived_regions`` + ``lesion_sites`` + ``site_burden``.
+* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it),
+  without organs, then the same scan with its organs beside the image in each form (``organs.nii.gz``, ``organs/``):
+  what the organs add to a user's extraction (regions, sites, their columns), end to end;
+* in this process with threads pinned to 1 as in a worker, the organ step alone: regions:
+  ``read_organs`` of the classes the five reference regions need + ``derived_regions``; regions + sites: the
+  worker's own call (``scan_regions``: the site classes and the regions' classes) + ``lesion_sites`` +
+  ``site_burden``.
 
 The PET is in memory already when a worker would do this, so its reading is not part of the organ step. The
 machine's load average is printed beside the figures. ``--smoke`` runs the same code on a small grid and few
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,9 +46,19 @@ sys.path.insert(0, str(REPO))
 
 import synth  # noqa: E402
 
-from radiomx.features.lesion_sites import lesion_masks, lesion_sites, site_burden  # noqa: E402
+from radiomx.features.lesion_sites import (  # noqa: E402
+    SITE_CLASSES,  # noqa: E402
+    lesion_masks,
+    lesion_sites,
+    site_burden,
+)
 from radiomx.features.lesions import split_lesions  # noqa: E402
-from radiomx.features.organ_references import REGION_CLASSES, derived_regions  # noqa: E402
+from radiomx.features.organ_references import (  # noqa: E402
+    DERIVED_REGIONS,
+    REGION_CLASSES,
+    derived_regions,
+    scan_regions,
+)
 from radiomx.inputs.organ_names import CLASS_KINDS  # noqa: E402
 from radiomx.inputs.organs import read_organs  # noqa: E402
 from radiomx.records import OrganSource  # noqa: E402
@@ -112,24 +127,46 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
-def extract_once(cohort: Path, out: Path) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def extract_once(cohort: Path, out: Path, cpu: list[float] | None = None) -> float:
+    """Wall seconds of one ``radiomx extract``; its CPU seconds (user + system, which the machine's load disturbs
+    far less than the wall time) appended to ``cpu``."""
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), _children_cpu()
     run = subprocess.run([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
                          capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    if cpu is not None:
+        cpu.append(_children_cpu() - start_cpu)
     if run.returncode != 0:
         raise SystemExit(f"radiomx extract failed ({run.returncode}): {run.stderr[-2000:]}")
     return elapsed
 
 
-def organ_step(source: OrganSource, pet: sitk.Image, lesions: dict, sites: bool) -> dict:
-    wanted = None if sites else sorted({name for names in REGION_CLASSES.values() for name in names})
-    organs = read_organs(source, pet, wanted)
-    regions, _ = derived_regions(pet, organs, lesions)
-    if sites:
-        site_burden(pet, lesions, lesion_sites(organs, lesions))
+def organ_step(source: OrganSource, pet: sitk.Image, split, sites: bool) -> dict:
+    lesions = lesion_masks(split.layers, split.lesions)
+    if not sites:
+        organs = read_organs(source, pet, sorted({name for names in REGION_CLASSES.values() for name in names}))
+        return derived_regions(pet, organs, lesions)[0]
+    organs, regions = scan_regions(source, pet, DERIVED_REGIONS, split, SITE_CLASSES)
+    site_burden(pet, lesions, lesion_sites(organs, lesions))
     return regions
+
+
+def with_organs(cohort: Path, source: OrganSource, name: str) -> Path:
+    """A copy of the cohort (hard links) whose scan has ``source`` beside its image as ``name``."""
+    copy = cohort.with_name(f"{cohort.name}-{name.replace('.', '-')}")
+    shutil.copytree(cohort, copy, copy_function=os.link)
+    target = copy / "P001" / "FDG" / name
+    if source.path.is_dir():
+        shutil.copytree(source.path, target, copy_function=os.link)
+    else:
+        os.link(source.path, target)
+    return copy
 
 
 def main() -> None:
@@ -147,18 +184,25 @@ def main() -> None:
         cohort, pet, sources = build(work, settings, args.seed)
         init_worker_process()
         split = split_lesions(sitk.Cast(sitk.ReadImage(str(cohort / "P001" / "FDG" / "mask.nii.gz")), sitk.sitkUInt8))
-        lesions = lesion_masks(split.layers, split.lesions)
-        placed = organ_step(sources["per-class folder"], pet, lesions, sites=False)  # warm-up, and a check
+        placed = organ_step(sources["per-class folder"], pet, split, sites=False)  # warm-up, and a check
         missing = [name for name, region in placed.items() if region.mask is None]
-        extract_once(cohort, work / "out")  # warm-up: page cache, byte-compiled modules
-        times: dict[str, list[float]] = {"extract": []}
+        cohorts = {"extract": cohort,
+                   "extract with organs: multilabel (--ml)": with_organs(cohort, sources["multilabel (--ml)"],
+                                                                        "organs.nii.gz"),
+                   "extract with organs: per-class folder": with_organs(cohort, sources["per-class folder"],
+                                                                       "organs")}
+        for leg in cohorts.values():
+            extract_once(leg, work / "out")  # warm-up: page cache, byte-compiled modules
+        times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         before = load()
         for _ in range(repeats):
-            times["extract"].append(extract_once(cohort, work / "out"))
+            for label, leg in cohorts.items():
+                times.setdefault(label, []).append(extract_once(leg, work / "out", cpu.setdefault(label, [])))
             for form, source in sources.items():
                 for sites in (False, True):
-                    label = f"{form}, {'regions + sites' if sites else 'regions'}"
-                    times.setdefault(label, []).append(timed(lambda s=source, w=sites: organ_step(s, pet, lesions, w)))
+                    label = f"organs: {form}, {'regions + sites' if sites else 'regions'}"
+                    times.setdefault(label, []).append(timed(lambda s=source, w=sites: organ_step(s, pet, split, w)))
         after = load()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -167,13 +211,21 @@ def main() -> None:
     print(f"PET {settings['pet_shape'][::-1]} voxels, {len(split.lesions)} lesions; organs on a CT grid {size} of "
           f"{settings['ct_spacing']} mm, {settings['classes']} classes; median of {repeats}; {before} (before), "
           f"{after} (after); regions not placed: {missing or 'none'}\n")
-    print("| step | seconds | vs extract |")
-    print("| --- | ---: | ---: |")
-    print(f"| radiomx extract (one scan, -j 1, Original features, 18F-FDG) | {base:.2f} | 1.00 |")
+    base_cpu = statistics.median(cpu["extract"])
+    print("| step | seconds | vs extract | CPU seconds | CPU vs extract |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| radiomx extract (one scan, -j 1, Original features, 18F-FDG) | {base:.2f} | 1.00 | {base_cpu:.2f} "
+          "| 1.00 |")
     for label, values in times.items():
-        if label != "extract":
-            seconds = statistics.median(values)
-            print(f"| organs: {label} | {seconds:.2f} | +{seconds / base:.1%} |")
+        if label == "extract":
+            continue
+        seconds = statistics.median(values)
+        if label.startswith("extract"):
+            used = statistics.median(cpu[label])
+            print(f"| {label} | {seconds:.2f} | {(seconds - base) / base:+.1%} | {used:.2f} | "
+                  f"{(used - base_cpu) / base_cpu:+.1%} |")
+        else:
+            print(f"| {label} | {seconds:.2f} | +{seconds / base:.1%} | | |")
 
 
 if __name__ == "__main__":

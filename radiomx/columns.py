@@ -28,6 +28,11 @@ _BY_TYPE: Any = object()  # "new" not given: the type's "not known yet" value
 
 #: Reference regions, in the order of every table's columns (``ref-<region>`` files; docs/lesions-and-indices.md).
 REFERENCE_REGIONS = ("liver", "bloodpool", "adrenal_contralateral", "marrow", "spleen")
+#: Regions added after files were written without their columns: region -> ``since`` (older files read null).
+_REGION_SINCE = {"spleen": "organ references"}
+#: Lesion-site groups, in column order (``site_<group>_count``; radiomx.features.lesion_sites, docs/organs.md).
+SITE_GROUPS = ("bone", "spleen", "liver", "lung", "other_extranodal", "outside_organs")
+_ORGANS = "organ references"
 SCAN_KEY = ("patient_id", "session", "tracer")
 LESION_KEY = (*SCAN_KEY, "lesion_id")
 PATIENT_KEY = ("patient_id", "session")
@@ -93,8 +98,19 @@ class Table:
 
 
 def _regions(*fields: tuple[str, str], since: str = "") -> tuple[Column, ...]:
-    """One column per reference region and field (``ref_liver_suv_mean``, ...), region by region."""
-    return tuple(Column(f"ref_{r}_{name}", kind, since) for r in REFERENCE_REGIONS for name, kind in fields)
+    """One column per reference region and field (``ref_liver_suv_mean``, ...), region by region; a region added
+    later has its own ``since``."""
+    return tuple(Column(f"ref_{r}_{name}", kind, _REGION_SINCE.get(r, since)) for r in REFERENCE_REGIONS
+                 for name, kind in fields)
+
+
+#: What each reference region records beyond its statistics (docs/organs.md): where it came from (drawn file, or
+#: organ file(s) and definition), why a derived region is null, its volume and centre (LPS mm).
+_REGION_PLACE = (("source", STR), ("reason", STR), ("volume_ml", FLOAT), ("centre_x_mm", FLOAT),
+                 ("centre_y_mm", FLOAT), ("centre_z_mm", FLOAT))
+#: Per site group: lesions, volume and TLG (radiomx.features.lesion_sites.site_burden).
+_SITES = tuple(Column(f"site_{g}_{name}", kind, _ORGANS) for g in SITE_GROUPS
+               for name, kind in (("count", INT), ("volume_ml", FLOAT), ("tlg", FLOAT)))
 
 
 _KEY = (Column("patient_id", STR), Column("session", STR), Column("tracer", STR))
@@ -147,6 +163,14 @@ SCANS = Table("scans", (
     Column("sul_factor", FLOAT, since=_READOUTS), Column("lbm_kg", FLOAT, since=_READOUTS),
     Column("lbm_formula", STR, since=_READOUTS, older=""), Column("sul_source", STR, since=_READOUTS, older=""),
     Column("sul_note", STR, since=_READOUTS, older=""),
+    # Organ segmentations (docs/organs.md): the source (relative to the cohort), its form, the organ masks read
+    # onto the PET grid (so that a lesion site "other" is not mistaken for "none"), its fingerprints; the derived
+    # regions' places; the lesions by site group.
+    Column("organs_file", STR, _ORGANS, older=""), Column("organs_form", STR, _ORGANS, older=""),
+    Column("organs_classes", STR, _ORGANS, older=""), Column("organs_stat", STR, _ORGANS, older=""),
+    Column("organs_sha256", STR, _ORGANS, older=""),
+    *(Column(c.name, c.type, _ORGANS) for c in _regions(*_REGION_PLACE)),
+    *_SITES,
 ), key=SCAN_KEY)
 
 #: One row per run (``OUT/runs.parquet``), in the order the runs ended.
@@ -166,6 +190,8 @@ BURDEN = Table("burden", (
     Column("suv_max_hottest", FLOAT), Column("hottest_lesion_id", INT), Column("suv_peak_hottest", FLOAT),
     Column("mtv_largest_ml", FLOAT), Column("largest_lesion_id", INT),
     *_regions(("suv_mean", FLOAT)),
+    *_regions(("suv_sd", FLOAT), ("voxels", INT), *_REGION_PLACE),
+    *_SITES,
     Column("dmax_centroid_mm", FLOAT), Column("dmax_voxel_mm", FLOAT), Column("dmax_bulk_mm", FLOAT),
     Column("dmax_note", STR),
     Column("height_m", FLOAT), Column("weight_kg", FLOAT), Column("bsa_m2", FLOAT), Column("bsa_formula", STR),

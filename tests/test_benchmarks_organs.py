@@ -19,5 +19,7 @@ def test_the_organ_benchmark_runs_in_smoke_mode(tmp_path):
     for row in ("per-class folder, regions |", "per-class folder, regions + sites |", "multilabel (--ml), regions |",
                 "multilabel (--ml), regions + sites |"):
         assert f"| organs: {row}" in out
+    for leg in ("extract with organs: multilabel (--ml) |", "extract with organs: per-class folder |"):
+        assert f"| {leg}" in out
     assert "load average" in out
     assert "regions not placed: ['adrenal_contralateral']" in out  # the synthetic scan has no adrenal lesion

@@ -12,6 +12,7 @@ import pytest
 from radiomx.features.indices import scan_indices
 from radiomx.features.lesion_sites import (
     SITE_GROUPS,
+    is_site_class,
     lesion_masks,
     lesion_sites,
     site_burden,
@@ -118,3 +119,62 @@ def test_burden_by_site_adds_up_to_tmtv_and_ttlg_with_overlapping_lesions(phanto
     assert burden["liver"]["count"] == 2
     assert burden["liver"]["volume_ml"] < masks["liver"].sum() * float(np.prod(ph.PET_SPACING)) / 1000 + \
         overlap_alone  # shared voxels counted once
+
+
+def _union_box_burden(image, lesions, sites):
+    """site_burden as first written (every lesion on the whole union's box): the shortcuts must equal it exactly."""
+    import SimpleITK as sitk
+
+    voxel = float(np.prod(image.GetSpacing())) / 1000.0
+    values = sitk.GetArrayViewFromImage(image)
+    out = {g: {"count": 0, "volume_ml": 0.0, "tlg": 0.0} for g in SITE_GROUPS}
+    boxes = [m.box for m in lesions.values()]
+    union = tuple(slice(min(b[i].start for b in boxes), max(b[i].stop for b in boxes)) for i in range(3))
+    claimed = np.zeros(tuple(s.stop - s.start for s in union), dtype=bool)
+    for lesion_id, mask in sorted(lesions.items()):
+        group = sites[lesion_id].group
+        mine = mask.within(union) & ~claimed
+        claimed |= mine
+        out[group]["count"] += 1
+        out[group]["volume_ml"] += int(mine.sum()) * voxel
+        out[group]["tlg"] += float(values[union][mine].astype(np.float64).sum()) * voxel
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_lesion_box_shortcuts_change_no_value(phantom, organs, seed):
+    """Random overlapping lesions on the phantom: site_burden in each lesion's own box equals the whole-union
+    computation bit for bit, lesion_sites skipping organs whose box misses the lesion equals counting every organ,
+    and the adrenal side with the box-gap bound equals the brute-force distance."""
+    from radiomx.features import organ_references as refs
+    from radiomx.features.lesion_sites import LesionSite
+    from radiomx.inputs.organs import BoxMask
+
+    rng = np.random.default_rng(seed)
+    shape = phantom.pet.GetSize()[::-1]
+    lesions = {}
+    for lesion_id in range(1, 9):
+        centre = rng.integers((10, 10, 10), np.asarray(shape) - 10)
+        radius = rng.integers(1, 5, size=3)
+        z, y, x = np.ogrid[-radius[0]:radius[0] + 1, -radius[1]:radius[1] + 1, -radius[2]:radius[2] + 1]
+        voxels = (z / radius[0]) ** 2 + (y / radius[1]) ** 2 + (x / radius[2]) ** 2 <= 1.0
+        lesions[lesion_id] = BoxMask(tuple(int(c - r) for c, r in zip(centre, radius, strict=True)), voxels)
+    sites = lesion_sites(organs, lesions)
+    every = {}
+    for lesion_id, lesion in lesions.items():  # every organ counted, zero or not
+        counts = [(name, int((lesion.voxels & organ.within(lesion.box)).sum()))
+                  for name, organ in sorted(organs.masks.items()) if is_site_class(name)]
+        in_any = np.zeros(lesion.voxels.shape, dtype=bool)
+        for name, organ in sorted(organs.masks.items()):
+            if is_site_class(name):
+                in_any |= lesion.voxels & organ.within(lesion.box)
+        counts.append(("other", int(lesion.voxels.sum()) - int(in_any.sum())))
+        best = max(counts, key=lambda item: (item[1], item[0] != "other"))
+        every[lesion_id] = LesionSite(lesion_id, best[0], best[1] / int(lesion.voxels.sum()), site_group(best[0]))
+    assert sites == every
+    assert site_burden(phantom.pet, lesions, sites) == _union_box_burden(phantom.pet, lesions, sites)
+    for lesion in lesions.values():
+        for name in refs.ADRENALS.values():
+            brute = refs._min_distance_mm(phantom.pet, lesion, organs.masks[name])
+            bounded = refs._min_distance_mm(phantom.pet, lesion, organs.masks[name], beyond=refs.ADRENAL_NEAR_MM)
+            assert bounded == brute or (bounded == math.inf and brute > refs.ADRENAL_NEAR_MM)

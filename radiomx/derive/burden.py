@@ -17,8 +17,11 @@ Definitions (sources in docs/burden-and-compare.md):
 * ``mtv_largest_ml`` / ``largest_lesion_id``: the largest lesion's MTV.
 * A CT scan (unit HU) has no SUV or TLG fields; its ``tmtv_ml``, ``mtv_largest_ml`` and Dmax_bulk's "largest lesion"
   use the lesions' ``volume_ml`` (the same voxel count x voxel volume), and ``burden_note`` says so.
-* ``ref_<R>_suv_mean``: the scan's reference-region means (state), R in liver, bloodpool, adrenal_contralateral,
-  marrow.
+* ``ref_<R>_suv_mean``, ``_suv_sd``, ``_voxels``, ``_source``, ``_reason``, ``_volume_ml``, ``_centre_<x|y|z>_mm``:
+  the scan's reference regions (state), R in liver, bloodpool, adrenal_contralateral, marrow, spleen; hand-drawn or
+  derived from organ segmentations (docs/organs.md).
+* ``site_<G>_count``, ``_volume_ml``, ``_tlg``: lesions by site group (state; docs/organs.md): each voxel of the
+  union of lesions counts once, for the lowest-numbered lesion covering it, so the volumes add up to ``tmtv_ml``.
 * ``dmax_centroid_mm`` (REMARC, Cottereau 2020), ``dmax_voxel_mm`` (worker: any two lesion voxel centres),
   ``dmax_bulk_mm`` (Cottereau 2021): see ``distances.py``; null with ``dmax_note`` = "fewer than 2 lesions".
 * ``bsa_m2`` by ``bsa_formula`` (a cohort setting, ``bsa.py``) from the state's ``height_m`` and ``weight_kg``;
@@ -105,6 +108,25 @@ def is_ct(tracer: str, missing: set[str]) -> bool:
     return known.unit == "HU" if known else "mtv_ml" in missing and "volume_ml" not in missing
 
 
+#: What a burden row copies from the scan's state: each reference region (statistics, source, reason, volume,
+#: centre) and the lesions by site group (radiomx.features.lesion_sites).
+COPIED = tuple(c for c in BURDEN.names if c.startswith(("ref_", "site_")))
+
+
+def _copied(state: dict) -> dict:
+    out: dict = {}
+    for column in COPIED:
+        kind = BURDEN.column(column).type
+        if kind == "string":
+            out[column] = str(state.get(column) or "")
+        elif kind == "int64":
+            value = _value(state, column)
+            out[column] = None if value is None else int(value)
+        else:
+            out[column] = _value(state, column)
+    return out
+
+
 def scan_burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set[str], ct: bool = False,
                 params_root: Path | None = None) -> dict:
     """One burden row from one scan's state row and its lesion rows (arrays in lesion_id order), with its read-outs
@@ -125,8 +147,7 @@ def _burden(state: dict, lesions: Arrays, settings: DeriveSettings, missing: set
     row.update(status=status, bsa_formula=settings.bsa_formula, dmax_note="", sdmax_note="", burden_note="",
                height_m=_value(state, "height_m"), weight_kg=_value(state, "weight_kg"), tmtv_definition="",
                ttlg_definition="")
-    for region in REGIONS:
-        row[f"ref_{region}_suv_mean"] = _value(state, f"ref_{region}_suv_mean")
+    row.update(_copied(state))
     kept_from = str(state.get("rows_kept_from") or "")
     if status == "failed" and not kept_from:
         row.update(dmax_note="scan failed", sdmax_note="scan failed",

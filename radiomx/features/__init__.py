@@ -25,7 +25,8 @@ from importlib import metadata
 #: name, default non-lesion exclusion); TMTV, TTLG and voxel Dmax over the union of lesion voxels.
 #: "4" also: ``suv_uptake_s`` is injection -> scan start whatever the decay-correction reference (it read 0 for DICOM
 #: ADMIN and sidecars corrected to the injection); radionuclide codes read through DICOM CID 4020.
-#: "5" (issue 25): SUL columns (sul_max/peak/mean, lbm_kg, lbm_formula), each reference region's SUVmax.
+#: "5" (issues 24 and 25): SUL columns (sul_max/peak/mean, lbm_kg, lbm_formula), each reference region's SUVmax;
+#: reference regions and lesion sites from organ segmentations.
 FEATURE_LOGIC_VERSION = "5"
 
 #: The distributions that install the ``radiomics`` package (radiomx depends on the first; see pyproject.toml).

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.inputs.organ_names import BONE, LIVER, LUNG, MUSCLE, ORGAN, SPLEEN, kind_of
+from radiomx.columns import SITE_GROUPS
+from radiomx.inputs.organ_names import BONE, CLASS_KINDS, LIVER, LUNG, MUSCLE, ORGAN, SPLEEN, kind_of
 from radiomx.inputs.organs import BoxMask, OrganSet
 
 OUTSIDE = "other"
-SITE_GROUPS = ("bone", "spleen", "liver", "lung", "other_extranodal", "outside_organs")
 #: Organ kind -> site group; kinds not listed (vessel, tissue) are not sites.
 GROUP_OF_KIND = {BONE: "bone", SPLEEN: "spleen", LIVER: "liver", LUNG: "lung", ORGAN: "other_extranodal",
                  MUSCLE: "other_extranodal"}
@@ -51,6 +51,11 @@ def is_site_class(name: str) -> bool:
     return kind_of(name) in GROUP_OF_KIND
 
 
+#: Every organ class that can be a lesion's site (vessels and tissues are not): what a scan's organs are read for,
+#: with the classes of the reference regions still to place.
+SITE_CLASSES = frozenset(name for name in CLASS_KINDS if is_site_class(name))
+
+
 @dataclass(frozen=True)
 class LesionSite:
     lesion_id: int
@@ -59,6 +64,11 @@ class LesionSite:
     #: Share of the lesion's voxels in ``site`` (NaN when the site is unknown).
     fraction: float
     group: str
+
+
+def _overlap(a, b) -> bool:
+    """Do two boxes of one grid share a voxel?"""
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b, strict=True))
 
 
 def lesion_masks(layers: Sequence[sitk.Image], lesions) -> dict[int, BoxMask]:
@@ -74,6 +84,7 @@ def lesion_masks(layers: Sequence[sitk.Image], lesions) -> dict[int, BoxMask]:
 def lesion_sites(organs: OrganSet | None, lesions: Mapping[int, BoxMask]) -> dict[int, LesionSite]:
     """The site of every lesion (module docstring)."""
     sites = {name: mask for name, mask in sorted(organs.masks.items()) if is_site_class(name)} if organs else {}
+    boxes = {name: organ.box for name, organ in sites.items()}
     known = organs is not None and any(is_site_class(name) for name in organs.available)
     out = {}
     for lesion_id, lesion in sorted(lesions.items()):
@@ -83,8 +94,11 @@ def lesion_sites(organs: OrganSet | None, lesions: Mapping[int, BoxMask]) -> dic
             continue
         in_any = np.zeros(lesion.voxels.shape, dtype=bool)
         counts = []
+        box = lesion.box
         for name, organ in sites.items():
-            inside = lesion.voxels & organ.within(lesion.box)
+            if not _overlap(boxes[name], box):  # holds none of its voxels: a count of 0 never wins
+                continue
+            inside = lesion.voxels & organ.within(box)
             in_any |= inside
             counts.append((name, int(inside.sum())))
         counts.append((OUTSIDE, total - int(in_any.sum())))
@@ -108,11 +122,13 @@ def site_burden(image: sitk.Image, lesions: Mapping[int, BoxMask], sites: Mappin
     claimed = np.zeros(tuple(s.stop - s.start for s in union), dtype=bool)
     for lesion_id, mask in sorted(lesions.items()):
         group = sites[lesion_id].group if lesion_id in sites else ""
-        mine = mask.within(union) & ~claimed  # type: ignore[arg-type]
-        claimed |= mine
+        # In the lesion's own box: the same voxels, in the same raster order, as over the whole union's box.
+        local = tuple(slice(s.start - u.start, s.stop - u.start) for s, u in zip(mask.box, union, strict=True))
+        mine = mask.voxels & ~claimed[local]
+        claimed[local] |= mine
         if not group:
             continue
         out[group]["count"] = int(out[group]["count"]) + 1
         out[group]["volume_ml"] = float(out[group]["volume_ml"]) + int(mine.sum()) * voxel
-        out[group]["tlg"] = float(out[group]["tlg"]) + float(values[union][mine].astype(np.float64).sum()) * voxel
+        out[group]["tlg"] = float(out[group]["tlg"]) + float(values[mask.box][mine].astype(np.float64).sum()) * voxel
     return out

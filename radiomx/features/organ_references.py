@@ -43,13 +43,14 @@ Each region's mean and SD come from ``radiomx.features.references.region_stats``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
 
-from radiomx.features.indices import voxel_ml
+from radiomx.features.lesion_sites import lesion_masks
+from radiomx.features.lesions import LesionMap
 from radiomx.features.references import RegionStats, region_stats
 from radiomx.features.voi_geometry import (
     IN_PLANE_ONLY,
@@ -62,8 +63,10 @@ from radiomx.features.voi_geometry import (
     index_mm,
     largest_component,
     near_lesions,
+    place_of,
 )
-from radiomx.inputs.organs import Box, BoxMask, OrganMask, OrganSet
+from radiomx.inputs.organs import Box, BoxMask, OrganMask, OrganSet, read_organs
+from radiomx.records import OrganSource
 
 #: Regions derived from organs, in the order of their columns.
 DERIVED_REGIONS = ("liver", "bloodpool", "spleen", "marrow", "adrenal_contralateral")
@@ -116,10 +119,10 @@ def _measured(image: sitk.Image, region: str, definition: str, files: str, mask:
     """Statistics, volume and centre of a placed VOI (the hand-drawn regions' statistics code path)."""
     source = f"{files}: {definition}"
     values = sitk.GetArrayViewFromImage(image)[mask.box]
-    stats = region_stats(region, source, values, mask.voxels)
-    centre = index_mm(image, np.argwhere(mask.voxels) + np.asarray(mask.origin)).mean(axis=0)
-    return DerivedRegion(region, definition, source, mask, stats, stats.voxels * voxel_ml(image),
-                         (float(centre[0]), float(centre[1]), float(centre[2])))
+    volume, centre = place_of(image, np.argwhere(mask.voxels) + np.asarray(mask.origin))
+    stats = replace(region_stats(region, files, values, mask.voxels), source=source, volume_ml=volume,
+                    centre_mm=centre)
+    return DerivedRegion(region, definition, source, mask, stats, volume, centre)
 
 
 def _null(region: str, definition: str, reason: str) -> DerivedRegion:
@@ -302,8 +305,27 @@ def marrow_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask]) 
                      BoxMask(tuple(s.start for s in box), allowed))  # type: ignore[arg-type]
 
 
-def _min_distance_mm(image: sitk.Image, a: BoxMask, b: BoxMask, chunk: int = 4096) -> float:
-    """Smallest distance between a voxel centre of ``a`` and one of ``b`` (mm)."""
+def _box_gap_mm(image: sitk.Image, a: BoxMask, b: BoxMask) -> float:
+    """A lower bound of the distance between a voxel centre of ``a`` and one of ``b`` (mm): the gap between the
+    world-axis boxes around the corners of their index boxes (which hold every voxel centre, whatever the
+    direction)."""
+    def world_box(mask: BoxMask) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = np.asarray(mask.origin), np.asarray(mask.origin) + np.asarray(mask.voxels.shape) - 1
+        corners = np.array([[z, y, x] for z in (lo[0], hi[0]) for y in (lo[1], hi[1]) for x in (lo[2], hi[2])])
+        points = index_mm(image, corners)
+        return points.min(axis=0), points.max(axis=0)
+
+    (alo, ahi), (blo, bhi) = world_box(a), world_box(b)
+    gap = np.maximum(0.0, np.maximum(alo - bhi, blo - ahi))
+    return float(np.sqrt((gap**2).sum()))
+
+
+def _min_distance_mm(image: sitk.Image, a: BoxMask, b: BoxMask, chunk: int = 4096,
+                     beyond: float = math.inf) -> float:
+    """Smallest distance between a voxel centre of ``a`` and one of ``b`` (mm); ``math.inf`` when their boxes lie
+    more than ``beyond`` mm apart (the exact distance is then not needed, and not computed: it is larger)."""
+    if _box_gap_mm(image, a, b) > beyond:
+        return math.inf
     pa = index_mm(image, np.argwhere(a.voxels) + np.asarray(a.origin))
     pb = index_mm(image, np.argwhere(b.voxels) + np.asarray(b.origin))
     best = math.inf
@@ -320,8 +342,8 @@ def lesion_side(image: sitk.Image, lesion: BoxMask, organs: OrganSet) -> str:
     if inside and max(inside.values()) > 0:
         ranked = sorted(inside.items(), key=lambda item: -item[1])
         return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else ""
-    near = {side: _min_distance_mm(image, lesion, organs.masks[name]) for side, name in ADRENALS.items()
-            if name in organs.masks}
+    near = {side: _min_distance_mm(image, lesion, organs.masks[name], beyond=ADRENAL_NEAR_MM)
+            for side, name in ADRENALS.items() if name in organs.masks}
     near = {side: d for side, d in near.items() if d <= ADRENAL_NEAR_MM}
     if not near:
         return ""
@@ -386,3 +408,17 @@ def derived_regions(image: sitk.Image, organs: OrganSet, lesions: Mapping[int, B
         else:
             raise ValueError(f"unknown derived region {region!r} (known: {', '.join(DERIVED_REGIONS)})")
     return out, sides
+
+
+def scan_regions(source: OrganSource, image: sitk.Image, missing: Sequence[str], lesion_map: LesionMap,
+                 site_classes: Iterable[str]) -> tuple[OrganSet, dict[str, DerivedRegion]]:
+    """A scan's organs (``site_classes`` and the classes of the ``missing`` regions) on ``image``'s grid, and the
+    ``missing`` regions placed clear of the lesions of ``lesion_map`` (the masks as drawn). The one path the
+    extraction (``radiomx.run.organs``) and ``radiomx qc`` (its redrawn VOIs) both take, so both see the same VOIs.
+    Raises ScanError (stage ``organs``) for a source that cannot be read."""
+    wanted = set(site_classes).union(*(REGION_CLASSES[region] for region in missing))
+    organs = read_organs(source, image, wanted)
+    if not missing:
+        return organs, {}
+    regions, _ = derived_regions(image, organs, lesion_masks(lesion_map.layers, lesion_map.lesions), missing)
+    return organs, regions

@@ -14,7 +14,7 @@ lesion-to-contralateral-adrenal ratios (adrenal CXCR4/SSTR imaging in Cushing's 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,9 @@ REGIONS = REFERENCE_REGIONS
 
 @dataclass(frozen=True)
 class RegionStats:
-    """SUV statistics of one reference region on the image grid as read."""
+    """SUV statistics of one reference region on the image grid as read, and where the region is: its ``source``
+    (``drawn: <file>``, or the organ file(s) and the definition it was placed by), volume and centre (mean of its
+    voxel centres, LPS mm)."""
 
     region: str
     file: str
@@ -35,6 +37,9 @@ class RegionStats:
     voxels: int
     #: The region's highest voxel (Deauville compares the liver's and blood pool's SUVmax: Barrington et al. 2014).
     suv_max: float = math.nan
+    source: str = ""
+    volume_ml: float = math.nan
+    centre_mm: tuple[float, float, float] = field(default=(math.nan, math.nan, math.nan))
 
 
 def region_stats(region: str, file: str, values: np.ndarray, mask: np.ndarray) -> RegionStats:
@@ -45,15 +50,24 @@ def region_stats(region: str, file: str, values: np.ndarray, mask: np.ndarray) -
     return RegionStats(region, file, float(inside.mean()), float(inside.std()), int(inside.size), float(inside.max()))
 
 
-def state_columns(stats: dict[str, RegionStats]) -> dict[str, float | int | str | None]:
-    """``ref_<R>_suv_mean/_suv_sd/_voxels/_file/_suv_max`` for every region (null and "" when absent)."""
+def state_columns(stats: dict[str, RegionStats], reasons: dict[str, str] | None = None
+                  ) -> dict[str, float | int | str | None]:
+    """``ref_<R>_suv_mean/_suv_sd/_suv_max/_voxels/_file/_source/_volume_ml/_centre_<x|y|z>_mm`` for every region
+    (null and "" when absent) and ``ref_<R>_reason``: why a region derived from organs is null (``reasons``)."""
     out: dict[str, float | int | str | None] = {}
+    nan3 = (math.nan, math.nan, math.nan)
     for region in REGIONS:
         s = stats.get(region)
+        centre = s.centre_mm if s else nan3
         out.update({f"ref_{region}_suv_mean": s.suv_mean if s else math.nan,
                     f"ref_{region}_suv_sd": s.suv_sd if s else math.nan,
                     f"ref_{region}_voxels": s.voxels if s else None, f"ref_{region}_file": s.file if s else "",
-                    f"ref_{region}_suv_max": s.suv_max if s else math.nan})
+                    f"ref_{region}_suv_max": s.suv_max if s else math.nan,
+                    f"ref_{region}_source": s.source if s else "",
+                    f"ref_{region}_reason": "" if s else (reasons or {}).get(region, ""),
+                    f"ref_{region}_volume_ml": s.volume_ml if s else math.nan,
+                    f"ref_{region}_centre_x_mm": centre[0], f"ref_{region}_centre_y_mm": centre[1],
+                    f"ref_{region}_centre_z_mm": centre[2]})
     return out
 
 
@@ -70,7 +84,8 @@ def stats_from_state(row: dict) -> dict[str, RegionStats]:
             stats[region] = RegionStats(region, str(row.get(f"ref_{region}_file") or ""),
                                         _float(row.get(f"ref_{region}_suv_mean")),
                                         _float(row.get(f"ref_{region}_suv_sd")), voxels,
-                                        _float(row.get(f"ref_{region}_suv_max")))
+                                        _float(row.get(f"ref_{region}_suv_max")),
+                                        source=str(row.get(f"ref_{region}_source") or ""))
     return stats
 
 

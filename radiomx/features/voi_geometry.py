@@ -16,6 +16,7 @@ Conventions (docs/organs.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -78,6 +79,16 @@ def index_mm(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
     spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
     xyz = np.asarray(index_zyx, dtype=np.float64)[:, ::-1] * spacing
     return xyz @ direction.T + np.asarray(image.GetOrigin(), dtype=np.float64)
+
+
+def place_of(image: sitk.Image, index_zyx: np.ndarray) -> tuple[float, tuple[float, float, float]]:
+    """Volume (mL: voxels x voxel volume) and centre (mean of the voxel centres, LPS mm) of a region given as rows
+    of (z, y, x) indices on ``image``; the centre is NaN for an empty region."""
+    volume = len(index_zyx) * float(np.prod(image.GetSpacing())) / 1000.0
+    if len(index_zyx) == 0:
+        return volume, (math.nan, math.nan, math.nan)
+    centre = index_mm(image, index_zyx).mean(axis=0)
+    return volume, (float(centre[0]), float(centre[1]), float(centre[2]))
 
 
 def box_points_mm(image: sitk.Image, box: Box) -> np.ndarray:

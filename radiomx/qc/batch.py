@@ -107,7 +107,7 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
     ``features.voi.scan_lesions``); never raises for bad input: a problem comes back as the failures-row message."""
     from radiomx.features.voi import scan_lesions  # SimpleITK, matplotlib: only when there is a scan to draw
     from radiomx.inputs.loader import load_scan
-    from radiomx.qc.draw import draw_loaded
+    from radiomx.qc.draw import draw_loaded, organ_overlay
 
     scan = job.scan
     try:
@@ -116,7 +116,8 @@ def draw_job(job: DrawJob) -> tuple[ScanKey, Drawn | None, str]:
         lesion_map = scan_lesions(loaded.image, loaded.mask, job.params.indices.voi, lesions.mode, lesions.labels,
                                   loaded.unit, job.references).lesion_map
         names = {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"] for lesion in lesion_map.lesions}
-        drawn = draw_loaded(scan, loaded, lesion_map.layers, job.params, job.cohort, job.work_key, names)
+        overlay = organ_overlay(scan, loaded, job.references, lesions, lesion_map)
+        drawn = draw_loaded(scan, loaded, lesion_map.layers, job.params, job.cohort, job.work_key, names, overlay)
     except Exception as exc:  # noqa: BLE001 - one scan's problem must not stop the others' pictures
         detail = exc.detail if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
         detail = one_line(CohortPaths(job.cohort).text(detail))
@@ -173,10 +174,13 @@ def render_out(out: Path | str, patient: str | None = None, tracer: str | None =
                 summary.unchanged += 1
                 continue
             touched.append(key)
-            if (stat_signature(scan.image_source), stat_signature(scan.mask)) != (row["image_stat"], row["mask_stat"]):
+            organs = scan.organs.path if scan.organs is not None else None
+            if ((stat_signature(scan.image_source), stat_signature(scan.mask), stat_signature(organs))
+                    != (row["image_stat"], row["mask_stat"], row.get("organs_stat") or "")):
                 summary.failures.append(Failure(
                     key, Stage.QC, row.get("image_file", ""),
-                    "image or mask changed since extraction; run `radiomx extract` first (it draws with --qc)"))
+                    "image, mask or organs changed since extraction; run `radiomx extract` first (it draws with "
+                    "--qc)"))
                 continue
             todo.append(DrawJob(scan, layout, params, row["work_key"], run.cohort, lesion_options,
                                 stats_from_state(row)))

@@ -4,13 +4,15 @@ cohort); ``draw_scan`` draws given arrays.
 
 Reference regions are the ones the extraction measures: the scan's reference files as discovery found them
 (``ref-liver.nii.gz``, ``.nrrd``, a SEG/RTSTRUCT ``.dcm``, BIDS ``desc-ref<region>``) and the ``ref-*`` segments or
-ROIs inside a DICOM SEG/RTSTRUCT mask. Each is drawn dashed and listed with its SUVmean. One that cannot be read or
+ROIs inside a DICOM SEG/RTSTRUCT mask, then the regions derived from organ segmentations (``liver (organ)``:
+``OrganOverlay``, the VOIs the extraction measured). Each is drawn dashed and listed with its SUVmean; each lesion's
+site follows its row in the legend (``@liver``). One that cannot be read or
 is not on the image grid is left out of the picture, and said so as a ``qc`` warning; the picture is still drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,14 +22,32 @@ import SimpleITK as sitk
 from radiomx import __version__
 from radiomx.errors import ScanError
 from radiomx.features.indices import lesion_values
-from radiomx.features.lesions import layers_of
+from radiomx.features.lesion_sites import SITE_CLASSES, lesion_masks, lesion_sites
+from radiomx.features.lesions import LesionMap, layers_of
+from radiomx.features.organ_references import DERIVED_REGIONS, scan_regions
 from radiomx.features.orientation import reoriented
+from radiomx.features.references import RegionStats
+from radiomx.features.voi import scan_lesions
 from radiomx.inputs.loader import LoadedScan, load_reference
-from radiomx.params.paramset import ParamSet
+from radiomx.inputs.organs import BoxMask
+from radiomx.options import LesionOptions
+from radiomx.params.paramset import ParamSet, VoiSetting
 from radiomx.qc.files import render_key
 from radiomx.qc.picture import Scene, render
 from radiomx.qc.windows import display_window
 from radiomx.records import CohortPaths, QcPicture, Scan, ScanKey, region_of
+
+#: Regions whose name is too long for the picture's labels.
+ORGAN_LABELS = {"adrenal_contralateral": "adrenal_contra"}
+
+
+@dataclass
+class OrganOverlay:
+    """What the organ segmentations add to a picture: the derived reference VOIs (region -> mask on the image grid)
+    and each lesion's site (lesion_id -> ``lesion_site``)."""
+
+    regions: dict[str, BoxMask] = field(default_factory=dict)
+    sites: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,7 +120,7 @@ def caption(key: ScanKey, params: ParamSet, unit: str, unit_inputs: dict, lesion
 
 def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image | Sequence[sitk.Image], unit: str,
               unit_inputs: dict, params: ParamSet, references: Sequence[tuple[str, np.ndarray]], picture_key: str,
-              names: dict[int, str] | None = None) -> QcPicture:
+              names: dict[int, str] | None = None, sites: dict[int, str] | None = None) -> QcPicture:
     """The scan's picture; ``labels`` holds lesion_id per voxel: one label map, or the layers of lesions that may
     overlap (``radiomx.features.lesions.LesionMap.layers``), each lesion outlined on its own; ``references`` the
     reference regions as boolean (z, y, x) arrays on the image grid as stored; ``names``: lesion_id -> lesion_name,
@@ -118,15 +138,43 @@ def draw_scan(key: ScanKey, image: sitk.Image, labels: sitk.Image | Sequence[sit
         title=f"{key.patient_id}{session} / {key.tracer}" + ("   NEGATIVE" if not lesions else ""),
         caption=caption(key, params, unit, unit_inputs, len(lesions), window),
         image=values, spacing_xyz=spacing, labels=label_values, lesions=lesions, unit=unit, window=window,
-        references=regions, cmap="gray" if unit == "HU" else "gray_r", names=dict(names or {}))
+        references=regions, cmap="gray" if unit == "HU" else "gray_r", names=dict(names or {}),
+        sites=dict(sites or {}))
     rendered = render(scene, picture_key)
     return QcPicture(picture_key, rendered.png, rendered.thumbnail)
 
 
 def draw_loaded(scan: Scan, loaded: LoadedScan, labels: sitk.Image | Sequence[sitk.Image], params: ParamSet,
-                cohort: Path, work_key: str, names: dict[int, str] | None = None) -> Drawn:
-    """The picture of a loaded scan with its reference regions, and the warnings about regions left out."""
+                cohort: Path, work_key: str, names: dict[int, str] | None = None,
+                organs: OrganOverlay | None = None) -> Drawn:
+    """The picture of a loaded scan with its reference regions (the drawn ones, then those derived from organs,
+    labelled ``liver (organ)``), each lesion's site, and the warnings about regions left out."""
     regions, warnings = reference_regions(scan, loaded, cohort)
-    picture = draw_scan(scan.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, regions,
-                        render_key(work_key, params, scan), names)
+    shape = loaded.image.GetSize()[::-1]
+    derived = [(f"{ORGAN_LABELS.get(region, region)} (organ)", mask.full(shape))
+               for region, mask in (organs.regions if organs else {}).items()]
+    picture = draw_scan(scan.key, loaded.image, labels, loaded.unit, loaded.unit_inputs, params, regions + derived,
+                        render_key(work_key, params, scan), names, organs.sites if organs else None)
     return Drawn(picture, warnings)
+
+
+def organ_overlay(scan: Scan, loaded: LoadedScan, references: Mapping[str, RegionStats], lesion_options: LesionOptions,
+                  lesion_map: LesionMap) -> OrganOverlay | None:
+    """The organ overlay of a scan drawn again (``radiomx qc``): the regions the extraction derived (those whose
+    stored source is not ``drawn: ...``; PET only) placed again by the same code on the same inputs
+    (``features.organ_references.scan_regions``: deterministic), and the sites of ``lesion_map``'s lesions. None
+    without organs; empty when they cannot be read (as the extraction drew it: its failures row says why)."""
+    if scan.organs is None:
+        return None
+    pet = loaded.unit == "SUVbw"
+    missing = tuple(r for r in DERIVED_REGIONS if pet and not (r in references and
+                                                               references[r].source.startswith("drawn: ")))
+    as_drawn = scan_lesions(loaded.image, loaded.mask, VoiSetting(), lesion_options.mode, lesion_options.labels,
+                            loaded.unit, {}).lesion_map
+    try:
+        organs, regions = scan_regions(scan.organs, loaded.image, missing, as_drawn, SITE_CLASSES)
+    except (ScanError, OSError):
+        return OrganOverlay()
+    sites = lesion_sites(organs, lesion_masks(lesion_map.layers, lesion_map.lesions))
+    return OrganOverlay({r: d.mask for r, d in regions.items() if d.mask is not None},
+                        {i: s.site for i, s in sites.items() if s.site})

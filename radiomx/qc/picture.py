@@ -95,6 +95,8 @@ class Scene:
     cmap: str = "gray_r"
     #: lesion_id -> lesion name (SEG segment label, ROI name, label table), shown in the legend.
     names: dict[int, str] = field(default_factory=dict)
+    #: lesion_id -> its site in the organ segmentations (``lesion_site``), shown in the legend after an "@".
+    sites: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,18 @@ def _panel(ax, scene: Scene, view: str, colours: dict[int, str], projections: di
     return shown
 
 
+#: Characters a legend row holds (the legend column at its font).
+LEGEND_CHARS = 41
+
+
+def short_site(site: str) -> str:
+    """A lesion site as the legend shows it: ``adrenal_gland_left`` -> ``adrenal L``, ``vertebrae_L3`` ->
+    ``vert L3``, ``lung_upper_lobe_right`` -> ``lung_upper R`` (the legend's column is narrow)."""
+    text = site.replace("_gland", "").replace("_lobe", "").replace("vertebrae_", "vert ")
+    text = text.replace("_left", " L").replace("_right", " R")
+    return text[:16]
+
+
 def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
     """The legend's lines and colours: a header, a row per lesion (id, SUVmax, MTV, name), the reference regions."""
     peak = "SUVmax" if scene.unit != "HU" else "HUmax"
@@ -315,8 +329,9 @@ def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
     colours = lesion_colours([lesion.lesion_id for lesion in scene.lesions])
     for lesion in scene.lesions[:LEGEND_ROWS]:
         name = scene.names.get(lesion.lesion_id, "")
+        site = scene.sites.get(lesion.lesion_id, "")
         rows.append((f"{lesion.lesion_id:>4} {lesion.suv_max:>8.2f} {lesion.mtv_ml:>9.2f}" + (f" {name[:14]}" if name
-                     else ""), colours[lesion.lesion_id]))
+                     else "") + (f" @{short_site(site)}" if site else ""), colours[lesion.lesion_id]))
     if len(scene.lesions) > LEGEND_ROWS:
         rows.append((f"... and {len(scene.lesions) - LEGEND_ROWS} more (ids on the outlines)", "black"))
     if not scene.lesions:
@@ -325,7 +340,8 @@ def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
     for name, region in scene.references:
         inside = scene.image[region]
         figure = f"{mean} {float(inside.astype(np.float64).mean()):.2f}" if inside.size else "no voxel"
-        rows.append((f"ref  {name}: {figure} (dashed)", REFERENCE_COLOUR))
+        text = f"ref  {name}: {figure}"
+        rows.append((text if len(text) > LEGEND_CHARS - 9 else f"{text} (dashed)", REFERENCE_COLOUR))
     return rows
 
 

@@ -73,22 +73,28 @@ def make_plan(scans: list[Scan], state: dict[ScanKey, dict], params: dict[str, P
             image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
             image_sha = _hash_if_moved(scan.image_source, image_stat, old["image_stat"], old["image_sha256"])
             mask_sha = _hash_if_moved(scan.mask, mask_stat, old["mask_stat"], old["mask_sha256"])
+            organs_path = scan.organs.path if scan.organs is not None else None
+            organs_stat = stat_signature(organs_path)
+            organs_sha = _hash_if_moved(organs_path, organs_stat, old.get("organs_stat") or "",
+                                        old.get("organs_sha256") or "")
         except OSError:  # unreadable now: let the worker produce the precise failure
             task = ScanTask(scan, cohort, layout, p, lesion_options)
             plan.items.append(PlanItem(scan, PlanStatus.CHANGED, "input unreadable", task))
             continue
-        key = work_key(scan, image_sha, mask_sha, p, lesion_options, layout.pet_units)
-        task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha)
+        key = work_key(scan, image_sha, mask_sha, p, lesion_options, layout.pet_units, organs_sha)
+        task = ScanTask(scan, cohort, layout, p, lesion_options, image_sha, mask_sha, organs_sha)
         if old["status"] not in DONE_STATUSES:
             plan.items.append(PlanItem(scan, PlanStatus.RETRY, f"{old['status']} last time", task))
         elif key != old["work_key"]:
             reason = ("image" if image_sha != old["image_sha256"] else "mask" if mask_sha != old["mask_sha256"]
-                      else "parameters" if p.sha256 != old["params_sha256"] else "options or radiomx version")
+                      else "parameters" if p.sha256 != old["params_sha256"]
+                      else "organs" if organs_sha != (old.get("organs_sha256") or "") else "options or radiomx version")
             plan.items.append(PlanItem(scan, PlanStatus.CHANGED, f"{reason} changed", task))
         else:
             refreshed = None
-            if (image_stat, mask_stat) != (old["image_stat"], old["mask_stat"]):
-                refreshed = {**old, "image_stat": image_stat, "mask_stat": mask_stat}
+            if (image_stat, mask_stat, organs_stat) != (old["image_stat"], old["mask_stat"],
+                                                        old.get("organs_stat") or ""):
+                refreshed = {**old, "image_stat": image_stat, "mask_stat": mask_stat, "organs_stat": organs_stat}
             plan.items.append(PlanItem(scan, PlanStatus.UNCHANGED, "", None, refreshed))
     plan.vanished = sorted(k for k in state if k not in (seen if in_cohort is None else in_cohort | seen))
     return plan

@@ -8,7 +8,7 @@ problems are rows of the scan's outcome; this is the one place that joins the th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from radiomx.errors import ScanError
 from radiomx.features.references import REGIONS, RegionStats, region_stats
+from radiomx.features.voi_geometry import place_of
 from radiomx.inputs.lbm import Normalisation, sul_normalisation, suv_bsa_normalisation
 from radiomx.inputs.loader import LoadedScan, load_reference
 from radiomx.params.readouts import SulSetting
@@ -67,7 +68,10 @@ def reference_stats(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) ->
             outcome.failures.append(Failure(key, Stage.LOAD, shown, f"reference region {region}: cannot read "
                                                                     f"({exc.strerror}); check permissions"))
             continue
-        found = region_stats(region, shown, values, np.asarray(mask))
+        inside = np.asarray(mask, dtype=bool)
+        volume, centre = place_of(loaded.image, np.argwhere(inside))
+        found = replace(region_stats(region, shown, values, inside), source=f"drawn: {shown}", volume_ml=volume,
+                        centre_mm=centre)
         if found.voxels == 0:
             outcome.warnings.append(Failure(key, Stage.REFERENCE, shown, (
                 f"reference region {region} has no voxel; ignored (draw it or remove the file)")))

@@ -31,6 +31,8 @@ class ScanTask:
     #: Hashes already computed while planning ("" = compute here, in parallel).
     image_sha256: str = ""
     mask_sha256: str = ""
+    #: The organ source's content hash, already computed while planning ("" = compute here).
+    organs_sha256: str = ""
     #: Render the QC picture in the worker (``--qc``).
     qc: bool = False
 
@@ -64,11 +66,15 @@ def outside_inputs(scan: Scan) -> dict[str, Any]:
 
 
 def work_key(scan: Scan, image_sha: str, mask_sha: str, params: ParamSet, lesion_options: LesionOptions,
-             unit_policy: str | None) -> str:
+             unit_policy: str | None, organs_sha: str = "") -> str:
     """Everything that can change a row: inputs (and their metadata outside the image file), parameter file,
-    radiomx's feature logic, lesion options (mode, labels, the selection by name)."""
-    return canonical_sha256({
+    radiomx's feature logic, lesion options (mode, labels, the selection by name), and the organ segmentations
+    (their form and content) when the scan has them: scans without keep the key they had."""
+    key = {
         "image": image_sha, "mask": mask_sha, "params": params.sha256, "logic": FEATURE_LOGIC_VERSION,
         **lesion_options.as_key(),
         "pet_units": unit_policy, "outside": outside_inputs(scan),
-    })
+    }
+    if scan.organs is not None:
+        key["organs"] = [scan.organs.form, organs_sha]
+    return canonical_sha256(key)

@@ -47,6 +47,7 @@ from radiomx.params.paramset import ParamSet, VoiSetting
 from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
+from radiomx.run.organs import OrganReading, read_scan_organs, site_columns
 from radiomx.run.references import Normalisations, body_columns, normalisations, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 from radiomx.run.threads import threadpool_limits
@@ -208,7 +209,7 @@ class _Inputs:
 @dataclass
 class _Split:
     """A scan's lesions, with what each lesion row adds to its PET indices: the threshold VOI that made it and its
-    ratios to the scan's reference regions (PET only)."""
+    ratios to the scan's reference regions (PET only), and its site in the organs (any scan with organs)."""
 
     lesion_map: LesionMap
     voi: VoiSetting
@@ -217,12 +218,21 @@ class _Split:
     pet: bool
     #: SUL (and SUVbsa when asked) factors of a PET scan.
     normalised: Normalisations | None = None
+    sites: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: The reference VOIs derived from organs, for the QC picture.
+    organ_masks: dict[str, Any] = field(default_factory=dict)
+
+    def overlay(self) -> dict[str, Any]:
+        """What the QC picture adds from the organs: the derived VOIs and each lesion's site."""
+        return {"regions": self.organ_masks,
+                "sites": {i: c["lesion_site"] for i, c in self.sites.items() if c.get("lesion_site")}}
 
     def row_columns(self, lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
+        sites = self.sites.get(lesion.lesion_id, {})
         if not self.pet:
-            return {}
+            return sites
         return {**voi_columns(self.voi, self.thresholds.get(lesion.lesion_id)),
-                **lesion_ratios(values["suv_max"], values["suv_peak"], self.references),
+                **lesion_ratios(values["suv_max"], values["suv_peak"], self.references), **sites,
                 **(self.normalised.lesion_columns(values) if self.normalised is not None else {})}
 
 
@@ -251,7 +261,7 @@ def prepare_scan(task: ScanTask) -> PreparedScan:
     prepared.provenance = _provenance(task, inputs, prepared.outcome.state)
     _cut_lesions(prepared, inputs, split)
     if task.qc:
-        _draw_picture(task, prepared.outcome, inputs.loaded, split.lesion_map)
+        _draw_picture(task, prepared.outcome, inputs.loaded, split.lesion_map, split.overlay())
     return prepared
 
 
@@ -261,11 +271,17 @@ def _read_inputs(task: ScanTask, outcome: ScanOutcome) -> _Inputs | None:
     input is read once; inputs they did not hash (DICOM folders, files ITK reads) are hashed here. A scan whose
     reader failed still gets its hashes and work key, so that the next run retries it only when an input changed."""
     scan, key = task.scan, task.scan.key
+    organs_path = scan.organs.path if scan.organs is not None else None
     try:
         image_stat, mask_stat = stat_signature(scan.image_source), stat_signature(scan.mask)
     except OSError as exc:
         outcome.failures.append(_unreadable(key, exc, scan.folder))
         return None
+    try:  # a missing or unreadable organ source is the organ step's failure, not the scan's
+        organs_stat = stat_signature(organs_path)
+        organs_sha = task.organs_sha256 or content_sha256(organs_path)
+    except OSError:
+        organs_stat = organs_sha = ""
     digests: dict[Path, str] = {}
     read = _load(task, digests)
     try:
@@ -275,8 +291,9 @@ def _read_inputs(task: ScanTask, outcome: ScanOutcome) -> _Inputs | None:
         outcome.failures.append(_unreadable(key, exc, scan.folder))
         return None
     outcome.state.update(image_stat=image_stat, mask_stat=mask_stat, image_sha256=image_sha, mask_sha256=mask_sha,
+                         organs_stat=organs_stat, organs_sha256=organs_sha,
                          work_key=work_key(scan, image_sha, mask_sha, task.params, task.lesion_options,
-                                           task.layout.pet_units))
+                                           task.layout.pet_units, organs_sha))
     if isinstance(read, Failure):
         outcome.failures.append(read)
         return None
@@ -301,13 +318,21 @@ def _load(task: ScanTask, digests: dict[Path, str]) -> tuple[LoadedScan, sitk.Im
 
 
 def _split(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> _Split | None:
-    """Reference regions, then (PET) threshold VOIs, then lesions; None when the scan cannot go on (a percist
-    threshold without a liver region). A mask without any non-zero voxel is a negative scan (zero lesions, status
-    "negative"), not a failure."""
+    """Reference regions (drawn ones first, then those derived from organs), then (PET) threshold VOIs, then
+    lesions and their sites; None when the scan cannot go on (a percist threshold without a liver region). A mask
+    without any non-zero voxel is a negative scan (zero lesions, status "negative"), not a failure."""
     key = task.scan.key
     pet = loaded.unit == "SUVbw"
+    voi, lesions = task.params.indices.voi, task.lesion_options
     stats = reference_stats(task, loaded, outcome)
-    outcome.state.update(state_columns(stats))
+    drawn_regions = set(stats)
+    drawn = None
+    reading = OrganReading()
+    if task.scan.organs is not None:  # the masks as drawn: the organ VOIs keep clear of them
+        drawn = scan_lesions(loaded.image, loaded.mask, VoiSetting(), lesions.mode, lesions.labels, loaded.unit, {})
+        reading = read_scan_organs(task, loaded.image, pet, stats, drawn.lesion_map, outcome)
+        stats = {**reading.stats, **stats}  # a hand-drawn region wins
+    outcome.state.update(state_columns(stats, reading.reasons))
     normalised = None
     if pet:
         normalised = normalisations(task.scan, loaded, outcome.state, task.params.readouts.sul)
@@ -315,14 +340,21 @@ def _split(task: ScanTask, loaded: LoadedScan, outcome: ScanOutcome) -> _Split |
         for file, message in implausible(stats, task.params.indices.reference_suv_mean, key.tracer,
                                          f"params {task.params.version}"):
             outcome.warnings.append(Failure(key, Stage.REFERENCE, file, message))
-    voi, lesions = task.params.indices.voi, task.lesion_options
-    try:
-        result = scan_lesions(loaded.image, loaded.mask, voi, lesions.mode, lesions.labels, loaded.unit, stats)
-    except ScanError as exc:  # percist without a liver region
-        outcome.failures.append(Failure(key, exc.stage, str(task.scan.mask), exc.detail))
-        return None
+    if drawn is not None and (voi.method == "none" or not pet):
+        result = drawn
+    else:
+        try:
+            result = scan_lesions(loaded.image, loaded.mask, voi, lesions.mode, lesions.labels, loaded.unit, stats)
+        except ScanError as exc:  # percist without a liver region
+            outcome.failures.append(Failure(key, exc.stage, str(task.scan.mask), exc.detail))
+            return None
     outcome.warnings.extend(Failure(key, Stage.VOI, str(task.scan.mask), message) for message in result.emptied)
-    return _Split(result.lesion_map, voi, result.thresholds, stats, pet, normalised)
+    split = _Split(result.lesion_map, voi, result.thresholds, stats, pet, normalised,
+                   organ_masks={r: m for r, m in reading.masks.items() if r not in drawn_regions})
+    if task.scan.organs is not None:
+        site_state, split.sites = site_columns(reading, loaded.image, result.lesion_map, pet)
+        outcome.state.update(site_state)
+    return split
 
 
 def _check_labels(task: ScanTask, lesion_map: LesionMap, outcome: ScanOutcome) -> None:
@@ -386,16 +418,17 @@ def _cut_lesions(prepared: PreparedScan, inputs: _Inputs, split: _Split) -> None
             prepared.jobs.append(job)
 
 
-def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: LesionMap) -> None:
+def _draw_picture(task: ScanTask, outcome: ScanOutcome, loaded, lesion_map: LesionMap,
+                  organs: dict[str, Any]) -> None:
     """The QC picture while the image is in memory (no second read); a failure to draw is a ``qc`` failures row,
     never a lost feature (the scan's rows and state are already complete)."""
     scan, key = task.scan, task.scan.key
     try:
-        from radiomx.qc.draw import draw_loaded  # matplotlib: loaded only by runs that draw
+        from radiomx.qc.draw import OrganOverlay, draw_loaded  # matplotlib: loaded only by runs that draw
 
         drawn = draw_loaded(scan, loaded, lesion_map.layers, task.params, task.cohort, outcome.state["work_key"],
                             {lesion.lesion_id: lesion_map.source_columns(lesion)["lesion_name"]
-                             for lesion in lesion_map.lesions})
+                             for lesion in lesion_map.lesions}, OrganOverlay(**organs))
     except Exception as exc:  # noqa: BLE001 - drawing must never cost the scan its features
         outcome.failures.append(Failure(key, Stage.QC, str(scan.image),
                                         f"QC picture not drawn: {type(exc).__name__}: {one_line(exc)}",
