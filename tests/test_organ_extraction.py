@@ -116,6 +116,10 @@ def test_derived_regions_read_their_parts_exactly_in_state_and_burden(extracted,
         assert state["ref_liver_source"].startswith("P001/FDG/organs/liver.nii.gz: PERCIST liver (Wahl 2009)")
         assert state["ref_liver_centre_x_mm"] < ph.LOBE_SPLIT_X  # in the right lobe (LPS: right is -x)
         assert state["organs_file"] == "P001/FDG/organs" and state["organs_form"] == "folder"
+        # Every vertebra T5-T10 bounds the cylinder's slices, so every one is named with the aorta.
+        assert state["ref_bloodpool_file"] == ", ".join(
+            f"P001/FDG/organs/{name}.nii.gz" for name in ("aorta", *(f"vertebrae_T{k}" for k in range(5, 11))))
+        assert state["ref_bloodpool_source"].startswith(state["ref_bloodpool_file"] + ": PERCIST blood pool")
     else:
         assert state["organs_file"] == "P002/FDG/organs.nii.gz" and state["organs_form"] == "labels"
         assert state["ref_spleen_source"].startswith("P002/FDG/organs.nii.gz [1 spleen]: radiomx spleen")
@@ -335,3 +339,23 @@ def test_a_percist_threshold_voi_uses_the_liver_derived_from_organs(tmp_path):
     lesions = read_table(out)
     assert len(lesions) == 6 and list(lesions.voi_threshold_suv) == pytest.approx([3.0] * 6, abs=1e-6)
     assert read_table(out, which="scans").iloc[0].ref_liver_suv_mean == pytest.approx(2.0, abs=1e-6)
+
+
+def test_a_source_without_a_regions_organ_gives_a_reason_and_no_warning_row(tmp_path):
+    """docs/organs.md's failures table: a source that lacks a region's classes (here no aorta, no lumbar vertebra)
+    gives ``ref_<R>_reason`` only, as a missing liver does, although it holds the blood pool's T5-T10 vertebrae."""
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    write_scan(cohort / "P001" / "FDG", phantom)
+    folder = ph.write_folder(phantom, cohort / "P001" / "FDG" / "organs")
+    for name in ("aorta", "liver", *(f"vertebrae_L{k}" for k in range(1, 6))):
+        (folder / f"{name}.nii.gz").unlink()
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    messages = read_table(out, which="failures").message.tolist()
+    assert not [m for m in messages if "not derived" in m], messages
+    state = state_of(out, "P001")
+    for region in ("liver", "bloodpool", "marrow"):
+        assert "no " in state[f"ref_{region}_reason"] and pd.isna(state[f"ref_{region}_suv_mean"]), region
+    assert state["ref_spleen_suv_mean"] == pytest.approx(1.5, abs=1e-6)

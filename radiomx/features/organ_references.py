@@ -87,6 +87,10 @@ REGION_CLASSES: dict[str, tuple[str, ...]] = {
     "liver": ("liver", *RIGHT_LOBE_SEGMENTS), "bloodpool": ("aorta", *BLOODPOOL_LEVELS), "spleen": ("spleen",),
     "marrow": MARROW_LEVELS, "adrenal_contralateral": tuple(ADRENALS.values()),
 }
+#: The classes without which a region cannot be placed at all (any one of them suffices): a source that holds none
+#: of them simply lacks the region, which is worth no warning row (docs/organs.md). The blood pool's vertebrae only
+#: bound its slices, so the aorta alone decides.
+REGION_NEEDS: dict[str, tuple[str, ...]] = {**REGION_CLASSES, "bloodpool": ("aorta",)}
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,7 @@ def bloodpool_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask
             f"{float(window.max()) if window.size else 0.0:.1f} mm from the wall); the region is null"))
     voxels = np.zeros(allowed.shape, dtype=bool)
     voxels[tuple((np.asarray(centre) + offsets).T)] = True
-    files = ", ".join([aorta.file, *(m.file for m in levels[:1])])
+    files = ", ".join([aorta.file, *(m.file for m in levels)])  # every level bounds the slab
     return _measured(image, "bloodpool", definition, files, BoxMask(tuple(s.start for s in box), voxels))
 
 

@@ -27,7 +27,14 @@ from radiomx.columns import SITE_GROUPS
 from radiomx.errors import ScanError
 from radiomx.features.lesion_sites import SITE_CLASSES, lesion_masks, lesion_sites, site_burden
 from radiomx.features.lesions import LesionMap
-from radiomx.features.organ_references import ADRENALS, DERIVED_REGIONS, REGION_CLASSES, lesion_side, scan_regions
+from radiomx.features.organ_references import (
+    ADRENALS,
+    DERIVED_REGIONS,
+    REGION_CLASSES,
+    REGION_NEEDS,
+    lesion_side,
+    scan_regions,
+)
 from radiomx.features.references import RegionStats
 from radiomx.inputs.organs import BoxMask, OrganSet
 from radiomx.records import CohortPaths, Failure, ScanOutcome
@@ -90,9 +97,9 @@ def read_scan_organs(task: ScanTask, image: sitk.Image, pet: bool, drawn: Mappin
 
 def _worth_a_warning(region: str, reason: str, organs: OrganSet) -> bool:
     """A null region is worth a warning when the source holds its organ (so something went wrong: outside the
-    field of view, the VOI does not fit, bilateral adrenal lesions), not when the classes are simply absent or
-    no lesion lies in an adrenal (the usual case)."""
-    if not any(name in organs.available for name in REGION_CLASSES[region]):
+    field of view, the VOI does not fit, bilateral adrenal lesions), not when the classes it cannot do without are
+    simply absent (no aorta, no lumbar vertebra) or no lesion lies in an adrenal (the usual case)."""
+    if not any(name in organs.available for name in REGION_NEEDS[region]):
         return False
     if region == "adrenal_contralateral":
         return "both sides" in reason or "field of view" in reason
