@@ -241,6 +241,33 @@ def test_response_categories_and_deltas_against_numpy(trial):
     assert "2026" not in response.to_csv() and "sex" not in response.columns
 
 
+def test_a_criterion_the_parameter_file_does_not_ask_for_is_null_with_that_reason(trial):
+    """The DOTATATE file asks for Krenning only: its follow-ups' PERCIST and Lugano are null, each with the reason
+    the score columns give (a null always has a reason)."""
+    _, _, out = trial
+    rows = table(out, "response", "68Ga-DOTATATE").set_index(["patient_id", "session"])
+    burden = table(out, "burden", "68Ga-DOTATATE").set_index(["patient_id", "session"])
+    for patient in DOTATATE:
+        row = rows.loc[(patient, "interim")]
+        assert row["status"] == "ok" and pd.isna(row["percist"]) and pd.isna(row["lugano"])
+        assert row["percist_note"] == row["lugano_note"] == burden.loc[(patient, "interim"), "deauville_note"]
+        assert row["percist_note"].startswith("not asked by the parameter file (68Ga-DOTATATE v"), row["percist_note"]
+
+
+def test_naming_one_table_is_worded_for_the_library_and_the_cli(trial):
+    """Two response tables (and no compare table): the library's read_table and ``radiomx table`` each get the
+    way to name one in their own words (``tracer=`` / ``--tracer``)."""
+    from radiomx.api import read_table
+    from radiomx.errors import ConfigError
+
+    _, _, out = trial
+    for which in ("response", "compare"):
+        with pytest.raises(ConfigError, match=f"name one {which} table \\(tracer=.* / --tracer"):
+            read_table(out, which=which)
+        result = CliRunner().invoke(cli, ["table", str(out), "--which", which])
+        assert result.exit_code == 2 and "--tracer" in result.stderr, result.stderr
+
+
 def test_readers_agree_pandas_duckdb_library(trial):
     import duckdb
 

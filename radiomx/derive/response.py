@@ -258,16 +258,24 @@ def _quality_notes(base: SessionScan, follow: SessionScan) -> list[str]:
     return notes
 
 
-def compare_sessions(base: SessionScan, follow: SessionScan, settings: ReadoutSettings) -> dict:
-    """The response columns of one follow-up against its baseline (both scanned and not failed)."""
+def compare_sessions(base: SessionScan, follow: SessionScan, settings: ReadoutSettings, tracer: str = "") -> dict:
+    """The response columns of one follow-up against its baseline (both scanned and not failed). A criterion the
+    parameter file does not ask for is null with that reason, worded as the score columns word it."""
     row, notes = _deltas(base, follow)
     notes += _quality_notes(base, follow)
+    not_asked = f"not asked by the parameter file ({' '.join(filter(None, (tracer, base.params_version)))})"
     if settings.percist:
         category, figures = percist(base, follow, settings.new_lesions_are_progression)
         row.update(figures, percist=category.value, percist_note=category.note)
+    else:
+        row["percist_note"] = not_asked
     if settings.lugano is not None and settings.deauville is not None:
         category = lugano(base, follow, settings.deauville, settings.lugano, settings.new_lesions_are_progression)
         row.update(lugano=category.value, lugano_note=category.note)
+    elif settings.lugano is None:
+        row["lugano_note"] = not_asked
+    else:
+        row["lugano_note"] = f"Lugano reads the Deauville score, which is {not_asked}"
     if settings.casasnovas is not None:
         row["delta_suv_max_class"] = casasnovas(base, follow, row["delta_suv_max_pct"], settings.casasnovas).value
     if "CMR" in (row.get("percist"), row.get("lugano")):
@@ -285,7 +293,7 @@ def _blank(patient_id: str, session: str) -> dict:
 
 
 def patient_response(patient_id: str, scans: Mapping[str, SessionScan], order: SessionOrder,
-                     settings: ReadoutSettings) -> list[dict]:
+                     settings: ReadoutSettings, tracer: str = "") -> list[dict]:
     """Every response row of one patient and tracer (``scans``: session -> its scan), in the order's sequence,
     then the unplaced sessions; keys (patient_id, session) are unique."""
     rows = []
@@ -311,7 +319,7 @@ def patient_response(patient_id: str, scans: Mapping[str, SessionScan], order: S
         elif base_rank is None or rank < base_rank:
             row["response_note"] = f"before the baseline session {order.baseline!r}: not compared"
         else:
-            row.update(compare_sessions(base, scan, settings))
+            row.update(compare_sessions(base, scan, settings, tracer))
         rows.append(row)
     for session, reason in order.unplaced:
         scan = scans.get(session)

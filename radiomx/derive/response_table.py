@@ -136,7 +136,7 @@ def build_responses(out: Path, cohort: Path | None, settings: DeriveSettings) ->
                                                  uptakes.get((patient, s["session"])))
                      for s in mine}
             order = _order(cohort, patient, sorted(scans), declaration, settings.export_sessions)
-            rows += patient_response(patient, scans, order, _patient_settings(mine, root, tracer))
+            rows += patient_response(patient, scans, order, _patient_settings(mine, root, tracer), tracer)
         table = sort_rows(arrow_rows(rows, RESPONSE), RESPONSE)
         tables[tracer] = table.replace_schema_metadata({ORDER_KEY: signature.encode()})
     return tables
