@@ -130,11 +130,11 @@ def _compare_path(out: Path, tracers: str | None) -> Path:
         try:
             wanted = (resolve_tracer(a.strip()).name, resolve_tracer(b.strip()).name)
         except ScanError as exc:
-            raise ConfigError(f"--tracer: {exc.detail}") from None
+            raise ConfigError(f"tracer= / --tracer: {exc.detail}") from None
         pairs = [p for p in pairs if p == wanted]
     if len(pairs) != 1:
         have = ", ".join(f"{a},{b}" for a, b in existing_pairs(out)) or "none; run radiomx compare"
-        raise ConfigError(f"{out}: name one compare table with --tracer A,B (have: {have})")
+        raise ConfigError(f"{out}: name one compare table (tracer=\"A,B\" / --tracer A,B; have: {have})")
     return compare_path(out, *pairs[0])
 
 
@@ -146,14 +146,14 @@ def _response_path(out: Path, tracer: str | None) -> Path:
         try:
             name = resolve_tracer(tracer.strip()).name
         except ScanError as exc:
-            raise ConfigError(f"--tracer: {exc.detail}") from None
+            raise ConfigError(f"tracer= / --tracer: {exc.detail}") from None
         have = [t for t in have if t == name] or have
         if name not in have:
             raise ConfigError(f"{out}: no response table for {name} (have: {', '.join(have) or 'none'}; a response "
                               "table needs scans with sessions)")
     if len(have) != 1:
         listed = ", ".join(have) or "none: a response table needs scans with sessions"
-        raise ConfigError(f"{out}: name one response table with --tracer (have: {listed})")
+        raise ConfigError(f"{out}: name one response table (tracer=... / --tracer; have: {listed})")
     return folder / f"{have[0]}.parquet"
 
 
