@@ -129,6 +129,10 @@ FEATURES = Table("features", (
     Column("radiomx_version", STR), Column("pyradiomics_version", STR),
     Column("image_sha256", STR), Column("mask_sha256", STR), Column("image_file", STR), Column("mask_file", STR),
     Column("unit", STR), Column("extracted_at", TIME),
+    # Lesion sites (docs/organs.md): on every row, so that tables of cohorts with and without organs stack with one
+    # schema; "" (fraction null) when the scan had no organ masks, as older files read them.
+    Column("lesion_site", STR, _ORGANS, older=""), Column("lesion_site_fraction", FLOAT, _ORGANS),
+    Column("lesion_site_group", STR, _ORGANS, older=""), Column("adrenal_side", STR, _ORGANS, older=""),
 ), key=LESION_KEY, open=True)
 
 #: One row per failed scan or lesion, and per warning (``OUT/failures.parquet``).

@@ -176,7 +176,41 @@ def test_a_scan_without_organs_keeps_its_columns_empty(extracted):
     assert state["organs_file"] == "" and state["organs_classes"] == ""
     assert pd.isna(state["site_liver_count"]) and all(math.isnan(state[f"ref_{r}_suv_mean"]) for r in MEANS)
     lesions = read_table(out).query("patient_id == 'P004'")
-    assert set(lesions.lesion_site.fillna("")) == {""}
+    assert len(lesions) == 6 and lesions.lesion_site_fraction.isna().all()
+    for column in ("lesion_site", "lesion_site_group", "adrenal_side"):
+        assert lesions[column].tolist() == [""] * 6, column  # "" (no organs), never null
+
+
+def test_a_cohort_without_organs_has_the_lesion_site_columns_and_older_parts_read_them_as_declared(tmp_path):
+    """Feature tables of cohorts with and without organs stack with one schema: the lesion-site columns are always
+    there ("" and a null fraction without organs). A part an older radiomx wrote without them (here: the columns
+    dropped from the stored parts) reads them as "" once a new scan makes the run publish again."""
+    import pyarrow.parquet as pq
+
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    write_scan(cohort / "P001" / "FDG", phantom)
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    columns = ["lesion_site", "lesion_site_fraction", "lesion_site_group", "adrenal_side"]
+    assert CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"]).exit_code == 0
+    first = read_table(out)
+    assert len(first) == 6 and first.lesion_site_fraction.isna().all()
+    assert {c: first[c].tolist() for c in columns if c != "lesion_site_fraction"} == dict.fromkeys(
+        ("lesion_site", "lesion_site_group", "adrenal_side"), [""] * 6)
+    parts = sorted((out / ".parts" / "18F-FDG").glob("*.parquet"))
+    assert parts
+    for part in parts:
+        old = pq.read_table(part)
+        pq.write_table(old.drop_columns(columns).replace_schema_metadata(old.schema.metadata), part)
+    (out / "features" / "18F-FDG.parquet").unlink()  # the parts themselves are read (a killed run's reader)
+    stale = read_table(out)
+    assert stale.lesion_site.tolist() == [""] * 6 and stale.lesion_site_fraction.isna().all()
+    write_scan(cohort / "P002" / "FDG", phantom)
+    assert CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"]).exit_code == 0
+    both = read_table(out)
+    assert sorted(set(both.patient_id)) == ["P001", "P002"] and both.lesion_site_fraction.isna().all()
+    for column in ("lesion_site", "lesion_site_group", "adrenal_side"):
+        assert both[column].tolist() == [""] * 12, column
 
 
 def test_table_command_shows_the_new_columns(extracted):

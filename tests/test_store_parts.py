@@ -43,7 +43,8 @@ def outcome(patient: str, lesions: int, seed: int) -> ScanOutcome:
         row = {name: "x" for name in FEATURE_FIXED_SCHEMA.names}
         row.update(patient_id=patient, session="", tracer=TRACER, lesion_id=lesion, source_label=lesion,
                    segment_number=None, roi_number=None, label_value=lesion, component_number=None,
-                   voxel_count=int(rng.integers(10, 999)), extracted_at=now, suv_body_weight_kg=70.5)
+                   voxel_count=int(rng.integers(10, 999)), extracted_at=now, suv_body_weight_kg=70.5,
+                   lesion_site_fraction=None)
         row.update({f"original_firstorder_F{j}": float(rng.normal()) for j in range(6)})
         rows.append(row)
     state = {"patient_id": patient, "session": "", "tracer": TRACER, "image_file": "i", "mask_file": "m",

@@ -106,6 +106,11 @@ def _worth_a_warning(region: str, reason: str, organs: OrganSet) -> bool:
     return True
 
 
+#: A lesion's site columns when its scan has no organ masks (docs/organs.md: "" is "no organs", never "other").
+NO_SITE: dict[str, Any] = {"lesion_site": "", "lesion_site_fraction": math.nan, "lesion_site_group": "",
+                           "adrenal_side": ""}
+
+
 def site_columns(reading: OrganReading, image: sitk.Image, lesions: LesionMap, pet: bool
                  ) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     """The state's ``site_<group>_count/_volume_ml/_tlg`` (TLG on PET only; null without organs) and each lesion's

@@ -47,7 +47,7 @@ from radiomx.params.paramset import ParamSet, VoiSetting
 from radiomx.quiet import pydicom_quiet
 from radiomx.records import CohortPaths, Failure, ScanKey, ScanOutcome, new_state_row
 from radiomx.run.faults import scan_fault
-from radiomx.run.organs import OrganReading, read_scan_organs, site_columns
+from radiomx.run.organs import NO_SITE, OrganReading, read_scan_organs, site_columns
 from radiomx.run.references import Normalisations, body_columns, normalisations, reference_stats
 from radiomx.run.tasks import ScanTask, work_key
 from radiomx.run.threads import threadpool_limits
@@ -228,7 +228,7 @@ class _Split:
                 "sites": {i: c["lesion_site"] for i, c in self.sites.items() if c.get("lesion_site")}}
 
     def row_columns(self, lesion: Lesion, values: dict[str, Any]) -> dict[str, Any]:
-        sites = self.sites.get(lesion.lesion_id, {})
+        sites = self.sites.get(lesion.lesion_id, NO_SITE)
         if not self.pet:
             return sites
         return {**voi_columns(self.voi, self.thresholds.get(lesion.lesion_id)),

@@ -31,9 +31,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from radiomx.columns import FEATURES
 from radiomx.errors import ConfigError
 from radiomx.store.atomic import atomic_path, fault_point, fsync_dir
-from radiomx.store.schema import SCAN_KEY, join_key, key_strings, scan_tuples, sort_lesions, split_key
+from radiomx.store.schema import (
+    SCAN_KEY,
+    join_key,
+    key_strings,
+    scan_tuples,
+    sort_lesions,
+    split_key,
+    with_added_columns,
+)
 
 #: Scans per part. 64 keeps an upsert of 4 scattered scans + 12 new ones at ~0.5 s with 1,130 feature columns
 #: (256 doubled it, docs/storage.md); smaller parts would only make the publish step read more files.
@@ -149,7 +158,7 @@ class TracerParts:
         path = self.folder / part
         pieces = []
         if path.exists():
-            old = pq.read_table(path)
+            old = with_added_columns(pq.read_table(path), FEATURES)  # "" where an older radiomx wrote no column
             pieces.append(old.filter(pc.invert(pc.is_in(key_strings(old), pa.array(texts)))))
         if row_keys is not None:
             pieces.append(rows.filter(pc.is_in(row_keys, pa.array(texts))))

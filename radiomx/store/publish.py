@@ -22,9 +22,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radiomx.columns import FEATURES
 from radiomx.store.atomic import atomic_path, fault_point
 from radiomx.store.parts import GENERATION, ScanTuple, TracerParts
-from radiomx.store.schema import FEATURE_FIXED_SCHEMA, join_key, key_strings
+from radiomx.store.schema import FEATURE_FIXED_SCHEMA, join_key, key_strings, older_column
 
 #: Buffered bytes per row group of the published file (float64 columns x rows): ~14,000 rows at 1,150 columns,
 #: the whole table up to ~140,000 rows without filters. benchmarks/RESULTS-store.md measures other budgets.
@@ -52,8 +53,9 @@ def is_stale(out: Path, tracer: str) -> bool:
 
 def _unified_schema(parts: TracerParts, names: set[str]) -> pa.Schema:
     """One schema for all parts: fixed columns first, then the others in order of first appearance; a column
-    missing from a part is null there, and types widen as ``pa.concat_tables(promote_options="permissive")``
-    does (int64 with float64 -> float64, all-null -> the other type)."""
+    missing from a part is null there (a declared one added since: what older files read, ``schema.older_column``),
+    and types widen as ``pa.concat_tables(promote_options="permissive")`` does (int64 with float64 -> float64,
+    all-null -> the other type)."""
     schemas = [pq.read_schema(parts.folder / n).remove_metadata() for n in sorted(names)
                if (parts.folder / n).exists()]
     return pa.unify_schemas([FEATURE_FIXED_SCHEMA, *schemas], promote_options="permissive")
@@ -64,7 +66,7 @@ def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
         return table.replace_schema_metadata(None)
     have = set(table.column_names)
     columns = [(table[f.name] if table.schema.field(f.name).type.equals(f.type) else table[f.name].cast(f.type))
-               if f.name in have else pa.nulls(table.num_rows, f.type) for f in schema]
+               if f.name in have else older_column(f, table.num_rows, FEATURES) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
 

@@ -79,10 +79,25 @@ def conform(data: pa.Table, table: Table, path: Path) -> pa.Table:
             continue
         if fld.name not in table.added:
             raise ConfigError(f"{path}: column {fld.name} missing; this is not a radiomx table (or a newer one)")
-        older = table.added[fld.name]
-        filled = pa.nulls(len(data), fld.type) if older is None else pa.array([older] * len(data), fld.type)
-        data = data.add_column(min(position, data.num_columns), fld, filled)
+        data = data.add_column(min(position, data.num_columns), fld, older_column(fld, len(data), table))
     return data
+
+
+def with_added_columns(data: pa.Table, table: Table) -> pa.Table:
+    """``data`` (an older part) with every column ``table`` added since that it lacks, as older files read it (its
+    place and the other columns' types are left to ``conform`` when the table is read)."""
+    schema = arrow_schema(table)
+    for name in table.added:
+        if name not in data.column_names:
+            data = data.append_column(schema.field(name), older_column(schema.field(name), data.num_rows, table))
+    return data
+
+
+def older_column(fld: pa.Field, rows: int, table: Table) -> pa.Array:
+    """What ``rows`` rows of a file written without the column ``fld`` read in it: the declaration's ``older`` for a
+    column added since (null, or ""), null for any other."""
+    older = table.added.get(fld.name)
+    return pa.nulls(rows, fld.type) if older is None else pa.array([older] * rows, fld.type)
 
 
 def read_conformed(path: Path, table: Table) -> pa.Table:
