@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from radiomx.api import read_table
 from radiomx.cli import cli
+from radiomx.columns import REFERENCE_REGIONS
 
 from . import organ_phantom as ph
 
@@ -124,6 +125,9 @@ def test_derived_regions_read_their_parts_exactly_in_state_and_burden(extracted,
         assert state["organs_file"] == "P002/FDG/organs.nii.gz" and state["organs_form"] == "labels"
         assert state["ref_spleen_source"].startswith("P002/FDG/organs.nii.gz [1 spleen]: radiomx spleen")
     assert "aorta" in state["ref_bloodpool_source"] and "PERCIST blood pool" in state["ref_bloodpool_source"]
+    # docs/organs.md: burden copies every ref_<R>_* column of the state but ref_<R>_file (its source names it).
+    state_refs = {c for c in state if c.startswith("ref_")}
+    assert state_refs - set(burden.index) == {f"ref_{r}_file" for r in REFERENCE_REGIONS}
     assert "adrenal_gland_right" in state["ref_adrenal_contralateral_source"]
     assert {"liver", "spleen", "aorta", "adrenal_gland_left", "vertebrae_L3"} <= set(state["organs_classes"].split(","))
     assert len(state["organs_sha256"]) == 64 and state["organs_stat"]
