@@ -223,7 +223,13 @@ def test_twenty_random_sigkills_then_rerun_equals_a_clean_run(cohort, clean_rows
     import random
 
     out = tmp_path / "out"
-    delays = random.Random(23).choices([0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0], k=20)
+    # The kill instants are fractions of how long one whole run takes here, so that they land inside a run on a
+    # fast machine and a loaded one alike (fixed seconds missed once one scan stopped starting a pool).
+    started = time.monotonic()
+    first = _start(cohort, tmp_path / "timing")
+    assert first.communicate()[1] is not None and first.returncode == 0
+    whole_run = time.monotonic() - started
+    delays = [f * whole_run for f in random.Random(23).choices([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65], k=20)]
     alive = 0
     for number, delay in enumerate(delays):
         proc = _start(cohort, out, *(("--force",) if number % 2 else ()))  # every other run recomputes (upserts)
