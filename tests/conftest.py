@@ -85,3 +85,19 @@ def as_read_parquet(frame):
     plain = {c: "float64" if frame[c].isna().any() else "int64" for c in frame.columns
              if str(frame[c].dtype) == "Int64"}
     return frame.astype(plain)
+
+
+@pytest.fixture
+def extract_options(monkeypatch) -> dict:
+    """What ``radiomx extract`` hands the library: ``radiomx.api.extract`` replaced by a recorder that stops the
+    command once its ``ExtractOptions`` are built (``["options"]``), to compare CLI flags with Python arguments."""
+    import radiomx.api
+
+    seen: dict = {}
+
+    def capture(cohort, out, options, only=None, progress=None):
+        seen["options"] = options
+        raise SystemExit(0)
+
+    monkeypatch.setattr(radiomx.api, "extract", capture)
+    return seen

@@ -258,18 +258,11 @@ def test_unexpected_error_is_one_line_and_its_traceback_goes_to_verbose_or_log_f
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
 
 
-def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_path, monkeypatch):
+def test_cli_flags_and_python_arguments_build_equal_options(small_cohort, tmp_path, extract_options):
     """Both entry points (CLI flags, ``api.extract`` arguments) must mean the same extraction."""
-    import radiomx.api
     from radiomx.options import ExtractOptions
 
-    seen = {}
-
-    def capture(cohort, out, options, only=None, progress=None):
-        seen["options"] = options
-        raise SystemExit(0)
-
-    monkeypatch.setattr(radiomx.api, "extract", capture)
+    seen = extract_options
     run("extract", small_cohort, "-o", tmp_path / "out", "--jobs", "3", "--lesions", "components", "--label", "2",
         "--label", "1", "--params-version", "v1", "--force", "--wait", "5", "--batch-size", "4", "--pet-units", "SUVbw",
         "--qc")

@@ -533,16 +533,8 @@ def test_a_well_formed_seg_whose_segments_are_empty_is_a_negative_scan(tmp_path)
     assert list(burden["lesion_count"]) == [0], burden
 
 
-def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_path, monkeypatch):
-    import radiomx.api
-
-    seen = {}
-
-    def capture(cohort, out, options, only=None, progress=None):
-        seen["options"] = options
-        raise SystemExit(0)
-
-    monkeypatch.setattr(radiomx.api, "extract", capture)
+def test_export_flags_and_python_arguments_build_equal_options(dro_export, tmp_path, extract_options):
+    seen = extract_options
     ids = tmp_path / "ids.csv"
     run("extract", dro_export[0].root, "-o", tmp_path / "out", "--layout", "dicom", "--patient-ids", ids,
         "--default-tracer", "fdg", "-j", "1")
