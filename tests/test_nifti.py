@@ -111,6 +111,11 @@ def test_single_read_equals_sitk_read_image(tmp_path_factory, shape, dtype, endi
         return
     assert not isinstance(ours, Exception), ours
     assert_same_image(ours, itk)
+    stream = nifti.slice_stream(path, "image")  # organ label maps are read this way, one z slice at a time
+    if stream is not None:
+        assert stream.size == itk.GetSize() and stream.reader.GetOrigin() == itk.GetOrigin()
+        assert stream.reader.GetSpacing() == itk.GetSpacing() and stream.reader.GetDirection() == itk.GetDirection()
+        np.testing.assert_array_equal(np.stack(list(stream.slices())), sitk.GetArrayViewFromImage(itk))
 
 
 def test_fast_path_is_taken_for_plain_volumes_and_not_for_scaled_ones(tmp_path):

@@ -15,8 +15,10 @@ unusual datatype, a data offset inside the header) goes through ``sitk.ReadImage
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import SimpleITK as sitk
@@ -113,12 +115,10 @@ def _voxels(raw: bytes, header: Nifti1Header) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=header.voxels, offset=header.vox_offset)
 
 
-def array_from_raw(path: Path, raw: bytes, header: Nifti1Header | None
-                   ) -> tuple[np.ndarray, sitk.ImageFileReader] | None:
-    """The voxels ``sitk.ReadImage(path)`` would hold, as a (z, y, x) numpy view of the checked bytes (no copy when
-    stored in native byte order), and the reader holding ITK's own geometry of the file (``GetOrigin``,
-    ``GetSpacing``, ``GetDirection``, header only); None when that equality is not guaranteed (the caller then reads
-    with ITK)."""
+def itk_geometry(path: Path, header: Nifti1Header | None) -> sitk.ImageFileReader | None:
+    """A reader holding ITK's own geometry of the file (``GetOrigin``, ``GetSpacing``, ``GetDirection``, header
+    only) when the voxels ITK would read are exactly the file's bytes in x-fastest order; None when that equality is
+    not guaranteed (the caller then reads with ITK)."""
     if (header is None or header.magic != b"n+1\0" or header.dims[0] != 3 or not header.unscaled
             or header.datatype not in _DATATYPES or header.vox_offset < NIFTI1_HEADER_BYTES + 4):
         return None
@@ -128,14 +128,94 @@ def array_from_raw(path: Path, raw: bytes, header: Nifti1Header | None
         reader.ReadImageInformation()  # header only: ITK's own origin, spacing and direction
     except RuntimeError:
         return None  # ITK refuses the header: let ``sitk.ReadImage`` say why
-    size = reader.GetSize()
     if (reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1
-            or reader.GetPixelID() != _DATATYPES[header.datatype][1] or tuple(size) != tuple(header.dims[1:4])):
+            or reader.GetPixelID() != _DATATYPES[header.datatype][1]
+            or tuple(reader.GetSize()) != tuple(header.dims[1:4])):
         return None
-    values = _voxels(raw, header).reshape(size[::-1])  # NIfTI stores x fastest: numpy order (z, y, x)
+    return reader
+
+
+def array_from_raw(path: Path, raw: bytes, header: Nifti1Header | None
+                   ) -> tuple[np.ndarray, sitk.ImageFileReader] | None:
+    """The voxels ``sitk.ReadImage(path)`` would hold, as a (z, y, x) numpy view of the checked bytes (no copy when
+    stored in native byte order), and the reader holding ITK's own geometry of the file; None when that equality is
+    not guaranteed (the caller then reads with ITK)."""
+    reader = itk_geometry(path, header)
+    if reader is None or header is None:
+        return None
+    values = _voxels(raw, header).reshape(reader.GetSize()[::-1])  # NIfTI stores x fastest: numpy order (z, y, x)
     if not values.dtype.isnative:
         values = values.astype(values.dtype.newbyteorder("="))
     return values, reader
+
+
+@dataclass(frozen=True)
+class SliceStream:
+    """A NIfTI file read one z slice at a time (``slices``), with ITK's geometry of the whole file (``reader``).
+
+    Why: a label map on a CT grid is mostly zeros, and inflating it whole costs more in fresh memory than in
+    inflating (85 MB for 512 x 512 x 327: 0.15 s whole, 0.04 s slice by slice into memory that stays in cache).
+    ISA-L's ``igzip.open`` reads every gzip member (and zero padding between them) and checks each one's CRC and
+    length, as ``inflate`` does.
+    """
+
+    path: Path
+    header: Nifti1Header
+    reader: sitk.ImageFileReader
+    what: str
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """(x, y, z) voxels, as ITK gives ``GetSize``."""
+        return tuple(self.reader.GetSize())  # type: ignore[return-value]
+
+    def slices(self) -> Iterator[np.ndarray]:
+        """Each z slice, first to last, as a (y, x) array in native byte order; then the rest of the stream, so that
+        a cut or corrupt file fails here as ``inflate`` fails (a ScanError naming the file)."""
+        nx, ny, nz = self.size
+        dtype = np.dtype(self.header.endian + _DATATYPES[self.header.datatype][0])
+        count = nx * ny * dtype.itemsize
+        try:
+            with _open(self.path) as fh:
+                _read_exactly(fh, self.header.vox_offset, self.path, self.what)
+                for _ in range(nz):
+                    values = np.frombuffer(_read_exactly(fh, count, self.path, self.what), dtype=dtype)
+                    yield (values if dtype.isnative else values.astype(dtype.newbyteorder("="))).reshape(ny, nx)
+                while fh.read(_DRAIN_BYTES):
+                    pass
+        except (EOFError, OSError, isal_zlib.error) as exc:
+            raise ScanError(Stage.LOAD, str(self.path), f"{self.what} file is truncated or corrupt ({exc}); "
+                                                        "re-export it") from exc
+
+
+#: Bytes read at a time past the last slice (to reach every gzip member's CRC check).
+_DRAIN_BYTES = 1 << 20
+
+
+def _open(path: Path) -> BinaryIO:
+    return igzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
+
+
+def _read_exactly(fh: BinaryIO, count: int, path: Path, what: str) -> bytes:
+    data = fh.read(count)
+    if len(data) < count:
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated (shorter than its header says); re-export it")
+    return data
+
+
+def slice_stream(path: Path, what: str) -> SliceStream | None:
+    """``path`` (a ``.nii`` or ``.nii.gz``) as a SliceStream when its voxels are exactly ITK's (``itk_geometry``);
+    None otherwise (the caller reads it whole). A ScanError names a file whose header is cut or unreadable."""
+    try:
+        with _open(path) as fh:
+            head = fh.read(NIFTI1_HEADER_BYTES + 4)
+    except (EOFError, OSError, isal_zlib.error) as exc:
+        raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
+    header = parse_header(path, head, what)
+    reader = itk_geometry(path, header)
+    if reader is None or header is None:
+        return None
+    return SliceStream(path, header, reader, what)
 
 
 def image_from_raw(path: Path, raw: bytes, header: Nifti1Header | None) -> sitk.Image | None:

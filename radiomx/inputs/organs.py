@@ -23,17 +23,19 @@ a centre outside the organ grid is outside the organ. Why this rule and not a pa
 * it is the rule ITK, 3D Slicer and TotalSegmentator itself use to move label maps between grids, it keeps a
   multilabel map's classes disjoint in one pass, and it costs one lookup per PET voxel inside the organ's box.
 
-Cost: a TotalSegmentator class file is a whole CT volume of zeros around one organ (~85 MB inflated for 512 x 512 x
-327). A plain NIfTI is inflated once and its voxels are used where they lie (a numpy view of the inflated bytes,
-``radiomx.inputs.nifti.array_from_raw``), never copied into a whole-volume SimpleITK image; only the organ's
-bounding box is cut out and resampled, and each class is kept as a boolean crop of the PET grid (``OrganMask``).
-An organ without a voxel, or one whose box misses the PET's field of view, has no mask; ``OrganSet.problems`` says
-why, for a warning row. Measured: ``benchmarks/bench_organs.py``, docs/organs.md.
+Cost: a TotalSegmentator file is a whole CT volume, mostly zeros (~85 MB inflated for 512 x 512 x 327). A plain
+NIfTI is read one z slice at a time (``radiomx.inputs.nifti.SliceStream``: every gzip member's CRC still checked)
+and sampled slab by slab onto the PET grid (``radiomx.inputs.organ_grid``: ITK's whole-volume resample, voxel for
+voxel), so the inflated volume is never held; other formats are read whole by ITK and sampled the same way. Each
+class is kept as a boolean crop of the PET grid (``OrganMask``). An organ without a voxel, or one that no PET voxel
+centre falls in, has no mask; ``OrganSet.problems`` says why, for a warning row. Measured:
+``benchmarks/bench_organs.py``, docs/organs.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,7 @@ import SimpleITK as sitk
 from radiomx.errors import ScanError
 from radiomx.inputs import nifti
 from radiomx.inputs.imaging import read_volume
+from radiomx.inputs.organ_grid import LabelGrid, Sampled, labels_in, sample_on_pet_grid
 from radiomx.inputs.organ_labels import organ_label_names
 from radiomx.inputs.organ_names import canonical, class_of_code, is_organ_class
 from radiomx.inputs.paths import IMAGE_SUFFIXES, has_image_suffix
@@ -93,8 +96,6 @@ class OrganMask(BoxMask):
     name: str = ""
     #: The file it came from, and for a multilabel file or a SEG its label (``organs.nii.gz [5 liver]``).
     file: str = ""
-    #: The organ's box reaches beyond the PET's field of view (part of it has no PET voxel).
-    clipped: bool = False
 
 
 @dataclass
@@ -123,48 +124,6 @@ def box_of(values: np.ndarray) -> Box | None:
             slice(int(xs[0]), int(xs[-1]) + 1))
 
 
-@dataclass(frozen=True)
-class Grid:
-    """Where a mask file's voxels lie in the patient frame (ITK's geometry of the file)."""
-
-    origin: tuple[float, ...]
-    spacing: tuple[float, ...]
-    direction: tuple[float, ...]
-
-    @classmethod
-    def of(cls, image) -> Grid:
-        """The geometry of a SimpleITK image or of an ``ImageFileReader`` that read a header."""
-        return cls(tuple(image.GetOrigin()), tuple(image.GetSpacing()), tuple(image.GetDirection()))
-
-    def point(self, index_xyz: tuple[int, int, int]) -> tuple[float, float, float]:
-        """The patient coordinates of a voxel's centre (origin + direction . (spacing * index))."""
-        direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
-        offset = direction @ (np.asarray(self.spacing, dtype=np.float64) * np.asarray(index_xyz, dtype=np.float64))
-        return tuple(float(v) for v in np.asarray(self.origin, dtype=np.float64) + offset)  # type: ignore[return-value]
-
-
-def read_mask_values(path: Path, what: str) -> tuple[np.ndarray, Grid]:
-    """A mask file's voxels as a (z, y, x) array of non-negative integer labels and its geometry. A plain NIfTI
-    (TotalSegmentator's output) is inflated once and used in place (module docstring); other formats are read by
-    ITK. A ScanError (stage ``organs``) names the file."""
-    try:
-        name = path.name.lower()
-        if name.endswith((".nii", ".nii.gz")) and path.is_file() and path.stat().st_size > 0:
-            raw = nifti.inflate(path, path.read_bytes(), what)
-            header = nifti.parse_header(path, raw, what)
-            if header is not None:
-                nifti.check_data(path, raw, header, what)
-            found = nifti.array_from_raw(path, raw, header)
-            if found is not None:
-                return _labels(found[0], path), Grid.of(found[1])
-        image = read_volume(path, what)
-        return _labels(sitk.GetArrayFromImage(image), path), Grid.of(image)
-    except ScanError as exc:
-        raise ScanError(Stage.ORGANS, exc.path, exc.detail) from exc
-    except OSError as exc:
-        raise ScanError(Stage.ORGANS, str(path), f"{what} cannot be read ({exc.strerror}); check permissions") from exc
-
-
 def _labels(values: np.ndarray, path: Path) -> np.ndarray:
     """Mask values must be non-negative integers (as ``radiomx.inputs.imaging.as_label_map`` requires)."""
     if np.issubdtype(values.dtype, np.floating):
@@ -177,51 +136,60 @@ def _labels(values: np.ndarray, path: Path) -> np.ndarray:
     return values
 
 
-def placed_crop(grid: Grid, crop_values: np.ndarray, box: Box) -> sitk.Image:
-    """``crop_values`` (an array cut at ``box`` from a volume of geometry ``grid``) as an image placed where the box
-    lies in the patient frame (same spacing and direction)."""
-    crop = sitk.GetImageFromArray(np.ascontiguousarray(crop_values))
-    crop.SetSpacing(grid.spacing)
-    crop.SetDirection(grid.direction)
-    crop.SetOrigin(grid.point(tuple(int(s.start) for s in reversed(box))))  # type: ignore[arg-type]
-    return crop
+@contextmanager
+def _reading(path: Path, what: str) -> Iterator[None]:
+    """Errors met reading an organ file, as a ScanError of stage ``organs`` naming it."""
+    try:
+        yield
+    except ScanError as exc:
+        raise ScanError(Stage.ORGANS, exc.path, exc.detail) from exc
+    except OSError as exc:
+        raise ScanError(Stage.ORGANS, str(path), f"{what} cannot be read ({exc.strerror}); check permissions") from exc
 
 
-def pet_box(moving: sitk.Image, pet: sitk.Image) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The PET voxels (z, y, x index range ``[lo, hi)``) whose centres lie within ``moving``'s extent (its voxels'
-    outer faces), clipped to the PET grid, and whether the extent reaches beyond the PET's field of view."""
-    size = moving.GetSize()
-    corners = [moving.TransformContinuousIndexToPhysicalPoint((x, y, z)) for x in (-0.5, size[0] - 0.5)
-               for y in (-0.5, size[1] - 0.5) for z in (-0.5, size[2] - 0.5)]
-    index = np.array([pet.TransformPhysicalPointToContinuousIndex(c) for c in corners])[:, ::-1]  # (z, y, x)
-    lo, hi = np.ceil(index.min(axis=0) - 1e-9).astype(int), np.floor(index.max(axis=0) + 1e-9).astype(int) + 1
-    shape = np.array(pet.GetSize()[::-1])
-    clipped = bool((lo < 0).any() or (hi > shape).any())
-    return np.maximum(lo, 0), np.minimum(hi, shape), clipped
+def _file_slices(path: Path, what: str) -> tuple[Iterator[np.ndarray], LabelGrid]:
+    """A mask file's z slices as checked integer labels, one at a time, and its grid: a plain NIfTI
+    (TotalSegmentator's output) streamed from the file (module docstring), other formats read whole by ITK."""
+    stream = None
+    if path.name.lower().endswith((".nii", ".nii.gz")) and path.is_file() and path.stat().st_size > 0:
+        stream = nifti.slice_stream(path, what)
+    if stream is not None:
+        return (_labels(values, path) for values in stream.slices()), LabelGrid.of(stream.reader)
+    image = read_volume(path, what)
+
+    def planes() -> Iterator[np.ndarray]:
+        for values in sitk.GetArrayViewFromImage(image):  # the view lives as long as ``image`` here
+            yield _labels(values, path)
+
+    return planes(), LabelGrid.of(image)
 
 
-def on_pet_grid(moving: sitk.Image, pet: sitk.Image) -> tuple[tuple[int, int, int], np.ndarray, bool] | None:
-    """``moving`` (a label crop on the organ grid) sampled at the PET voxel centres of its extent by nearest
-    neighbour (module docstring): ``(origin, values, clipped)``, values keeping their labels, or None when no PET
-    voxel centre lies within its extent."""
-    lo, hi, clipped = pet_box(moving, pet)
-    if (hi <= lo).any():
-        return None
-    reference = sitk.Image([int(v) for v in (hi - lo)[::-1]], moving.GetPixelID())
-    reference.SetSpacing(pet.GetSpacing())
-    reference.SetDirection(pet.GetDirection())
-    reference.SetOrigin(pet.TransformIndexToPhysicalPoint([int(v) for v in lo[::-1]]))
-    sampled = sitk.Resample(moving, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, moving.GetPixelID())
-    return (int(lo[0]), int(lo[1]), int(lo[2])), sitk.GetArrayFromImage(sampled), clipped
+def sample_file(path: Path, pet: sitk.Image, labelled: bool, what: str) -> Sampled:
+    """A mask file sampled on ``pet``'s grid (``radiomx.inputs.organ_grid``); ``labelled``: keep the label values
+    (a multilabel file). A ScanError (stage ``organs``) names the file."""
+    with _reading(path, what):
+        slices, grid = _file_slices(path, what)
+        return sample_on_pet_grid(slices, grid, pet, labelled)
 
 
-def _trimmed(name: str, file: str, origin: tuple[int, int, int], voxels: np.ndarray, clipped: bool
-             ) -> OrganMask | None:
+def file_labels(path: Path, what: str) -> frozenset[int]:
+    """Every non-zero label of a multilabel file (a second read: only when a class has no PET voxel)."""
+    with _reading(path, what):
+        return labels_in(_file_slices(path, what)[0])
+
+
+def sample_image(image: sitk.Image, pet: sitk.Image, name: str) -> Sampled:
+    """A one-class mask already in memory (0/non-zero, any grid of the patient frame) sampled on ``pet``'s grid."""
+    planes = (_labels(values, Path(name)) for values in sitk.GetArrayViewFromImage(image))
+    return sample_on_pet_grid(planes, LabelGrid.of(image), pet, False)
+
+
+def _trimmed(name: str, file: str, origin: tuple[int, int, int], voxels: np.ndarray) -> OrganMask | None:
     box = box_of(voxels)
     if box is None:
         return None
     start = tuple(o + s.start for o, s in zip(origin, box, strict=True))
-    return OrganMask(start, np.ascontiguousarray(voxels[box]), name, file, clipped)  # type: ignore[arg-type]
+    return OrganMask(start, np.ascontiguousarray(voxels[box]), name, file)  # type: ignore[arg-type]
 
 
 class _Collector:
@@ -239,14 +207,12 @@ class _Collector:
     def empty(self, name: str, file: str) -> None:
         self.organs.problems[name] = f"{file}: the {name} mask has no voxel"
 
-    def binary(self, name: str, file: str, values: np.ndarray, grid: Grid, pet: sitk.Image) -> None:
-        """A 0/non-zero mask of one class on the organ grid, cropped and put on the PET grid."""
-        box = box_of(values)
-        if box is None:
+    def binary(self, name: str, file: str, sampled: Sampled) -> None:
+        """One class's mask (0/1) sampled on the PET grid, trimmed to its box."""
+        if not sampled.present:
             self.empty(name, file)
             return
-        placed = on_pet_grid(placed_crop(grid, (values[box] != 0).astype(np.uint8), box), pet)
-        mask = _trimmed(name, file, placed[0], placed[1] != 0, placed[2]) if placed is not None else None
+        mask = _trimmed(name, file, sampled.origin, sampled.labels != 0) if sampled.labels is not None else None
         self.put(name, file, mask)
 
     def put(self, name: str, file: str, mask: OrganMask | None) -> None:
@@ -274,8 +240,7 @@ def organs_from_images(images: Mapping[str, sitk.Image], pet: sitk.Image, source
     named = {canonical(name): image for name, image in images.items()}
     collect = _Collector(source or "organ images", named, None)
     for name, image in sorted(named.items()):
-        collect.binary(name, f"{source} [{name}]" if source else name, sitk.GetArrayFromImage(image), Grid.of(image),
-                       pet)
+        collect.binary(name, f"{source} [{name}]" if source else name, sample_image(image, pet, source or name))
     return collect.organs
 
 
@@ -303,7 +268,7 @@ def _read_folder(folder: Path, pet: sitk.Image, wanted: set[str] | None) -> Orga
     collect = _Collector(str(folder), files, wanted)
     for name, path in sorted(files.items()):
         if collect.wants(name):
-            collect.binary(name, str(path), *read_mask_values(path, f"organ mask {name}"), pet)
+            collect.binary(name, str(path), sample_file(path, pet, False, f"organ mask {name}"))
     return collect.organs
 
 
@@ -325,39 +290,28 @@ def _read_labels(path: Path, pet: sitk.Image, wanted: set[str] | None) -> OrganS
     chosen = {name: value for name, value in by_class.items() if collect.wants(name)}
     if not chosen:
         return collect.organs
-    values, grid = read_mask_values(path, "organ label map")
-    box = box_of(values)
-    placed = on_pet_grid(placed_crop(grid, values[box], box), pet) if box is not None else None
-    if placed is None:
-        for name, value in chosen.items():
-            if box is None:
-                collect.empty(name, f"{path} [{value} {name}]")
-            else:
-                collect.put(name, f"{path} [{value} {name}]", None)
-        return collect.organs
-    origin_zyx, labels, clipped = placed
-    shape = sitk.LabelShapeStatisticsImageFilter()
-    shape.SetComputePerimeter(False)
-    shape.Execute(sitk.GetImageFromArray(labels))
-    present = set(shape.GetLabels())
+    sampled = sample_file(path, pet, True, "organ label map")
+    labels = sampled.labels
+    present: set[int] = set()
+    if labels is not None and labels.any():
+        shape = sitk.LabelShapeStatisticsImageFilter()
+        shape.SetComputePerimeter(False)
+        shape.Execute(sitk.GetImageFromArray(labels))
+        present = set(shape.GetLabels())
+    in_file = file_labels(path, "organ label map") if set(chosen.values()) - present else frozenset()
     for name, value in sorted(chosen.items()):
         file = f"{path} [{value} {name}]"
         if value not in present:
-            if box is not None and _has_value(values, box, value):
+            if value in in_file:
                 collect.put(name, file, None)
             else:
                 collect.empty(name, file)
             continue
         x0, y0, z0, nx, ny, nz = shape.GetBoundingBox(value)
         inside = labels[z0: z0 + nz, y0: y0 + ny, x0: x0 + nx] == value
-        start = (origin_zyx[0] + z0, origin_zyx[1] + y0, origin_zyx[2] + x0)
-        collect.put(name, file, OrganMask(start, inside, name, file, clipped))
+        start = (sampled.origin[0] + z0, sampled.origin[1] + y0, sampled.origin[2] + x0)
+        collect.put(name, file, OrganMask(start, inside, name, file))
     return collect.organs
-
-
-def _has_value(values: np.ndarray, box: Box, value: int) -> bool:
-    """Does the label map hold ``value`` at all (to tell an empty class from one outside the PET)?"""
-    return bool((values[box] == value).any())
 
 
 def seg_classes(header) -> dict[str, int]:
@@ -388,6 +342,6 @@ def _read_seg(path: Path, pet: sitk.Image, wanted: set[str] | None) -> OrganSet:
     collect = _Collector(str(path), classes, wanted)
     chosen = {number: name for name, number in classes.items() if collect.wants(name)}
     for number, image in seg_segment_images(path, sorted(chosen), stage=Stage.ORGANS):
-        collect.binary(chosen[number], f"{path} [segment {number} {chosen[number]}]", sitk.GetArrayFromImage(image),
-                       Grid.of(image), pet)
+        collect.binary(chosen[number], f"{path} [segment {number} {chosen[number]}]",
+                       sample_image(image, pet, str(path)))
     return collect.organs
