@@ -150,6 +150,17 @@ def test_bloodpool_without_vertebrae_uses_the_slices_where_the_aorta_is_cut_twic
     assert "2 or more components" in blood.definition
 
 
+def test_bloodpool_cut_short_by_the_field_of_view_says_how_many_slices_it_has(phantom):
+    """Only the lowest of T5-T10 in a short field of view: the reason counts the slices, not a lesion."""
+    z0 = ph.LEVEL_Z["T10"] - 4.0
+    short = ph.grid_image((80, 64, 5), ph.PET_SPACING, (ph.PET_ORIGIN[0], ph.PET_ORIGIN[1], z0), pixel=sitk.sitkFloat32)
+    organs = read_organs(OrganSource("folder", phantom.files["folder"]), short, ["aorta", *refs.BLOODPOOL_LEVELS])
+    assert "vertebrae_T10" in organs.masks and "vertebrae_T9" not in organs.masks
+    blood = refs.bloodpool_voi(short, organs, [])
+    assert blood.stats is None
+    assert "spans 5 consecutive PET slices (16.4 mm)" in blood.reason and "7 slices" in blood.reason, blood.reason
+
+
 def test_spleen_sphere_reads_the_spleen_clear_of_its_lesion(phantom, placed):
     spleen = placed[0]["spleen"]
     assert spleen.stats.suv_mean == ph.VALUES["spleen"] and spleen.stats.suv_sd == 0.0

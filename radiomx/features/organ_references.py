@@ -271,6 +271,12 @@ def bloodpool_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask
     prefer = np.broadcast_to(np.abs(slice_z - middle)[:, None, None], window.shape)
     offsets = cylinder_offsets(spacing, radius, half)
     centre = best_centre(allowed, window, offsets, radius, spacing, prefer=np.array(prefer))
+    longest = _longest_run(chosen)
+    if centre is None and longest < 2 * reach + 1:
+        return _null("bloodpool", definition, (
+            f"{aorta.file}: the descending thoracic aorta ({part}) spans {longest} consecutive PET slices "
+            f"({longest * spacing[0]:.1f} mm) in the field of view, too few for a {BLOODPOOL_LENGTH_MM:g} mm "
+            f"cylinder ({2 * reach + 1} slices); the region is null"))
     if centre is None:
         return _null("bloodpool", definition, (
             f"{aorta.file}: the descending thoracic aorta ({part}) has no stretch of {BLOODPOOL_LENGTH_MM:g} mm whose "
@@ -280,6 +286,15 @@ def bloodpool_voi(image: sitk.Image, organs: OrganSet, lesions: Sequence[BoxMask
     voxels[tuple((np.asarray(centre) + offsets).T)] = True
     files = ", ".join([aorta.file, *(m.file for m in levels)])  # every level bounds the slab
     return _measured(image, "bloodpool", definition, files, BoxMask(tuple(s.start for s in box), voxels))
+
+
+def _longest_run(indices: Sequence[int]) -> int:
+    """The most consecutive integers in an ascending sequence (slices a VOI along z can span)."""
+    longest = run = 0
+    for k, index in enumerate(indices):
+        run = run + 1 if k and index == indices[k - 1] + 1 else 1
+        longest = max(longest, run)
+    return longest
 
 
 MARROW_DEFINITION = (f"radiomx marrow: vertebral bodies {{levels}}, voxels > {MARROW_EROSION_MM:g} mm inside each "
