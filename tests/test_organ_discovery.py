@@ -66,7 +66,7 @@ def test_radiomx_toml_declares_the_organs_relative_to_each_scan_folder(cohort):
     seg = cohort / "P001" / "CT" / "totalseg"
     seg.mkdir(parents=True)
     scan = one_scan(cohort)  # the CT folder holds no image: no CT scan
-    assert scan.organs.path == cohort / "P001" / "FDG" / "../CT/totalseg" and scan.organs.form == "folder"
+    assert scan.organs.path == cohort / "P001" / "CT" / "totalseg" and scan.organs.form == "folder"  # no ".."
     assert scan.organs.found_by == "radiomx.toml [organs]"
 
 

@@ -397,3 +397,43 @@ def test_a_source_without_a_regions_organ_gives_a_reason_and_no_warning_row(tmp_
     for region in ("liver", "bloodpool", "marrow"):
         assert "no " in state[f"ref_{region}_reason"] and pd.isna(state[f"ref_{region}_suv_mean"]), region
     assert state["ref_spleen_suv_mean"] == pytest.approx(1.5, abs=1e-6)
+
+
+def test_a_declared_organ_file_is_named_by_its_normal_path_and_a_missing_one_says_it_does_not_exist(tmp_path):
+    """``[organs] path = "../CT/organs.nii.gz"``: P001's file is named ``P001/CT/organs.nii.gz`` (no ``..``);
+    P002's is missing: one failure row saying so, and each region to derive says why it is null."""
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    for patient in ("P001", "P002"):
+        write_scan(cohort / patient / "FDG", phantom)
+    ph.write_multilabel(phantom, cohort / "P001" / "CT" / "organs.nii.gz")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n[organs]\npath = "../CT/organs.nii.gz"\n')
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1, result.output
+    assert state_of(out, "P001")["organs_file"] == "P001/CT/organs.nii.gz"
+    failure = read_table(out, which="failures").query("severity == 'failure'").iloc[0]
+    assert (failure.patient_id, failure.file) == ("P002", "P002/CT/organs.nii.gz")
+    assert "does not exist (declared by radiomx.toml [organs])" in failure.message, failure.message
+    state = state_of(out, "P002")
+    for region in ("liver", "bloodpool", "spleen", "marrow"):
+        assert "could not be read" in state[f"ref_{region}_reason"], region
+
+
+def test_an_organ_folder_naming_no_organ_class_is_a_warning_and_leaves_the_sites_unknown(tmp_path):
+    """Sites of a source with no organ class would all read "other" and the site burden 0: they stay null."""
+    phantom = ph.build()
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    write_scan(cohort / "P001" / "FDG", phantom)
+    folder = cohort / "P001" / "FDG" / "organs"
+    folder.mkdir()
+    sitk.WriteImage(ph.as_image(phantom.organs["liver"].astype(np.uint8), phantom.ct), str(folder / "tumour.nii.gz"))
+    (folder / "notes.txt").write_text("not an organ")
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n')
+    result = CliRunner().invoke(cli, ["extract", str(cohort), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    warning = read_table(out, which="failures").query("severity == 'warning'").message.tolist()
+    assert any("names no organ class" in m for m in warning), warning
+    state = state_of(out, "P001")
+    assert all(pd.isna(state[f"site_{group}_volume_ml"]) for group in ("liver", "bone", "outside_organs"))
+    assert set(read_table(out).lesion_site) == {""}
+    assert state["ref_liver_reason"] == "the organ segmentation names no organ class"

@@ -16,6 +16,7 @@ their own way and build the same ``OrganSource``. A name taken for organs is nev
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from radiomx.errors import ConfigError
@@ -62,7 +63,7 @@ def form_of(path: Path) -> str:
 def find_organs(folder: Path, cohort: Path, declared: str | None) -> tuple[OrganSource | None, str]:
     """(the scan's organ source or None, a problem text or "")."""
     if declared is not None:
-        path = folder / declared
+        path = Path(os.path.normpath(folder / declared))  # "A/FDG/../CT/organs.nii.gz" named as A/CT/organs.nii.gz
         try:
             path.resolve().relative_to(Path(cohort).resolve())
         except ValueError:

@@ -226,6 +226,10 @@ class _Collector:
 def read_organs(source: OrganSource, pet: sitk.Image, wanted: Iterable[str] | None = None) -> OrganSet:
     """The organ classes ``wanted`` (canonical names; None: every organ class the source holds) of ``source`` on
     ``pet``'s grid. A ScanError (stage ``organs``) names a file that cannot be read or is ambiguous."""
+    if not source.path.exists():
+        declared = f" (declared by {source.found_by})" if source.found_by else ""
+        raise ScanError(Stage.ORGANS, str(source.path),
+                        f"organ segmentation {source.path.name} does not exist{declared}; check the path")
     wanted_set = None if wanted is None else {canonical(name) for name in wanted}
     if source.form == "folder":
         return _read_folder(source.path, pet, wanted_set)

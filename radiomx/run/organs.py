@@ -69,12 +69,17 @@ def read_scan_organs(task: ScanTask, image: sitk.Image, pet: bool, drawn: Mappin
         organs, regions = scan_regions(scan.organs, image, missing, lesions, SITE_CLASSES)
     except ScanError as exc:
         outcome.failures.append(Failure(key, exc.stage, exc.path or str(scan.organs.path), exc.detail))
-        return OrganReading()
+        return _unread(missing)
     except OSError as exc:
         outcome.failures.append(Failure(key, Stage.ORGANS, str(exc.filename or scan.organs.path),
                                         f"organ segmentation cannot be read ({exc.strerror}); check permissions"))
-        return OrganReading()
+        return _unread(missing)
     outcome.state["organs_classes"] = ",".join(sorted(organs.masks))
+    if not organs.available:
+        outcome.warnings.append(Failure(key, Stage.ORGANS, str(scan.organs.path), (
+            "organ segmentation names no organ class (TotalSegmentator/MOOSE names, docs/organs.md#class-names): "
+            "no region derived, lesion sites unknown")))
+        return OrganReading(reasons={region: "the organ segmentation names no organ class" for region in missing})
     reading = OrganReading(organs)
     needed = set().union(*(REGION_CLASSES[region] for region in missing))
     for region, placed in regions.items():
@@ -93,6 +98,12 @@ def read_scan_organs(task: ScanTask, image: sitk.Image, pet: bool, drawn: Mappin
             f"organ masks outside the PET's field of view (no PET voxel centre inside them; lesions there cannot be "
             f"given these sites): {', '.join(outside)}")))
     return reading
+
+
+def _unread(missing: tuple[str, ...]) -> OrganReading:
+    """No organs: the source could not be read (its failure row says why); each region asked for says so."""
+    return OrganReading(reasons={region: "the organ segmentation could not be read (see this scan's failure row)"
+                                 for region in missing})
 
 
 def _worth_a_warning(region: str, reason: str, organs: OrganSet) -> bool:
