@@ -112,3 +112,17 @@ def test_extract_draws_a_small_grid_without_a_blank_half(tmp_path):
         panels, size = read_panels(png.info), png.size
     bottom = panels["coronal"].pixel(0, 0)[1]
     assert size[1] - bottom <= CAPTION_PX and size[1] < 400, size  # was 640 px, the panels' bottom at 292
+
+
+def test_legend_rows_with_long_names_and_sites_stay_inside_the_picture():
+    """QA4: ``les_spleen @splee``: a lesion's name and site ran past the picture's right edge. The site stays whole,
+    the name gives way, and no legend text reaches the last pixel columns."""
+    import dataclasses
+
+    scene = _scene((300, 200, 200), (4.0, 4.0, 3.0))
+    long_names = {1: "les_adrenal_left_mass", 2: "les_spleen", 3: "lesion_in_the_liver"}
+    sites = {1: "adrenal_gland_left", 2: "spleen", 3: "lung_upper_lobe_right"}
+    rendered = render(dataclasses.replace(scene, names=long_names, sites=sites))
+    pixels = imread(io.BytesIO(rendered.png))[..., :3]
+    assert pixels[:, -4:].min() > 0.97, "legend text reaches the picture's right edge"
+    assert pixels[:, -60:].min() < 0.5  # the rows do reach the right part of the legend column

@@ -309,8 +309,8 @@ def _panel(ax, scene: Scene, view: str, colours: dict[int, str], projections: di
     return shown
 
 
-#: Characters a legend row holds (the legend column at its font).
-LEGEND_CHARS = 41
+#: Characters a legend row holds (the legend column at its font; the 41st is cut at the picture's edge).
+LEGEND_CHARS = 40
 
 
 def short_site(site: str) -> str:
@@ -330,8 +330,10 @@ def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
     for lesion in scene.lesions[:LEGEND_ROWS]:
         name = scene.names.get(lesion.lesion_id, "")
         site = scene.sites.get(lesion.lesion_id, "")
-        rows.append((f"{lesion.lesion_id:>4} {lesion.suv_max:>8.2f} {lesion.mtv_ml:>9.2f}" + (f" {name[:14]}" if name
-                     else "") + (f" @{short_site(site)}" if site else ""), colours[lesion.lesion_id]))
+        figures = f"{lesion.lesion_id:>4} {lesion.suv_max:>8.2f} {lesion.mtv_ml:>9.2f}"
+        where = f" @{short_site(site)}" if site else ""
+        room = LEGEND_CHARS - len(figures) - len(where)  # the site stays whole; the name gives way
+        rows.append((figures + (f" {name}"[:room] if name and room > 1 else "") + where, colours[lesion.lesion_id]))
     if len(scene.lesions) > LEGEND_ROWS:
         rows.append((f"... and {len(scene.lesions) - LEGEND_ROWS} more (ids on the outlines)", "black"))
     if not scene.lesions:
