@@ -490,6 +490,7 @@ def run(args: argparse.Namespace) -> int:
     byte_compile(BIN / "radiomx")
     configs = [c for c in CONFIGS if c in args.configs.split(",")]
     rows, diffs, runs = [], {}, defaultdict(list)
+    load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())  # other work on the machine slows both tools
     for name in configs:
         for tool, tool_runs in alternate(args.work, cohort, name, args.jobs, args.reps).items():
             runs[(name, tool, args.jobs)] = tool_runs
@@ -536,7 +537,8 @@ def run(args: argparse.Namespace) -> int:
     text = f"""# radiomx extract vs stock PyRadiomics CLI
 
 Produced by `make bench` (`.venv/bin/python benchmarks/bench_extract.py`), {time.strftime('%Y-%m-%d')}, on
-{len(os.sched_getaffinity(0))} usable cores ({cpu}), PyRadiomics {radiomics.__version__}.
+{len(os.sched_getaffinity(0))} usable cores ({cpu}), PyRadiomics {radiomics.__version__}; load average
+{load_before} (before), {" ".join(f"{v:.2f}" for v in os.getloadavg())} (after).
 
 Cohort: `benchmarks/synth.py`, {len(scans)} synthetic whole-body FDG PET patients (seed {args.seed}), grid
 {synth.SHAPE_ZYX[2]}x{synth.SHAPE_ZYX[1]}x{synth.SHAPE_ZYX[0]} at {synth.SPACING_XYZ[0]} x {synth.SPACING_XYZ[1]} x
