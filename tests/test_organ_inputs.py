@@ -178,8 +178,9 @@ def test_a_damaged_organ_file_is_refused_naming_it_and_gzip_members_are_read(pha
 
     good = (forms["folder"].path / "liver.nii.gz").read_bytes()
     raw = gzip.decompress(good)
-    damaged = {"cut-early": good[:200], "cut-late": good[:-20], "crc": good[:-8] + bytes(4) + good[-4:],
-               "short": gzip.compress(raw[:-500])}
+    damaged = {"cut-early": good[:200], "cut-late": good[:-20], "cut-trailer": good[:-6],
+               "crc": good[:-8] + bytes(4) + good[-4:], "short": gzip.compress(raw[:-500]),
+               "trailing-bytes": good + b"not gzip at all"}
     for name, data in damaged.items():
         folder = tmp_path / name
         folder.mkdir()
