@@ -9,9 +9,13 @@ so the slices are gathered into slabs of a few MB and each slab is resampled by 
 The result equals ``sitk.Resample`` of the whole volume onto the PET grid (nearest neighbour, 0 outside) voxel for
 voxel: a PET plane's slab holds every CT slice its centres can round to, with one slice of margin each side, and a
 centre's nearest voxel is found by ITK's own arithmetic (``tests/test_organ_grid.py`` checks random grids, mirrored
-and oblique directions, against the whole-volume resample). The one difference possible is a centre within float
-rounding of halfway between two CT voxels, which rounds either way (a different slab origin changes the last bit);
-the whole-volume resample's own choice there is no more right.
+and oblique directions, against the whole-volume resample). The one difference possible is a tie: a centre within
+float rounding of halfway between two CT voxel centres, or of the CT's outer face, rounds either way (a different
+slab or box origin changes the last bit of ITK's sums). On grids that line up (PET voxel faces on CT voxel faces,
+e.g. 3.90625 mm = 4 x 0.9765625 mm) ties are systematic and whole columns of a boundary can flip; nearest neighbour
+has no answer there, the whole-volume resample's choice is no more right, and every run of radiomx makes the same
+choice for the same files. The reader before this one (a crop of the label map resampled whole) differed from the
+whole-volume resample at ties in the same way.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ SLAB_SLICES = 24
 @dataclass(frozen=True)
 class Sampled:
     """A label map on the PET grid: ``labels`` (z, y, x) is the box of PET voxels whose centres lie within the map's
-    extent, its first voxel at PET index ``origin``; None when no PET voxel centre does. ``present`` (a one-class
-    mask only) says whether the mask has a voxel anywhere (to tell a mask outside the PET's field of view from an
-    empty one); a multilabel map's values are found only when needed, by ``labels_in``."""
+    extent, its first voxel at PET index ``origin``; None when no PET voxel centre does. ``present`` holds every
+    non-zero value anywhere in the map, in or out of the PET's field of view (a one-class mask: {1} or nothing), to
+    tell a class outside the field of view from one the map lacks."""
 
     origin: tuple[int, int, int]
     labels: np.ndarray | None
-    present: bool = False
+    present: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def _batches(grid: LabelGrid, pet: sitk.Image, lo: np.ndarray, hi: np.ndarray) -
 
 
 def sample_on_pet_grid(slices: Iterable[np.ndarray], grid: LabelGrid, pet: sitk.Image, labelled: bool) -> Sampled:
-    """Sample the label map whose z slices (each (y, x) integer labels, first to last) ``slices`` yields at
+    """Sample the label map whose z slices (each (y, x) integer labels >= 0, first to last) ``slices`` yields at
     ``pet``'s voxel centres (module docstring). ``labelled``: keep the values (a multilabel map) rather than 0/1
     (a one-class mask: sampled as stored, then 0/1, which nearest neighbour makes the same). Only slices with a
     label are held, and a slab without one is not resampled: a one-class file is mostly such slabs."""
@@ -136,40 +140,39 @@ def sample_on_pet_grid(slices: Iterable[np.ndarray], grid: LabelGrid, pet: sitk.
     pending = _batches(grid, pet, lo, hi) if inside else []
     keep_from = min((b.first for b in pending), default=0)
     out: np.ndarray | None = None
-    present = False
+    dtype = np.dtype(np.uint8)
+    present: set[int] = set()
     held: dict[int, np.ndarray] = {}
     for index, values in enumerate(slices):
+        dtype = values.dtype
         labelled_slice = bool(values.size) and values.max() > 0  # labels are >= 0; max is 4x faster than any
-        present = present or labelled_slice
+        if labelled_slice:
+            present.update(_values_in(values) if labelled else (1,))
         if pending and labelled_slice and index >= keep_from:
             held[index] = values
         while pending and pending[0].last == index:
             batch = pending.pop(0)
             if any(batch.first <= k <= batch.last for k in held):
                 if out is None:
-                    out = np.zeros(tuple(int(v) for v in hi - lo), dtype=values.dtype)
+                    out = np.zeros(tuple(int(v) for v in hi - lo), dtype=dtype)
                 _resample_batch(batch, held, grid, pet, lo, out)
             keep_from = min((b.first for b in pending), default=index + 1)
             held = {k: v for k, v in held.items() if k >= keep_from}
     if out is None and inside:
-        out = np.zeros(tuple(int(v) for v in hi - lo), dtype=np.uint8)
+        out = np.zeros(tuple(int(v) for v in hi - lo), dtype=dtype)
     if out is not None and not labelled:
         out = (out != 0).view(np.uint8)
-    return Sampled((int(lo[0]), int(lo[1]), int(lo[2])), out, present and not labelled)
+    return Sampled((int(lo[0]), int(lo[1]), int(lo[2])), out, frozenset(present))
 
 
-def labels_in(slices: Iterable[np.ndarray]) -> frozenset[int]:
-    """The distinct non-zero values of a label map, exactly, from the run starts of each slice: every value's first
-    run starts at a slice's first element or where the value changes (a third of ``np.unique``'s time, which
-    sorts)."""
-    found: set[int] = set()
-    for values in slices:
-        flat = values.ravel()
-        if flat.size:
-            found.update(np.unique(flat[1:][flat[1:] != flat[:-1]]).tolist())
-            found.add(int(flat[0]))
+def _values_in(values: np.ndarray) -> set[int]:
+    """The distinct non-zero values of a slice, exactly, from its run starts: every value's first run starts at the
+    first element or where the value changes (a third of ``np.unique``'s time, which sorts the whole slice)."""
+    flat = values.ravel()
+    found = set(np.unique(flat[1:][flat[1:] != flat[:-1]]).tolist())
+    found.add(int(flat[0]))
     found.discard(0)
-    return frozenset(found)
+    return found
 
 
 def _resample_batch(batch: _Batch, held: dict[int, np.ndarray], grid: LabelGrid, pet: sitk.Image,

@@ -45,7 +45,7 @@ import SimpleITK as sitk
 from radiomx.errors import ScanError
 from radiomx.inputs import nifti
 from radiomx.inputs.imaging import read_volume
-from radiomx.inputs.organ_grid import LabelGrid, Sampled, labels_in, sample_on_pet_grid
+from radiomx.inputs.organ_grid import LabelGrid, Sampled, sample_on_pet_grid
 from radiomx.inputs.organ_labels import organ_label_names
 from radiomx.inputs.organ_names import canonical, class_of_code, is_organ_class
 from radiomx.inputs.paths import IMAGE_SUFFIXES, has_image_suffix
@@ -172,12 +172,6 @@ def sample_file(path: Path, pet: sitk.Image, labelled: bool, what: str) -> Sampl
         return sample_on_pet_grid(slices, grid, pet, labelled)
 
 
-def file_labels(path: Path, what: str) -> frozenset[int]:
-    """Every non-zero label of a multilabel file (a second read: only when a class has no PET voxel)."""
-    with _reading(path, what):
-        return labels_in(_file_slices(path, what)[0])
-
-
 def sample_image(image: sitk.Image, pet: sitk.Image, name: str) -> Sampled:
     """A one-class mask already in memory (0/non-zero, any grid of the patient frame) sampled on ``pet``'s grid."""
     planes = (_labels(values, Path(name)) for values in sitk.GetArrayViewFromImage(image))
@@ -302,11 +296,10 @@ def _read_labels(path: Path, pet: sitk.Image, wanted: set[str] | None) -> OrganS
         shape.SetComputePerimeter(False)
         shape.Execute(sitk.GetImageFromArray(labels))
         present = set(shape.GetLabels())
-    in_file = file_labels(path, "organ label map") if set(chosen.values()) - present else frozenset()
     for name, value in sorted(chosen.items()):
         file = f"{path} [{value} {name}]"
         if value not in present:
-            if value in in_file:
+            if value in sampled.present:
                 collect.put(name, file, None)
             else:
                 collect.empty(name, file)
