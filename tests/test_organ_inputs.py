@@ -195,3 +195,18 @@ def test_a_damaged_organ_file_is_refused_naming_it_and_gzip_members_are_read(pha
     organs = read_organs(OrganSource("folder", folder), phantom.pet, ["liver"])
     assert np.array_equal(organs.masks["liver"].voxels, reference.masks["liver"].voxels)
     assert organs.masks["liver"].origin == reference.masks["liver"].origin
+
+
+def test_an_organ_file_that_cannot_be_opened_says_check_permissions_not_corrupt(forms, phantom, monkeypatch):
+    """Root reads every file, so the OS's refusal is injected where the file is opened: the message must point at
+    permissions, not call the file corrupt (review of the slice reader)."""
+    from radiomx.inputs import nifti
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(nifti, "_open", refuse)
+    with pytest.raises(ScanError) as caught:
+        read_organs(forms["folder"], phantom.pet, ["liver"])
+    assert "check permissions" in caught.value.detail and "corrupt" not in caught.value.detail
+    assert caught.value.path.endswith("liver.nii.gz")

@@ -183,6 +183,8 @@ class SliceStream:
                     yield (values if dtype.isnative else values.astype(dtype.newbyteorder("="))).reshape(ny, nx)
                 while fh.read(_DRAIN_BYTES):
                     pass
+        except (PermissionError, FileNotFoundError, IsADirectoryError):
+            raise  # not the file's bytes: the caller says "cannot be read"
         except (EOFError, OSError, isal_zlib.error) as exc:
             raise ScanError(Stage.LOAD, str(self.path), f"{self.what} file is truncated or corrupt ({exc}); "
                                                         "re-export it") from exc
@@ -209,6 +211,8 @@ def slice_stream(path: Path, what: str) -> SliceStream | None:
     try:
         with _open(path) as fh:
             head = fh.read(NIFTI1_HEADER_BYTES + 4)
+    except (PermissionError, FileNotFoundError, IsADirectoryError):
+        raise  # not the file's bytes: the caller says "cannot be read"
     except (EOFError, OSError, isal_zlib.error) as exc:
         raise ScanError(Stage.LOAD, str(path), f"{what} file is truncated or corrupt ({exc}); re-export it") from exc
     header = parse_header(path, head, what)
