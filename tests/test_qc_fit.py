@@ -14,7 +14,7 @@ from PIL import Image
 
 from radiomx.cli import cli
 from radiomx.features.indices import lesion_values
-from radiomx.qc.picture import PALETTE, Scene, read_panels, render
+from radiomx.qc.picture import PALETTE, Scene, read_panels, render, short_site
 from tests.conftest import write_volume
 from tests.test_qc import _rgb
 
@@ -122,7 +122,10 @@ def test_legend_rows_with_long_names_and_sites_stay_inside_the_picture():
     scene = _scene((300, 200, 200), (4.0, 4.0, 3.0))
     long_names = {1: "les_adrenal_left_mass", 2: "les_spleen", 3: "lesion_in_the_liver"}
     sites = {1: "adrenal_gland_left", 2: "spleen", 3: "lung_upper_lobe_right"}
-    rendered = render(dataclasses.replace(scene, names=long_names, sites=sites))
-    pixels = imread(io.BytesIO(rendered.png))[..., :3]
-    assert pixels[:, -4:].min() > 0.97, "legend text reaches the picture's right edge"
-    assert pixels[:, -60:].min() < 0.5  # the rows do reach the right part of the legend column
+    unnamed = {1: "gluteus_maximus_right", 2: "atrial_appendage_left", 3: "heart_ventricle_left"}  # review: 41 chars
+    for names, where in ((long_names, sites), ({}, unnamed)):
+        rendered = render(dataclasses.replace(scene, names=names, sites=where))
+        pixels = imread(io.BytesIO(rendered.png))[..., :3]
+        assert pixels[:, -4:].min() > 0.97, f"legend text reaches the picture's right edge: {where}"
+        assert pixels[:, -60:].min() < 0.5  # the rows do reach the right part of the legend column
+    assert short_site("gluteus_maximus_right") == "gluteus_maxim R" and short_site("adrenal_gland_left") == "adrenal L"

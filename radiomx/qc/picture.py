@@ -313,12 +313,16 @@ def _panel(ax, scene: Scene, view: str, colours: dict[int, str], projections: di
 LEGEND_CHARS = 40
 
 
-def short_site(site: str) -> str:
-    """A lesion site as the legend shows it: ``adrenal_gland_left`` -> ``adrenal L``, ``vertebrae_L3`` ->
-    ``vert L3``, ``lung_upper_lobe_right`` -> ``lung_upper R`` (the legend's column is narrow)."""
+def short_site(site: str, width: int = 15) -> str:
+    """A lesion site as the legend shows it, at most ``width`` characters: ``adrenal_gland_left`` -> ``adrenal L``,
+    ``vertebrae_L3`` -> ``vert L3``, ``gluteus_maximus_right`` -> ``gluteus_maxim R`` (the side is kept when the
+    name is cut: the legend's column is narrow)."""
     text = site.replace("_gland", "").replace("_lobe", "").replace("vertebrae_", "vert ")
     text = text.replace("_left", " L").replace("_right", " R")
-    return text[:16]
+    if len(text) <= width:
+        return text
+    side = text[-2:] if text[-2:] in (" L", " R") else ""
+    return text[: width - len(side)] + side
 
 
 def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
@@ -331,7 +335,7 @@ def _legend_rows(scene: Scene) -> list[tuple[str, str]]:
         name = scene.names.get(lesion.lesion_id, "")
         site = scene.sites.get(lesion.lesion_id, "")
         figures = f"{lesion.lesion_id:>4} {lesion.suv_max:>8.2f} {lesion.mtv_ml:>9.2f}"
-        where = f" @{short_site(site)}" if site else ""
+        where = f" @{short_site(site, LEGEND_CHARS - len(figures) - 2)}" if site else ""
         room = LEGEND_CHARS - len(figures) - len(where)  # the site stays whole; the name gives way
         rows.append((figures + (f" {name}"[:room] if name and room > 1 else "") + where, colours[lesion.lesion_id]))
     if len(scene.lesions) > LEGEND_ROWS:
