@@ -145,3 +145,16 @@ def test_discovery_with_organs_imports_neither_simpleitk_nor_numpy(cohort):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]"
+
+
+def test_a_declared_path_through_a_symlinked_scan_folder_is_not_rewritten(cohort, tmp_path):
+    """``FDG/../CT`` through a symlinked FDG folder names the link target's sibling, here outside the cohort: it must
+    not be rewritten to the cohort's ``P001/CT`` (review: lexical normalisation), and is refused as outside."""
+    (cohort / "radiomx.toml").write_text('[layout]\npet_units = "SUVbw"\n[organs]\npath = "../CT/totalseg"\n')
+    real = tmp_path / "store" / "FDG"
+    real.parent.mkdir()
+    (cohort / "P001" / "FDG").rename(real)
+    (cohort / "P001" / "FDG").symlink_to(real, target_is_directory=True)
+    (cohort / "P001" / "CT" / "totalseg").mkdir(parents=True)  # what a lexical rewrite would wrongly pick
+    scan = one_scan(cohort)
+    assert scan.organs is None and "leads outside the cohort" in scan.problem[2]

@@ -60,10 +60,17 @@ def form_of(path: Path) -> str:
     return "folder"
 
 
+def _lexically_normal(path: Path) -> Path:
+    """``A/FDG/../CT/organs.nii.gz`` as ``A/CT/organs.nii.gz`` (how outputs name it), unless a symbolic link on
+    the way makes the two name different files; then the path stays as declared."""
+    normal = Path(os.path.normpath(path))
+    return normal if normal.resolve() == path.resolve() else path
+
+
 def find_organs(folder: Path, cohort: Path, declared: str | None) -> tuple[OrganSource | None, str]:
     """(the scan's organ source or None, a problem text or "")."""
     if declared is not None:
-        path = Path(os.path.normpath(folder / declared))  # "A/FDG/../CT/organs.nii.gz" named as A/CT/organs.nii.gz
+        path = _lexically_normal(folder / declared)
         try:
             path.resolve().relative_to(Path(cohort).resolve())
         except ValueError:
