@@ -5,7 +5,7 @@ The scan: a synthetic whole-body FDG PET (``benchmarks/synth.py``: 200 x 200 x 3
 its lesions), with organ masks on a CT grid as a PET/CT's CT and TotalSegmentator give them: 512 x 512 x 327 voxels
 of 0.977 x 0.977 x 3 mm, one uint8 file per class, 117 classes (the organs of ``tests/organ_phantom.py`` plus
 small boxes for the other TotalSegmentator v2 classes), or one multilabel file with TotalSegmentator's NIfTI label
-extension (``--ml``).
+extension (``--ml``), whose table, as TotalSegmentator's, also names classes the patient lacks (5 here).
 
 Timed, alternately, ``--repeats`` times (median kept):
 
@@ -113,7 +113,10 @@ def build(root: Path, settings: dict, seed: int) -> tuple[Path, sitk.Image, dict
     multilabel = root / "organs.nii.gz"
     plain = root / "plain.nii"
     sitk.WriteImage(ph.as_image(ph.label_map(phantom, labels_of), ct), str(plain), False)
-    raw = ph.with_nifti_extension(plain.read_bytes(), ph.caret_xml(labels_of))
+    # TotalSegmentator's --ml table lists every class of its task, also those the patient lacks: name 5 such classes
+    absent = [name for name in sorted(CLASS_KINDS) if name not in labels_of][:5]
+    table = {**labels_of, **{name: len(labels_of) + k for k, name in enumerate(absent, start=1)}}
+    raw = ph.with_nifti_extension(plain.read_bytes(), ph.caret_xml(table))
     plain.unlink()
     with gzip.open(multilabel, "wb", compresslevel=6) as out:  # as nibabel writes .nii.gz (TotalSegmentator saves so)
         out.write(raw)
