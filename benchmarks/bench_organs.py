@@ -9,7 +9,8 @@ extension (``--ml``), whose table, as TotalSegmentator's, also names classes the
 
 Timed, alternately, ``--repeats`` times (median kept):
 
-* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it),
+* extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it;
+  its CPU time and peak resident memory from ``os.wait4``),
   without organs, then the same scan with its organs beside the image in each form (``organs.nii.gz``, ``organs/``):
   what the organs add to a user's extraction (regions, sites, their columns), end to end;
 * in this process with threads pinned to 1 as in a worker, the organ step alone: regions:
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -130,23 +130,25 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def extract_once(cohort: Path, out: Path, cpu: list[float] | None = None) -> float:
+def extract_once(cohort: Path, out: Path, cpu: list[float] | None = None, rss: list[float] | None = None) -> float:
     """Wall seconds of one ``radiomx extract``; its CPU seconds (user + system, which the machine's load disturbs
-    far less than the wall time) appended to ``cpu``."""
+    far less than the wall time) appended to ``cpu`` and its peak resident memory (MiB) to ``rss``, both from the
+    kernel's own account of that one process (``os.wait4``)."""
     shutil.rmtree(out, ignore_errors=True)
-    start, start_cpu = time.perf_counter(), _children_cpu()
-    run = subprocess.run([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
-                         capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
+                                   stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"radiomx extract failed ({process.returncode}): {errors.read()[-2000:]}")
     if cpu is not None:
-        cpu.append(_children_cpu() - start_cpu)
-    if run.returncode != 0:
-        raise SystemExit(f"radiomx extract failed ({run.returncode}): {run.stderr[-2000:]}")
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    if rss is not None:
+        rss.append(usage.ru_maxrss / 1024)  # Linux: KiB
     return elapsed
 
 
@@ -198,10 +200,12 @@ def main() -> None:
             extract_once(leg, work / "out")  # warm-up: page cache, byte-compiled modules
         times: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
+        rss: dict[str, list[float]] = {}
         before = load()
         for _ in range(repeats):
             for label, leg in cohorts.items():
-                times.setdefault(label, []).append(extract_once(leg, work / "out", cpu.setdefault(label, [])))
+                times.setdefault(label, []).append(extract_once(leg, work / "out", cpu.setdefault(label, []),
+                                                                rss.setdefault(label, [])))
             for form, source in sources.items():
                 for sites in (False, True):
                     label = f"organs: {form}, {'regions + sites' if sites else 'regions'}"
@@ -215,10 +219,10 @@ def main() -> None:
           f"{settings['ct_spacing']} mm, {settings['classes']} classes; median of {repeats}; {before} (before), "
           f"{after} (after); regions not placed: {missing or 'none'}\n")
     base_cpu = statistics.median(cpu["extract"])
-    print("| step | seconds | vs extract | CPU seconds | CPU vs extract |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| step | seconds | vs extract | CPU seconds | CPU vs extract | peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print(f"| radiomx extract (one scan, -j 1, Original features, 18F-FDG) | {base:.2f} | 1.00 | {base_cpu:.2f} "
-          "| 1.00 |")
+          f"| 1.00 | {statistics.median(rss['extract']):.0f} |")
     for label, values in times.items():
         if label == "extract":
             continue
@@ -226,9 +230,9 @@ def main() -> None:
         if label.startswith("extract"):
             used = statistics.median(cpu[label])
             print(f"| {label} | {seconds:.2f} | {(seconds - base) / base:+.1%} | {used:.2f} | "
-                  f"{(used - base_cpu) / base_cpu:+.1%} |")
+                  f"{(used - base_cpu) / base_cpu:+.1%} | {statistics.median(rss[label]):.0f} |")
         else:
-            print(f"| {label} | {seconds:.2f} | +{seconds / base:.1%} | | |")
+            print(f"| {label} | {seconds:.2f} | +{seconds / base:.1%} | | | |")
 
 
 if __name__ == "__main__":
