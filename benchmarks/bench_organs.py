@@ -10,7 +10,7 @@ extension (``--ml``), whose table, as TotalSegmentator's, also names classes the
 Timed, alternately, ``--repeats`` times (median kept):
 
 * extract: ``radiomx extract COHORT -o OUT -j 1`` as a subprocess on a fresh OUT (the scan as a user extracts it;
-  its CPU time and peak resident memory from ``os.wait4``),
+  its CPU time from ``os.wait4``, its peak resident memory polled),
   without organs, then the same scan with its organs beside the image in each form (``organs.nii.gz``, ``organs/``):
   what the organs add to a user's extraction (regions, sites, their columns), end to end;
 * in this process with threads pinned to 1 as in a worker, the organ step alone: regions:
@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 import synth  # noqa: E402
+from bench_extract import PeakRss  # noqa: E402
 
 from radiomx.features.lesion_sites import (  # noqa: E402
     SITE_CLASSES,  # noqa: E402
@@ -132,15 +133,18 @@ def timed(call) -> float:
 
 def extract_once(cohort: Path, out: Path, cpu: list[float] | None = None, rss: list[float] | None = None) -> float:
     """Wall seconds of one ``radiomx extract``; its CPU seconds (user + system, which the machine's load disturbs
-    far less than the wall time) appended to ``cpu`` and its peak resident memory (MiB) to ``rss``, both from the
-    kernel's own account of that one process (``os.wait4``)."""
+    far less than the wall time, from the kernel's account of that one process, ``os.wait4``) appended to ``cpu``
+    and its peak resident memory (MiB, polled every 20 ms as ``bench_extract.py`` polls; ``ru_maxrss`` would count
+    this process's own ~1 GB of organ masks, which the child holds between fork and exec) to ``rss``."""
     shutil.rmtree(out, ignore_errors=True)
     with tempfile.TemporaryFile("w+") as errors:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "radiomx", "extract", str(cohort), "-o", str(out), "-j", "1"],
                                    stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        peak = PeakRss(process.pid, 0.02)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - start
+        peak.stop()
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             errors.seek(0)
@@ -148,7 +152,7 @@ def extract_once(cohort: Path, out: Path, cpu: list[float] | None = None, rss: l
     if cpu is not None:
         cpu.append(usage.ru_utime + usage.ru_stime)
     if rss is not None:
-        rss.append(usage.ru_maxrss / 1024)  # Linux: KiB
+        rss.append(peak.main / 2**20)
     return elapsed
 
 

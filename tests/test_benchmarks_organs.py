@@ -22,6 +22,6 @@ def test_the_organ_benchmark_runs_in_smoke_mode(tmp_path):
     for leg in ("extract with organs: multilabel (--ml) |", "extract with organs: per-class folder |"):
         assert f"| {leg}" in out
         row = next(line for line in out.splitlines() if line.startswith(f"| {leg}"))
-        assert 50 < float(row.rstrip(" |").rsplit("|", 1)[1]) < 4000  # peak RSS in MiB, from os.wait4
+        assert 50 < float(row.rstrip(" |").rsplit("|", 1)[1]) < 900  # peak RSS in MiB of radiomx, not of the bench
     assert "load average" in out
     assert "regions not placed: ['adrenal_contralateral']" in out  # the synthetic scan has no adrenal lesion
